@@ -1,0 +1,374 @@
+"""segfuncd.toml -> frozen dataclasses; config discovery; errors that name file and key.
+
+Every key is optional. Unknown keys and wrong types raise ConfigError naming the file and
+the dotted key (`segfuncd.toml: retry.max_attempts: expected an integer, got "ten"`).
+Relative paths resolve against the config file's folder (or the working directory when
+running on built-in defaults).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+ENV_VAR = "SEGFUNCD_CONFIG"
+SYSTEM_CONFIG = Path("/etc/segfuncd/segfuncd.toml")
+LOCAL_CONFIG = Path("segfuncd.toml")
+DEFAULT_EGRESS_DENY = ("169.254.0.0/16", "fe80::/10")
+MAX_BATCH_EVENTS = 400  # Segment's onBatch limit
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntakeConfig:
+    listen: str = "127.0.0.1:8088"  # "" disables TCP
+    unix_socket: str = ""  # "" disables; mode 0660
+    write_keys: tuple[str, ...] = ()
+    # With no write keys, only loopback / unix clients are served unless this is true.
+    allow_remote_without_key: bool = False
+    cors_origins: tuple[str, ...] = ()
+    max_connections: int = 1024
+    idle_timeout_s: float = 60.0
+    read_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdminConfig:
+    socket: str = "var/admin.sock"
+    group: str = ""  # set: socket mode 0660 owned by this group
+    metrics_listen: str = ""  # optional TCP address serving only GET /metrics
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StorageConfig:
+    path: str = "var/segfuncd.db"
+    synchronous: str = "normal"  # "normal": survives a crash; "full": survives power loss
+    retention_hours: float = 24.0  # delivered / discarded / filtered rows are pruned after this
+    max_pending: int = 1_000_000  # above this, intake answers 503
+    log_lines: int = 50_000  # bounded log store
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuntimeConfig:
+    plugins_dir: str = "plugins"
+    workers: int = 0  # 0: CPU count
+    timeout_ms: int = 10_000
+    cpu_ms: int = 2_000
+    memory_mb: int = 256
+    egress_deny: tuple[str, ...] = DEFAULT_EGRESS_DENY
+    recycle_after: int = 100_000  # invocations before a runner is replaced
+    drain_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryConfig:
+    max_attempts: int = 10
+    base_delay_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchConfig:
+    max_events: int = 20
+    max_wait_ms: int = 10_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FilterConfig:
+    """One `[[functions.NAME.filters]]` table; FQL is parsed by segfuncd.filters."""
+
+    if_: str = "all"
+    action: str = "drop"  # drop | sample | drop_properties | allow_properties
+    percent: float = 1.0
+    path: str = ""
+    fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FunctionConfig:
+    enabled: bool = True
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    # Settings whose values are redacted from logs; apiKey always is.
+    secret_settings: tuple[str, ...] = ()
+    filters: tuple[FilterConfig, ...] = ()
+    batch: BatchConfig | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """The whole configuration, with paths already resolved."""
+
+    source: str = "<built-in defaults>"  # the file it came from
+    base_dir: Path = field(default_factory=Path.cwd)
+    intake: IntakeConfig = field(default_factory=IntakeConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    retry: RetryConfig = field(default_factory=RetryConfig)
+    functions: Mapping[str, FunctionConfig] = field(default_factory=dict)
+
+    def resolve(self, path: str) -> Path:
+        """A config path, absolute (relative ones are relative to the config's folder)."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def plugins_dir(self) -> Path:
+        return self.resolve(self.runtime.plugins_dir)
+
+    @property
+    def db_path(self) -> Path:
+        return self.resolve(self.storage.path)
+
+    @property
+    def admin_socket(self) -> Path:
+        return self.resolve(self.admin.socket)
+
+    @property
+    def intake_socket(self) -> Path | None:
+        return self.resolve(self.intake.unix_socket) if self.intake.unix_socket else None
+
+    @property
+    def workers(self) -> int:
+        return self.runtime.workers or (os.cpu_count() or 1)
+
+    def function(self, name: str) -> FunctionConfig:
+        """The config of plugin `name` (defaults when it has no table)."""
+        return self.functions.get(name) or FunctionConfig()
+
+
+# --- discovery -------------------------------------------------------------------------
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """--config, else $SEGFUNCD_CONFIG, else ./segfuncd.toml, else /etc/segfuncd/segfuncd.toml."""
+    if explicit:
+        p = Path(explicit)
+        if not p.is_file():
+            raise ConfigError("no such config file", path=str(p))
+        return p
+    env = os.environ.get(ENV_VAR)
+    if env:
+        p = Path(env)
+        if not p.is_file():
+            raise ConfigError(f"no such config file (from ${ENV_VAR})", path=str(p))
+        return p
+    for candidate in (LOCAL_CONFIG, SYSTEM_CONFIG):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
+    """Find and parse the config; built-in defaults when there is none."""
+    path = find_config(explicit)
+    if path is None:
+        return Config()
+    return parse_config_file(path)
+
+
+def parse_config_file(path: Path) -> Config:
+    """Read and validate one TOML file."""
+    name = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", path=name) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError("not UTF-8 text", path=name) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"invalid TOML: {exc}", path=name) from exc
+    return parse_config(raw, source=name, base_dir=path.resolve().parent)
+
+
+def parse_config(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Config:
+    """Validate a parsed TOML document into a Config."""
+    sections: dict[str, Any] = {}
+    section_types = {
+        "intake": IntakeConfig,
+        "admin": AdminConfig,
+        "storage": StorageConfig,
+        "runtime": RuntimeConfig,
+        "retry": RetryConfig,
+    }
+    for key, value in raw.items():
+        if key == "functions":
+            sections["functions"] = _parse_functions(value, source)
+        elif key in section_types:
+            sections[key] = _build(section_types[key], value, source, key)
+        else:
+            raise ConfigError(_unknown(key, [*section_types, "functions"]), path=source, key=key)
+    config = Config(source=source, base_dir=base_dir, **sections)
+    _check(config)
+    return config
+
+
+def _parse_functions(value: Any, source: str) -> dict[str, FunctionConfig]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"expected a table, got {_show(value)}", path=source, key="functions")
+    out = {}
+    for name, table in value.items():
+        key = f"functions.{name}"
+        if not isinstance(table, dict):
+            raise ConfigError(f"expected a table, got {_show(table)}", path=source, key=key)
+        table = dict(table)
+        filters = table.pop("filters", [])
+        batch = table.pop("batch", None)
+        fn = _build(FunctionConfig, table, source, key)
+        if not isinstance(filters, list):
+            raise ConfigError(f"expected an array of tables, got {_show(filters)}", path=source, key=f"{key}.filters")
+        parsed_filters = []
+        for i, f in enumerate(filters):
+            fkey = f"{key}.filters[{i}]"
+            if not isinstance(f, dict):
+                raise ConfigError(f"expected a table, got {_show(f)}", path=source, key=fkey)
+            f = dict(f)
+            if "if" in f:
+                f["if_"] = f.pop("if")
+            parsed_filters.append(_build(FilterConfig, f, source, fkey))
+        parsed_batch = None if batch is None else _build(BatchConfig, batch, source, f"{key}.batch")
+        out[name] = dataclasses.replace(fn, filters=tuple(parsed_filters), batch=parsed_batch)
+    return out
+
+
+def _build(cls: type, value: Any, source: str, key: str) -> Any:
+    """Construct dataclass `cls` from a TOML table, checking names and types."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"expected a table, got {_show(value)}", path=source, key=key)
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for name, v in value.items():
+        pyname = "if_" if name == "if_" else name
+        if pyname not in fields:
+            shown = [("if" if n == "if_" else n) for n in fields]
+            raise ConfigError(_unknown(name, shown), path=source, key=f"{key}.{name}")
+        kwargs[pyname] = _coerce(v, hints[pyname], source, f"{key}.{'if' if name == 'if_' else name}")
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, source: str, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], source, key)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"expected true or false, got {_show(value)}", path=source, key=key)
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"expected an integer, got {_show(value)}", path=source, key=key)
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"expected a number, got {_show(value)}", path=source, key=key)
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"expected a string, got {_show(value)}", path=source, key=key)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"expected an array, got {_show(value)}", path=source, key=key)
+        return tuple(_coerce(v, args[0], source, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin in (Mapping, dict) or hint is Mapping:
+        if not isinstance(value, dict):
+            raise ConfigError(f"expected a table, got {_show(value)}", path=source, key=key)
+        if args and args[1] is not Any:
+            return {k: _coerce(v, args[1], source, f"{key}.{k}") for k, v in value.items()}
+        return dict(value)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, source, key)
+    return value
+
+
+def _check(config: Config) -> None:
+    """Cross-field and range checks, after the types are right."""
+    src = config.source
+    rt, st, rc = config.runtime, config.storage, config.retry
+
+    def positive(key: str, value: float) -> None:
+        if value <= 0:
+            raise ConfigError(f"must be greater than 0, got {value!r}", path=src, key=key)
+
+    if rt.workers < 0:
+        raise ConfigError(f"must be 0 (CPU count) or more, got {rt.workers}", path=src, key="runtime.workers")
+    for key, value in (
+        ("runtime.timeout_ms", rt.timeout_ms),
+        ("runtime.cpu_ms", rt.cpu_ms),
+        ("runtime.memory_mb", rt.memory_mb),
+        ("runtime.recycle_after", rt.recycle_after),
+        ("retry.max_attempts", rc.max_attempts),
+        ("retry.base_delay_s", rc.base_delay_s),
+        ("storage.max_pending", st.max_pending),
+        ("storage.retention_hours", st.retention_hours),
+    ):
+        positive(key, value)
+    if st.synchronous not in ("normal", "full"):
+        raise ConfigError(f'expected "normal" or "full", got {_show(st.synchronous)}', path=src, key="storage.synchronous")
+    for i, cidr in enumerate(rt.egress_deny):
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"not a CIDR network: {cidr!r}", path=src, key=f"runtime.egress_deny[{i}]") from exc
+    for addr_key, addr in (("intake.listen", config.intake.listen), ("admin.metrics_listen", config.admin.metrics_listen)):
+        if addr:
+            try:
+                parse_address(addr)
+            except ValueError as exc:
+                raise ConfigError(str(exc), path=src, key=addr_key) from exc
+    for name, fn in config.functions.items():
+        if fn.batch is not None and not (1 <= fn.batch.max_events <= MAX_BATCH_EVENTS):
+            raise ConfigError(
+                f"must be between 1 and {MAX_BATCH_EVENTS}, got {fn.batch.max_events}",
+                path=src,
+                key=f"functions.{name}.batch.max_events",
+            )
+        for i, f in enumerate(fn.filters):
+            key = f"functions.{name}.filters[{i}]"
+            if f.action not in ("drop", "sample", "drop_properties", "allow_properties"):
+                raise ConfigError(
+                    f'expected one of "drop", "sample", "drop_properties", "allow_properties", got {_show(f.action)}',
+                    path=src,
+                    key=f"{key}.action",
+                )
+            if not 0.0 <= f.percent <= 1.0:
+                raise ConfigError(f"must be between 0 and 1, got {f.percent}", path=src, key=f"{key}.percent")
+
+
+def parse_address(addr: str) -> tuple[str, int]:
+    """"host:port" or "[v6]:port" -> (host, port); ValueError names the problem."""
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ValueError(f'expected "host:port", got {addr!r}')
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    n = int(port)
+    if not 0 <= n <= 65535:
+        raise ValueError(f"port out of range in {addr!r}")
+    return host, n
+
+
+def _unknown(key: str, known: list[str]) -> str:
+    return f"unknown key {key!r} (known: {', '.join(sorted(known))})"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return repr(value)

@@ -1,0 +1,150 @@
+"""What one invocation produced, what that means for the delivery, and the retry schedule.
+
+Pure: no I/O, no clock, no randomness of its own (time and rng are passed in).
+
+The outcome table is DESIGN.md §1 "Outcomes of one delivery":
+
+    returned anything                                   -> DELIVERED
+    EventNotSupported / no handler / InvalidEventPayload
+      / ValidationError                                 -> DISCARDED (never retried)
+    RetryError, FetchError, timeout, CPU or memory
+      limit, runner crash, function failing to load     -> RETRY (backoff, then dead letter)
+    any other thrown error (a bug)                      -> FAILED (dead letter at once)
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+# Segment: "retries nine times over the course of four hours".
+DEFAULT_MAX_ATTEMPTS = 10
+DEFAULT_BASE_DELAY_S = 30.0
+MAX_DELAY_S = 6 * 3600.0
+
+
+class Outcome(enum.Enum):
+    """How one invocation of a handler on one event ended."""
+
+    DELIVERED = "delivered"  # the handler returned
+    DISCARDED = "discarded"  # the function said the event cannot be delivered; never retried
+    RETRY = "retry"  # transient: try again later
+    FAILED = "failed"  # a bug in the function: dead-letter now, replay after the fix
+
+
+class DeliveryState(enum.Enum):
+    """Where a delivery row stands in the store."""
+
+    PENDING = "pending"
+    LEASED = "leased"
+    DELIVERED = "delivered"
+    DISCARDED = "discarded"
+    FILTERED = "filtered"  # dropped or sampled out by a destination filter
+    DEAD = "dead"
+
+
+DISCARD_ERRORS = frozenset({"EventNotSupported", "InvalidEventPayload", "ValidationError"})
+RETRY_ERRORS = frozenset(
+    {
+        "RetryError",
+        "FetchError",
+        "TimeoutError",  # wall-clock timeout_ms
+        "CPULimitError",  # cpu_ms
+        "MemoryLimitError",  # memory_mb / out of memory
+        "RunnerCrashed",  # the runner process died mid-invocation
+        "FunctionNotLoaded",  # the function currently fails to load or was removed
+    }
+)
+
+
+def classify(error_name: str | None) -> Outcome:
+    """Map a thrown error's class name (None: it returned) to an Outcome."""
+    if error_name is None:
+        return Outcome.DELIVERED
+    if error_name in DISCARD_ERRORS:
+        return Outcome.DISCARDED
+    if error_name in RETRY_ERRORS:
+        return Outcome.RETRY
+    return Outcome.FAILED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogLine:
+    """One console.* call made by a function during an invocation."""
+
+    level: str  # "log" | "info" | "warn" | "error" | "debug"
+    message: str
+    time: float  # unix seconds
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestRecord:
+    """One outbound fetch made by a function (shown by `segfuncctl test`)."""
+
+    method: str
+    url: str
+    status: int | None  # None when the request failed before a response
+    duration_ms: float
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InvocationResult:
+    """What the runner reports for one event (or one onBatch position)."""
+
+    outcome: Outcome
+    value: Any = None  # JSON-safe return value (truncated), when DELIVERED
+    error_name: str | None = None  # e.g. "ValidationError", "TypeError", "TimeoutError"
+    error_message: str | None = None
+    logs: tuple[LogLine, ...] = ()
+    requests: tuple[RequestRecord, ...] = ()
+    duration_ms: float = 0.0
+
+    @property
+    def error(self) -> str | None:
+        """`Name: message`, as shown to operators."""
+        if self.error_name is None:
+            return None
+        return f"{self.error_name}: {self.error_message}" if self.error_message else self.error_name
+
+
+def next_delay_s(
+    attempt: int,
+    *,
+    base_delay_s: float = DEFAULT_BASE_DELAY_S,
+    rng: random.Random | None = None,
+) -> float:
+    """Delay before retry number `attempt` (1 = after the first failure): doubling, ±20% jitter.
+
+    With the defaults, 9 retries are spread over about 4.3 hours (30 s, 1 min, 2 min, ...,
+    ~2 h 8 min), matching Segment's "nine times over four hours".
+    """
+    if attempt < 1:
+        raise ValueError("attempt counts from 1")
+    delay = min(base_delay_s * (2 ** (attempt - 1)), MAX_DELAY_S)
+    jitter = (rng or random).uniform(0.8, 1.2)
+    return delay * jitter
+
+
+def next_attempt_at(
+    attempt: int,
+    *,
+    now: float,
+    base_delay_s: float = DEFAULT_BASE_DELAY_S,
+    rng: random.Random | None = None,
+) -> float:
+    """When retry number `attempt` becomes due."""
+    return now + next_delay_s(attempt, base_delay_s=base_delay_s, rng=rng)
+
+
+def state_after(outcome: Outcome, *, attempts: int, max_attempts: int) -> DeliveryState:
+    """The state a delivery moves to after an attempt (attempts counts this one)."""
+    if outcome is Outcome.DELIVERED:
+        return DeliveryState.DELIVERED
+    if outcome is Outcome.DISCARDED:
+        return DeliveryState.DISCARDED
+    if outcome is Outcome.FAILED:
+        return DeliveryState.DEAD
+    return DeliveryState.DEAD if attempts >= max_attempts else DeliveryState.PENDING
