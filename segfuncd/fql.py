@@ -411,8 +411,8 @@ def _length(value: Any) -> int:
     raise FQLEvalError(f"length() takes a list or a string, got a {type_of(value)}")
 
 
-def _to_json(value: Any) -> str:
-    # JavaScript prints 2.0 as 2; so do we, for string() and deterministic sampling.
+def json_text(value: Any) -> str:
+    """Compact JSON as JavaScript's JSON.stringify writes it (for string() and sampling)."""
     if value.__class__ is float and value.is_integer() and abs(value) < 2**53:
         value = int(value)
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
@@ -441,7 +441,7 @@ def _to_bool(value: Any) -> bool:
 
 
 def _to_string(value: Any) -> str:
-    return value if value.__class__ is str else _to_json(value)
+    return value if value.__class__ is str else json_text(value)
 
 
 _SPACE = re.compile(r"\s")
