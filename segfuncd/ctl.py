@@ -129,7 +129,8 @@ def _raise_for_refusal(response: httpx.Response) -> None:
     if response.status_code < 400:
         return
     try:
-        message = response.json().get("error") or response.text
+        data = response.json()
+        message = data.get("error") or data.get("message") or response.text
     except (ValueError, AttributeError):
         message = response.text.strip() or f"HTTP {response.status_code}"
     raise AdminRefused(f"the daemon refused: {message}")

@@ -1,0 +1,484 @@
+"""The admin API served on the admin Unix socket: what `segfuncctl` talks to.
+
+Routes (JSON unless said otherwise; errors are `{"error": "..."}` with a 4xx status):
+
+    GET  /status                 daemon, runners, queue, intake and per-function state
+    GET  /logs?n=&function=&level=&after=&follow=1
+                                 newest `n` log records, oldest first; `follow=1` keeps the
+                                 response open and streams new records as NDJSON (chunked),
+                                 woken by `store.wait_logs`, never by polling the table
+    POST /test   {function, event | events, settings?}
+                                 runs the function's current version now via the runner
+                                 pool: nothing is queued, nothing is counted
+    POST /reload                 calls the daemon's reload callable
+    POST /replay {function?, id?}
+                                 dead letters back to pending -> {"replayed": n}
+    GET  /deliveries?function=&state=&n=
+    GET  /deliveries/ID          one delivery, its event and every attempt
+    GET  /metrics                Prometheus text (version 0.0.4)
+
+Admin only reads, plus the calls it is handed (reload, replay, test): it owns no task and
+no state beyond a few intake samples for the rate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import os
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from . import __version__
+from .config import Config
+from .errors import SegfuncdError
+from .metrics import Gauges, Metrics, render_prometheus
+from .outcomes import InvocationResult
+from .redact import Redactor, secret_values
+from .server import Request, Response, json_response
+
+if TYPE_CHECKING:
+    from .plugins import PluginRegistry, PluginState
+    from .runner import RunnerPool
+
+DEFAULT_LOG_LINES = 20
+MAX_LOG_LINES = 10_000
+FOLLOW_BATCH = 500
+FOLLOW_KEEPALIVE_S = 15.0  # a blank line now and then, so a vanished client is noticed
+MAX_TEST_EVENTS = 400  # Segment's onBatch limit
+RATE_WINDOW_S = 60.0
+LEVELS = ("debug", "log", "info", "warn", "warning", "error", "critical")  # increasing severity
+
+# handler name -> event type, in the order a sample event is chosen
+_HANDLER_TYPES = (
+    ("onTrack", "track"), ("track", "track"), ("onIdentify", "identify"), ("identify", "identify"),
+    ("onPage", "page"), ("page", "page"), ("onScreen", "screen"), ("screen", "screen"),
+    ("onGroup", "group"), ("group", "group"), ("onAlias", "alias"), ("alias", "alias"),
+    ("onDelete", "delete"),
+)
+
+
+class BadRequest(SegfuncdError):
+    """The admin client sent something we cannot act on; answered with `status`."""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+def plain(value: Any) -> Any:
+    """Dataclasses, enums, mappings and tuples -> JSON-safe data."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def sample_event(event_type: str, *, now: float) -> dict[str, Any]:
+    """A Segment-spec event of `event_type`, for `segfuncctl test` without an event."""
+    ts = datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    base: dict[str, Any] = {
+        "type": event_type,
+        "messageId": f"test-{uuid.uuid4()}",
+        "userId": "test-user-id",
+        "anonymousId": "test-anonymous-id",
+        "timestamp": ts, "sentAt": ts, "receivedAt": ts, "originalTimestamp": ts,
+        "channel": "server",
+        "context": {"library": {"name": "segfuncctl", "version": __version__}, "ip": "127.0.0.1"},
+        "integrations": {},
+        "version": 2,
+    }
+    extra: dict[str, dict[str, Any]] = {
+        "track": {"event": "Test Event", "properties": {"plan": "pro", "revenue": 42.5, "currency": "USD"}},
+        "identify": {"traits": {"name": "Test User", "email": "test@example.com", "plan": "pro"}},
+        "page": {"name": "Home", "properties": {"title": "Home", "path": "/", "url": "https://example.com/",
+                                                "referrer": ""}},
+        "screen": {"name": "Home", "properties": {"variation": "blue"}},
+        "group": {"groupId": "test-group-id", "traits": {"name": "Example Inc.", "industry": "Technology"}},
+        "alias": {"previousId": "test-previous-id"},
+        "delete": {},
+    }
+    base.update(extra.get(event_type, {}))
+    return base
+
+
+def sample_type(handlers: tuple[str, ...]) -> str:
+    """The event type a sample should have so that one of `handlers` runs (track by default)."""
+    have = set(handlers)
+    return next((t for h, t in _HANDLER_TYPES if h in have), "track")
+
+
+def _level_at_least(level: str | None, minimum: str | None) -> bool:
+    if not minimum:
+        return True
+    try:
+        return LEVELS.index((level or "log").lower()) >= LEVELS.index(minimum.lower())
+    except ValueError:
+        return (level or "").lower() == minimum.lower()
+
+
+class Admin:
+    """The admin API; the daemon serves `handle` on the admin socket.
+
+    `config` may be a Config or a zero-argument callable answering the current one (the
+    daemon swaps its config on reload). `intake` may be None (TCP and Unix intake disabled).
+    """
+
+    def __init__(
+        self,
+        config: Config | Callable[[], Config],
+        store: Any,
+        registry: PluginRegistry,
+        pool: RunnerPool,
+        intake: Any,
+        metrics: Metrics,
+        reload: Callable[[], Awaitable[str]],
+        started_at: float,
+        pid: int | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._config = config
+        self.store = store
+        self.registry = registry
+        self.pool = pool
+        self.intake = intake
+        self.metrics = metrics
+        self._reload = reload
+        self.started_at = started_at
+        self.pid = os.getpid() if pid is None else pid
+        self.clock = clock
+        self._intake_samples: deque[tuple[float, int]] = deque(maxlen=64)
+
+    @property
+    def config(self) -> Config:
+        return self._config() if callable(self._config) else self._config
+
+    async def handle(self, request: Request) -> Response:
+        """Route one request; operator errors become 4xx, bugs go up to the server (500)."""
+        path = request.path.rstrip("/") or "/"
+        routes: dict[tuple[str, str], Callable[[Request], Awaitable[Response]]] = {
+            ("GET", "/status"): self._status,
+            ("GET", "/logs"): self._logs,
+            ("POST", "/test"): self._test,
+            ("POST", "/reload"): self._reload_route,
+            ("POST", "/replay"): self._replay,
+            ("GET", "/deliveries"): self._deliveries,
+            ("GET", "/metrics"): self._metrics,
+        }
+        try:
+            route = routes.get((request.method, path))
+            if route is None and request.method == "GET" and path.startswith("/deliveries/"):
+                return await self._delivery(path.removeprefix("/deliveries/"))
+            if route is None:
+                if any(p == path for _, p in routes):
+                    return json_response(405, {"error": f"{request.method} is not allowed on {path}"})
+                return json_response(404, {"error": f"no such admin endpoint: {path}"})
+            return await route(request)
+        except BadRequest as exc:
+            return json_response(exc.status, {"error": str(exc)})
+        except SegfuncdError as exc:
+            return json_response(409, {"error": str(exc)})
+
+    # --- /status --------------------------------------------------------------------------
+
+    async def status(self) -> dict[str, Any]:
+        """The data behind `segfuncctl status` (and `--json`)."""
+        now = self.clock()
+        config = self.config
+        stats = await self.store.stats()
+        pool = self.pool.statistics()
+        snap = self.metrics.snapshot(now)
+        addresses = []
+        if config.intake.listen:
+            addresses.append(f"http://{config.intake.listen}")
+        if config.intake_socket:
+            addresses.append(f"unix:{config.intake_socket}")
+        states = {s.name: s for s in self.registry.states()}
+        names = sorted(set(states) | set(stats.functions))
+        return {
+            "now": now,
+            "daemon": {
+                "version": __version__, "pid": self.pid, "started_at": self.started_at,
+                "uptime_s": max(0.0, now - self.started_at), "config": config.source,
+                "plugins_dir": str(config.plugins_dir), "admin_socket": str(config.admin_socket),
+                "healthy": bool(stats.healthy),
+            },
+            "runners": {
+                "workers": getattr(pool, "workers", None), "alive": getattr(pool, "alive", None),
+                "restarts": getattr(pool, "restarts", 0), "in_flight": getattr(pool, "in_flight", 0),
+                "invocations": getattr(pool, "invocations", 0),
+            },
+            "queue": {
+                "pending": stats.pending, "leased": stats.leased, "dead": stats.dead,
+                "retrying": sum(f.retrying for f in stats.functions.values()),
+                "oldest_pending_age_s": stats.oldest_pending_age_s,
+            },
+            "intake": self._intake_status(now, addresses),
+            "functions": [self._function_status(n, states.get(n), stats.functions.get(n), snap.functions.get(n), now)
+                          for n in names],
+        }
+
+    def _intake_status(self, now: float, addresses: list[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {"addresses": addresses}
+        st = self.intake.statistics() if self.intake is not None else None
+        if st is None:
+            return out | {"accepted": 0, "duplicate": 0, "rejected": 0, "requests": {}, "events_per_s": 0.0}
+        accepted = int(getattr(st, "events_accepted", getattr(st, "accepted", 0)))
+        requests = plain(getattr(st, "requests_by_status", getattr(st, "requests", {})))
+        out |= {
+            "accepted": accepted,
+            "duplicate": int(getattr(st, "events_duplicate", getattr(st, "duplicate", 0))),
+            "rejected": int(getattr(st, "events_rejected", getattr(st, "rejected", 0))),
+            "requests": requests,
+            "requests_rejected": sum(int(v) for k, v in requests.items() if str(k)[:1] in "45"),
+        }
+        # The rate over about the last minute, from samples taken by status calls; before
+        # there is a sample old enough, the average since start.
+        self._intake_samples.append((now, accepted))
+        while len(self._intake_samples) > 1 and now - self._intake_samples[1][0] >= RATE_WINDOW_S:
+            self._intake_samples.popleft()
+        t0, n0 = self._intake_samples[0]
+        if now - t0 < 5.0:
+            t0, n0 = self.started_at, 0
+        out["events_per_s"] = round((accepted - n0) / max(now - t0, 1e-9), 2)
+        return out
+
+    def _function_status(self, name: str, ps: PluginState | None, fs: Any, fm: Any, now: float) -> dict[str, Any]:
+        if ps is None or ps.removed:
+            state = "removed"
+        elif not ps.enabled:
+            state = "disabled"
+        elif ps.error:
+            state = "load error"
+        elif ps.version is not None:
+            state = "live"
+        else:
+            state = "loading"
+        last_error, last_error_at = (fs.last_error, fs.last_error_at) if fs is not None else (None, None)
+        if fm is not None and fm.last_error and (last_error_at is None or (fm.last_error_at or 0) > last_error_at):
+            last_error, last_error_at = fm.last_error, fm.last_error_at
+        redactor = Redactor(secret_values(self.config.function(name)))
+        error = redactor(ps.error) if ps is not None and ps.error else None
+        windows = {}
+        for key in ("last_5m", "last_24h"):
+            w = getattr(fm, key) if fm is not None else None
+            windows[key] = plain(w) if w is not None else {"count": 0, "delivered": 0, "success_rate": None,
+                                                           "p50_ms": None, "p99_ms": None}
+        return {
+            "name": name,
+            "state": state,
+            "error": error,
+            "error_first_line": error.strip().splitlines()[0] if error and error.strip() else None,
+            "error_at": ps.error_at if ps is not None else None,
+            "version": ps.version.hash if ps is not None and ps.version is not None else None,
+            "loaded_at": ps.loaded_at if ps is not None else None,
+            "handlers": list(ps.handlers) if ps is not None else [],
+            "delivered": fs.delivered if fs is not None else 0,
+            "discarded": dict(fs.discarded_by_reason) if fs is not None else {},
+            "discarded_total": fs.discarded if fs is not None else 0,
+            "filtered": fs.filtered if fs is not None else 0,
+            "pending": fs.pending if fs is not None else 0,
+            "retrying": fs.retrying if fs is not None else 0,
+            "dead": fs.dead if fs is not None else 0,
+            "attempts": fs.attempts if fs is not None else 0,
+            **windows,
+            "last_error": redactor(last_error) if last_error else None,
+            "last_error_at": last_error_at,
+        }
+
+    async def _status(self, request: Request) -> Response:
+        return json_response(200, await self.status())
+
+    # --- /logs ----------------------------------------------------------------------------
+
+    async def _logs(self, request: Request) -> Response:
+        q = request.query
+        n = _int(q.get("n"), "n", DEFAULT_LOG_LINES, 0, MAX_LOG_LINES)
+        after = _int(q.get("after"), "after", None, 0, None)
+        function, level = q.get("function") or None, q.get("level") or None
+        if level and level.lower() not in LEVELS:
+            raise BadRequest(f"unknown level {level!r} (known: {', '.join(LEVELS)})")
+        records = list(await self.store.read_logs(after_id=after, limit=n, function=function, level=level)) if n else []
+        if q.get("follow") not in (None, "", "0", "false"):
+            return Response(status=200, body=self._follow(records, function, level),
+                            content_type="application/x-ndjson")
+        return json_response(200, {"logs": [self._log_dict(r) for r in records]})
+
+    def _log_dict(self, r: Any) -> dict[str, Any]:
+        d = plain(r)
+        if r.function and r.source == "function":
+            redactor = Redactor(secret_values(self.config.function(r.function)))
+            if redactor:
+                d["message"] = redactor(d["message"])
+        return d
+
+    async def _follow(self, first: list[Any], function: str | None, level: str | None) -> AsyncIterator[bytes]:
+        """NDJSON: the first records, then each new one as the store signals it."""
+        newest = await self.store.read_logs(limit=1)
+        cursor = max([r.id for r in (*first, *newest) if r.id is not None], default=0)
+        for r in first:
+            yield (json.dumps(self._log_dict(r), default=str) + "\n").encode()
+        while True:
+            with trio.move_on_after(FOLLOW_KEEPALIVE_S) as scope:
+                await self.store.wait_logs(cursor)
+            if scope.cancelled_caught:
+                yield b"\n"
+                continue
+            while True:
+                batch = list(await self.store.read_logs(after_id=cursor, limit=FOLLOW_BATCH))
+                out = []
+                for r in batch:
+                    cursor = max(cursor, r.id or 0)
+                    if (function is None or r.function == function) and _level_at_least(r.level, level):
+                        out.append(json.dumps(self._log_dict(r), default=str) + "\n")
+                if out:
+                    yield "".join(out).encode()
+                if len(batch) < FOLLOW_BATCH:
+                    break
+
+    # --- /test ----------------------------------------------------------------------------
+
+    async def _test(self, request: Request) -> Response:
+        body = _json_body(request)
+        name = body.get("function")
+        if not isinstance(name, str) or not name:
+            raise BadRequest('"function" is required')
+        ps = self.registry.get(name)
+        if ps is None or ps.removed:
+            known = ", ".join(s.name for s in self.registry.states() if not s.removed) or "none"
+            raise BadRequest(f"no function named {name!r} (functions: {known})", status=404)
+        if ps.version is None:
+            raise BadRequest(f"{name} has no loaded version: {ps.error or 'not loaded yet'}", status=409)
+        fconfig = self.config.function(name)
+        override = body.get("settings") or {}
+        if not isinstance(override, dict):
+            raise BadRequest('"settings" must be a JSON object')
+        settings = {**fconfig.settings, **override}
+        sample = "event" not in body and "events" not in body
+        if sample:
+            events = [sample_event(sample_type(ps.handlers), now=self.clock())]
+        elif "events" in body:
+            events = body["events"]
+            if not isinstance(events, list) or not events or len(events) > MAX_TEST_EVENTS:
+                raise BadRequest(f'"events" must be an array of 1 to {MAX_TEST_EVENTS} events')
+        else:
+            events = [body["event"]]
+        for i, ev in enumerate(events):
+            if not isinstance(ev, dict) or not isinstance(ev.get("type"), str):
+                raise BadRequest(f"event {i + 1}: expected an object with a \"type\" (track, identify, ...)")
+        batch = len(events) > 1 and "onBatch" in ps.handlers
+        results = await self.pool.invoke(ps.version, [dict(e) for e in events], settings, batch=batch)
+        redactor = Redactor(secret_values(fconfig, settings))
+        return json_response(200, {
+            "function": name, "version": ps.version.hash, "sample": sample, "batch": batch, "events": events,
+            "results": [_result_dict(ev.get("type"), r, redactor) for ev, r in zip(events, results)],
+        })
+
+    # --- /reload, /replay, /deliveries ----------------------------------------------------
+
+    async def _reload_route(self, request: Request) -> Response:
+        return json_response(200, {"message": await self._reload()})
+
+    async def _replay(self, request: Request) -> Response:
+        body = _json_body(request) if request.body.strip() else {}
+        function, delivery_id = body.get("function"), body.get("id")
+        if function is not None and not isinstance(function, str):
+            raise BadRequest('"function" must be a string')
+        if delivery_id is not None and (not isinstance(delivery_id, int) or isinstance(delivery_id, bool)):
+            raise BadRequest('"id" must be an integer')
+        n = await self.store.replay(function=function, delivery_id=delivery_id)
+        return json_response(200, {"replayed": n})
+
+    async def _deliveries(self, request: Request) -> Response:
+        q = request.query
+        n = _int(q.get("n"), "n", 20, 1, 10_000)
+        rows = await self.store.deliveries(function=q.get("function") or None, state=q.get("state") or None, limit=n)
+        return json_response(200, {"now": self.clock(), "deliveries": [plain(r) for r in rows]})
+
+    async def _delivery(self, raw_id: str) -> Response:
+        if not raw_id.isdigit():
+            raise BadRequest(f"not a delivery id: {raw_id!r}")
+        detail = await self.store.delivery(int(raw_id))
+        if detail is None:
+            raise BadRequest(f"no delivery {raw_id}", status=404)
+        out = plain(detail.summary)
+        out |= {"now": self.clock(), "event": detail.event,
+                "history": [{**plain(a), "at": a.time} for a in detail.attempts]}
+        return json_response(200, out)
+
+    # --- /metrics -------------------------------------------------------------------------
+
+    async def _metrics(self, request: Request) -> Response:
+        return Response(status=200, body=(await self.metrics_text()).encode(),
+                        content_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def metrics_text(self) -> str:
+        """Prometheus text for /metrics (also served on admin.metrics_listen by the daemon)."""
+        now = self.clock()
+        stats = await self.store.stats()
+        pool = self.pool.statistics()
+        intake = self._intake_status(now, []) if self.intake is not None else {}
+        deliveries = {}
+        for name, fs in stats.functions.items():
+            for state in ("delivered", "discarded", "filtered", "pending", "dead"):
+                deliveries[(name, state)] = int(getattr(fs, state))
+        gauges = Gauges(
+            pending=stats.pending, leased=stats.leased, dead=stats.dead,
+            oldest_pending_age_s=stats.oldest_pending_age_s or 0.0,
+            deliveries=deliveries,
+            intake_requests={str(k): int(v) for k, v in (intake.get("requests") or {}).items()},
+            intake_events={k: int(intake.get(k, 0)) for k in ("accepted", "duplicate", "rejected")} if intake else {},
+            runners_alive=int(getattr(pool, "alive", 0) or 0),
+            runner_restarts=int(getattr(pool, "restarts", 0) or 0),
+            functions_live={s.name: s.live for s in self.registry.states()},
+            uptime_s=max(0.0, now - self.started_at),
+        )
+        return render_prometheus(self.metrics.snapshot(now), gauges)
+
+
+def _result_dict(event_type: Any, r: InvocationResult, redact: Redactor) -> dict[str, Any]:
+    """One test result: the return value as returned; logs, error and URLs redacted."""
+    return {
+        "type": event_type,
+        "outcome": r.outcome.value,
+        "return": r.value,
+        "error": None if r.error_name is None else {"name": r.error_name, "message": redact(r.error_message or "")},
+        "logs": [{"level": ln.level, "message": redact(ln.message), "time": ln.time} for ln in r.logs],
+        "requests": [{**plain(q), "url": redact(q.url), "error": redact(q.error) if q.error else None} for q in r.requests],
+        "duration_ms": r.duration_ms,
+    }
+
+
+def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError as exc:
+        raise BadRequest(f"the request body is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return body
+
+
+def _int(raw: str | None, name: str, default: int | None, lo: int, hi: int | None) -> Any:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name}: expected an integer, got {raw!r}") from None
+    if value < lo or (hi is not None and value > hi):
+        raise BadRequest(f"{name}: must be between {lo} and {hi}" if hi is not None else f"{name}: must be >= {lo}")
+    return value
