@@ -50,6 +50,8 @@ log = structlog.get_logger("segfuncd.server")
 DEFAULT_MAX_HEADER_BYTES = 16 * 1024
 DEFAULT_MAX_BODY_BYTES = 512 * 1024
 RECEIVE_SIZE = 64 * 1024
+LINGER_S = 1.0  # how long an error response waits for the client to stop sending
+LINGER_MAX_BYTES = 1024 * 1024
 SERVER_HEADER = ("server", "segfuncd")
 # accept() errors that mean "the machine is short of something", retried after a pause
 # (the same list as trio.serve_listeners).
@@ -173,7 +175,10 @@ async def open_unix_listener(path: Path, *, mode: int, backlog: int = 1024) -> t
         except FileNotFoundError:
             pass
         raise SegfuncdError(f"cannot listen on {path}: {exc.strerror or exc}") from exc
-    return trio.SocketListener(sock)
+    listener = trio.SocketListener(sock)
+    # getsockname() reports the temporary name; remember where clients find it.
+    listener.unix_path = str(path)  # type: ignore[attr-defined]
+    return listener
 
 
 async def _unix_socket_answers(path: Path) -> bool:
@@ -218,6 +223,7 @@ class HttpServer:
         self._total = 0
         self._refused = 0
         self._requests = 0
+        self.addresses: list[Any] = []  # getsockname() of each listener: (host, port, ...) or a path
 
     def statistics(self) -> ServerStatistics:
         """Connection and request counters so far."""
@@ -229,6 +235,7 @@ class HttpServer:
         )
 
     async def serve(self, listeners: list[trio.SocketListener], *, task_status: trio.TaskStatus[HttpServer]) -> None:
+        self.addresses = [getattr(listener, "unix_path", None) or listener.socket.getsockname() for listener in listeners]
         try:
             async with trio.open_nursery() as nursery:
                 for listener in listeners:
@@ -368,10 +375,16 @@ class _Connection:
         if not isinstance(event, h11.Request):  # pragma: no cover - h11 orders events
             raise h11.RemoteProtocolError("expected a request", error_status_hint=400)
         headers: dict[str, str] = {}
+        # h11 bounds only a head that is still incomplete; one that arrived whole is
+        # measured here, so the limit does not depend on how the bytes were split.
+        head_size = len(event.target)
         for name, value in event.headers:
+            head_size += len(name) + len(value) + 4
             key = name.decode("latin-1")
             text = value.decode("latin-1")
             headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        if head_size > self.limits.max_header_bytes:
+            raise h11.RemoteProtocolError("request headers are too large", error_status_hint=431)
         limit = self.limits.max_body_bytes
         length = headers.get("content-length")
         if length is not None and int(length) > limit:  # h11 has checked it is digits
@@ -477,6 +490,23 @@ class _Connection:
             return  # a response is already under way: all we can do is close
         response = json_response(status, {"success": False, "message": message}, (("connection", "close"),))
         try:
-            await self._send_response(response, False)
+            sent = await self._send_response(response, False)
         except h11.LocalProtocolError:
+            return
+        if sent:
+            await self._linger()
+
+    async def _linger(self) -> None:
+        """Half-close, then discard what the client still sends, briefly.
+
+        Closing a socket with unread input makes the kernel send a RST, which can destroy
+        the error response before the client reads it (a 413 for a body we refused to read).
+        """
+        try:
+            await self.stream.send_eof()
+            with trio.move_on_after(LINGER_S):
+                received = 0
+                while received < LINGER_MAX_BYTES and (data := await self.stream.receive_some(RECEIVE_SIZE)):
+                    received += len(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
