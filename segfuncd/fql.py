@@ -11,6 +11,8 @@ the page is silent). The rules, all enforced here:
 - `in` needs a list on its right; `contains` and `match` are false for non-strings;
   `length(null)` is 0 and counts UTF-8 bytes of a string; case functions give `null` for
   non-strings; `match` is a whole-string, case-sensitive glob (`* ? [abc] [a-z] [^a] \\x`).
+- In string literals `\\'` `\\"` `\\\\` `\\n` `\\t` `\\r` are escapes; any other `\\x` is kept as
+  written, so glob escapes read as in Segment's docs (`match( 'ab*d', 'ab\\*d' )`).
 - Evaluation errors (`length` of an object, `number('abc')`) raise FQLEvalError, which
   filters.py turns into "drop the event": Segment fails closed on a filter it cannot run.
 
@@ -134,7 +136,10 @@ def _tokenize(src: str) -> list[_Tok]:
             while i < n and src[i] != c:
                 if src[i] == "\\" and i + 1 < n:
                     i += 1
-                    out.append(_ESCAPES.get(src[i], src[i]))
+                    # Unknown escapes stay as written, so glob escapes read as in Segment's
+                    # docs: match( 'ab*d', 'ab\*d' ). \' \" \\ \n \t \r are the escapes.
+                    esc = src[i]
+                    out.append(esc if esc in "\\'\"" else _ESCAPES.get(esc, "\\" + esc))
                 else:
                     out.append(src[i])
                 i += 1
@@ -413,9 +418,19 @@ def _length(value: Any) -> int:
 
 def json_text(value: Any) -> str:
     """Compact JSON as JavaScript's JSON.stringify writes it (for string() and sampling)."""
-    if value.__class__ is float and value.is_integer() and abs(value) < 2**53:
-        value = int(value)
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(_js_numbers(value), separators=(",", ":"), ensure_ascii=False)
+
+
+def _js_numbers(value: Any) -> Any:
+    # JavaScript has one number type and prints 2.0 as 2; the MD5 of a sampled value must agree.
+    c = value.__class__
+    if c is float and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if c is list or c is tuple:
+        return [_js_numbers(v) for v in value]
+    if c is dict:
+        return {k: _js_numbers(v) for k, v in value.items()}
+    return value
 
 
 _NUMERIC = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*")
