@@ -1,0 +1,53 @@
+"""The durable queue on SQLite: `open_store()` and the values that cross its boundary.
+
+Layout (each module says what it owns):
+    schema.py     migrations (sqlite-utils), schema version, WAL, how connections open
+    writer.py     owner threads; the GroupWriter's group commit
+    ingest.py     accept(): events + delivery rows + dedupe keys, merged per commit
+    queue.py      lease / complete / postpone / release / wake / replay / next_due
+    stats.py      per-function counters, bumped in the same transactions
+    logs.py       the bounded log table
+    retention.py  pruning of finished rows, orphaned events, old dedupe keys
+    reads.py      admin listings and status figures
+    models.py     the frozen values below
+    service.py    Store and open_store(): the async API, backpressure, wake-ups
+
+sqlite3 errors never leave this package: they become StoreError (`raise ... from exc`).
+"""
+
+from __future__ import annotations
+
+from .ingest import DEDUPE_WINDOW_S
+from .models import (
+    AttemptRecord,
+    Completion,
+    DeliveryDetail,
+    DeliverySummary,
+    FunctionStats,
+    Lease,
+    LogRecord,
+    NewEvent,
+    PruneResult,
+    StoreStatistics,
+    StoreStats,
+)
+from .schema import SCHEMA_VERSION
+from .service import Store, open_store
+
+__all__ = [
+    "DEDUPE_WINDOW_S",
+    "SCHEMA_VERSION",
+    "AttemptRecord",
+    "Completion",
+    "DeliveryDetail",
+    "DeliverySummary",
+    "FunctionStats",
+    "Lease",
+    "LogRecord",
+    "NewEvent",
+    "PruneResult",
+    "Store",
+    "StoreStatistics",
+    "StoreStats",
+    "open_store",
+]

@@ -1,0 +1,211 @@
+"""The delivery queue: lease, complete, postpone, release, wake, replay, next_due.
+
+Plain functions of (conn, now, ...) run by the writer thread inside its transaction; each
+returns its result plus the change to the in-memory gauges (`Moves`), which the Store
+applies on the trio side once the commit is known.
+
+States and the `due_at` column:
+    pending  -> due_at is when the next attempt may start (leased once due_at <= now)
+    leased   -> due_at is when the lease expires; an expired lease is leased again, so a
+                daemon killed mid-delivery delivers again after restart (at-least-once)
+    delivered / discarded / filtered -> finished, pruned after retention
+    dead     -> kept with its event and attempts until replayed
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..outcomes import DeliveryState, Outcome
+from .models import Completion, Lease
+from .schema import ACTIVE
+from .stats import Bumps
+
+_TERMINAL = {
+    DeliveryState.DELIVERED.value,
+    DeliveryState.DISCARDED.value,
+    DeliveryState.FILTERED.value,
+    DeliveryState.DEAD.value,
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Moves:
+    """How many rows entered / left the pending+leased and leased sets, and dead."""
+
+    pending: int = 0
+    leased: int = 0
+    dead: int = 0
+
+
+def lease(conn: sqlite3.Connection, now: float, *, limit: int, lease_s: float) -> tuple[list[Lease], Moves]:
+    """Lease up to `limit` due deliveries, oldest due first (expired leases included)."""
+    rows = conn.execute(
+        "SELECT d.id, d.function, d.attempts, d.created_at, d.state, e.message_id, e.body "
+        "FROM deliveries AS d JOIN events AS e ON e.id = d.event_id "
+        f"WHERE d.{ACTIVE} AND d.due_at <= ? ORDER BY d.due_at LIMIT ?",
+        (now, limit),
+    ).fetchall()
+    if not rows:
+        return [], Moves()
+    until = now + lease_s
+    conn.executemany(
+        "UPDATE deliveries SET state = 'leased', due_at = ?, updated_at = ? WHERE id = ?",
+        [(until, now, row[0]) for row in rows],
+    )
+    newly = sum(1 for row in rows if row[4] == "pending")
+    leases = [
+        Lease(id=i, function=f, event=json.loads(body), message_id=mid, attempts=a, created_at=c)
+        for i, f, a, c, _state, mid, body in rows
+    ]
+    return leases, Moves(leased=newly)
+
+
+def complete(conn: sqlite3.Connection, now: float, completions: Sequence[Completion]) -> Moves:
+    """Record outcomes: the row's new state, an attempt row, the counters.
+
+    A completion for a row that is no longer pending or leased (already finished by an
+    earlier completion) is ignored, so counters never count a delivery twice.
+    """
+    if not completions:
+        return Moves()
+    current = {
+        row[0]: (row[1], row[2])
+        for row in conn.execute(
+            "SELECT id, state, attempts FROM deliveries WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps([c.delivery_id for c in completions]),),
+        )
+    }
+    bumps = Bumps()
+    updates = []
+    attempts = []
+    left_pending = left_leased = dead = 0
+    for c in completions:
+        found = current.pop(c.delivery_id, None)
+        if found is None or found[0] in _TERMINAL:
+            continue
+        old_state, old_attempts = found
+        state = c.state.value
+        left_leased += old_state == "leased"
+        finished = state != "pending"
+        if finished:
+            left_pending += 1
+            bumps.add(c.function, pending=-1, retrying=-1 if old_attempts > 0 else 0)
+        result = c.result
+        if c.state is DeliveryState.FILTERED:
+            reason = result.error_message or result.error_name or "filtered"
+            updates.append((state, old_attempts, None, now, c.version, None, reason, c.delivery_id))
+            bumps.add(c.function, filtered=1)
+            bumps.reason(c.function, "filtered", reason)
+            continue
+        number = old_attempts + 1
+        error = result.error
+        due = c.next_attempt_at if state == "pending" else None
+        note = result.error_name if c.state is DeliveryState.DISCARDED else None
+        updates.append((state, number, due, now, c.version, error, note, c.delivery_id))
+        attempts.append((c.delivery_id, number, now, c.version, result.outcome.value, error, result.duration_ms))
+        bumps.add(c.function, attempts=1, duration_ms_total=result.duration_ms)
+        if state == "pending" and old_attempts == 0:
+            bumps.add(c.function, retrying=1)
+        if result.outcome is Outcome.DELIVERED:
+            bumps.add(c.function, delivered=1)
+            bumps.delivered_at(c.function, now)
+        elif result.outcome is Outcome.DISCARDED:
+            bumps.add(c.function, discarded=1)
+            bumps.reason(c.function, "discarded", result.error_name or "discarded")
+        elif result.outcome is Outcome.FAILED:
+            bumps.add(c.function, failed=1)
+        else:
+            bumps.add(c.function, retried=1)
+        if error is not None and result.outcome is not Outcome.DISCARDED:
+            bumps.error(c.function, error, now)
+        if state == "dead":
+            dead += 1
+            bumps.add(c.function, dead=1, dead_lettered=1)
+    conn.executemany(
+        "UPDATE deliveries SET state = ?, attempts = ?, due_at = ?, updated_at = ?, version = ?, "
+        "last_error = coalesce(?, last_error), note = ?, held = 0 WHERE id = ?",
+        updates,
+    )
+    if attempts:
+        conn.executemany(
+            "INSERT INTO attempts (delivery_id, number, at, version, outcome, error, duration_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            attempts,
+        )
+    bumps.write(conn)
+    return Moves(pending=-left_pending, leased=-left_leased, dead=dead)
+
+
+def postpone(conn: sqlite3.Connection, now: float, ids: Sequence[int], *, until: float, reason: str) -> Moves:
+    """Back to pending until `until`, no attempt used; `wake(function)` cuts the wait short."""
+    return _back_to_pending(conn, ids, due=until, note=reason, held=1, now=now)
+
+
+def release(conn: sqlite3.Connection, now: float, ids: Sequence[int]) -> Moves:
+    """Give leases back unused: pending and due now, no attempt used."""
+    return _back_to_pending(conn, ids, due=now, note=None, held=0, now=now)
+
+
+def _back_to_pending(
+    conn: sqlite3.Connection, ids: Sequence[int], *, due: float, note: str | None, held: int, now: float
+) -> Moves:
+    if not ids:
+        return Moves()
+    id_list = json.dumps(list(ids))
+    (leased,) = conn.execute(
+        "SELECT count(*) FROM deliveries WHERE id IN (SELECT value FROM json_each(?)) AND state = 'leased'",
+        (id_list,),
+    ).fetchone()
+    conn.execute(
+        "UPDATE deliveries SET state = 'pending', due_at = ?, updated_at = ?, note = coalesce(?, note), held = ? "
+        f"WHERE id IN (SELECT value FROM json_each(?)) AND {ACTIVE}",
+        (due, now, note, held, id_list),
+    )
+    return Moves(leased=-leased)
+
+
+def wake(conn: sqlite3.Connection, now: float, function: str) -> int:
+    """Make `function`'s postponed rows due now (its file loads again); returns the count."""
+    cur = conn.execute(
+        f"UPDATE deliveries SET due_at = ? WHERE {ACTIVE} AND state = 'pending' AND held = 1 AND function = ?",
+        (now, function),
+    )
+    return cur.rowcount
+
+
+def next_due(conn: sqlite3.Connection) -> float | None:
+    """The earliest due_at of pending or leased rows (lease expiry counts)."""
+    (due,) = conn.execute(f"SELECT min(due_at) FROM deliveries WHERE {ACTIVE}").fetchone()
+    return None if due is None else float(due)
+
+
+def replay(
+    conn: sqlite3.Connection, now: float, *, function: str | None, delivery_id: int | None
+) -> tuple[int, Moves]:
+    """Dead -> pending with attempts reset (all, one function's, or one delivery)."""
+    where = "state = 'dead'"
+    args: list[object] = []
+    if function is not None:
+        where += " AND function = ?"
+        args.append(function)
+    if delivery_id is not None:
+        where += " AND id = ?"
+        args.append(delivery_id)
+    counts = conn.execute(f"SELECT function, count(*) FROM deliveries WHERE {where} GROUP BY function", args).fetchall()
+    if not counts:
+        return 0, Moves()
+    conn.execute(
+        f"UPDATE deliveries SET state = 'pending', attempts = 0, due_at = ?, updated_at = ?, held = 0 WHERE {where}",
+        [now, now, *args],
+    )
+    bumps = Bumps()
+    total = 0
+    for fn, n in counts:
+        bumps.add(fn, dead=-n, pending=n, replayed=n)
+        total += n
+    bumps.write(conn)
+    return total, Moves(pending=total, dead=-total)

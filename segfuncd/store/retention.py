@@ -1,0 +1,72 @@
+"""Retention: finished deliveries and their events go after `retention_s`; dead letters stay.
+
+Pruning runs in chunks of `CHUNK` rows, each its own writer job, so accepts keep
+committing between chunks instead of waiting behind one long delete.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from .ingest import DEDUPE_WINDOW_S, IdCounters
+from .schema import FINISHED
+
+CHUNK = 5_000
+
+
+def prune_deliveries(conn: sqlite3.Connection, now: float, *, retention_s: float, ids: IdCounters) -> tuple[int, int]:
+    """Delete up to CHUNK finished deliveries older than retention; (deliveries, attempts)."""
+    # Save the id high-water marks first: if this empties a table, ids still never repeat.
+    ids.save(conn)
+    victims = [
+        row[0]
+        for row in conn.execute(
+            f"SELECT id FROM deliveries WHERE {FINISHED} AND updated_at < ? LIMIT ?",
+            (now - retention_s, CHUNK),
+        )
+    ]
+    if not victims:
+        return 0, 0
+    id_list = ",".join(str(i) for i in victims)  # integers from our own table: safe to inline
+    attempts = conn.execute(f"DELETE FROM attempts WHERE delivery_id IN ({id_list})").rowcount
+    deliveries = conn.execute(f"DELETE FROM deliveries WHERE id IN ({id_list})").rowcount
+    return deliveries, attempts
+
+
+def prune_events(conn: sqlite3.Connection, now: float, *, retention_s: float, after_id: int) -> tuple[int, int | None]:
+    """Delete, among the next CHUNK events after `after_id`, the old ones nothing refers to.
+
+    Events are scanned in id order, which is arrival order; the scan stops at the first
+    event younger than retention. Returns (deleted, id to resume after, or None when
+    done), so old events still held by dead letters are stepped over, not rescanned.
+    """
+    cutoff = now - retention_s
+    rows = conn.execute(
+        "SELECT e.id, e.received_at, NOT EXISTS (SELECT 1 FROM deliveries AS d WHERE d.event_id = e.id) "
+        "FROM events AS e WHERE e.id > ? ORDER BY e.id LIMIT ?",
+        (after_id, CHUNK),
+    ).fetchall()
+    victims = []
+    last = after_id
+    for event_id, received_at, orphan in rows:
+        if received_at >= cutoff:
+            done = True
+            break
+        if orphan:
+            victims.append(str(event_id))
+        last = event_id
+    else:
+        done = len(rows) < CHUNK
+    deleted = 0
+    if victims:
+        deleted = conn.execute(f"DELETE FROM events WHERE id IN ({','.join(victims)})").rowcount
+    return deleted, None if done else last
+
+
+def prune_dedupe(conn: sqlite3.Connection, now: float) -> int:
+    """Forget messageIds older than the 24 h dedupe window (up to CHUNK)."""
+    cur = conn.execute(
+        "DELETE FROM seen WHERE message_id IN (SELECT message_id FROM seen WHERE at < ? LIMIT ?)",
+        (now - DEDUPE_WINDOW_S, CHUNK),
+    )
+    return cur.rowcount

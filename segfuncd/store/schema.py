@@ -1,0 +1,202 @@
+"""The database schema, its migrations, and how a connection is opened.
+
+Rules:
+* Every schema change is a named migration in `MIGRATIONS` (sqlite-utils records applied
+  ones in `_sqlite_migrations`); never edit one that shipped, add the next. An upgrade
+  migrates in place and keeps the queue; `PRAGMA user_version` mirrors the count, so a
+  database written by a newer segfuncd is refused instead of being misread.
+* The journal is WAL: readers never block the writer. `synchronous = normal` survives a
+  crash of the process (kill -9) but may lose the last commits on power loss; `full`
+  fsyncs every commit and survives power loss (group commit keeps that affordable).
+* Hot-path indexes are partial, so a row is indexed only while the index serves it: due
+  rows (pending / leased) for leasing, finished rows for retention, dead rows for replay.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from ..errors import StoreError
+
+MIGRATION_SET = "segfuncd"
+SYNCHRONOUS = ("normal", "full")
+
+# SQL fragments shared by queries that must match the partial indexes' WHERE clauses
+# exactly (SQLite uses a partial index only when the query repeats its condition).
+ACTIVE = "state IN ('pending', 'leased')"
+FINISHED = "state IN ('delivered', 'discarded', 'filtered')"
+
+MIGRATIONS = Migrations(MIGRATION_SET)
+
+
+@MIGRATIONS(name="m001_queue")
+def _m001_queue(db: sqlite_utils.Database) -> None:
+    """Events, one delivery row per (event, function), attempts, the log table."""
+    db.executescript(
+        f"""
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            message_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            body TEXT NOT NULL,           -- the enriched event, JSON
+            received_at REAL NOT NULL
+        );
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            event_id INTEGER NOT NULL,
+            function TEXT NOT NULL,
+            state TEXT NOT NULL,          -- DeliveryState values
+            attempts INTEGER NOT NULL DEFAULT 0,
+            due_at REAL,                  -- pending: next attempt; leased: lease expiry
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            version TEXT,                 -- plugin hash of the latest attempt
+            last_error TEXT,
+            note TEXT,                    -- postpone / filter / discard reason
+            held INTEGER NOT NULL DEFAULT 0  -- 1: postponed, wake() makes it due now
+        );
+        CREATE INDEX ix_deliveries_due ON deliveries(due_at) WHERE {ACTIVE};
+        CREATE INDEX ix_deliveries_event ON deliveries(event_id);
+        CREATE INDEX ix_deliveries_done ON deliveries(updated_at) WHERE {FINISHED};
+        CREATE INDEX ix_deliveries_dead ON deliveries(function) WHERE state = 'dead';
+        CREATE TABLE attempts (
+            id INTEGER PRIMARY KEY,
+            delivery_id INTEGER NOT NULL,
+            number INTEGER NOT NULL,
+            at REAL NOT NULL,
+            version TEXT,
+            outcome TEXT NOT NULL,
+            error TEXT,
+            duration_ms REAL NOT NULL DEFAULT 0
+        );
+        CREATE INDEX ix_attempts_delivery ON attempts(delivery_id);
+        CREATE TABLE logs (
+            id INTEGER PRIMARY KEY,
+            time REAL NOT NULL,
+            level TEXT NOT NULL,
+            source TEXT NOT NULL,
+            function TEXT,
+            version TEXT,
+            message_id TEXT,
+            outcome TEXT,
+            message TEXT NOT NULL,
+            fields TEXT NOT NULL DEFAULT '{{}}'
+        );
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+        """
+    )
+
+
+@MIGRATIONS(name="m002_counters")
+def _m002_counters(db: sqlite_utils.Database) -> None:
+    """Per-function counters, so status never scans deliveries; backfilled once here."""
+    db.executescript(
+        f"""
+        CREATE TABLE function_stats (
+            function TEXT PRIMARY KEY,
+            accepted INTEGER NOT NULL DEFAULT 0,
+            delivered INTEGER NOT NULL DEFAULT 0,
+            discarded INTEGER NOT NULL DEFAULT 0,
+            filtered INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0,
+            retried INTEGER NOT NULL DEFAULT 0,
+            dead_lettered INTEGER NOT NULL DEFAULT 0,
+            replayed INTEGER NOT NULL DEFAULT 0,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            duration_ms_total REAL NOT NULL DEFAULT 0,
+            pending INTEGER NOT NULL DEFAULT 0,
+            retrying INTEGER NOT NULL DEFAULT 0,
+            dead INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            last_error_at REAL,
+            last_delivered_at REAL
+        ) WITHOUT ROWID;
+        CREATE TABLE function_reasons (
+            function TEXT NOT NULL,
+            kind TEXT NOT NULL,           -- 'discarded' | 'filtered'
+            reason TEXT NOT NULL,
+            count INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (function, kind, reason)
+        ) WITHOUT ROWID;
+        INSERT INTO function_stats (function, accepted, delivered, discarded, filtered,
+                                    dead_lettered, attempts, pending, retrying, dead)
+        SELECT function, count(*), sum(state = 'delivered'), sum(state = 'discarded'),
+               sum(state = 'filtered'), sum(state = 'dead'), sum(attempts),
+               sum({ACTIVE}), sum({ACTIVE} AND attempts > 0), sum(state = 'dead')
+        FROM deliveries GROUP BY function;
+        INSERT INTO function_reasons (function, kind, reason, count)
+        SELECT function, state, coalesce(note, last_error, 'unknown'), count(*)
+        FROM deliveries WHERE state IN ('discarded', 'filtered')
+        GROUP BY function, state, coalesce(note, last_error, 'unknown');
+        """
+    )
+
+
+@MIGRATIONS(name="m003_dedupe")
+def _m003_dedupe(db: sqlite_utils.Database) -> None:
+    """messageId dedupe keys, kept apart from events so retention can differ."""
+    db.executescript(
+        """
+        CREATE TABLE seen (message_id TEXT PRIMARY KEY, at REAL NOT NULL) WITHOUT ROWID;
+        CREATE INDEX ix_seen_at ON seen(at);
+        INSERT OR REPLACE INTO seen (message_id, at)
+        SELECT message_id, max(received_at) FROM events WHERE message_id != ''
+        GROUP BY message_id;
+        """
+    )
+
+
+SCHEMA_VERSION = len(MIGRATIONS._migrations)
+
+
+def migrate(path: Path) -> int:
+    """Create or upgrade the database at `path`; returns the schema version.
+
+    Raises StoreError when the file is not a database or was written by a newer segfuncd.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"cannot open the database {path}: {exc}") from exc
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        (found,) = conn.execute("PRAGMA user_version").fetchone()
+        if found > SCHEMA_VERSION:
+            raise StoreError(
+                f"{path}: schema version {found} was written by a newer segfuncd "
+                f"(this one knows up to {SCHEMA_VERSION}); refusing to touch it"
+            )
+        db = sqlite_utils.Database(conn, execute_plugins=False)
+        known = {m.name for m in MIGRATIONS._migrations}
+        unknown = [m.name for m in MIGRATIONS.applied(db) if m.name not in known]
+        if unknown:
+            raise StoreError(f"{path}: unknown migrations {unknown} (written by a newer segfuncd?)")
+        MIGRATIONS.apply(db)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        return SCHEMA_VERSION
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot migrate the database {path}: {exc}") from exc
+    finally:
+        conn.close()
+
+
+def connect(path: Path, *, synchronous: str) -> sqlite3.Connection:
+    """A connection for one owner thread: autocommit mode, explicit transactions."""
+    if synchronous not in SYNCHRONOUS:
+        raise ValueError(f'synchronous must be "normal" or "full", got {synchronous!r}')
+    try:
+        # check_same_thread=False: it is created here, then used only by its owner thread.
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, cached_statements=256)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        conn.execute("PRAGMA cache_size = -32768")  # 32 MiB
+        return conn
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open the database {path}: {exc}") from exc

@@ -1,0 +1,224 @@
+"""Owner threads: each SQLite connection belongs to one thread, fed jobs from trio.
+
+Rules:
+* A job is a plain function `fn(conn, now)` run in the owner thread; trio callers await
+  `submit()`, which hands the job over and waits for it to finish. The thread reports back
+  with one `run_sync_soon` per group, not per job.
+* The writer merges jobs into groups: everything queued (up to `max_rows`, lingering up to
+  `window_s` for more while the group is small) runs in ONE transaction and one commit —
+  group commit. Accept jobs of a group are merged further by `merge` (one executemany per
+  table for the whole group). Each job has its own SAVEPOINT, so a job that fails rolls
+  back alone; a failed COMMIT fails every job of the group.
+* A caller learns its outcome only after the commit (or the rollback) of its group. Write
+  callers wait shielded from cancellation: the write cannot be abandoned halfway, and the
+  caller must know whether it happened (STYLE.md: never abandon_on_cancel on writes).
+* sqlite3 errors become StoreError at `submit()`; any other exception is a bug and keeps
+  its type and traceback.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+import trio
+
+from ..errors import StoreError
+
+T = TypeVar("T")
+JobFn = Callable[[sqlite3.Connection, float], T]
+# merge(conn, now, payloads) -> one result per payload, in order
+MergeFn = Callable[[sqlite3.Connection, float, list[Any]], list[Any]]
+
+
+class Job(Generic[T]):
+    """One unit of work for an owner thread, and its outcome."""
+
+    __slots__ = ("fn", "payload", "rows", "what", "result", "error", "done")
+
+    def __init__(self, fn: JobFn[T] | None, *, payload: Any = None, rows: int = 1, what: str) -> None:
+        self.fn = fn  # None: a mergeable payload
+        self.payload = payload
+        self.rows = rows
+        self.what = what  # named in StoreError messages: "accept", "lease", ...
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done = trio.Event()
+
+
+class OwnerThread:
+    """A thread that owns `conn` and runs jobs one at a time, each in its own transaction.
+
+    Used for reads: BEGIN (deferred) gives each job one consistent snapshot.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, *, name: str, clock: Callable[[], float]) -> None:
+        self._conn = conn
+        self._clock = clock
+        self._token = trio.lowlevel.current_trio_token()
+        self._cv = threading.Condition()
+        self._queue: deque[Job[Any]] = deque()
+        self._closing = False
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self.commits = 0
+        self.healthy = True
+
+    def start(self) -> None:
+        self._thread.start()
+
+    async def aclose(self) -> None:
+        """Finish the queued jobs, stop the thread, close the connection."""
+        with self._cv:
+            self._closing = True
+            self._cv.notify()
+        await trio.to_thread.run_sync(self._thread.join)
+
+    async def submit(self, job: Job[T], *, shield: bool) -> T:
+        """Run `job` in the owner thread and return its result (StoreError on SQLite errors)."""
+        with self._cv:
+            if self._closing:
+                raise StoreError(f"the store is closed ({job.what})")
+            self._queue.append(job)
+            self._cv.notify()
+        if shield:
+            with trio.CancelScope(shield=True):
+                await job.done.wait()
+        else:
+            await job.done.wait()
+        if job.error is not None:
+            if isinstance(job.error, sqlite3.Error):
+                raise StoreError(f"SQLite failed during {job.what}: {job.error}") from job.error
+            raise job.error
+        return job.result  # type: ignore[no-any-return]
+
+    # --- in the owner thread ------------------------------------------------------------
+
+    def _take(self) -> list[Job[Any]] | None:
+        with self._cv:
+            while not self._queue:
+                if self._closing:
+                    return None
+                self._cv.wait()
+            return [self._queue.popleft()]
+
+    def _main(self) -> None:
+        try:
+            while (group := self._take()) is not None:
+                try:
+                    self._run_group(group)
+                except BaseException as exc:  # noqa: BLE001 - reported to every caller
+                    for job in group:
+                        if job.error is None:
+                            job.error = exc
+                self._report(group)
+        finally:
+            self._conn.close()
+
+    def _report(self, group: Sequence[Job[Any]]) -> None:
+        try:
+            self._token.run_sync_soon(_set_done, group)
+        except trio.RunFinishedError:
+            pass  # nobody is waiting any more
+
+    def _run_group(self, group: list[Job[Any]]) -> None:
+        conn = self._conn
+        for job in group:
+            conn.execute("BEGIN")
+            try:
+                assert job.fn is not None
+                job.result = job.fn(conn, self._clock())
+                conn.execute("COMMIT")
+            except BaseException as exc:  # noqa: BLE001
+                job.error = exc
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+
+
+class GroupWriter(OwnerThread):
+    """The one writer: group commit over everything queued (see the module docstring)."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        clock: Callable[[], float],
+        merge: MergeFn,
+        window_s: float,
+        max_rows: int,
+    ) -> None:
+        super().__init__(conn, name="segfuncd-store-writer", clock=clock)
+        self._merge = merge
+        self._window_s = window_s
+        self._max_rows = max_rows
+        self.largest_group = 0
+
+    def _take(self) -> list[Job[Any]] | None:
+        with self._cv:
+            while not self._queue:
+                if self._closing:
+                    return None
+                self._cv.wait()
+            group = [self._queue.popleft()]
+            rows = group[0].rows
+            deadline = time.monotonic() + self._window_s
+            while rows < self._max_rows:
+                if self._queue:
+                    job = self._queue.popleft()
+                    group.append(job)
+                    rows += job.rows
+                    continue
+                # Linger for companions only while they are likely: a lone job at low load
+                # commits at once instead of paying the window in latency.
+                left = deadline - time.monotonic()
+                if left <= 0 or self._closing or len(group) == 1:
+                    break
+                self._cv.wait(left)
+            return group
+
+    def _run_group(self, group: list[Job[Any]]) -> None:
+        conn = self._conn
+        now = self._clock()
+        merged = [job for job in group if job.fn is None]
+        others = [job for job in group if job.fn is not None]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if merged:
+                conn.execute("SAVEPOINT merged")
+                try:
+                    results = self._merge(conn, now, [job.payload for job in merged])
+                    conn.execute("RELEASE merged")
+                    for job, result in zip(merged, results, strict=True):
+                        job.result = result
+                except BaseException as exc:  # noqa: BLE001
+                    conn.execute("ROLLBACK TO merged")
+                    conn.execute("RELEASE merged")
+                    for job in merged:
+                        job.error = exc
+            for job in others:
+                conn.execute("SAVEPOINT job")
+                try:
+                    assert job.fn is not None
+                    job.result = job.fn(conn, now)
+                    conn.execute("RELEASE job")
+                except BaseException as exc:  # noqa: BLE001
+                    job.error = exc
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self.healthy = False
+            raise
+        self.commits += 1
+        self.healthy = True
+        self.largest_group = max(self.largest_group, len(merged))
+
+
+def _set_done(group: Sequence[Job[Any]]) -> None:
+    for job in group:
+        job.done.set()
