@@ -162,15 +162,19 @@ WIDTH = 80  # the status table fits an 80-column terminal
 
 
 def _count(n: Any) -> str:
-    """A count in at most 6 characters: 9999, 12.3k, 4.5M."""
+    """A count in at most 5 characters, rounded down: 9999, 12.3k, 123k, 4.5M, 678M, 12G."""
     if n is None:
         return "-"
     n = int(n)
-    if n < 10_000:
-        return str(n)
-    if n < 999_950:
-        return f"{n / 1000:.1f}k"
-    return f"{n / 1_000_000:.1f}M"
+    for unit, scale in (("", 1), ("k", 10**3), ("M", 10**6), ("G", 10**9)):
+        if n < 10_000 * scale if unit == "" else n < 1000 * scale:
+            if unit == "":
+                return str(n)
+            if n < 10 * scale:
+                tenths = n * 10 // scale
+                return f"{tenths // 10}.{tenths % 10}{unit}"
+            return f"{n // scale}{unit}"
+    return f"{n // 10**9}G"
 
 
 def _ms(v: Any) -> str:
@@ -204,7 +208,7 @@ def _age(seconds: Any) -> str:
         h, m = divmod(s // 60, 60)
         return f"{h}h{m:02d}m" if m else f"{h}h"
     d, h = divmod(s // 3600, 24)
-    return f"{d}d{h}h" if h else f"{d}d"
+    return f"{d}d{h}h" if h and d < 10 else f"{d}d"
 
 
 def _ago(t: Any, now: float) -> str:
@@ -263,7 +267,7 @@ def render_status(data: Mapping[str, Any]) -> str:
                    f"{_count(f.get('delivered')):>6}{_count(discarded):>6}{_count(f.get('filtered')):>6}"
                    f"{_count(f.get('retrying')):>6}{_count(f.get('dead')):>6}")
     out.append("")
-    out.append(f"{'':<{nw}}  {'---------- last 5 min -----------':<28}  {'---------- last 24 h ------------':<28}")
+    out.append(f"{'':<{nw}}  {' last 5 min ':-^28}  {' last 24 h ':-^28}")
     out.append(f"{'LATENCY':<{nw}}  " + "  ".join(f"{'RUNS':>6}{'OK%':>8}{'P50':>7}{'P99':>7}" for _ in range(2)))
     for f in functions:
         cells = []
