@@ -1,0 +1,305 @@
+"""The Segment HTTP Tracking API: /v1/* routes, auth, gzip, batch rejections, 503 when full.
+
+What lives here: turning a `server.Request` into events handed to `Store.accept`, and the
+answer. What does not: HTTP parsing and limits (server.py), the event rules (spec.py),
+durability and dedupe (store/).
+
+Rules:
+1. Answer 200 only after `store.accept` returned: the events are committed (or were
+   already, as duplicates of a messageId seen in the last 24 h: still a 200, so an SDK
+   retrying after a timeout does not deliver twice).
+2. Nothing valid is lost because something beside it is bad: a batch commits its valid
+   items and lists the rejected ones (`{"success": true, "rejected": [...]}`); only an
+   all-invalid batch is a 400.
+3. Limits are on the decompressed body (a 1 KB gzip bomb must not become 1 GB of RAM).
+4. Every refusal is a JSON `{"success": false, "message": ...}` naming the field or header.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+import uuid
+import zlib
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+import trio
+
+from .errors import Backpressure, IntakeError, SegfuncdError, StoreError
+from .server import HttpServer, Request, Response, ServerLimits, json_response, open_tcp_listeners_for, open_unix_listener, serve_http
+from .store.models import NewEvent
+from .spec import EVENT_TYPES, MAX_BATCH_BYTES, from_epoch, prepare_batch, prepare_event
+
+
+log = structlog.get_logger("segfuncd.intake")
+
+DEFAULT_UNIX_MODE = 0o660
+DEFAULT_LIMITS = ServerLimits(max_body_bytes=MAX_BATCH_BYTES)
+_OK = Response(status=200, body=b'{"success":true}')
+_SINGLE_PATHS = {f"/v1/{t}": t for t in EVENT_TYPES}
+_BATCH_PATHS = ("/v1/batch", "/v1/import")
+# analytics.js posts text/plain so that browsers skip the CORS preflight.
+_JSON_TYPES = ("application/json", "text/plain")
+_CORS_ALLOW_HEADERS = "Content-Type, Authorization, Content-Encoding"
+
+Route = Callable[[dict[str, Any]], tuple[str, ...]]
+
+
+class _Store(Protocol):
+    """The part of `store.Store` intake uses."""
+
+    async def accept(self, events: list[NewEvent]) -> list[bool]: ...
+
+    @property
+    def healthy(self) -> bool: ...
+
+    @property
+    def pending_count(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntakeStatistics:
+    """What intake has seen since start (status, `--json` and /metrics render this)."""
+
+    requests: Mapping[int, int] = field(default_factory=dict)  # HTTP status -> responses sent
+    events_accepted: int = 0  # newly committed
+    events_duplicate: int = 0  # acknowledged, already stored (messageId seen before)
+    events_rejected: int = 0  # refused by validation (single calls and batch items)
+    draining: bool = False
+
+
+class Intake:
+    """The request handler for the tracking API; serve it with `serve_intake`."""
+
+    def __init__(
+        self,
+        store: _Store,
+        *,
+        route: Route,
+        write_keys: tuple[str, ...] = (),
+        allow_remote_without_key: bool = False,
+        cors_origins: tuple[str, ...] = (),
+        clock: Callable[[], float] = time.time,
+        max_body_bytes: int = MAX_BATCH_BYTES,
+        new_id: Callable[[], str] | None = None,
+    ) -> None:
+        self.store = store
+        self.route = route
+        self.write_keys = frozenset(write_keys)
+        self.allow_remote_without_key = allow_remote_without_key
+        self.cors_origins = frozenset(cors_origins)
+        self.clock = clock
+        self.max_body_bytes = max_body_bytes
+        self.new_id = new_id or (lambda: f"api-{uuid.uuid4()}")
+        self.draining = False  # set by the daemon at shutdown: /v1 answers 503
+        self._requests: Counter[int] = Counter()
+        self._accepted = 0
+        self._duplicate = 0
+        self._rejected = 0
+
+    def statistics(self) -> IntakeStatistics:
+        """A snapshot of the counters."""
+        return IntakeStatistics(
+            requests=dict(self._requests),
+            events_accepted=self._accepted,
+            events_duplicate=self._duplicate,
+            events_rejected=self._rejected,
+            draining=self.draining,
+        )
+
+    async def handle(self, request: Request) -> Response:
+        """Answer one request (the `server.Handler` of the intake listeners)."""
+        try:
+            response = await self._route(request)
+        except IntakeError as exc:
+            response = _refusal(exc.status, exc.message)
+        except Backpressure as exc:
+            response = _refusal(503, str(exc), (("retry-after", str(exc.retry_after_s)),))
+        except StoreError as exc:
+            log.error("intake_store_failed", error=str(exc))
+            response = _refusal(503, f"storage is failing: {exc}", (("retry-after", "5"),))
+        self._requests[response.status] += 1
+        origin = request.headers.get("origin")
+        if origin is not None and self.cors_origins:
+            response = self._with_cors(response, origin)
+        return response
+
+    async def _route(self, request: Request) -> Response:
+        path = request.path
+        method = request.method
+        if path == "/health":
+            if method != "GET" and method != "HEAD":
+                return _refusal(405, "/health: use GET", (("allow", "GET"),))
+            return self._health()
+        type = _SINGLE_PATHS.get(path)
+        if type is None and path not in _BATCH_PATHS:
+            return _refusal(404, f"no such endpoint: {path}")
+        if method == "OPTIONS":
+            return self._preflight(request)
+        if method != "POST":
+            return _refusal(405, f"{path}: use POST", (("allow", "POST, OPTIONS"),))
+        if self.draining:
+            return _refusal(503, "shutting down; retry shortly", (("retry-after", "5"),))
+        if not self.write_keys and not request.local and not self.allow_remote_without_key:
+            return _refusal(403, "no write keys are configured, so only loopback and unix-socket clients are accepted")
+        header_key = _basic_username(request.headers.get("authorization"))
+        if header_key is not None and self.write_keys and header_key not in self.write_keys:
+            return _refusal(401, "unknown write key (Authorization header)")
+        body = self._decode(request)
+        if header_key is None and self.write_keys:
+            key = body.get("writeKey") if isinstance(body, dict) else None
+            if not key:
+                return _refusal(401, "missing write key: send it as the HTTP Basic username or as writeKey in the body")
+            if key not in self.write_keys:
+                return _refusal(401, "unknown write key (writeKey)")
+        received_at = from_epoch(self.clock())
+        if type is not None:
+            try:
+                event = prepare_event(body, type=type, received_at=received_at, new_id=self.new_id, size=len(request.body))
+            except IntakeError:
+                self._rejected += 1
+                raise
+            await self._commit([event])
+            return _OK
+        return await self._batch(body, received_at, path)
+
+    async def _batch(self, body: Any, received_at: Any, path: str) -> Response:
+        accepted, rejections = prepare_batch(body, received_at=received_at, new_id=self.new_id)
+        rejected = [{"index": r.index, "message": r.message} for r in rejections]
+        if rejected:
+            self._rejected += len(rejected)
+            log.warning("intake_rejected", path=path, rejected=len(rejected), accepted=len(accepted),
+                        first_index=rejected[0]["index"], first_message=rejected[0]["message"])
+        if not accepted:
+            return json_response(400, {"success": False, "message": f"all {len(rejected)} events were rejected",
+                                       "rejected": rejected})
+        await self._commit([event for _, event in accepted])
+        return json_response(200, {"success": True, "rejected": rejected})
+
+    async def _commit(self, events: list[dict[str, Any]]) -> None:
+        route = self.route
+        stored = await self.store.accept(
+            [NewEvent(message_id=e["messageId"], type=e["type"], body=e, functions=route(e)) for e in events]
+        )
+        new = sum(stored)
+        self._accepted += new
+        self._duplicate += len(stored) - new
+
+    def _decode(self, request: Request) -> Any:
+        """Content type, gzip and JSON -> the parsed body (IntakeError naming the problem)."""
+        ctype = request.headers.get("content-type")
+        if ctype is not None:
+            base = ctype.split(";", 1)[0].strip().lower()
+            if base not in _JSON_TYPES and not base.endswith("+json"):
+                raise IntakeError(400, f"content-type: expected application/json, got {ctype!r}", field="content-type")
+        raw = request.body
+        encoding = request.headers.get("content-encoding", "identity").strip().lower()
+        if encoding == "gzip":
+            raw = _gunzip(raw, self.max_body_bytes)
+        elif encoding != "identity":
+            raise IntakeError(400, f"content-encoding: only gzip is supported, got {encoding!r}", field="content-encoding")
+        if len(raw) > self.max_body_bytes:
+            raise IntakeError(413, f"body is {len(raw)} bytes; the limit is {self.max_body_bytes} bytes")
+        if not raw:
+            raise IntakeError(400, "empty body: expected a JSON object")
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise IntakeError(400, f"malformed JSON: {exc}") from None
+
+    def _health(self) -> Response:
+        healthy = bool(self.store.healthy) and not self.draining
+        obj = {"ok": healthy, "pending": self.store.pending_count, "draining": self.draining}
+        return json_response(200 if healthy else 503, obj)
+
+    def _preflight(self, request: Request) -> Response:
+        origin = request.headers.get("origin", "")
+        if not self._origin_allowed(origin):
+            return _refusal(403, f"origin not allowed: {origin!r}")
+        asked = request.headers.get("access-control-request-headers")
+        return Response(
+            status=204,
+            headers=(
+                ("access-control-allow-methods", "POST, OPTIONS"),
+                ("access-control-allow-headers", asked or _CORS_ALLOW_HEADERS),
+                ("access-control-max-age", "86400"),
+            ),
+        )
+
+    def _origin_allowed(self, origin: str) -> bool:
+        return bool(origin) and ("*" in self.cors_origins or origin in self.cors_origins)
+
+    def _with_cors(self, response: Response, origin: str) -> Response:
+        if not self._origin_allowed(origin):
+            return response
+        headers = (*response.headers, ("access-control-allow-origin", origin), ("vary", "Origin"))
+        return Response(status=response.status, body=response.body, headers=headers, content_type=response.content_type)
+
+
+def _refusal(status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> Response:
+    return json_response(status, {"success": False, "message": message}, headers)
+
+
+def _basic_username(header: str | None) -> str | None:
+    """The username of `Authorization: Basic ...` (Segment's write key), else None."""
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise IntakeError(401, "authorization: malformed Basic credentials", field="authorization") from None
+    return decoded.partition(":")[0]
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    """Decompress at most `limit` bytes; more is a 413, so a zip bomb costs `limit` of RAM."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise IntakeError(400, f"content-encoding: body is not valid gzip: {exc}", field="content-encoding") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise IntakeError(413, f"decompressed body exceeds the limit of {limit} bytes")
+    if not inflater.eof:
+        raise IntakeError(400, "content-encoding: gzip body is truncated", field="content-encoding")
+    return out
+
+
+async def serve_intake(
+    intake: Intake,
+    *,
+    listen: str,
+    unix_socket: Path | None = None,
+    unix_mode: int = DEFAULT_UNIX_MODE,
+    limits: ServerLimits = DEFAULT_LIMITS,
+    task_status: trio.TaskStatus[HttpServer] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Open the TCP (`listen`, "" for none) and Unix listeners and serve `intake` until cancelled.
+
+    `task_status.started(server)` once every listener is open; `server.addresses` tells
+    the bound ports (useful with port 0).
+    """
+    listeners = await open_tcp_listeners_for(listen)
+    try:
+        if unix_socket is not None:
+            listeners.append(await open_unix_listener(unix_socket, mode=unix_mode))
+    except BaseException:
+        for listener in listeners:
+            await listener.aclose()
+        raise
+    if not listeners:
+        raise SegfuncdError("intake has nothing to listen on: both intake.listen and intake.unix_socket are empty")
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(lambda task_status: serve_http(intake.handle, listeners, limits=limits, task_status=task_status))
+        log.info("intake_listening", addresses=[str(a) for a in server.addresses])
+        task_status.started(server)
