@@ -54,6 +54,7 @@ FOLLOW_BATCH = 500
 FOLLOW_KEEPALIVE_S = 15.0  # a blank line now and then, so a vanished client is noticed
 MAX_TEST_EVENTS = 400  # Segment's onBatch limit
 RATE_WINDOW_S = 60.0
+DELIVERY_STATES = ("pending", "leased", "retrying", "delivered", "discarded", "filtered", "dead")
 LEVELS = ("debug", "log", "info", "warn", "warning", "error", "critical")  # increasing severity
 
 # handler name -> event type, in the order a sample event is chosen
@@ -405,7 +406,17 @@ class Admin:
     async def _deliveries(self, request: Request) -> Response:
         q = request.query
         n = _int(q.get("n"), "n", 20, 1, 10_000)
-        rows = await self.store.deliveries(function=q.get("function") or None, state=q.get("state") or None, limit=n)
+        function, state = q.get("function") or None, q.get("state") or None
+        if state is not None and state not in DELIVERY_STATES:
+            raise BadRequest(f"unknown state {state!r} (known: {', '.join(DELIVERY_STATES)})")
+        if state == "retrying":
+            # Not a stored state: pending (or leased) deliveries that already failed once.
+            rows = [r for st in ("pending", "leased")
+                    for r in await self.store.deliveries(function=function, state=st, limit=min(10 * n, 10_000))
+                    if r.attempts > 0]
+            rows = sorted(rows, key=lambda r: r.created_at, reverse=True)[:n]
+        else:
+            rows = await self.store.deliveries(function=function, state=state, limit=n)
         return json_response(200, {"now": self.clock(), "deliveries": [plain(r) for r in rows]})
 
     async def _delivery(self, raw_id: str) -> Response:

@@ -630,7 +630,7 @@ def replay(ctx: click.Context, function: str | None, delivery_id: int | None) ->
 
 @cli.command(epilog=EXIT_CODES_HELP, short_help="List deliveries, or show one with every attempt.")
 @click.argument("args", metavar="[FUNCTION] | show ID", nargs=-1)
-@click.option("--state", type=click.Choice(["dead", "retrying", "pending", "delivered", "discarded", "filtered"]),
+@click.option("--state", type=click.Choice(["dead", "retrying", "pending", "leased", "delivered", "discarded", "filtered"]),
               help="Only deliveries in this state.")
 @click.option("-n", "n", type=click.IntRange(1, 10_000), default=20, show_default=True, help="How many, newest first.")
 @json_option
