@@ -237,14 +237,15 @@ class Admin:
         st = self.intake.statistics() if self.intake is not None else None
         if st is None:
             return out | {"accepted": 0, "duplicate": 0, "rejected": 0, "requests": {}, "events_per_s": 0.0}
-        accepted = int(getattr(st, "events_accepted", getattr(st, "accepted", 0)))
-        requests = plain(getattr(st, "requests_by_status", getattr(st, "requests", {})))
+        accepted = st.events_accepted
+        requests = {str(k): int(v) for k, v in st.requests.items()}
         out |= {
             "accepted": accepted,
-            "duplicate": int(getattr(st, "events_duplicate", getattr(st, "duplicate", 0))),
-            "rejected": int(getattr(st, "events_rejected", getattr(st, "rejected", 0))),
+            "duplicate": st.events_duplicate,
+            "rejected": st.events_rejected,
             "requests": requests,
-            "requests_rejected": sum(int(v) for k, v in requests.items() if str(k)[:1] in "45"),
+            "requests_rejected": sum(v for k, v in requests.items() if k[:1] in "45"),
+            "draining": bool(st.draining),
         }
         # The rate over about the last minute, from samples taken by status calls; before
         # there is a sample old enough, the average since start.

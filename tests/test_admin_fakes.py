@@ -153,10 +153,11 @@ class FakePool:
 
 @dataclasses.dataclass(frozen=True)
 class IntakeStats:
-    requests_by_status: Mapping[int, int] = dataclasses.field(default_factory=lambda: {200: 50, 400: 2})
+    requests: Mapping[int, int] = dataclasses.field(default_factory=lambda: {200: 50, 400: 2})
     events_accepted: int = 600
     events_duplicate: int = 1
     events_rejected: int = 2
+    draining: bool = False
 
 
 class FakeIntake:

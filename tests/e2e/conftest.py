@@ -134,6 +134,16 @@ class DaemonProc:
         assert self.proc is not None
         return self.proc.pid
 
+    def wait_until(self, predicate: Callable[[], Any], *, timeout: float = 15.0, what: str = "condition") -> Any:
+        """`wait_until`, failing early (with the daemon's stderr) if the daemon died."""
+
+        def check() -> Any:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"segfuncd exited with {self.proc.returncode}:\n{self.stderr()[-4000:]}")
+            return predicate()
+
+        return wait_until(check, timeout=timeout, what=what)
+
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
 
