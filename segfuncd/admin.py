@@ -41,7 +41,7 @@ from .config import Config
 from .errors import SegfuncdError
 from .metrics import Gauges, Metrics, render_prometheus
 from .outcomes import InvocationResult
-from .redact import Redactor, secret_values
+from .redact import Redactor, redactor_for, secret_values
 from .server import Request, Response, json_response
 
 if TYPE_CHECKING:
@@ -272,7 +272,7 @@ class Admin:
         last_error, last_error_at = (fs.last_error, fs.last_error_at) if fs is not None else (None, None)
         if fm is not None and fm.last_error and (last_error_at is None or (fm.last_error_at or 0) > last_error_at):
             last_error, last_error_at = fm.last_error, fm.last_error_at
-        redactor = Redactor(secret_values(self.config.function(name)))
+        redactor = redactor_for(secret_values(self.config.function(name)))
         error = redactor(ps.error) if ps is not None and ps.error else None
         windows = {}
         for key in ("last_5m", "last_24h"):
@@ -322,7 +322,7 @@ class Admin:
     def _log_dict(self, r: Any) -> dict[str, Any]:
         d = plain(r)
         if r.function and r.source == "function":
-            redactor = Redactor(secret_values(self.config.function(r.function)))
+            redactor = redactor_for(secret_values(self.config.function(r.function)))
             if redactor:
                 d["message"] = redactor(d["message"])
         return d
@@ -383,7 +383,7 @@ class Admin:
                 raise BadRequest(f"event {i + 1}: expected an object with a \"type\" (track, identify, ...)")
         batch = len(events) > 1 and "onBatch" in ps.handlers
         results = await self.pool.invoke(ps.version, [dict(e) for e in events], settings, batch=batch)
-        redactor = Redactor(secret_values(fconfig, settings))
+        redactor = redactor_for(secret_values(fconfig, settings))
         return json_response(200, {
             "function": name, "version": ps.version.hash, "sample": sample, "batch": batch, "events": events,
             "results": [_result_dict(ev.get("type"), r, redactor) for ev, r in zip(events, results)],

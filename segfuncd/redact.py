@@ -18,6 +18,7 @@ builds `'Basic ' + btoa(`${settings.apiKey}:`)`).
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -95,6 +96,12 @@ class Redactor:
         return self._pattern is not None
 
 
+@functools.lru_cache(maxsize=256)
+def redactor_for(secrets: tuple[str, ...]) -> Redactor:
+    """A compiled Redactor, cached: log paths redact every line with the same few secrets."""
+    return Redactor(secrets)
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
     """`text` with every occurrence of a secret (in any of its printed forms) replaced."""
-    return Redactor(secrets)(text)
+    return redactor_for(tuple(secrets))(text)
