@@ -24,6 +24,7 @@ import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any
 
 from segfuncd.config import FilterConfig
@@ -36,6 +37,7 @@ FILTER_ERROR = "filter_error"
 
 ACTIONS = ("sample", "drop", "drop_properties", "allow_properties")  # also the application order
 _BELOW_ONE = math.nextafter(1.0, 0.0)
+_TWO_128 = 2**128
 Rng = Callable[[], float]
 _Path = tuple[str, ...]
 
@@ -46,6 +48,11 @@ class FilterDecision:
 
     event: dict[str, Any] | None
     reason: str | None  # None | "dropped" | "sampled_out" | "filter_error"
+
+
+_OUT_DROPPED = FilterDecision(None, DROPPED)  # shared: decisions without an event are all alike
+_OUT_SAMPLED = FilterDecision(None, SAMPLED_OUT)
+_OUT_ERROR = FilterDecision(None, FILTER_ERROR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +82,15 @@ class FilterChain:
                 action = step.action
                 if action == "sample":
                     if not _keep_sample(step, current, self.rng):
-                        return FilterDecision(None, SAMPLED_OUT)
+                        return _OUT_SAMPLED
                 elif action == "drop":
-                    return FilterDecision(None, DROPPED)
+                    return _OUT_DROPPED
                 else:
                     keep = action == "allow_properties"
                     for path, keys in step.fields:
                         current = _rewrite(current, path, keys, keep)
             except Exception:  # noqa: BLE001 - fail closed on any event we cannot evaluate
-                return FilterDecision(None, FILTER_ERROR)
+                return _OUT_ERROR
         return FilterDecision(current, None)
 
 
@@ -98,40 +105,41 @@ def compile_filters(
 
     `rng` returns floats in [0, 1) for non-deterministic sampling (pass a seeded one in tests).
     """
-    steps: list[_Step] = []
-    for index, f in enumerate(filters):
-        key = f"functions.{function}.filters[{index}]"
-
-        def fail(message: str, field: str) -> ConfigError:
-            return ConfigError(f"function {function!r}, filter {index}: {message}", path=source, key=f"{key}.{field}")
-
-        if f.action not in ACTIONS:
-            raise fail(f"unknown action {f.action!r}; expected one of {', '.join(ACTIONS)}", "action")
-        when: Predicate | None = None
-        if f.if_ != "all":
-            try:
-                when = compile_condition(f.if_)
-            except FQLSyntaxError as exc:
-                raise fail(f"invalid FQL at column {exc.column}: {exc.message}: {f.if_!r}", "if") from exc
-        percent, sample_path = f.percent, None
-        if f.action == "sample":
-            if not 0.0 <= percent <= 1.0:
-                raise fail(f"must be between 0 and 1, got {percent!r}", "percent")
-            if f.path:
-                sample_path = _field_path(f.path, fail, "path")
-        elif percent != 1.0 or f.path:
-            raise fail("only a 'sample' filter takes percent and path", "percent" if percent != 1.0 else "path")
-        fields: list[tuple[_Path, frozenset[str]]] = []
-        if f.action in ("drop_properties", "allow_properties"):
-            if not f.fields:
-                raise fail(f"{f.action} needs fields, e.g. fields = {{ properties = [\"email\"] }}", "fields")
-            for obj_path, keys in f.fields.items():
-                fields.append((_field_path(obj_path, fail, "fields") if obj_path else (), frozenset(keys)))
-        elif f.fields:
-            raise fail("only drop_properties and allow_properties take fields", "fields")
-        steps.append(_Step(f.action, when, percent, sample_path, tuple(fields)))
+    steps = [_compile_step(function, index, f, source) for index, f in enumerate(filters)]
     steps.sort(key=lambda s: ACTIONS.index(s.action))  # stable: config order within an action
     return FilterChain(function, tuple(steps), rng)
+
+
+def _compile_step(function: str, index: int, f: FilterConfig, source: str) -> _Step:
+    def fail(message: str, field: str) -> ConfigError:
+        key = f"functions.{function}.filters[{index}].{field}"
+        return ConfigError(f"function {function!r}, filter {index}: {message}", path=source, key=key)
+
+    if f.action not in ACTIONS:
+        raise fail(f"unknown action {f.action!r}; expected one of {', '.join(ACTIONS)}", "action")
+    when: Predicate | None = None
+    if f.if_ != "all":
+        try:
+            when = compile_condition(f.if_)
+        except FQLSyntaxError as exc:
+            raise fail(f"invalid FQL at column {exc.column}: {exc.message}: {f.if_!r}", "if") from exc
+    sample_path: _Path | None = None
+    if f.action == "sample":
+        if not 0.0 <= f.percent <= 1.0:
+            raise fail(f"must be between 0 and 1, got {f.percent!r}", "percent")
+        if f.path:
+            sample_path = _field_path(f.path, fail, "path")
+    elif f.percent != 1.0 or f.path:
+        raise fail("only a 'sample' filter takes percent and path", "percent" if f.percent != 1.0 else "path")
+    fields: list[tuple[_Path, frozenset[str]]] = []
+    if f.action in ("drop_properties", "allow_properties"):
+        if not f.fields:
+            raise fail(f"{f.action} needs fields, e.g. fields = {{ properties = [\"email\"] }}", "fields")
+        for obj_path, keys in f.fields.items():
+            fields.append((_field_path(obj_path, fail, "fields") if obj_path else (), frozenset(keys)))
+    elif f.fields:
+        raise fail("only drop_properties and allow_properties take fields", "fields")
+    return _Step(f.action, when, f.percent, sample_path, tuple(fields))
 
 
 def _field_path(text: str, fail: Callable[[str, str], ConfigError], field: str) -> _Path:
@@ -164,22 +172,15 @@ def _get(event: Mapping[str, Any], path: _Path) -> Any:
 def sample_point(value: Any) -> float:
     """Map a JSON value to [0, 1) via MD5, uniformly and deterministically.
 
-    The digest's first 64 bits are the significand of a number in [0, 1); leading zero bits
-    are refilled from the next 64 bits and the last bit is set, as in
-    http://mumble.net/~campbell/tmp/random_real.c (what segmentio/sampler implements), so the
-    spread is uniform down to tiny values. A missing value hashes as JSON null.
+    The 128-bit digest, read as a binary fraction and rounded to a double, is what
+    http://mumble.net/~campbell/tmp/random_real.c (segmentio/sampler's method) computes, up
+    to the last bit; a value is in a p-sample iff its point is < p, so a 30% sample is a
+    subset of a 60% one. A missing value hashes as JSON null.
     """
-    digest = hashlib.md5(json_text(value).encode("utf-8", "surrogatepass"), usedforsecurity=False).digest()
-    significand = int.from_bytes(digest[:8], "big")
-    exponent = -64
-    zeros = 64 - significand.bit_length()
-    if zeros:
-        exponent -= zeros
-        refill = int.from_bytes(digest[8:], "big") >> (64 - zeros)
-        significand = ((significand << zeros) | refill) & (2**64 - 1)
-    significand |= 1
-    # float() rounds 64 bits to 53 and may round up to exactly 1.0; keep the range half-open.
-    return min(math.ldexp(float(significand), exponent), _BELOW_ONE)
+    text = encode_basestring(value) if value.__class__ is str else json_text(value)  # fast path: ids
+    digest = hashlib.md5(text.encode("utf-8", "surrogatepass"), usedforsecurity=False).digest()
+    # Division of ints is correctly rounded, and may round up to exactly 1.0: keep [0, 1).
+    return min(int.from_bytes(digest, "big") / _TWO_128, _BELOW_ONE)
 
 
 # ---------------------------------------------------------------- drop / allow properties
@@ -189,7 +190,7 @@ def _rewrite(value: Any, path: _Path, keys: frozenset[str], keep: bool) -> Any:
     """Copy-on-write: return `value` itself when nothing under `path` changes."""
     if value.__class__ is list:
         out = [_rewrite(item, path, keys, keep) for item in value]
-        return value if all(a is b for a, b in zip(out, value)) else out
+        return value if all(a is b for a, b in zip(out, value, strict=True)) else out
     if value.__class__ is not dict:
         return value
     if not path:
@@ -199,7 +200,10 @@ def _rewrite(value: Any, path: _Path, keys: frozenset[str], keep: bool) -> Any:
             return {k: v for k, v in value.items() if k in keys}
         if keys.isdisjoint(value):
             return value
-        return {k: v for k, v in value.items() if k not in keys}
+        copy = value.copy()
+        for k in keys:
+            copy.pop(k, None)
+        return copy
     head = path[0]
     if head not in value:
         return value

@@ -391,7 +391,7 @@ def strict_equal(a: Any, b: Any) -> bool:
     if ka != type_of(b):
         return False
     if ka == "list":
-        return len(a) == len(b) and all(strict_equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(strict_equal(x, y) for x, y in zip(a, b, strict=True))
     if ka == "object":
         return a.keys() == b.keys() and all(strict_equal(a[k], b[k]) for k in a)
     return bool(a == b)

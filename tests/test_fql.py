@@ -37,7 +37,10 @@ SEGMENT_EXAMPLES = [
     ("'dark-mode' in properties.features", True),
     ("'blink' in properties.features", False),
     ("!( type in ['track', 'identify'] )", False),
-    ("( type = 'track' or type = 'identify' ) and ( properties.enabled or match( traits.email, '*@company.com' ) )", False),
+    (
+        "( type = 'track' or type = 'identify' ) and ( properties.enabled or match( traits.email, '*@company.com' ) )",
+        False,
+    ),
 ]
 
 
@@ -233,7 +236,7 @@ GLOBS = [
 
 @pytest.mark.parametrize(("text", "pattern", "expected"), GLOBS)
 def test_match_glob(text: str, pattern: str, expected: bool) -> None:
-    source = f"match(properties.s, properties.p)"
+    source = "match(properties.s, properties.p)"
     event = {"properties": {"s": text, "p": pattern}}
     assert compile_condition(source)(event) is expected  # dynamic pattern
     assert (glob_regex(pattern).fullmatch(text) is not None) is expected  # literal pattern path
