@@ -1,0 +1,403 @@
+"""The runner pool: spawn, supervise, restart and recycle runner processes; route work.
+
+What lives here: `open_runner_pool()` (the runtime's face, see docs/internals.md), one
+`_Runner` per process (its pipes, a reader task that matches answers to requests, what
+versions it has loaded) and the supervisor that replaces a dead runner with backoff.
+
+Error handling. A runner that dies (crash, kill -9, stuck past its watchdog) fails every
+request in flight on it with RETRY results named RunnerCrashed; `invoke()` never raises
+for anything user code does. Recycling: after `recycle_after` invocations a runner is
+retired (stdin closed, it finishes its work and exits) and a fresh one takes its place,
+which bounds what a leaky function can accumulate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from .. import __version__
+from ..config import DEFAULT_EGRESS_DENY
+from ..errors import RunnerError
+from ..outcomes import InvocationResult, LogLine, Outcome, RequestRecord, classify
+from .protocol import FrameDecoder, encode
+from .version import PluginVersion
+
+RESTART_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
+WATCHDOG_GRACE_S = 5.0  # beyond timeout_ms, before a silent runner is presumed stuck
+RUNNER_WAIT_S = 5.0  # how long invoke() waits for any runner to be up
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoadReport:
+    """Whether a version compiles and which handlers it defines."""
+
+    ok: bool
+    error: str | None = None
+    line: int | None = None
+    handlers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolStatistics:
+    workers: int  # runner processes wanted
+    alive: int  # runner processes up now
+    restarts: int  # runners replaced after dying (not recycling)
+    invocations: int  # events handed to runners since start
+    in_flight: int  # requests waiting on an answer now
+
+
+class _RunnerDied(Exception):
+    pass
+
+
+class _Runner:
+    """One child process and the requests waiting on it."""
+
+    def __init__(self, proc: trio.Process) -> None:
+        self.proc = proc
+        self.waiting: dict[int, tuple[trio.Event, list[dict[str, Any]]]] = {}
+        self.loaded: set[str] = set()
+        self.alive = True
+        self.retiring = False
+        self.invocations = 0
+        self.send_lock = trio.Lock()
+        self.exited = trio.Event()
+
+    async def request(self, msg: dict[str, Any], *, timeout_s: float) -> dict[str, Any]:
+        """Send one message and wait for its answer; _RunnerDied if the runner goes away."""
+        if not self.alive:
+            raise _RunnerDied("runner is not running")
+        event = trio.Event()
+        slot: list[dict[str, Any]] = []
+        self.waiting[msg["id"]] = (event, slot)
+        try:
+            async with self.send_lock:
+                assert self.proc.stdin is not None
+                await self.proc.stdin.send_all(encode(msg))
+            with trio.move_on_after(timeout_s):
+                await event.wait()
+            if not slot:
+                if self.alive:
+                    # stuck in native code past every limit: kill it, the supervisor respawns
+                    self.kill()
+                raise _RunnerDied("runner stopped answering and was killed")
+            return slot[0]
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise _RunnerDied("runner pipe closed") from exc
+        finally:
+            self.waiting.pop(msg["id"], None)
+
+    async def read_loop(self) -> None:
+        """Match answers to waiters; on EOF fail everything still waiting."""
+        decoder = FrameDecoder()
+        assert self.proc.stdout is not None
+        try:
+            while True:
+                data = await self.proc.stdout.receive_some(1 << 20)
+                if not data:
+                    break
+                for msg in decoder.feed(data):
+                    waiter = self.waiting.get(msg.get("id", -1))
+                    if waiter is not None:
+                        waiter[1].append(msg)
+                        waiter[0].set()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, ValueError):
+            pass
+        finally:
+            self.alive = False
+            for event, _ in list(self.waiting.values()):
+                event.set()  # empty slot -> _RunnerDied in request()
+
+    def kill(self) -> None:
+        self.alive = False
+        try:
+            self.proc.kill()
+        except OSError:
+            pass
+
+
+class RunnerPool:
+    """Runs plugin versions in runner processes; see open_runner_pool()."""
+
+    def __init__(self, nursery: trio.Nursery, *, workers: int, config: dict[str, Any],
+                 timeout_ms: int, recycle_after: int) -> None:
+        self._nursery = nursery
+        self._workers = workers
+        self._config = config
+        self._timeout_s = timeout_ms / 1000
+        self._recycle_after = recycle_after
+        self._runners: list[_Runner] = []
+        self._next_id = 1
+        self._restarts = 0
+        self._invocations = 0
+        self._in_flight = 0
+        self._changed = trio.Event()
+        self._closing = False
+
+    # ---- public API -------------------------------------------------------------------
+    async def check(self, version: PluginVersion) -> LoadReport:
+        """Compile `version` in a runner and report what it defines (never raises for bad code)."""
+        try:
+            runner = await self._pick()
+            answer = await runner.request(
+                {"op": "load", "id": self._new_id(), "version": _version_msg(version)},
+                timeout_s=self._timeout_s + WATCHDOG_GRACE_S + 60,
+            )
+        except _RunnerDied as exc:
+            return LoadReport(ok=False, error=f"RunnerCrashed: {exc}")
+        runner.loaded.add(version.hash)
+        rep = answer["report"]
+        error = rep["error"]
+        if error and rep.get("line"):
+            error = f"{version.path}:{rep['line']}: {error}"
+        elif error:
+            error = f"{version.path}: {error}"
+        return LoadReport(ok=bool(rep["ok"]), error=error, line=rep.get("line"), handlers=tuple(rep["handlers"]))
+
+    async def invoke(self, version: PluginVersion, events: list[dict[str, Any]], settings: Mapping[str, Any],
+                     *, batch: bool = False) -> list[InvocationResult]:
+        """Run the version's handler on each event (or onBatch once); one result per event."""
+        if not events:
+            return []
+        self._in_flight += 1
+        self._invocations += len(events)
+        started = time.monotonic()
+        try:
+            answer = await self._invoke_once(version, events, settings, batch)
+        except _RunnerDied as exc:
+            ms = (time.monotonic() - started) * 1000
+            crashed = InvocationResult(outcome=Outcome.RETRY, error_name="RunnerCrashed", error_message=str(exc),
+                                       duration_ms=ms)
+            return [crashed] * len(events)
+        finally:
+            self._in_flight -= 1
+        return _results(answer, len(events))
+
+    def statistics(self) -> PoolStatistics:
+        return PoolStatistics(
+            workers=self._workers,
+            alive=sum(1 for r in self._runners if r.alive and not r.retiring),
+            restarts=self._restarts,
+            invocations=self._invocations,
+            in_flight=self._in_flight,
+        )
+
+    # ---- routing ------------------------------------------------------------------------
+    def _new_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    async def _invoke_once(self, version: PluginVersion, events: list[dict[str, Any]],
+                           settings: Mapping[str, Any], batch: bool) -> dict[str, Any]:
+        runner = await self._pick()
+        runner.invocations += len(events)
+        msg: dict[str, Any] = {
+            "op": "invoke",
+            "hash": version.hash,
+            "events": [json.dumps(e, separators=(",", ":")) for e in events],
+            "types": [str(e.get("type", "")) if isinstance(e, dict) else "" for e in events],
+            "settings": json.dumps(dict(settings), separators=(",", ":")),
+            "batch": batch,
+        }
+        timeout = self._timeout_s + WATCHDOG_GRACE_S
+        for _ in range(2):
+            msg["id"] = self._new_id()
+            if version.hash not in runner.loaded:
+                msg["version"] = _version_msg(version)
+            answer = await runner.request(msg, timeout_s=timeout)
+            runner.loaded.add(version.hash)
+            if not answer.get("missing"):
+                self._maybe_recycle(runner)
+                return answer
+            runner.loaded.discard(version.hash)  # the runner evicted it: resend the source
+        raise _RunnerDied("runner kept losing the function's source")
+
+    async def _pick(self) -> _Runner:
+        """The live runner with the fewest requests waiting; waits a little for one to start."""
+        with trio.move_on_after(RUNNER_WAIT_S):
+            while True:
+                ready = [r for r in self._runners if r.alive and not r.retiring]
+                if ready:
+                    return min(ready, key=lambda r: len(r.waiting))
+                changed = self._changed
+                await changed.wait()
+        raise _RunnerDied("no runner process is available")
+
+    def _maybe_recycle(self, runner: _Runner) -> None:
+        if runner.invocations >= self._recycle_after and not runner.retiring:
+            runner.retiring = True
+            self._nursery.start_soon(self._retire, runner)
+
+    async def _retire(self, runner: _Runner) -> None:
+        """Closing stdin makes the child finish its in-flight work and exit."""
+        async with runner.send_lock:
+            assert runner.proc.stdin is not None
+            try:
+                await runner.proc.stdin.aclose()
+            except trio.BrokenResourceError:
+                pass
+        await self._nursery.start(self._supervise, len(self._runners))
+
+    # ---- processes ----------------------------------------------------------------------
+    async def _spawn(self) -> _Runner:
+        env = dict(os.environ)
+        env["MALLOC_ARENA_MAX"] = "2"  # glibc reserves 64 MB of address space per arena
+        try:
+            proc = await trio.lowlevel.open_process(
+                [sys.executable, "-m", "segfuncd.runner.child", json.dumps(self._config)],
+                stdin=-1, stdout=-1, env=env,
+            )
+        except OSError as exc:
+            raise RunnerError(f"cannot start a runner process: {exc}") from exc
+        return _Runner(proc)
+
+    async def _supervise(self, slot: int, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Keep one runner alive: spawn, wait for it to exit, respawn with backoff."""
+        failures = 0
+        started = False
+        while not self._closing:
+            born = time.monotonic()
+            runner = await self._spawn()
+            self._runners.append(runner)
+            self._notify()
+            if not started:
+                task_status.started()
+                started = True
+            try:
+                await runner.read_loop()
+                await runner.proc.wait()
+            finally:
+                runner.alive = False
+                if runner in self._runners:
+                    self._runners.remove(runner)
+                self._notify()
+                if self._closing or runner.retiring:
+                    with trio.CancelScope(shield=True):
+                        await _reap(runner)
+            if self._closing or runner.retiring:
+                return
+            self._restarts += 1
+            failures = 0 if time.monotonic() - born > 10 else failures + 1
+            await trio.sleep(RESTART_BACKOFF_S[min(failures, len(RESTART_BACKOFF_S) - 1)])
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def _shutdown(self) -> None:
+        self._closing = True
+        for runner in list(self._runners):
+            runner.kill()
+
+
+async def _reap(runner: _Runner) -> None:
+    with trio.move_on_after(2):
+        await runner.proc.wait()
+        return
+    runner.kill()
+
+
+def _version_msg(version: PluginVersion) -> dict[str, Any]:
+    return {"name": version.name, "path": version.path, "hash": version.hash, "source": version.source}
+
+
+def _results(answer: dict[str, Any], n: int) -> list[InvocationResult]:
+    raw = answer["results"]
+    if answer.get("batch"):
+        return _batch_results(raw[0], n)
+    return [_result(r) for r in raw]
+
+
+def _common(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "logs": tuple(LogLine(level=str(lv), message=str(m), time=float(t)) for lv, m, t in r.get("logs", ())),
+        "requests": tuple(
+            RequestRecord(method=q["method"], url=q["url"], status=q.get("status"),
+                          duration_ms=float(q.get("duration_ms", 0.0)), error=q.get("error"))
+            for q in r.get("requests", ())
+        ),
+        "duration_ms": float(r.get("duration_ms", 0.0)),
+    }
+
+
+def _result(r: dict[str, Any]) -> InvocationResult:
+    name = r.get("error_name")
+    if name is None:
+        return InvocationResult(outcome=Outcome.DELIVERED, value=_loads(r.get("value")), **_common(r))
+    return InvocationResult(outcome=classify(name), error_name=name, error_message=r.get("error_message"),
+                            **_common(r))
+
+
+def _loads(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _batch_results(r: dict[str, Any], n: int) -> list[InvocationResult]:
+    """Map onBatch's result to positions: an error applies to all; else each {status}."""
+    if r.get("error_name") is not None:
+        return [_result(r)] * n
+    common = _common(r)
+    value = _loads(r.get("value"))
+    out: list[InvocationResult] = []
+    for pos in range(n):
+        item = value[pos] if isinstance(value, list) and pos < len(value) else None
+        out.append(_position(item, common))
+    return out
+
+
+def _position(item: Any, common: dict[str, Any]) -> InvocationResult:
+    status = item.get("status") if isinstance(item, dict) else None
+    message = item.get("errormessage") if isinstance(item, dict) else None
+    if not isinstance(status, int | float) or 200 <= status < 300 or status < 400 or status >= 600:
+        return InvocationResult(outcome=Outcome.DELIVERED, value=item, **common)
+    if status == 429 or status >= 500:
+        return InvocationResult(outcome=Outcome.RETRY, value=item, error_name="RetryError",
+                                error_message=message or f"status {int(status)}", **common)
+    return InvocationResult(outcome=Outcome.DISCARDED, value=item, error_name="InvalidEventPayload",
+                            error_message=message or f"status {int(status)}", **common)
+
+
+@asynccontextmanager
+async def open_runner_pool(
+    *,
+    workers: int = 2,
+    timeout_ms: int = 10_000,
+    cpu_ms: int = 2_000,
+    memory_mb: int = 256,
+    egress_deny: tuple[str, ...] = DEFAULT_EGRESS_DENY,
+    recycle_after: int = 100_000,
+    user_agent: str = f"segfuncd/{__version__}",
+    max_fetch_in_flight: int = 8,
+) -> AsyncIterator[RunnerPool]:
+    """Start `workers` runner processes; on exit, stop them (in-flight work is abandoned)."""
+    config = {
+        "timeout_ms": timeout_ms, "cpu_ms": cpu_ms, "memory_mb": memory_mb, "egress_deny": list(egress_deny),
+        "user_agent": user_agent, "max_fetch_in_flight": max_fetch_in_flight,
+    }
+    async with trio.open_nursery() as nursery:
+        pool = RunnerPool(nursery, workers=max(1, workers), config=config, timeout_ms=timeout_ms,
+                          recycle_after=recycle_after)
+        try:
+            for slot in range(pool._workers):
+                await nursery.start(pool._supervise, slot)
+            yield pool
+        finally:
+            await pool._shutdown()
+            nursery.cancel_scope.cancel()
+
+
+__all__ = ["LoadReport", "PoolStatistics", "RunnerPool", "open_runner_pool"]

@@ -1,0 +1,411 @@
+// segfuncd prelude, part 1: URL, URLSearchParams, Headers, Request, Response, fetch, atob, btoa.
+//
+// fetch() never blocks: it queues a request description in the slice's outbox and returns
+// a pending Promise; the runner performs the request with httpx and settles the Promise in a
+// later slice (see settleFetch in 00_core.js). Semantics follow node-fetch v2, which
+// Segment's runtime used: non-2xx responses resolve, network failures reject with FetchError.
+
+// ---- URLSearchParams ------------------------------------------------------------------
+function formEncode(s) {
+  return encodeURIComponent(s)
+    .replace(/%20/g, "+")
+    .replace(/[!'()~]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase());
+}
+function formDecode(s) {
+  try { return decodeURIComponent(s.replace(/\+/g, " ")); } catch (e) { return s; }
+}
+
+class URLSearchParams {
+  constructor(init) {
+    this._list = [];
+    this._url = null;
+    if (init === undefined || init === null) return;
+    if (typeof init === "string") {
+      this._parse(init);
+    } else if (init instanceof URLSearchParams) {
+      this._list = init._list.map((p) => [p[0], p[1]]);
+    } else if (typeof init === "object" && typeof init[Symbol.iterator] === "function") {
+      for (const pair of init) {
+        const p = Array.from(pair);
+        if (p.length !== 2) throw new TypeError("Each query pair must be an iterable [name, value] tuple");
+        this._list.push([String(p[0]), String(p[1])]);
+      }
+    } else if (typeof init === "object") {
+      for (const k of Object.keys(init)) this._list.push([k, String(init[k])]);
+    } else {
+      this._parse(String(init));
+    }
+  }
+  _parse(s) {
+    this._list = [];
+    if (s.startsWith("?")) s = s.slice(1);
+    for (const part of s.split("&")) {
+      if (!part) continue;
+      const i = part.indexOf("=");
+      const k = i < 0 ? part : part.slice(0, i);
+      const v = i < 0 ? "" : part.slice(i + 1);
+      this._list.push([formDecode(k), formDecode(v)]);
+    }
+  }
+  _update() {
+    if (this._url) {
+      const s = this.toString();
+      this._url._query = s ? s : null;
+    }
+  }
+  get size() { return this._list.length; }
+  append(k, v) { this._list.push([String(k), String(v)]); this._update(); }
+  delete(k) { k = String(k); this._list = this._list.filter((p) => p[0] !== k); this._update(); }
+  get(k) { k = String(k); const p = this._list.find((p) => p[0] === k); return p ? p[1] : null; }
+  getAll(k) { k = String(k); return this._list.filter((p) => p[0] === k).map((p) => p[1]); }
+  has(k) { k = String(k); return this._list.some((p) => p[0] === k); }
+  set(k, v) {
+    k = String(k); v = String(v);
+    const i = this._list.findIndex((p) => p[0] === k);
+    if (i < 0) this._list.push([k, v]);
+    else { this._list[i][1] = v; this._list = this._list.filter((p, j) => j <= i || p[0] !== k); }
+    this._update();
+  }
+  sort() { this._list.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)); this._update(); }
+  forEach(fn, thisArg) { for (const [k, v] of this._list) fn.call(thisArg, v, k, this); }
+  keys() { return this._list.map((p) => p[0])[Symbol.iterator](); }
+  values() { return this._list.map((p) => p[1])[Symbol.iterator](); }
+  entries() { return this._list.map((p) => [p[0], p[1]])[Symbol.iterator](); }
+  [Symbol.iterator]() { return this.entries(); }
+  toString() { return this._list.map((p) => formEncode(p[0]) + "=" + formEncode(p[1])).join("&"); }
+}
+
+// ---- URL (WHATWG-style, for the schemes functions use) ----------------------------------
+const SPECIAL = { "http:": "80", "https:": "443", "ws:": "80", "wss:": "443", "ftp:": "21", "file:": "" };
+const PATH_ENC = /[\u0000-\u0020"#<>?`{}\u007f-\uffff]/g;
+const QUERY_ENC = /[\u0000-\u0020"#<>'\u007f-\uffff]/g;
+const FRAG_ENC = /[\u0000-\u0020"<>`\u007f-\uffff]/g;
+function pctEncode(s, re) {
+  return s.replace(re, (c) => encodeURIComponent(c));
+}
+function normPath(path) {
+  const out = [];
+  const segs = path.split("/");
+  for (let i = 1; i < segs.length; i++) {
+    const seg = segs[i];
+    const last = i === segs.length - 1;
+    if (seg === "..") { out.pop(); if (last) out.push(""); }
+    else if (seg === ".") { if (last) out.push(""); }
+    else out.push(seg);
+  }
+  return "/" + out.join("/");
+}
+
+class URL {
+  constructor(input, base) {
+    input = String(input).trim();
+    const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):(.*)$/.exec(input);
+    if (m) {
+      this._parseAbsolute(m[1].toLowerCase() + ":", m[2], input);
+    } else if (base !== undefined) {
+      const b = base instanceof URL ? base : new URL(base);
+      this._resolve(b, input);
+    } else {
+      throw new TypeError(`Invalid URL: ${input}`);
+    }
+  }
+  _parseAbsolute(protocol, rest, input) {
+    this._protocol = protocol;
+    const special = protocol in SPECIAL;
+    rest = rest.replace(/\\/g, special ? "/" : "\\");
+    let hash = null, query = null;
+    let i = rest.indexOf("#");
+    if (i >= 0) { hash = rest.slice(i + 1); rest = rest.slice(0, i); }
+    i = rest.indexOf("?");
+    if (i >= 0) { query = rest.slice(i + 1); rest = rest.slice(0, i); }
+    this._username = ""; this._password = ""; this._hostname = ""; this._port = "";
+    if (rest.startsWith("//") || (special && protocol !== "file:")) {
+      rest = rest.replace(/^\/*/, "");
+      let j = rest.indexOf("/");
+      let authority = j < 0 ? rest : rest.slice(0, j);
+      let path = j < 0 ? "" : rest.slice(j);
+      const at = authority.lastIndexOf("@");
+      if (at >= 0) {
+        const cred = authority.slice(0, at);
+        authority = authority.slice(at + 1);
+        const c = cred.indexOf(":");
+        this._username = pctEncode(c < 0 ? cred : cred.slice(0, c), PATH_ENC);
+        this._password = c < 0 ? "" : pctEncode(cred.slice(c + 1), PATH_ENC);
+      }
+      const pm = /^(\[[^\]]*\]|[^:]*)(?::(\d*))?$/.exec(authority);
+      if (!pm) throw new TypeError(`Invalid URL: ${input}`);
+      this._hostname = pm[1].toLowerCase();
+      if (special && protocol !== "file:" && !this._hostname) throw new TypeError(`Invalid URL: ${input}`);
+      if (/[\s<>^|%]/.test(this._hostname) && !/%[0-9a-f]{2}/i.test(this._hostname)) throw new TypeError(`Invalid URL: ${input}`);
+      let port = pm[2] || "";
+      if (port !== "") {
+        const n = Number(port);
+        if (n > 65535) throw new TypeError(`Invalid URL: ${input}`);
+        port = String(n);
+      }
+      this._port = port === SPECIAL[protocol] ? "" : port;
+      this._path = special ? normPath(pctEncode(path || "/", PATH_ENC)) : pctEncode(path, PATH_ENC);
+      this._opaque = false;
+    } else {
+      this._path = pctEncode(rest, PATH_ENC);
+      this._opaque = !rest.startsWith("/");
+    }
+    this._query = query === null ? null : pctEncode(query, QUERY_ENC);
+    this._hash = hash === null ? null : pctEncode(hash, FRAG_ENC);
+    this._sp = null;
+  }
+  _resolve(b, rel) {
+    Object.assign(this, { _protocol: b._protocol, _username: b._username, _password: b._password,
+      _hostname: b._hostname, _port: b._port, _opaque: false, _sp: null });
+    rel = rel.replace(/\\/g, "/");
+    if (rel.startsWith("//")) { this._parseAbsolute(b._protocol, rel, rel); return; }
+    let hash = null, query = null;
+    let i = rel.indexOf("#");
+    if (i >= 0) { hash = rel.slice(i + 1); rel = rel.slice(0, i); }
+    i = rel.indexOf("?");
+    if (i >= 0) { query = rel.slice(i + 1); rel = rel.slice(0, i); }
+    if (rel === "") {
+      this._path = b._path;
+      this._query = query === null ? b._query : pctEncode(query, QUERY_ENC);
+    } else {
+      const dir = rel.startsWith("/") ? "" : b._path.slice(0, b._path.lastIndexOf("/") + 1);
+      this._path = normPath(pctEncode(dir + rel, PATH_ENC).replace(/^(?!\/)/, "/"));
+      this._query = query === null ? null : pctEncode(query, QUERY_ENC);
+    }
+    this._hash = hash === null ? null : pctEncode(hash, FRAG_ENC);
+  }
+  get protocol() { return this._protocol; }
+  set protocol(v) { v = String(v).replace(/:.*$/, "").toLowerCase(); if (v) this._protocol = v + ":"; }
+  get username() { return this._username; }
+  set username(v) { this._username = pctEncode(String(v), PATH_ENC); }
+  get password() { return this._password; }
+  set password(v) { this._password = pctEncode(String(v), PATH_ENC); }
+  get hostname() { return this._hostname; }
+  set hostname(v) { this._hostname = String(v).toLowerCase(); }
+  get port() { return this._port; }
+  set port(v) { v = String(v); this._port = v === SPECIAL[this._protocol] ? "" : v; }
+  get host() { return this._port ? `${this._hostname}:${this._port}` : this._hostname; }
+  set host(v) { const m = /^(\[[^\]]*\]|[^:]*)(?::(\d*))?$/.exec(String(v)); if (m) { this.hostname = m[1]; if (m[2] !== undefined) this.port = m[2]; } }
+  get origin() { return this._protocol in SPECIAL && this._protocol !== "file:" ? `${this._protocol}//${this.host}` : "null"; }
+  get pathname() { return this._path; }
+  set pathname(v) { v = String(v); this._path = normPath(pctEncode(v.startsWith("/") ? v : "/" + v, PATH_ENC)); }
+  get search() { return this._query ? "?" + this._query : ""; }
+  set search(v) { v = String(v).replace(/^\?/, ""); this._query = v ? pctEncode(v, QUERY_ENC) : null; if (this._sp) this._sp._parse(v); }
+  get searchParams() {
+    if (!this._sp) { this._sp = new URLSearchParams(this._query || ""); this._sp._url = this; }
+    return this._sp;
+  }
+  get hash() { return this._hash ? "#" + this._hash : ""; }
+  set hash(v) { v = String(v).replace(/^#/, ""); this._hash = v ? pctEncode(v, FRAG_ENC) : null; }
+  get href() {
+    const auth = this._username || this._password ? this._username + (this._password ? ":" + this._password : "") + "@" : "";
+    const hier = this._opaque ? this._path : `//${auth}${this.host}${this._path}`;
+    return `${this._protocol}${hier}${this._query !== null ? "?" + this._query : ""}${this._hash !== null ? "#" + this._hash : ""}`;
+  }
+  set href(v) { const u = new URL(v); Object.assign(this, u); }
+  toString() { return this.href; }
+  toJSON() { return this.href; }
+  static canParse(u, b) { try { new URL(u, b); return true; } catch (e) { return false; } }
+}
+
+// ---- Headers ---------------------------------------------------------------------------
+function checkHeaderName(name) {
+  name = String(name);
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) throw new TypeError(`${name} is not a legal HTTP header name`);
+  return name.toLowerCase();
+}
+class Headers {
+  constructor(init) {
+    this._map = new Map(); // lower-case name -> [values]
+    if (init === undefined || init === null) return;
+    if (init instanceof Headers) {
+      for (const [k, v] of init._map) this._map.set(k, v.slice());
+    } else if (typeof init[Symbol.iterator] === "function") {
+      for (const pair of init) {
+        const p = Array.from(pair);
+        if (p.length !== 2) throw new TypeError("Header pairs must contain exactly two items");
+        this.append(p[0], p[1]);
+      }
+    } else if (typeof init === "object") {
+      for (const k of Object.keys(init)) this.append(k, init[k]);
+    } else {
+      throw new TypeError("Provided initializer must be an object");
+    }
+  }
+  append(k, v) { k = checkHeaderName(k); const a = this._map.get(k); if (a) a.push(String(v)); else this._map.set(k, [String(v)]); }
+  set(k, v) { this._map.set(checkHeaderName(k), [String(v)]); }
+  get(k) { const a = this._map.get(checkHeaderName(k)); return a ? a.join(", ") : null; }
+  has(k) { return this._map.has(checkHeaderName(k)); }
+  delete(k) { this._map.delete(checkHeaderName(k)); }
+  raw() { const o = {}; for (const [k, v] of this._map) o[k] = v.slice(); return o; }
+  _sorted() { return Array.from(this._map.keys()).sort().map((k) => [k, this._map.get(k).join(", ")]); }
+  forEach(fn, thisArg) { for (const [k, v] of this._sorted()) fn.call(thisArg, v, k, this); }
+  keys() { return this._sorted().map((p) => p[0])[Symbol.iterator](); }
+  values() { return this._sorted().map((p) => p[1])[Symbol.iterator](); }
+  entries() { return this._sorted()[Symbol.iterator](); }
+  [Symbol.iterator]() { return this.entries(); }
+  _pairs() { const out = []; for (const [k, vs] of this._map) for (const v of vs) out.push([k, v]); return out; }
+}
+
+// ---- bodies ----------------------------------------------------------------------------
+/** Normalise a body to {text|bin, type}; bin is a latin1 string of raw bytes. */
+function encodeBody(body) {
+  if (body === undefined || body === null) return null;
+  if (typeof body === "string") return { text: body, type: "text/plain;charset=UTF-8" };
+  if (body instanceof URLSearchParams) return { text: body.toString(), type: "application/x-www-form-urlencoded;charset=UTF-8" };
+  if (body instanceof ArrayBuffer) body = new Uint8Array(body);
+  if (ArrayBuffer.isView(body)) {
+    const u8 = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+    return { bin: __latin1FromBytes(u8), type: null };
+  }
+  return { text: String(body), type: "text/plain;charset=UTF-8" };
+}
+
+class Body {
+  _initBody(text) {
+    this._text = text === null || text === undefined ? null : String(text);
+    this.bodyUsed = false;
+  }
+  get body() { return this._text; }
+  _consume() {
+    if (this.bodyUsed) return Promise.reject(new TypeError(`body used already for: ${this.url}`));
+    this.bodyUsed = true;
+    return Promise.resolve(this._text === null ? "" : this._text);
+  }
+  text() { return this._consume(); }
+  json() {
+    return this._consume().then((t) => {
+      try { return JSON.parse(t); } catch (e) {
+        throw new FetchError(`invalid json response body at ${this.url} reason: ${e.message}`, "invalid-json");
+      }
+    });
+  }
+  arrayBuffer() { return this._consume().then((t) => Buffer.from(t, "utf8").buffer); }
+  buffer() { return this._consume().then((t) => Buffer.from(t, "utf8")); }
+}
+
+class Request extends Body {
+  constructor(input, init) {
+    super();
+    init = init || {};
+    const src = input instanceof Request ? input : null;
+    const url = src ? src.url : input instanceof URL ? input.href : String(input);
+    let parsed;
+    try { parsed = new URL(url); } catch (e) { throw new TypeError(`Only absolute URLs are supported`); }
+    this.url = parsed.href;
+    this.method = String(init.method || (src ? src.method : "GET")).toUpperCase();
+    this.headers = new Headers(init.headers !== undefined ? init.headers : src ? src.headers : undefined);
+    const body = init.body !== undefined ? init.body : src ? src._raw : undefined;
+    if (body !== undefined && body !== null && (this.method === "GET" || this.method === "HEAD")) {
+      throw new TypeError("Request with GET/HEAD method cannot have body");
+    }
+    this._raw = body;
+    this._initBody(typeof body === "string" ? body : body === undefined || body === null ? null : safeString(body));
+    this.redirect = init.redirect || (src ? src.redirect : "follow");
+    this.timeout = init.timeout || (src ? src.timeout : 0);
+    this.signal = init.signal || null;
+  }
+  clone() { return new Request(this); }
+}
+
+class Response extends Body {
+  constructor(body, init) {
+    super();
+    init = init || {};
+    this.status = init.status === undefined ? 200 : Number(init.status);
+    this.statusText = init.statusText === undefined ? "" : String(init.statusText);
+    this.headers = new Headers(init.headers);
+    this.url = init.url || "";
+    this.redirected = !!init.redirected;
+    this.type = "default";
+    this._initBody(body === undefined || body === null ? null : typeof body === "string" ? body : encodeBody(body).text ?? "");
+  }
+  get ok() { return this.status >= 200 && this.status < 300; }
+  clone() {
+    if (this.bodyUsed) throw new TypeError("cannot clone body after it is used");
+    return new Response(this._text, { status: this.status, statusText: this.statusText, headers: this.headers, url: this.url, redirected: this.redirected });
+  }
+  static json(data, init) {
+    const r = new Response(JSON.stringify(data), init);
+    if (!r.headers.has("content-type")) r.headers.set("content-type", "application/json");
+    return r;
+  }
+}
+
+function __makeResponse(r) {
+  return new Response(r.b, { status: r.st, statusText: r.tx, headers: r.h, url: r.u, redirected: r.rd });
+}
+
+// ---- fetch -----------------------------------------------------------------------------
+function fetch(input, init) {
+  let req;
+  try {
+    req = new Request(input, init);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  const proto = new URL(req.url).protocol;
+  if (proto !== "http:" && proto !== "https:") {
+    return Promise.reject(new FetchError(`request to ${req.url} failed, reason: unsupported protocol ${proto}`, "system"));
+  }
+  if (cur === null || !live.has(cur)) {
+    return Promise.reject(new FetchError(`request to ${req.url} failed, reason: the invocation has ended`, "system"));
+  }
+  const body = encodeBody(req._raw);
+  if (body && body.type && !req.headers.has("content-type")) req.headers.set("content-type", body.type);
+  const id = nextFetchId++;
+  const p = new Promise((resolve, reject) => {
+    fetches.set(id, { resolve: resolve, reject: reject, inv: cur, url: req.url });
+  });
+  out.f.push([id, cur, req.method, req.url, req.headers._pairs(),
+    body ? (body.bin !== undefined ? body.bin : body.text) : null, body && body.bin !== undefined ? 1 : 0,
+    req.redirect === "follow" ? 1 : 0, Number(req.timeout) || 0]);
+  return p;
+}
+
+// ---- atob / btoa -----------------------------------------------------------------------
+const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const B64R = (() => { const r = {}; for (let i = 0; i < 64; i++) r[B64[i]] = i; r["-"] = 62; r["_"] = 63; return r; })();
+function __b64encode(bin) {
+  let s = "";
+  let i = 0;
+  for (; i + 2 < bin.length; i += 3) {
+    const n = (bin.charCodeAt(i) << 16) | (bin.charCodeAt(i + 1) << 8) | bin.charCodeAt(i + 2);
+    s += B64[n >> 18] + B64[(n >> 12) & 63] + B64[(n >> 6) & 63] + B64[n & 63];
+  }
+  if (i < bin.length) {
+    const a = bin.charCodeAt(i), b = i + 1 < bin.length ? bin.charCodeAt(i + 1) : 0;
+    const n = (a << 16) | (b << 8);
+    s += B64[n >> 18] + B64[(n >> 12) & 63] + (i + 1 < bin.length ? B64[(n >> 6) & 63] : "=") + "=";
+  }
+  return s;
+}
+function __b64decode(s, strict) {
+  s = String(s).replace(/[\t\n\f\r ]/g, "");
+  if (strict) {
+    if (s.length % 4 === 0) s = s.replace(/==?$/, "");
+    if (s.length % 4 === 1 || /[^A-Za-z0-9+/]/.test(s)) {
+      const e = new Error("The string to be decoded is not correctly encoded."); e.name = "InvalidCharacterError"; throw e;
+    }
+  } else {
+    s = s.replace(/=+$/, "").replace(/[^A-Za-z0-9+/\-_]/g, "");
+  }
+  let out = "";
+  let bits = 0, acc = 0;
+  for (let i = 0; i < s.length; i++) {
+    acc = (acc << 6) | B64R[s[i]];
+    bits += 6;
+    if (bits >= 8) { bits -= 8; out += String.fromCharCode((acc >> bits) & 255); }
+  }
+  return out;
+}
+function btoa(s) {
+  s = String(s);
+  if (/[^\u0000-\u00ff]/.test(s)) {
+    const e = new Error("Invalid character"); e.name = "InvalidCharacterError"; throw e;
+  }
+  return __b64encode(s);
+}
+function atob(s) {
+  return __b64decode(s, true);
+}

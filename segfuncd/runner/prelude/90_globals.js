@@ -1,0 +1,26 @@
+// segfuncd prelude, last part: publish the documented globals (DESIGN.md "A plugin").
+// Ordinary writable properties, as in Node: a function may shadow one for itself.
+for (const [name, value] of Object.entries({
+  fetch, Request, Response, Headers, URL, URLSearchParams, atob, btoa, console,
+  crypto, Buffer, setTimeout, clearTimeout, cache, FetchError,
+  EventNotSupported, InvalidEventPayload, ValidationError, RetryError,
+})) {
+  Object.defineProperty(globalThis, name, { value: value, writable: true, configurable: true, enumerable: false });
+}
+
+// lodash is big: QuickJS walks the whole heap on every eval (measured: +0.65 ms per slice
+// with lodash loaded), so it is evaluated the first time a function touches `_`.
+let __lodashSource = __boot.lodash;
+Object.defineProperty(globalThis, "_", {
+  configurable: true,
+  enumerable: false,
+  get() {
+    const src = __lodashSource;
+    __lodashSource = null;
+    if (src) (0, eval)(src); // lodash's UMD footer assigns globalThis._, hitting set() below
+    return Object.getOwnPropertyDescriptor(globalThis, "_").get ? undefined : globalThis._;
+  },
+  set(v) {
+    Object.defineProperty(globalThis, "_", { value: v, writable: true, configurable: true, enumerable: false });
+  },
+});
