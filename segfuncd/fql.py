@@ -34,6 +34,7 @@ from typing import Any
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 ValueFn = Callable[[Mapping[str, Any]], Any]
+_INLINE_PATH = 4  # paths up to this many segments become inline code, longer ones a loop
 MAX_DEPTH = 64  # nesting limit: keeps the parser and Python's compiler far from recursion limits
 
 
@@ -576,11 +577,24 @@ def _index(value: Any, i: int) -> Any:
     return value[i] if value.__class__ is list and i < len(value) else None
 
 
+def _path(event: Mapping[str, Any], segments: tuple[str, ...]) -> Any:
+    """A long path, walked in a loop (short ones are inlined by the compiler)."""
+    value: Any = event.get(segments[0])
+    for seg in segments[1:]:
+        if value.__class__ is dict:
+            value = value.get(seg)
+        elif seg.isdigit():
+            value = _index(value, int(seg))
+        else:
+            return None
+    return value
+
+
 # ---------------------------------------------------------------- compiler
 
 _RUNTIME: dict[str, Any] = {
     "__builtins__": {}, "dict": dict, "bool": bool, "str": str, "_NUM": frozenset({int, float}),
-    "_eq": strict_equal, "_in": _in, "_contains": _contains, "_match": _match, "_index": _index,
+    "_eq": strict_equal, "_in": _in, "_contains": _contains, "_match": _match, "_index": _index, "_path": _path,
     **{f"_f_{name}": fn for name, fn in _FUNCS.items()},
 }
 
@@ -619,6 +633,8 @@ class _Codegen:
                 return self.const(tuple(i.value for i in node.items))  # type: ignore[union-attr]
             return "(" + "".join(f"{self.value(i)}, " for i in node.items) + ")"
         if isinstance(node, Path):
+            if len(node.segments) > _INLINE_PATH:
+                return f"_path(e, {self.const(node.segments)})"
             code = f"e.get({node.segments[0]!r})"
             for seg in node.segments[1:]:
                 t = self.tmp()

@@ -291,3 +291,44 @@ class TestCompileErrors:
             compile_filters("fn", (config,))
         assert info.value.key == f"functions.fn.filters[0].{key}"
         assert fragment in str(info.value)
+
+
+class TestFromToml:
+    def test_config_file_filters_compile_and_apply(self, tmp_path: Any) -> None:
+        """The TOML shape operators write (config.example.toml) reaches compile_filters intact."""
+        import tomllib
+        from pathlib import Path
+
+        from segfuncd.config import parse_config
+
+        text = """
+[functions.example]
+[[functions.example.filters]]
+if = "type = 'track' and event = 'Order Completed'"
+action = "drop"
+
+[[functions.example.filters]]
+if = "all"
+action = "drop_properties"
+fields = { "context" = ["ip"], "properties" = ["email"], "" = ["userId"] }
+
+[[functions.example.filters]]
+action = "sample"
+percent = 0.5
+path = "userId"
+"""
+        config = parse_config(tomllib.loads(text), source="segfuncd.toml", base_dir=Path(tmp_path))
+        fc = compile_filters("example", config.functions["example"].filters)
+        assert fc.apply(track()).reason == DROPPED
+        kept = [fc.apply(track(event="Signed Up", userId=f"u{i}")) for i in range(200)]
+        out = next(d.event for d in kept if d.event is not None)
+        assert "userId" not in out and "ip" not in out["context"] and "email" not in out["properties"]
+        assert any(d.reason == SAMPLED_OUT for d in kept)
+
+
+def test_larger_samples_contain_smaller_ones() -> None:
+    """A user in a 30% sample is also in the 60% one (the point is fixed, the bar moves)."""
+    ids = [f"user-{i}" for i in range(2_000)]
+    chains = {p: chain(FilterConfig(action="sample", percent=p, path="userId")) for p in (0.1, 0.3, 0.6)}
+    kept = {p: {u for u in ids if c.apply(track(userId=u)).event is not None} for p, c in chains.items()}
+    assert kept[0.1] <= kept[0.3] <= kept[0.6]

@@ -151,6 +151,10 @@ CONDITIONS = [
     ("properties.a\\.b = 'dotted'", True),
     ("properties.items.1.sku = 'y'", True),
     ("properties.items.5.sku = null", True),
+    ("properties.items.0.sku.x.y = null", True),  # long paths are walked by a loop, same rules
+    ("properties.items.1.sku.x = null", True),
+    ("properties.nested.a.b.c.d = null", True),
+    ("properties.product\\ 1.price.x.y = null", True),
     ("properties.name.first = null", True),
     ("traits.email = 'kim@company.com'", True),
     ("\\type = 'track'", True),
@@ -395,3 +399,28 @@ def test_compiled_condition_does_not_mutate_event() -> None:
     event = {"properties": {"x": [1, 2]}}
     compile_condition("1 in properties.x and length(properties.x) = 2")(event)
     assert event == {"properties": {"x": [1, 2]}}
+
+
+@pytest.mark.parametrize(
+    "fql",
+    [
+        ".".join(f"f{i}" for i in range(150)) + " = 1",
+        " or ".join(f"a{i} = {i}" for i in range(2_000)),
+        "!" * 60 + "(" * 3 + ".".join(f"f{i}" for i in range(90)) + ")" * 3,
+    ],
+)
+def test_huge_expressions_compile_or_fail_cleanly(fql: str) -> None:
+    """Python's own parser limits must surface as FQLSyntaxError, never as a crash."""
+    try:
+        pred = compile_condition(fql)
+    except FQLSyntaxError as exc:
+        assert exc.column >= 1
+    else:
+        assert pred({"a1999": 1999}) in (True, False)
+
+
+def test_long_paths_index_lists_like_short_ones() -> None:
+    event = {"a": {"b": [{"c": {"d": {"e": 5}}}]}}
+    assert compile_condition("a.b.0.c.d.e = 5")(event) is True
+    assert compile_condition("a.b.1.c.d.e = null")(event) is True
+    assert compile_value(".".join(f"f{i}" for i in range(150)))({"f0": {"f1": 1}}) is None
