@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import importlib.resources
+import importlib.util
 import json
 import os
 import re
@@ -30,6 +31,7 @@ import signal
 import uuid
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import dukpy._dukpy as _dukpy  # the bare native layer: no loader, no environment
@@ -95,9 +97,12 @@ def prelude_source() -> str:
 @cache
 def lodash_source() -> str:
     """The real lodash.min.js shipped by the `js.lodash` package."""
-    return (importlib.resources.files("js.lodash") / "resources" / "js" / "lodash.min.js").read_text(
-        encoding="utf-8"
-    )
+    # find_spec, not import: importing js.lodash drags in fanstatic and webob
+    spec = importlib.util.find_spec("js.lodash")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the js.lodash package is not installed")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    return (folder / "resources" / "js" / "lodash.min.js").read_text(encoding="utf-8")
 
 
 def _bind_source() -> str:

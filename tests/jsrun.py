@@ -1,0 +1,54 @@
+"""Run a handler in an in-process Sandbox (no runner process, no trio): for prelude and
+sandbox tests that need neither fetch nor timers."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from segfuncd.runner.sandbox import Sandbox, install_limit_handlers
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class Ran:
+    ok: bool
+    value: Any  # the return value, or {name, message, stack}
+    logs: list[list[Any]]
+
+
+def sandbox(source: str, *, cpu_s: float = 1.0, wall_s: float = 5.0) -> Sandbox:
+    install_limit_handlers()
+    sb = Sandbox(cpu_s=cpu_s, wall_s=wall_s)
+    sb.load(source, "test.js")
+    return sb
+
+
+def run(sb: Sandbox, event: Any = None, settings: Any = None, *, handler: str = "onTrack") -> Ran:
+    inv = next(_ids)
+    trig = {"k": "s", "i": inv, "h": [handler], "ty": "track", "e": json.dumps(event or {}),
+            "s": json.dumps(settings or {})}
+    out = sb.run_slice([trig])
+    boxes = list(out.outboxes)
+    for _ in range(10):
+        if not out.queued:
+            break
+        out = sb.run_slice([])
+        boxes += out.outboxes
+    logs = [entry for box in boxes for entry in box["l"] if entry[0] == inv]
+    for box in boxes:
+        for i, ok, payload in box["d"]:
+            if i == inv:
+                return Ran(ok, json.loads(payload) if ok else payload, logs)
+    raise AssertionError("the invocation did not finish within its slice")
+
+
+def js(expr: str) -> Any:
+    """Evaluate an expression inside a handler and return its value."""
+    sb = sandbox(f"async function onTrack(event, settings) {{ return ({expr}) }}")
+    r = run(sb)
+    assert r.ok, r.value
+    return r.value
