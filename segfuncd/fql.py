@@ -56,30 +56,40 @@ class FQLEvalError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Literal:
+    """A string, number, `true`, `false` or `null` written in the FQL."""
+
     value: str | int | float | bool | None
     col: int
 
 
 @dataclass(frozen=True, slots=True)
 class ListExpr:
+    """`[a, b, ...]`; all-literal lists become one constant tuple."""
+
     items: tuple[Node, ...]
     col: int
 
 
 @dataclass(frozen=True, slots=True)
 class Path:
+    """A field path, already split on unescaped dots and unescaped."""
+
     segments: tuple[str, ...]
     col: int
 
 
 @dataclass(frozen=True, slots=True)
 class Not:
+    """`!x`: true when x is not `true`."""
+
     operand: Node
     col: int
 
 
 @dataclass(frozen=True, slots=True)
 class BoolOp:
+    """`a and b and ...` or `a or b or ...`, flattened."""
+
     op: str  # "and" | "or"
     operands: tuple[Node, ...]
     col: int
@@ -87,6 +97,8 @@ class BoolOp:
 
 @dataclass(frozen=True, slots=True)
 class Compare:
+    """A binary comparison or `in`; `col` is the operator's."""
+
     op: str  # = != > >= < <= in
     left: Node
     right: Node
@@ -95,6 +107,8 @@ class Compare:
 
 @dataclass(frozen=True, slots=True)
 class Call:
+    """A built-in function call; arity is checked by the parser."""
+
     name: str
     args: tuple[Node, ...]
     col: int
