@@ -17,11 +17,13 @@ Rules of the loop (after h11's examples/trio-server.py):
 3. Over `max_connections`, a new connection gets a 503 and is closed at once, so the
    kernel backlog never hides an overload.
 4. Graceful stop: cancelling `serve_http` closes the listeners and idle connections at
-   once, but a request whose handler is running (e.g. waiting for its SQLite commit) is
-   shielded, finishes and gets its answer, bounded by `handler_timeout_s`. A client must
-   never see a dropped connection for an event that was committed.
-5. The hot path is lean: one `receive_some` per request in the common case and a single
-   `send_all` for status line + headers + body.
+   once, but a request already being read or handled (e.g. waiting for its SQLite commit)
+   finishes and gets its answer, bounded by `stop_grace_s`. A client must never see a
+   dropped connection for an event that was committed. Connections therefore live in a
+   shielded nursery that the stop closes deliberately, instead of being cancelled blindly.
+5. The hot path is lean: one cancel scope per connection (its deadline moves with the
+   phase), one `receive_some` per request in the common case, and a single `send_all` for
+   status line + headers + body.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import json
+import math
 import os
 import socket as _stdsocket
 import stat
@@ -52,7 +55,7 @@ DEFAULT_MAX_BODY_BYTES = 512 * 1024
 RECEIVE_SIZE = 64 * 1024
 LINGER_S = 1.0  # how long an error response waits for the client to stop sending
 LINGER_MAX_BYTES = 1024 * 1024
-SERVER_HEADER = ("server", "segfuncd")
+_SERVER_HEADER = (b"server", b"segfuncd")
 # accept() errors that mean "the machine is short of something", retried after a pause
 # (the same list as trio.serve_listeners).
 _ACCEPT_CAPACITY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
@@ -69,12 +72,13 @@ class ServerLimits:
     write_timeout_s: float = 30.0  # one send_all of the response (or of one chunk)
     handler_timeout_s: float = 60.0  # the handler's own work (e.g. waiting for a commit)
     max_connections: int = 1024
+    stop_grace_s: float = 10.0  # after a stop, how long running requests may take to finish
 
     def __post_init__(self) -> None:
         for name in ("max_header_bytes", "max_body_bytes", "max_connections"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ServerLimits.{name}: must be positive, got {getattr(self, name)}")
-        for name in ("read_timeout_s", "idle_timeout_s", "write_timeout_s", "handler_timeout_s"):
+        for name in ("read_timeout_s", "idle_timeout_s", "write_timeout_s", "handler_timeout_s", "stop_grace_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ServerLimits.{name}: must be positive, got {getattr(self, name)}")
 
@@ -206,8 +210,8 @@ async def serve_http(
 ) -> None:
     """Serve `handler` on `listeners` until cancelled; `task_status.started(server)` once listening.
 
-    Never returns normally. On cancellation, listeners close and running requests finish
-    (rule 4 of the module docstring). The listeners are closed on exit.
+    Never returns normally. On cancellation, listeners close, idle connections close, and
+    running requests finish within `limits.stop_grace_s` (rule 4 of the module docstring).
     """
     server = HttpServer(handler, limits=limits)
     await server.serve(listeners, task_status=task_status)
@@ -219,79 +223,105 @@ class HttpServer:
     def __init__(self, handler: Handler, *, limits: ServerLimits) -> None:
         self.handler = handler
         self.limits = limits
-        self._open = 0
+        self.addresses: list[Any] = []  # per listener: (host, port, ...) or a Unix path
+        self._connections: set[_Connection] = set()
+        self._stopping = False
         self._total = 0
         self._refused = 0
         self._requests = 0
-        self.addresses: list[Any] = []  # getsockname() of each listener: (host, port, ...) or a path
+        self._on_empty: Callable[[], None] | None = None  # set by _stop
 
     def statistics(self) -> ServerStatistics:
         """Connection and request counters so far."""
         return ServerStatistics(
-            connections_open=self._open,
+            connections_open=len(self._connections),
             connections_total=self._total,
             connections_refused=self._refused,
             requests_total=self._requests,
         )
 
     async def serve(self, listeners: list[trio.SocketListener], *, task_status: trio.TaskStatus[HttpServer]) -> None:
-        self.addresses = [getattr(listener, "unix_path", None) or listener.socket.getsockname() for listener in listeners]
-        try:
-            async with trio.open_nursery() as nursery:
-                for listener in listeners:
-                    nursery.start_soon(self._accept_loop, listener, nursery)
-                task_status.started(self)
-        finally:
-            with trio.CancelScope(shield=True):
-                for listener in listeners:
-                    await listener.aclose()
+        self.addresses = [getattr(ln, "unix_path", None) or ln.socket.getsockname() for ln in listeners]
+        async with trio.open_nursery() as outer:
+            guard = trio.CancelScope(shield=True)  # the connections' nursery: stopped by _stop only
+            conns: list[trio.Nursery] = []
+
+            async def hold_connections(task_status: trio.TaskStatus[None]) -> None:
+                with guard:
+                    async with trio.open_nursery() as nursery:
+                        conns.append(nursery)
+                        task_status.started()
+                        await trio.sleep_forever()
+
+            await outer.start(hold_connections)
+            try:
+                async with trio.open_nursery() as accepting:
+                    for listener in listeners:
+                        accepting.start_soon(self._accept_loop, listener, conns[0])
+                    task_status.started(self)
+            finally:
+                with trio.CancelScope(shield=True):
+                    for listener in listeners:
+                        await listener.aclose()
+                self._stop(guard)
+
+    def _stop(self, guard: trio.CancelScope) -> None:
+        """Close idle connections now, let busy ones finish, then end the nursery."""
+        self._stopping = True
+        for connection in list(self._connections):
+            if connection.phase == "idle":
+                connection.scope.cancel()
+        guard.deadline = trio.current_time() + self.limits.stop_grace_s
+        # The nursery only sleeps once its connections are done: end it when they are.
+        if not self._connections:
+            guard.cancel()
+        self._on_empty = guard.cancel
 
     async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
-        try:
-            while True:
-                try:
-                    stream = await listener.accept()
-                except OSError as exc:
-                    if exc.errno in _ACCEPT_CAPACITY_ERRNOS:
-                        log.error("accept_failed", error=str(exc))
-                        await trio.sleep(0.1)
-                        continue
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as exc:
+                if exc.errno not in _ACCEPT_CAPACITY_ERRNOS:
                     raise
-                self._total += 1
-                if self._open >= self.limits.max_connections:
-                    self._refused += 1
-                    nursery.start_soon(self._refuse, stream)
-                else:
-                    self._open += 1
-                    nursery.start_soon(self._connection, stream)
-        except trio.ClosedResourceError:
-            return
+                log.error("accept_failed", error=str(exc))
+                await trio.sleep(0.1)
+                continue
+            self._total += 1
+            if len(self._connections) >= self.limits.max_connections:
+                self._refused += 1
+                nursery.start_soon(self._refuse, stream)
+            else:
+                connection = _Connection(self, stream)
+                self._connections.add(connection)
+                nursery.start_soon(self._serve_connection, connection)
 
     async def _refuse(self, stream: trio.SocketStream) -> None:
-        conn = h11.Connection(h11.SERVER)
-        data = conn.send(
-            h11.Response(
-                status_code=503,
-                headers=[SERVER_HEADER, ("content-type", "application/json"), ("retry-after", "1"),
-                         ("connection", "close"), ("content-length", "0")],
-            )
-        )
+        """Rule 3: say 503 and close, so an overload is visible to the client."""
         with trio.move_on_after(1):
             try:
-                await stream.send_all(data or b"")
+                await stream.send_all(_REFUSED)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass
         await trio.aclose_forcefully(stream)
 
-    async def _connection(self, stream: trio.SocketStream) -> None:
+    async def _serve_connection(self, connection: _Connection) -> None:
         try:
-            peer, local = _describe_peer(stream)
-            await _Connection(self, stream, peer, local).run()
+            await connection.run()
         except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
             pass  # the client went away: nothing to answer
         finally:
-            self._open -= 1
-            await trio.aclose_forcefully(stream)
+            self._connections.discard(connection)
+            await trio.aclose_forcefully(connection.stream)
+            if self._on_empty is not None and not self._connections:
+                self._on_empty()
+
+
+_REFUSED = (
+    b"HTTP/1.1 503 Service Unavailable\r\nserver: segfuncd\r\ncontent-type: application/json\r\n"
+    b"retry-after: 1\r\nconnection: close\r\ncontent-length: 62\r\n\r\n"
+    + b'{"success":false,"message":"too many connections; retry soon"}'
+)
 
 
 def _describe_peer(stream: trio.SocketStream) -> tuple[str | None, bool]:
@@ -315,16 +345,26 @@ class _BodyTooLarge(Exception):
     """The body exceeds max_body_bytes."""
 
 
+# What a connection is doing; when its deadline fires, the phase decides the answer.
+_ANSWER_ON_TIMEOUT = {"idle": None, "reading": (408, "timed out reading the request"),
+                      "handling": (503, "timed out handling the request"), "writing": None}
+
+
 class _Connection:
     """One client connection: a loop of read request -> handle -> write response."""
 
-    def __init__(self, server: HttpServer, stream: trio.SocketStream, peer: str | None, local: bool) -> None:
+    def __init__(self, server: HttpServer, stream: trio.SocketStream) -> None:
         self.server = server
         self.limits = server.limits
         self.stream = stream
-        self.peer = peer
-        self.local = local
+        self.peer, self.local = _describe_peer(stream)
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_header_bytes)
+        self.scope = trio.CancelScope()
+        self.phase = "idle"
+
+    def _enter(self, phase: str, timeout: float) -> None:
+        self.phase = phase
+        self.scope.deadline = trio.current_time() + timeout
 
     async def _fill(self) -> None:
         self.conn.receive_data(await self.stream.receive_some(RECEIVE_SIZE))  # b"" tells h11 EOF
@@ -337,22 +377,27 @@ class _Connection:
             await self._fill()
 
     async def run(self) -> None:
+        with self.scope:
+            await self._loop()
+            return
+        # The scope's deadline fired (or a stop cancelled an idle connection).
+        answer = _ANSWER_ON_TIMEOUT[self.phase]
+        if answer is not None:
+            with trio.CancelScope(deadline=trio.current_time() + self.limits.write_timeout_s):
+                await self._send_error(*answer)
+
+    async def _loop(self) -> None:
         conn = self.conn
         limits = self.limits
         while True:
             first = conn.next_event()  # a pipelined request may already be buffered
             if first is h11.NEED_DATA:
-                with trio.move_on_after(limits.idle_timeout_s) as idle:
-                    await self._fill()
-                if idle.cancelled_caught:
-                    return  # keep-alive expired: close silently
+                self._enter("idle", limits.idle_timeout_s)
+                await self._fill()
                 first = None
+            self._enter("reading", limits.read_timeout_s)
             try:
-                with trio.fail_after(limits.read_timeout_s):
-                    request = await self._read_request(first)
-            except trio.TooSlowError:
-                await self._send_error(408, "timed out reading the request")
-                return
+                request = await self._read_request(first)
             except h11.RemoteProtocolError as exc:
                 await self._send_error(exc.error_status_hint, str(exc) or "bad request")
                 return
@@ -361,19 +406,28 @@ class _Connection:
                 return
             if request is None:
                 return  # clean EOF between requests
-            if not await self._respond(request):
+            self._enter("handling", limits.handler_timeout_s)
+            try:
+                response = await self.server.handler(request)
+            except Exception:
+                log.exception("handler_failed", method=request.method, path=request.path)
+                response = json_response(500, {"success": False, "message": "internal error"})
+            self._enter("writing", limits.write_timeout_s)
+            if not isinstance(response.body, (bytes, bytearray)):
+                await self._stream_response(response)
                 return
-            if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
-                return  # MUST_CLOSE (HTTP/1.0, Connection: close) or a half-read request
+            await self.stream.send_all(self._encode(response, request.method == "HEAD"))
+            if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE or self.server._stopping:
+                return  # MUST_CLOSE (HTTP/1.0, Connection: close), a half-read request, or a stop
             conn.start_next_cycle()
 
     async def _read_request(self, first: Any) -> Request | None:
         conn = self.conn
         event = first if first is not None else await self._next()
-        if isinstance(event, h11.ConnectionClosed):
-            return None
-        if not isinstance(event, h11.Request):  # pragma: no cover - h11 orders events
-            raise h11.RemoteProtocolError("expected a request", error_status_hint=400)
+        if type(event) is not h11.Request:
+            if isinstance(event, h11.ConnectionClosed):
+                return None
+            raise h11.RemoteProtocolError("expected a request", error_status_hint=400)  # pragma: no cover
         headers: dict[str, str] = {}
         # h11 bounds only a head that is still incomplete; one that arrived whole is
         # measured here, so the limit does not depend on how the bytes were split.
@@ -390,7 +444,7 @@ class _Connection:
         if length is not None and int(length) > limit:  # h11 has checked it is digits
             raise _BodyTooLarge()
         if conn.they_are_waiting_for_100_continue:
-            await self._send(conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
+            await self.stream.send_all(conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -417,58 +471,50 @@ class _Connection:
             local=self.local,
         )
 
-    async def _respond(self, request: Request) -> bool:
-        """Run the handler and send its response; False: close the connection."""
-        limits = self.limits
-        # Shielded (rule 4): a stop must not cut a request between its commit and its 200.
-        with trio.CancelScope(shield=True, deadline=trio.current_time() + limits.handler_timeout_s) as scope:
-            try:
-                response = await self.server.handler(request)
-            except Exception:
-                log.exception("handler_failed", method=request.method, path=request.path)
-                response = json_response(500, {"success": False, "message": "internal error"})
-            if isinstance(response.body, (bytes, bytearray)):
-                ok = await self._send_response(response, request.method == "HEAD")
-                return ok
-        if scope.cancelled_caught:
-            await self._send_error(503, "timed out handling the request")
-            return False
-        return await self._stream_response(response)
-
-    def _head(self, response: Response, extra: tuple[tuple[str, str], ...]) -> bytes:
-        headers = [SERVER_HEADER, ("content-type", response.content_type), *response.headers, *extra]
+    def _head(self, response: Response, extra: tuple[tuple[bytes, bytes], ...]) -> bytes:
+        """Status line + headers. Our own headers skip h11's regex validation (measurably
+        slow on the hot path), so they are checked here for what could split a response."""
+        headers = [_SERVER_HEADER, (b"content-type", response.content_type.encode("latin-1"))]
+        for name, value in response.headers:
+            if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
+                raise ValueError(f"response header {name!r}: line breaks are not allowed")
+            headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+        headers.extend(extra)
         self.server._requests += 1
-        return self.conn.send(h11.Response(status_code=response.status, headers=headers)) or b""
+        event = h11.Response(status_code=response.status, headers=headers, _parsed=True)  # type: ignore[call-arg]
+        return self.conn.send(event) or b""
 
-    async def _send_response(self, response: Response, head_only: bool) -> bool:
+    def _encode(self, response: Response, head_only: bool) -> bytes:
         body = bytes(response.body)  # type: ignore[arg-type]
-        data = self._head(response, (("content-length", str(len(body))),))
+        data = self._head(response, ((b"content-length", str(len(body)).encode()),))
         if body and not head_only:
             data += self.conn.send(h11.Data(data=body)) or b""
-        data += self.conn.send(h11.EndOfMessage()) or b""
-        return await self._send(data)
+        return data + (self.conn.send(h11.EndOfMessage()) or b"")
 
-    async def _stream_response(self, response: Response) -> bool:
+    async def _stream_response(self, response: Response) -> None:
         """Chunked streaming until the iterator ends, the client leaves, or we are stopped."""
         body = response.body
         assert not isinstance(body, (bytes, bytearray))
-        if not await self._send(self._head(response, (("connection", "close"),))):
-            return False
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._watch_eof, nursery.cancel_scope)
-            try:
+        self.scope.deadline = math.inf  # a follower may wait long between chunks
+        try:
+            with trio.fail_after(self.limits.write_timeout_s):
+                await self.stream.send_all(self._head(response, ((b"connection", b"close"),)))
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._watch_eof, nursery.cancel_scope)
                 async for chunk in body:
-                    if chunk and not await self._send(self.conn.send(h11.Data(data=chunk)) or b""):
-                        break
-                else:
-                    await self._send(self.conn.send(h11.EndOfMessage()) or b"")
-            finally:
-                aclose = getattr(body, "aclose", None)
-                if aclose is not None:
-                    with trio.CancelScope(shield=True):
-                        await aclose()
-            nursery.cancel_scope.cancel()
-        return False
+                    if chunk:
+                        with trio.fail_after(self.limits.write_timeout_s):
+                            await self.stream.send_all(self.conn.send(h11.Data(data=chunk)) or b"")
+                with trio.fail_after(self.limits.write_timeout_s):
+                    await self.stream.send_all(self.conn.send(h11.EndOfMessage()) or b"")
+                nursery.cancel_scope.cancel()
+        except trio.TooSlowError:
+            pass  # the client does not read: give up on it
+        finally:
+            aclose = getattr(body, "aclose", None)
+            if aclose is not None:
+                with trio.CancelScope(shield=True):
+                    await aclose()
 
     async def _watch_eof(self, scope: trio.CancelScope) -> None:
         # A follower (logs -f) may wait a long time between chunks: notice a gone client.
@@ -479,22 +525,17 @@ class _Connection:
             pass
         scope.cancel()
 
-    async def _send(self, data: bytes) -> bool:
-        with trio.move_on_after(self.limits.write_timeout_s):
-            await self.stream.send_all(data)
-            return True
-        return False  # the client does not read: give up on it
-
     async def _send_error(self, status: int, message: str) -> None:
         if self.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return  # a response is already under way: all we can do is close
+        self.phase = "writing"
         response = json_response(status, {"success": False, "message": message}, (("connection", "close"),))
         try:
-            sent = await self._send_response(response, False)
+            data = self._encode(response, False)
         except h11.LocalProtocolError:
             return
-        if sent:
-            await self._linger()
+        await self.stream.send_all(data)
+        await self._linger()
 
     async def _linger(self) -> None:
         """Half-close, then discard what the client still sends, briefly.
