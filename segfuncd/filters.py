@@ -57,6 +57,8 @@ _OUT_ERROR = FilterDecision(None, FILTER_ERROR)
 
 @dataclass(frozen=True, slots=True)
 class _Step:
+    """One validated filter: its action, its compiled `if`, and that action's parameters."""
+
     action: str
     when: Predicate | None  # None: `if = "all"`
     percent: float = 1.0
