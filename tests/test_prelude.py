@@ -8,7 +8,7 @@ import hmac
 import re
 
 import pytest
-from jsrun import js, run, sandbox
+from test_sandbox_helpers import js, run, sandbox
 
 
 def test_lodash_is_real_lodash() -> None:

@@ -6,7 +6,7 @@ import json
 import os
 
 import pytest
-from jsrun import js, run, sandbox
+from test_sandbox_helpers import js, run, sandbox
 
 from segfuncd.runner.sandbox import LoadFailure, Sandbox, _host_call, _Host, install_limit_handlers
 

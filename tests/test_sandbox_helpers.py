@@ -1,5 +1,5 @@
-"""Run a handler in an in-process Sandbox (no runner process, no trio): for prelude and
-sandbox tests that need neither fetch nor timers."""
+"""Helpers (no tests): run a handler in an in-process Sandbox (no runner process, no trio),
+for the prelude and sandbox tests that need neither fetch nor timers."""
 
 from __future__ import annotations
 

@@ -34,6 +34,7 @@ from .version import PluginVersion
 RESTART_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 WATCHDOG_GRACE_S = 5.0  # beyond timeout_ms, before a silent runner is presumed stuck
 RUNNER_WAIT_S = 5.0  # how long invoke() waits for any runner to be up
+READY_TIMEOUT_S = 30.0  # a new runner must answer its first ping within this
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -267,13 +268,19 @@ class RunnerPool:
         while not self._closing:
             born = time.monotonic()
             runner = await self._spawn()
-            self._runners.append(runner)
-            self._notify()
-            if not started:
-                task_status.started()
-                started = True
             try:
-                await runner.read_loop()
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(runner.read_loop)
+                    # serve only once the child has imported everything and answers
+                    try:
+                        await runner.request({"op": "ping", "id": self._new_id()}, timeout_s=READY_TIMEOUT_S)
+                    except _RunnerDied:
+                        pass
+                    self._runners.append(runner)
+                    self._notify()
+                    if not started:
+                        task_status.started()
+                        started = True
                 await runner.proc.wait()
             finally:
                 runner.alive = False

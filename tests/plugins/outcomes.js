@@ -3,7 +3,8 @@ counter = 0  // sloppy mode: an undeclared assignment works, and persists per ve
 
 async function onTrack(event, settings) {
   counter++
-  switch (event.action) {
+  const p = event.properties || {}
+  switch (p.action) {
     case "return": return { counter: counter, event: event.properties }
     case "retry": throw new RetryError("try later")
     case "invalid": throw new InvalidEventPayload("bad payload")
@@ -17,7 +18,7 @@ async function onTrack(event, settings) {
     case "oom": { const a = []; while (true) a.push(new Array(1e6).fill(1.5)) }
     case "recurse": { const f = () => f(); return f() }
     case "fetch": return (await fetch(settings.url, { method: "post", body: JSON.stringify(event) })).status
-    case "sleep": await new Promise((r) => setTimeout(r, event.ms)); return "slept"
+    case "sleep": await new Promise((r) => setTimeout(r, p.ms)); return "slept"
     case "log": for (let i = 0; i < 1000; i++) console.log("line", i, "x".repeat(20)); return "logged"
     case "globals": return Object.getOwnPropertyNames(globalThis).sort()
   }

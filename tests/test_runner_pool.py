@@ -1,0 +1,207 @@
+"""The runner pool end to end: real runner processes, a real HTTP sink on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from segfuncd.outcomes import Outcome
+from segfuncd.runner import LoadReport, PluginVersion, PoolStatistics, open_runner_pool
+
+PLUGINS = Path(__file__).parent / "plugins"
+
+
+def plugin(name: str, **replace: str) -> PluginVersion:
+    source = (PLUGINS / f"{name}.js").read_text()
+    for k, v in replace.items():
+        source = source.replace(k, v)
+    return PluginVersion.from_source(name, source, path=f"plugins/{name}.js")
+
+
+def track(**props: Any) -> dict[str, Any]:
+    return {"type": "track", "event": "Test", "properties": props, "timestamp": "2024-01-02T03:04:05.000Z",
+            "messageId": "m-1"}
+
+
+async def test_outcome_table_rows() -> None:
+    """Every row of DESIGN.md's outcome table, in one batch of events."""
+    v = plugin("outcomes")
+    actions = ["return", "retry", "invalid", "validation", "unsupported", "bug", "throw"]
+    async with open_runner_pool(workers=1) as pool:
+        results = await pool.invoke(v, [track(action=a) for a in actions] + [{"type": "screen"}], {})
+    got = [(r.outcome, r.error_name) for r in results]
+    assert got == [
+        (Outcome.DELIVERED, None),
+        (Outcome.RETRY, "RetryError"),
+        (Outcome.DISCARDED, "InvalidEventPayload"),
+        (Outcome.DISCARDED, "ValidationError"),
+        (Outcome.DISCARDED, "EventNotSupported"),
+        (Outcome.FAILED, "TypeError"),
+        (Outcome.FAILED, "Error"),
+        (Outcome.DISCARDED, "EventNotSupported"),  # no onScreen handler
+    ]
+    assert results[0].value == {"counter": 1, "event": {"action": "return"}}
+    assert results[1].error_message == "try later"
+
+
+async def test_seed_request_bin_example_runs_unchanged(sink: Any) -> None:
+    v = plugin("seed_requestbin", __SINK__=sink.url)
+    event = track(plan="pro")
+    async with open_runner_pool(workers=1) as pool:
+        [r] = await pool.invoke(v, [event], {"apiKey": "secret"})
+    assert r.outcome is Outcome.DELIVERED and r.value == '{"ok":true}'
+    [req] = sink.wait_for(1)
+    assert req.method == "POST"
+    assert req.path == "/bin?ts=2024-01-02T03%3A04%3A05.000Z"
+    assert req.headers["authentication"] == "Basic c2VjcmV0Og=="
+    assert req.headers["content-type"] == "application/json"
+    assert req.headers["user-agent"].startswith("segfuncd/")
+    assert req.json() == event
+    assert r.requests[0].status == 200 and r.requests[0].method == "POST"
+
+
+async def test_seed_error_examples() -> None:
+    v = plugin("seed_errors")
+    events = [{"type": "group"}, {"type": "group", "company": "x"}, {"type": "page"}, {"type": "alias"},
+              {"type": "track"}]
+    async with open_runner_pool(workers=1) as pool:
+        results = await pool.invoke(v, events, {})
+    assert [(r.outcome, r.error) for r in results] == [
+        (Outcome.DISCARDED, "InvalidEventPayload: company is required"),
+        (Outcome.DELIVERED, None),
+        (Outcome.DISCARDED, "ValidationError: Account ID is required"),
+        (Outcome.DISCARDED, "EventNotSupported: alias is not supported"),
+        (Outcome.DISCARDED, "EventNotSupported: track is not supported"),
+    ]
+
+
+async def test_promise_all_fetches_overlap(sink: Any) -> None:
+    sink.behaviour.routes["/slow"] = (200, 0.5, b"ok")
+    async with open_runner_pool(workers=1) as pool:
+        start = trio.current_time()
+        [r] = await pool.invoke(plugin("overlap"), [track()], {"url": sink.url})
+        elapsed = trio.current_time() - start
+    assert r.outcome is Outcome.DELIVERED and r.value["statuses"] == [200, 200]
+    assert elapsed < 0.9  # two 0.5 s responses, in parallel
+
+
+async def test_state_persists_per_version_and_each_invocation_gets_its_own_event() -> None:
+    v = plugin("outcomes")
+    shared = track(action="mutate", n=1)
+    async with open_runner_pool(workers=1) as pool:
+        a, b = await pool.invoke(v, [shared, shared], {})
+        [c] = await pool.invoke(v, [track(action="return")], {})
+    assert a.value == {"action": "mutate", "n": 1, "touched": True} and b.value == a.value
+    assert "touched" not in shared["properties"]
+    assert c.value["counter"] == 3
+
+
+async def test_wall_clock_timeout_is_retryable(sink: Any) -> None:
+    sink.behaviour.routes["/slow"] = (200, 3.0, b"late")
+    async with open_runner_pool(workers=1, timeout_ms=300) as pool:
+        [r] = await pool.invoke(plugin("outcomes"), [track(action="fetch")], {"url": sink.url + "/slow"})
+        [ok] = await pool.invoke(plugin("outcomes"), [track(action="return")], {})
+    assert (r.outcome, r.error_name) == (Outcome.RETRY, "TimeoutError")
+    assert ok.outcome is Outcome.DELIVERED
+
+
+async def test_cpu_limit_is_retryable_and_runner_keeps_serving() -> None:
+    v = plugin("outcomes")
+    async with open_runner_pool(workers=1, cpu_ms=200) as pool:
+        spin, fine = await pool.invoke(v, [track(action="spin"), track(action="return")], {})
+        [after] = await pool.invoke(v, [track(action="return")], {})
+        assert pool.statistics().restarts == 0
+    assert (spin.outcome, spin.error_name) == (Outcome.RETRY, "CPULimitError")
+    assert fine.outcome is Outcome.DELIVERED and after.outcome is Outcome.DELIVERED
+
+
+async def test_memory_limit_is_retryable_and_runner_keeps_serving() -> None:
+    v = plugin("outcomes")
+    async with open_runner_pool(workers=1, memory_mb=64, cpu_ms=5000) as pool:
+        [bomb] = await pool.invoke(v, [track(action="oom")], {})
+        [after] = await pool.invoke(v, [track(action="return")], {})
+    assert (bomb.outcome, bomb.error_name) == (Outcome.RETRY, "MemoryLimitError")
+    assert after.outcome is Outcome.DELIVERED
+
+
+async def test_stack_overflow_is_a_bug() -> None:
+    async with open_runner_pool(workers=1) as pool:
+        [r] = await pool.invoke(plugin("outcomes"), [track(action="recurse")], {})
+    assert (r.outcome, r.error_name) == (Outcome.FAILED, "RangeError")
+
+
+async def test_runner_crash_returns_retry_and_runner_is_replaced(sink: Any) -> None:
+    sink.behaviour.routes["/slow"] = (200, 2.0, b"late")
+    v = plugin("outcomes")
+    async with open_runner_pool(workers=1) as pool:
+        [runner] = pool._runners
+        async with trio.open_nursery() as nursery:
+            results: list[Any] = []
+
+            async def call() -> None:
+                results.extend(await pool.invoke(v, [track(action="fetch")], {"url": sink.url + "/slow"}))
+
+            nursery.start_soon(call)
+            await trio.sleep(0.5)
+            os.kill(runner.proc.pid, signal.SIGKILL)
+        assert (results[0].outcome, results[0].error_name) == (Outcome.RETRY, "RunnerCrashed")
+        [after] = await pool.invoke(v, [track(action="return")], {})
+        stats = pool.statistics()
+    assert after.outcome is Outcome.DELIVERED
+    assert isinstance(stats, PoolStatistics) and stats.restarts == 1 and stats.alive == 1
+
+
+async def test_load_errors_are_reported_with_line_and_never_crash_a_runner() -> None:
+    bad = PluginVersion.from_source("bad", "function onTrack() {}\nvar = 3\n")
+    none = PluginVersion.from_source("none", "var x = 1\n")
+    async with open_runner_pool(workers=1) as pool:
+        report = await pool.check(bad)
+        assert report == LoadReport(ok=False, error=report.error, line=2, handlers=())
+        assert report.error is not None and report.error.startswith("bad.js:2: SyntaxError")
+        assert (await pool.check(none)).error == "none.js: no handler defined (expected e.g. onTrack, track or onBatch)"
+        [r] = await pool.invoke(bad, [track()], {})
+        assert (r.outcome, r.error_name) == (Outcome.RETRY, "FunctionNotLoaded")
+        good = await pool.check(plugin("batch"))
+        assert good.ok and set(good.handlers) == {"onBatch", "onTrack"}
+        assert pool.statistics().restarts == 0
+
+
+async def test_on_batch_maps_statuses_by_position() -> None:
+    v = plugin("batch")
+    events = [track(status=s) for s in (200, 201, 429, 500, 400, 404)]
+    async with open_runner_pool(workers=1) as pool:
+        results = await pool.invoke(v, events, {}, batch=True)
+        failed = await pool.invoke(v, events[:2], {"fail": True}, batch=True)
+        single = await pool.invoke(v, events[:1], {}, batch=False)
+    assert [r.outcome for r in results] == [Outcome.DELIVERED, Outcome.DELIVERED, Outcome.RETRY, Outcome.RETRY,
+                                             Outcome.DISCARDED, Outcome.DISCARDED]
+    assert results[4].error_message == "status 400"
+    assert [(r.outcome, r.error_name) for r in failed] == [(Outcome.RETRY, "RetryError")] * 2
+    assert single[0].value == "single"
+
+
+async def test_console_logs_come_back_per_invocation() -> None:
+    async with open_runner_pool(workers=1) as pool:
+        [r] = await pool.invoke(plugin("outcomes"), [track(action="log")], {})
+    assert r.logs[0].message.startswith("line 0") and r.logs[0].level == "log"
+    assert r.logs[-1].message.endswith("[log output truncated at 4 KB]")
+
+
+async def test_set_timeout_resolves_later() -> None:
+    async with open_runner_pool(workers=1) as pool:
+        [r] = await pool.invoke(plugin("outcomes"), [track(action="sleep", ms=50)], {})
+    assert r.value == "slept"
+
+
+async def test_recycling_replaces_a_runner_without_losing_work() -> None:
+    v = plugin("outcomes")
+    async with open_runner_pool(workers=1, recycle_after=3) as pool:
+        first = pool._runners[0]
+        for _ in range(3):
+            results = await pool.invoke(v, [track(action="return")] * 2, {})
+            assert all(r.outcome is Outcome.DELIVERED for r in results)
+        assert first not in pool._runners and pool.statistics().restarts == 0
