@@ -26,6 +26,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -152,7 +153,7 @@ class Intake:
         header_key = _basic_username(request.headers.get("authorization"))
         if header_key is not None and self.write_keys and header_key not in self.write_keys:
             return _refusal(401, "unknown write key (Authorization header)")
-        body = self._decode(request)
+        body, size = self._decode(request)
         if header_key is None and self.write_keys:
             key = body.get("writeKey") if isinstance(body, dict) else None
             if not key:
@@ -162,16 +163,16 @@ class Intake:
         received_at = from_epoch(self.clock())
         if type is not None:
             try:
-                event = prepare_event(body, type=type, received_at=received_at, new_id=self.new_id, size=len(request.body))
+                event = prepare_event(body, type=type, received_at=received_at, new_id=self.new_id, size=size)
             except IntakeError:
                 self._rejected += 1
                 raise
             await self._commit([event])
             return _OK
-        return await self._batch(body, received_at, path)
+        return await self._batch(body, size, received_at, path)
 
-    async def _batch(self, body: Any, received_at: Any, path: str) -> Response:
-        accepted, rejections = prepare_batch(body, received_at=received_at, new_id=self.new_id)
+    async def _batch(self, body: Any, size: int, received_at: datetime, path: str) -> Response:
+        accepted, rejections = prepare_batch(body, received_at=received_at, new_id=self.new_id, body_size=size)
         rejected = [{"index": r.index, "message": r.message} for r in rejections]
         if rejected:
             self._rejected += len(rejected)
@@ -192,8 +193,8 @@ class Intake:
         self._accepted += new
         self._duplicate += len(stored) - new
 
-    def _decode(self, request: Request) -> Any:
-        """Content type, gzip and JSON -> the parsed body (IntakeError naming the problem)."""
+    def _decode(self, request: Request) -> tuple[Any, int]:
+        """Content type, gzip and JSON -> (parsed body, its decompressed size); IntakeError names the problem."""
         ctype = request.headers.get("content-type")
         if ctype is not None:
             base = ctype.split(";", 1)[0].strip().lower()
@@ -210,7 +211,7 @@ class Intake:
         if not raw:
             raise IntakeError(400, "empty body: expected a JSON object")
         try:
-            return json.loads(raw)
+            return json.loads(raw), len(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise IntakeError(400, f"malformed JSON: {exc}") from None
 

@@ -23,6 +23,7 @@ server/http-api/) and the Spec's common fields and timestamps pages
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -43,6 +44,7 @@ _OBJECT_FIELDS = ("properties", "traits", "context", "integrations")
 _TRANSPORT_KEYS = ("writeKey",)
 
 _json_size = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z").fullmatch
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,8 +76,8 @@ def parse_time(value: Any, field: str) -> datetime:
 
 def format_time(dt: datetime) -> str:
     """An aware datetime -> Segment's form, UTC with milliseconds: 2024-05-01T12:00:00.000Z."""
-    dt = dt.astimezone(timezone.utc)
-    return f"{dt:%Y-%m-%dT%H:%M:%S}.{dt.microsecond // 1000:03d}Z"
+    # isoformat() is about twice as fast as strftime; this runs several times per event.
+    return dt.astimezone(timezone.utc).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def from_epoch(seconds: float) -> datetime:
@@ -100,12 +102,29 @@ def prepare_event(
     `type` is the path's type, or None in a batch (then the item's own `type` is required).
     `size` is the event's size in bytes when the caller knows it (a single call's body).
     """
+    if size is None and isinstance(item, dict):
+        size = _size(item)
+    if size is not None and size > MAX_EVENT_BYTES:
+        raise _too_big(size)
+    return _prepare(item, type, _Now(received_at), new_id, envelope)
+
+
+class _Now:
+    """The receive time of one request, formatted once, and the sentAt values seen in it."""
+
+    __slots__ = ("at", "text", "sent")
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+        self.text = format_time(at)
+        self.sent: dict[str, datetime] = {}  # a batch's items share the envelope's sentAt
+
+
+def _prepare(
+    item: Any, type: str | None, now: _Now, new_id: Callable[[], str], envelope: Mapping[str, Any] | None
+) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise invalid(f"expected a JSON object, got {_show(item)}")
-    if size is None:
-        size = len(_json_size(item).encode())
-    if size > MAX_EVENT_BYTES:
-        raise IntakeError(413, f"event is {size} bytes; the limit is {MAX_EVENT_BYTES} bytes per event")
     event = dict(item)
     for key in _TRANSPORT_KEYS:
         event.pop(key, None)
@@ -138,7 +157,7 @@ def prepare_event(
         raise invalid(f"messageId: expected a string, got {_show(message_id)}", "messageId")
     elif len(message_id) >= MAX_MESSAGE_ID_CHARS:
         raise invalid(f"messageId: must be shorter than {MAX_MESSAGE_ID_CHARS} characters, got {len(message_id)}", "messageId")
-    _stamp(event, received_at)
+    _stamp(event, now)
     event.setdefault("channel", DEFAULT_CHANNEL)
     event.setdefault("version", SPEC_VERSION)
     return event
@@ -181,32 +200,43 @@ def _id_field(event: dict[str, Any], key: str, *, required: bool, why: str) -> b
     return True
 
 
-def _stamp(event: dict[str, Any], received_at: datetime) -> None:
+def _stamp(event: dict[str, Any], now: _Now) -> None:
     """receivedAt, originalTimestamp and the clock-skew-corrected timestamp."""
-    event["receivedAt"] = format_time(received_at)
+    event["receivedAt"] = now.text
     supplied = event.get("timestamp")
     if supplied is None:
         supplied = event.get("originalTimestamp")
+    sent = event.get("sentAt")
+    sent_at = None
+    if sent is not None:
+        sent_at = now.sent.get(sent) if isinstance(sent, str) else None
+        if sent_at is None:
+            sent_at = parse_time(sent, "sentAt")
+            now.sent[sent] = sent_at
+        event["sentAt"] = _canonical(sent, sent_at)
     if supplied is None:
-        event["timestamp"] = event["receivedAt"]
-        if event.get("sentAt") is not None:
-            event["sentAt"] = format_time(parse_time(event["sentAt"], "sentAt"))
+        event["timestamp"] = now.text
         return
     original = parse_time(supplied, "timestamp")
-    event["originalTimestamp"] = format_time(original)
-    sent = event.get("sentAt")
-    if sent is None:
-        event["timestamp"] = format_time(original)
-        return
-    sent_at = parse_time(sent, "sentAt")
-    event["sentAt"] = format_time(sent_at)
-    event["timestamp"] = format_time(received_at - (sent_at - original))
+    event["originalTimestamp"] = _canonical(supplied, original)
+    if sent_at is None:
+        event["timestamp"] = event["originalTimestamp"]
+    else:
+        event["timestamp"] = format_time(now.at - (sent_at - original))
+
+
+def _canonical(text: str, dt: datetime) -> str:
+    """`text` when it already is in Segment's form (the common case: saves a format)."""
+    return text if _CANONICAL(text) else format_time(dt)
 
 
 def prepare_batch(
-    body: Any, *, received_at: datetime, new_id: Callable[[], str]
+    body: Any, *, received_at: datetime, new_id: Callable[[], str], body_size: int | None = None
 ) -> tuple[list[tuple[int, dict[str, Any]]], list[Rejection]]:
-    """Validate a /v1/batch body -> ([(index, event)], [Rejection]); the envelope itself must be valid."""
+    """Validate a /v1/batch body -> ([(index, event)], [Rejection]); the envelope itself must be valid.
+
+    `body_size` (bytes of the JSON body, when known) lets a small batch skip measuring its items.
+    """
     if not isinstance(body, dict):
         raise invalid(f"expected a JSON object, got {_show(body)}")
     items = body.get("batch")
@@ -223,12 +253,41 @@ def prepare_batch(
         parse_time(body["sentAt"], "sentAt")
     accepted: list[tuple[int, dict[str, Any]]] = []
     rejected: list[Rejection] = []
+    now = _Now(received_at)
+    too_big = _oversized(items, 0, len(items), {}) if body_size is None or body_size > MAX_EVENT_BYTES else {}
     for index, item in enumerate(items):
         try:
-            accepted.append((index, prepare_event(item, type=None, received_at=received_at, new_id=new_id, envelope=body)))
+            if index in too_big:
+                raise _too_big(too_big[index])
+            accepted.append((index, _prepare(item, None, now, new_id, body)))
         except IntakeError as exc:
             rejected.append(Rejection(index=index, message=exc.message))
     return accepted, rejected
+
+
+def _oversized(items: list[Any], lo: int, hi: int, out: dict[int, int]) -> dict[int, int]:
+    """index -> size of the items over MAX_EVENT_BYTES, measuring as few times as possible.
+
+    Encoding each item on its own costs a call per event; a slice that fits in the limit as
+    a whole cannot hold an oversized item, so halve slices only until they fit.
+    """
+    size = _size(items[lo]) if hi - lo == 1 else _size(items[lo:hi])
+    if size <= MAX_EVENT_BYTES:
+        return out
+    if hi - lo == 1:
+        out[lo] = size
+        return out
+    mid = (lo + hi) // 2
+    _oversized(items, lo, mid, out)
+    return _oversized(items, mid, hi, out)
+
+
+def _size(value: Any) -> int:
+    return len(_json_size(value).encode())
+
+
+def _too_big(size: int) -> IntakeError:
+    return IntakeError(413, f"event is {size} bytes; the limit is {MAX_EVENT_BYTES} bytes per event")
 
 
 def dedupe_key(event: Mapping[str, Any]) -> str:

@@ -155,6 +155,12 @@ class TestBatch:
                 prepare_batch(body, received_at=NOW, new_id=ids())
             assert info.value.field == field
 
+    def test_an_oversized_item_is_rejected_alone(self) -> None:
+        small = {"type": "identify", "userId": "u"}
+        big = {"type": "identify", "userId": "u", "traits": {"x": "a" * 40_000}}
+        good, bad = prepare_batch({"batch": [small] * 5 + [big] + [small] * 4}, received_at=NOW, new_id=ids())
+        assert len(good) == 9 and [(r.index, "32768" in r.message) for r in bad] == [(5, True)]
+
     def test_more_than_2500_events_is_refused(self) -> None:
         body = {"batch": [{"type": "identify", "userId": "u"}] * (MAX_BATCH_EVENTS + 1)}
         with pytest.raises(IntakeError, match="2500"):
