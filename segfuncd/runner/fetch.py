@@ -86,7 +86,29 @@ class GuardedBackend(TrioBackend):
                 blocked.append(f"{ip} is in {net}")
         if not allowed:
             raise Blocked(f"blocked by egress_deny: {host} resolves to {', '.join(blocked)}")
-        return await super().connect_tcp(allowed[0], port, timeout, local_address, socket_options)
+        try:
+            return await super().connect_tcp(allowed[0], port, timeout, local_address, socket_options)
+        except httpcore.ConnectError as exc:
+            if _refused(exc):
+                raise httpcore.ConnectError(f"connect ECONNREFUSED {allowed[0]}:{port}") from exc
+            raise
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a connection-refused error hides in exc's causes or exception groups."""
+    todo: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while todo:
+        cur = todo.pop()
+        if id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        if isinstance(cur, ConnectionRefusedError):
+            return True
+        if isinstance(cur, BaseExceptionGroup):
+            todo.extend(cur.exceptions)
+        todo.extend(e for e in (cur.__cause__, cur.__context__) if e is not None)
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,11 +154,13 @@ class Fetcher:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
     ) -> None:
-        transport = httpx.AsyncHTTPTransport(retries=0, limits=httpx.Limits(max_connections=max_in_flight * 4))
-        # httpx gives no public hook for the network backend; the pool reads it per connect
-        transport._pool._network_backend = GuardedBackend(parse_networks(egress_deny))  # noqa: SLF001
-        # passing `transport=` keeps trust_env: env proxies still get their own mounts
-        self._client = httpx.AsyncClient(transport=transport, trust_env=True, timeout=timeout_s)
+        # no `transport=`: httpx then builds its own, and only then honours env proxies
+        self._client = httpx.AsyncClient(
+            trust_env=True, timeout=timeout_s, limits=httpx.Limits(max_connections=max_in_flight * 4)
+        )
+        # httpx has no public hook for the network backend; the pool reads it on each connect
+        default_pool = self._client._transport._pool  # type: ignore[attr-defined]  # noqa: SLF001
+        default_pool._network_backend = GuardedBackend(parse_networks(egress_deny))
         self._user_agent = user_agent
         self._limit = trio.Semaphore(max_in_flight)
         self._max_bytes = max_response_bytes
@@ -194,17 +218,15 @@ def _reason(exc: BaseException) -> tuple[str, str | None]:
     cur: BaseException | None = exc
     while cur is not None and id(cur) not in seen:
         seen.add(id(cur))
+        text = str(cur)
         if isinstance(cur, NotFound):
-            return str(cur), "ENOTFOUND"
+            return text, "ENOTFOUND"
         if isinstance(cur, Blocked):
-            return str(cur), "EBLOCKED"
-        if isinstance(cur, ConnectionRefusedError):
-            return "connect ECONNREFUSED", "ECONNREFUSED"
+            return text, "EBLOCKED"
+        if text.startswith("connect ECONNREFUSED"):
+            return text, "ECONNREFUSED"
         cur = cur.__cause__ or cur.__context__
-    text = str(exc) or type(exc).__name__
-    if "refused" in text.lower():
-        return f"connect ECONNREFUSED ({text})", "ECONNREFUSED"
-    return text, None
+    return str(exc) or type(exc).__name__, None
 
 
 def monotonic_ms() -> float:

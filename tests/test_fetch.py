@@ -1,0 +1,98 @@
+"""fetch() in a real runner: node-fetch semantics, egress_deny, proxies, limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from test_runner_pool import plugin, track
+
+from segfuncd.outcomes import Outcome
+from segfuncd.runner import open_runner_pool
+from segfuncd.runner.fetch import denied_by, parse_networks
+
+
+async def fetch_once(url: str, init: dict[str, Any] | None = None, **pool_kw: Any) -> Any:
+    async with open_runner_pool(workers=1, **pool_kw) as pool:
+        [r] = await pool.invoke(plugin("fetcher"), [track(url=url, init=init or {})], {})
+    return r
+
+
+async def test_non_2xx_does_not_throw(sink: Any) -> None:
+    sink.behaviour.status = 503
+    r = await fetch_once(sink.url + "/x")
+    assert r.outcome is Outcome.DELIVERED and r.value["status"] == 503 and r.value["ok"] is False
+
+
+async def test_link_local_metadata_address_is_blocked_by_default() -> None:
+    r = await fetch_once("http://169.254.169.254/latest/meta-data/")
+    assert (r.outcome, r.error_name) == (Outcome.RETRY, "FetchError")
+    assert r.error_message.startswith("request to http://169.254.169.254/latest/meta-data/ failed, reason: blocked")
+
+
+async def test_egress_deny_applies_after_dns_resolution(sink: Any) -> None:
+    url = sink.url.replace("127.0.0.1", "localhost") + "/x"
+    r = await fetch_once(url, egress_deny=("127.0.0.0/8", "::1/128"))
+    assert r.error_name == "FetchError" and "blocked by egress_deny" in r.error_message
+    assert sink.requests == []
+
+
+async def test_unknown_host_rejects_like_node_fetch() -> None:
+    r = await fetch_once("https://foo.invalid/")
+    assert (r.outcome, r.error_name) == (Outcome.RETRY, "FetchError")
+    assert r.error_message == "request to https://foo.invalid/ failed, reason: getaddrinfo ENOTFOUND foo.invalid"
+
+
+async def test_connection_refused_is_a_fetch_error(sink: Any) -> None:
+    port = sink.port
+    sink.stop()
+    r = await fetch_once(f"http://127.0.0.1:{port}/")
+    assert r.error_name == "FetchError" and "ECONNREFUSED" in r.error_message
+
+
+async def test_user_agent_default_and_override(sink: Any) -> None:
+    await fetch_once(sink.url + "/a")
+    await fetch_once(sink.url + "/b", {"headers": {"User-Agent": "mine/1"}})
+    a, b = sink.wait_for(2)
+    assert a.headers["user-agent"].startswith("segfuncd/") and b.headers["user-agent"] == "mine/1"
+
+
+async def test_lower_case_method_url_object_and_body(sink: Any) -> None:
+    async with open_runner_pool(workers=1) as pool:
+        v = plugin("outcomes")
+        [r] = await pool.invoke(v, [track(action="fetch")], {"url": sink.url + "/p"})
+    [req] = sink.wait_for(1)
+    assert r.value == 200 and req.method == "POST" and req.json()["properties"] == {"action": "fetch"}
+
+
+async def test_per_request_timeout(sink: Any) -> None:
+    sink.behaviour.delay_s = 2.0
+    r = await fetch_once(sink.url + "/slow", {"timeout": 200})
+    assert r.error_name == "FetchError" and "timeout" in r.error_message
+
+
+async def test_response_size_is_capped(sink: Any) -> None:
+    sink.behaviour.body = b"x" * (11 * 1024 * 1024)
+    r = await fetch_once(sink.url + "/big")
+    assert r.error_name == "FetchError" and "over limit" in r.error_message
+
+
+async def test_proxy_variables_are_honoured_but_invisible_to_js(sink: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", sink.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with open_runner_pool(workers=1) as pool:
+        [r] = await pool.invoke(plugin("fetcher"), [track(url="http://upstream.example/path")], {})
+        [g] = await pool.invoke(plugin("outcomes"), [track(action="globals")], {})
+    [req] = sink.wait_for(1)
+    assert r.outcome is Outcome.DELIVERED
+    assert req.path == "http://upstream.example/path"  # absolute-form: it went through the proxy
+    assert "process" not in g.value and sink.url not in str(g.value)
+
+
+def test_deny_list_matching_includes_ipv4_mapped_ipv6() -> None:
+    nets = parse_networks(["169.254.0.0/16", "fe80::/10"])
+    assert denied_by("169.254.169.254", nets) is not None
+    assert denied_by("::ffff:169.254.1.1", nets) is not None
+    assert denied_by("fe80::1%eth0", nets) is not None
+    assert denied_by("10.0.0.1", nets) is None
