@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import sqlite3
 
-from .ingest import DEDUPE_WINDOW_S, IdCounters
+from .ingest import DEDUPE_WINDOW_S
 from .schema import FINISHED
 
 CHUNK = 5_000
 
 
-def prune_deliveries(conn: sqlite3.Connection, now: float, *, retention_s: float, ids: IdCounters) -> tuple[int, int]:
+def prune_deliveries(conn: sqlite3.Connection, now: float, *, retention_s: float) -> tuple[int, int]:
     """Delete up to CHUNK finished deliveries older than retention; (deliveries, attempts)."""
-    # Save the id high-water marks first: if this empties a table, ids still never repeat.
-    ids.save(conn)
     victims = [
         row[0]
         for row in conn.execute(

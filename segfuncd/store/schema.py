@@ -39,14 +39,14 @@ def _m001_queue(db: sqlite_utils.Database) -> None:
     db.executescript(
         f"""
         CREATE TABLE events (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, even once pruned empty
             message_id TEXT NOT NULL,
             type TEXT NOT NULL,
             body TEXT NOT NULL,           -- the enriched event, JSON
             received_at REAL NOT NULL
         );
         CREATE TABLE deliveries (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
             event_id INTEGER NOT NULL,
             function TEXT NOT NULL,
             state TEXT NOT NULL,          -- DeliveryState values
@@ -86,7 +86,6 @@ def _m001_queue(db: sqlite_utils.Database) -> None:
             message TEXT NOT NULL,
             fields TEXT NOT NULL DEFAULT '{{}}'
         );
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
         """
     )
 

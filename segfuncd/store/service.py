@@ -27,7 +27,7 @@ from ..errors import Backpressure, StoreError
 from . import logs as logs_sql
 from . import queue as queue_sql
 from . import reads, retention
-from .ingest import IdCounters, Ingest, Prepared, prepare
+from .ingest import IdCounters, Ingest, prepare
 from .models import (
     Completion,
     DeliveryDetail,
@@ -94,17 +94,17 @@ class Store:
             raise Backpressure(
                 f"{self._pending} deliveries are pending, at the limit of storage.max_pending = {self._max_pending}"
             )
-        payload: list[Prepared] = [prepare(e.message_id, e.type, e.body, e.functions) for e in events]
-        rows = sum(len(p[3]) for p in payload)
+        payload = prepare([(e.message_id, e.type, e.body, e.functions) for e in events])
+        rows = payload.deliveries
         self._pending += rows  # reserved: concurrent callers see the queue as it will be
         try:
             stored: list[bool] = await self._writer.submit(
-                Job(None, payload=payload, rows=len(payload) + rows, what="accept"), shield=True
+                Job(None, payload=payload, rows=len(payload.keys), what="accept"), shield=True
             )
         except BaseException:
             self._pending -= rows
             raise
-        dup_rows = sum(len(p[3]) for p, ok in zip(payload, stored, strict=True) if not ok)
+        dup_rows = sum(n for n, ok in zip(payload.fanout, stored, strict=True) if not ok)
         self._pending -= dup_rows
         self._accept_calls += 1
         n_stored = sum(stored)
@@ -267,10 +267,9 @@ class Store:
     async def prune(self) -> PruneResult:
         """One retention pass: finished deliveries, orphaned events, old dedupe keys."""
         deliveries = attempts = events = keys = 0
-        ids = self._ingest.ids
         while True:
             d, a = await self._write(
-                lambda c, now: retention.prune_deliveries(c, now, retention_s=self._retention_s, ids=ids), "prune"
+                lambda c, now: retention.prune_deliveries(c, now, retention_s=self._retention_s), "prune"
             )
             deliveries += d
             attempts += a

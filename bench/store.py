@@ -1,0 +1,158 @@
+"""Accepted events/s through the store's group commit, beside a raw-SQLite baseline.
+
+    .venv/bin/python bench/store.py [--events 100000] [--accepters 64] [--per-call 1 20]
+
+Each event goes to 2 enabled functions, so one accepted event is 1 event row + 1 dedupe
+key + 2 delivery rows (+ the per-function counters). The store is driven by many
+concurrent trio tasks calling `Store.accept()`, each returning only after its commit.
+
+The baseline, measured in the same run on a fresh file with the same schema and pragmas:
+one Python loop that serialises the same events and writes the same rows with
+`executemany` in ONE transaction — what SQLite can take when nobody waits for anything.
+Target (issue 3): store >= 50% of the baseline and >= 20,000 events/s on a 2-core box.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import trio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from segfuncd.store import NewEvent, open_store  # noqa: E402
+from segfuncd.store.schema import connect, migrate  # noqa: E402
+
+FUNCTIONS = ("teams", "warehouse")
+
+
+def make_event(i: int) -> dict[str, object]:
+    """A typical enriched track event (~700 bytes of JSON)."""
+    return {
+        "type": "track",
+        "event": "Order Completed",
+        "messageId": str(uuid.uuid4()),
+        "userId": f"user-{i % 5000}",
+        "anonymousId": "3f2b8c1e-6a4d-4c8e-9b1a-0d5e7f9a2c41",
+        "timestamp": "2026-11-26T07:00:00.000Z",
+        "receivedAt": "2026-11-26T07:00:00.120Z",
+        "sentAt": "2026-11-26T07:00:00.100Z",
+        "originalTimestamp": "2026-11-26T07:00:00.000Z",
+        "properties": {
+            "orderId": f"o-{i}",
+            "total": 42.5,
+            "currency": "EUR",
+            "products": [{"sku": "A-1", "price": 20.0, "quantity": 1}, {"sku": "B-2", "price": 22.5, "quantity": 1}],
+        },
+        "context": {
+            "library": {"name": "analytics-python", "version": "2.3.3"},
+            "ip": "203.0.113.7",
+            "userAgent": "Mozilla/5.0 (X11; Linux x86_64)",
+            "page": {"path": "/checkout", "url": "https://shop.example/checkout"},
+        },
+        "integrations": {},
+        "writeKey": "bench",
+    }
+
+
+def raw_baseline(path: Path, events: list[dict[str, object]], *, synchronous: str) -> float:
+    """Seconds to write the same rows with executemany in one transaction."""
+    migrate(path)
+    conn = connect(path, synchronous=synchronous)
+    started = time.perf_counter()
+    now = time.time()
+    ev_rows, seen_rows, del_rows = [], [], []
+    did = 1
+    for eid, e in enumerate(events, start=1):
+        mid = str(e["messageId"])
+        ev_rows.append((eid, mid, "track", json.dumps(e, separators=(",", ":"), ensure_ascii=False), now))
+        seen_rows.append((mid, now))
+        for f in FUNCTIONS:
+            del_rows.append((did, eid, f, now, now, now))
+            did += 1
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany("INSERT OR REPLACE INTO seen (message_id, at) VALUES (?, ?)", seen_rows)
+    conn.executemany("INSERT INTO events (id, message_id, type, body, received_at) VALUES (?, ?, ?, ?, ?)", ev_rows)
+    conn.executemany(
+        "INSERT INTO deliveries (id, event_id, function, state, attempts, due_at, created_at, updated_at) "
+        "VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)",
+        del_rows,
+    )
+    conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed
+
+
+async def through_store(
+    path: Path, events: list[dict[str, object]], *, accepters: int, per_call: int, synchronous: str, window_s: float
+) -> tuple[float, int, int]:
+    """Seconds for `accepters` tasks to accept all events, `per_call` per accept()."""
+    items = [NewEvent(message_id=str(e["messageId"]), type="track", body=e, functions=FUNCTIONS) for e in events]
+    calls = [items[i : i + per_call] for i in range(0, len(items), per_call)]
+    async with open_store(path, synchronous=synchronous, max_pending=10**9, commit_window_s=window_s) as store:
+        next_call = 0
+
+        async def accepter() -> None:
+            nonlocal next_call
+            while next_call < len(calls):
+                batch = calls[next_call]
+                next_call += 1
+                await store.accept(batch)
+
+        started = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            for _ in range(accepters):
+                nursery.start_soon(accepter)
+        elapsed = time.perf_counter() - started
+        st = store.statistics()
+        assert st.events_stored == len(events), st
+    return elapsed, st.commits, st.largest_group
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--accepters", type=int, default=64)
+    parser.add_argument("--per-call", type=int, nargs="+", default=[1, 20])
+    parser.add_argument("--synchronous", default="normal", choices=("normal", "full"))
+    parser.add_argument("--window-ms", type=float, default=2.0)
+    args = parser.parse_args()
+
+    events = [make_event(i) for i in range(args.events)]
+    with tempfile.TemporaryDirectory(prefix="segfuncd-bench-") as tmp:
+        raw_s = raw_baseline(Path(tmp) / "raw.db", events, synchronous=args.synchronous)
+        raw_rate = args.events / raw_s
+        print(
+            f"store bench: {args.events:,} events x {len(FUNCTIONS)} functions, synchronous={args.synchronous}, "
+            f"window {args.window_ms} ms, {os.cpu_count()} CPUs, SQLite {sqlite3.sqlite_version}"
+        )
+        print(f"{'path':<44} {'events/s':>10} {'commits':>8} {'max group':>9} {'vs raw':>7}")
+        print(f"{'raw SQLite: executemany, one transaction':<44} {raw_rate:>10,.0f} {1:>8} {'-':>9} {'1.00':>7}")
+        for per_call in args.per_call:
+            for accepters in (args.accepters,):
+                s, commits, group = trio.run(
+                    lambda: through_store(
+                        Path(tmp) / f"store-{per_call}.db",
+                        events,
+                        accepters=accepters,
+                        per_call=per_call,
+                        synchronous=args.synchronous,
+                        window_s=args.window_ms / 1000,
+                    )
+                )
+                rate = args.events / s
+                label = f"store.accept: {accepters} tasks x {per_call} event/call"
+                print(f"{label:<44} {rate:>10,.0f} {commits:>8,} {group:>9} {rate / raw_rate:>7.2f}")
+
+
+if __name__ == "__main__":
+    main()
