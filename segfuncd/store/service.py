@@ -368,6 +368,12 @@ async def open_store(
                 yield store
             finally:
                 nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # The pruning task does not raise, so a lone exception is the caller's own: hand
+        # it back as raised instead of wrapped in the nursery's group.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from group.exceptions[0].__cause__
+        raise
     finally:
         with trio.CancelScope(shield=True):
             await writer.aclose()
