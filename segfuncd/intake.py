@@ -172,7 +172,7 @@ class Intake:
         return await self._batch(body, size, received_at, path)
 
     async def _batch(self, body: Any, size: int, received_at: datetime, path: str) -> Response:
-        accepted, rejections = prepare_batch(body, received_at=received_at, new_id=self.new_id, body_size=size)
+        accepted, rejections = prepare_batch(body, received_at=received_at, new_id=self.new_id, body_size=size, owned=True)
         rejected = [{"index": r.index, "message": r.message} for r in rejections]
         if rejected:
             self._rejected += len(rejected)

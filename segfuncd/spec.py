@@ -40,8 +40,7 @@ DEFAULT_CHANNEL = "server"
 SPEC_VERSION = 2
 # Keys that must be JSON objects when present (null counts as absent).
 _OBJECT_FIELDS = ("properties", "traits", "context", "integrations")
-# Keys of the request that are about transport, not the event: never stored.
-_TRANSPORT_KEYS = ("writeKey",)
+_TYPES = frozenset(EVENT_TYPES)
 
 _json_size = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z").fullmatch
@@ -121,45 +120,62 @@ class _Now:
 
 
 def _prepare(
-    item: Any, type: str | None, now: _Now, new_id: Callable[[], str], envelope: Mapping[str, Any] | None
+    item: Any, kind: str | None, now: _Now, new_id: Callable[[], str], envelope: Mapping[str, Any] | None,
+    copy: bool = True,
 ) -> dict[str, Any]:
-    if not isinstance(item, dict):
+    # The hot path of intake (once per event): exact-type checks first, slow paths only
+    # for values that are unusual, so a valid event costs a few dict lookups.
+    if item.__class__ is not dict:
         raise invalid(f"expected a JSON object, got {_show(item)}")
-    event = dict(item)
-    for key in _TRANSPORT_KEYS:
-        event.pop(key, None)
-    if type is None:
-        type = event.get("type")
-        if type not in EVENT_TYPES:
-            if type is None:
+    event = dict(item) if copy else item
+    if "writeKey" in event:
+        del event["writeKey"]  # transport, not event: never stored
+    if kind is None:
+        kind = event.get("type")
+        if kind.__class__ is not str or kind not in _TYPES:
+            if kind is None:
                 raise invalid("type: required in a batch item (one of " + ", ".join(EVENT_TYPES) + ")", "type")
-            raise invalid(f"type: expected one of {', '.join(EVENT_TYPES)}, got {_show(type)}", "type")
-    event["type"] = type
+            raise invalid(f"type: expected one of {', '.join(EVENT_TYPES)}, got {_show(kind)}", "type")
+    else:
+        event["type"] = kind
     for key in _OBJECT_FIELDS:
-        value = event.get(key)
-        if value is None:
-            event.pop(key, None)
-        elif not isinstance(value, dict):
-            raise invalid(f"{key}: expected an object, got {_show(value)}", key)
+        if key in event and event[key].__class__ is not dict:
+            if event[key] is not None:
+                raise invalid(f"{key}: expected an object, got {_show(event[key])}", key)
+            del event[key]
     if envelope:
         _merge_envelope(event, envelope)
-    _check_identity(event, type)
-    if type == "track":
-        name = event.get("event")
-        if not isinstance(name, str) or not name:
-            raise invalid("event: required for track (the event's name)", "event")
-    elif type == "group":
-        _id_field(event, "groupId", required=True, why="required for group")
+    if kind == "alias":
+        _id_field(event, "previousId", required=True, why="required for alias")
+        _id_field(event, "userId", required=True, why="required for alias")
+        _id_field(event, "anonymousId", required=False, why="")
+    else:
+        user = event.get("userId")
+        if user.__class__ is not str or not user:
+            user = _id_field(event, "userId", required=False, why="")
+        anon = event.get("anonymousId")
+        if anon is not None and (anon.__class__ is not str or not anon):
+            anon = _id_field(event, "anonymousId", required=False, why="")
+        if not user and not anon:
+            raise invalid("userId or anonymousId: one of them is required", "userId")
+        if kind == "track":
+            name = event.get("event")
+            if name.__class__ is not str or not name:
+                raise invalid("event: required for track (the event's name)", "event")
+        elif kind == "group":
+            _id_field(event, "groupId", required=True, why="required for group")
     message_id = event.get("messageId")
     if message_id is None or message_id == "":
         event["messageId"] = new_id()
-    elif not isinstance(message_id, str):
+    elif message_id.__class__ is not str:
         raise invalid(f"messageId: expected a string, got {_show(message_id)}", "messageId")
     elif len(message_id) >= MAX_MESSAGE_ID_CHARS:
         raise invalid(f"messageId: must be shorter than {MAX_MESSAGE_ID_CHARS} characters, got {len(message_id)}", "messageId")
     _stamp(event, now)
-    event.setdefault("channel", DEFAULT_CHANNEL)
-    event.setdefault("version", SPEC_VERSION)
+    if "channel" not in event:
+        event["channel"] = DEFAULT_CHANNEL
+    if "version" not in event:
+        event["version"] = SPEC_VERSION
     return event
 
 
@@ -174,18 +190,6 @@ def _merge_envelope(event: dict[str, Any], envelope: Mapping[str, Any]) -> None:
         event["sentAt"] = envelope["sentAt"]
 
 
-def _check_identity(event: dict[str, Any], type: str) -> None:
-    if type == "alias":
-        _id_field(event, "previousId", required=True, why="required for alias")
-        _id_field(event, "userId", required=True, why="required for alias")
-        _id_field(event, "anonymousId", required=False, why="")
-        return
-    user = _id_field(event, "userId", required=False, why="")
-    anon = _id_field(event, "anonymousId", required=False, why="")
-    if not user and not anon:
-        raise invalid("userId or anonymousId: one of them is required", "userId")
-
-
 def _id_field(event: dict[str, Any], key: str, *, required: bool, why: str) -> bool:
     """Check an id field; numbers are accepted and stored as strings, as Segment does."""
     value = event.get(key)
@@ -193,6 +197,8 @@ def _id_field(event: dict[str, Any], key: str, *, required: bool, why: str) -> b
         if required:
             raise invalid(f"{key}: {why}", key)
         return False
+    if value.__class__ is str:
+        return True
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise invalid(f"{key}: expected a string, got {_show(value)}", key)
     if not isinstance(value, str):
@@ -217,12 +223,24 @@ def _stamp(event: dict[str, Any], now: _Now) -> None:
     if supplied is None:
         event["timestamp"] = now.text
         return
-    original = parse_time(supplied, "timestamp")
+    original = _fast_parse(supplied) or parse_time(supplied, "timestamp")
     event["originalTimestamp"] = _canonical(supplied, original)
     if sent_at is None:
         event["timestamp"] = event["originalTimestamp"]
     else:
         event["timestamp"] = format_time(now.at - (sent_at - original))
+
+
+def _fast_parse(value: Any) -> datetime | None:
+    """parse_time for the common case (an aware ISO string); None sends the caller the slow way."""
+    if value.__class__ is str:
+        try:
+            dt = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        if dt.tzinfo is not None:
+            return dt
+    return None
 
 
 def _canonical(text: str, dt: datetime) -> str:
@@ -231,11 +249,13 @@ def _canonical(text: str, dt: datetime) -> str:
 
 
 def prepare_batch(
-    body: Any, *, received_at: datetime, new_id: Callable[[], str], body_size: int | None = None
+    body: Any, *, received_at: datetime, new_id: Callable[[], str], body_size: int | None = None, owned: bool = False
 ) -> tuple[list[tuple[int, dict[str, Any]]], list[Rejection]]:
     """Validate a /v1/batch body -> ([(index, event)], [Rejection]); the envelope itself must be valid.
 
-    `body_size` (bytes of the JSON body, when known) lets a small batch skip measuring its items.
+    `body_size` (bytes of the JSON body, when known) lets a small batch skip measuring its
+    items; `owned=True` (the caller parsed the body and keeps no other use of it) lets
+    items be enriched in place instead of copied.
     """
     if not isinstance(body, dict):
         raise invalid(f"expected a JSON object, got {_show(body)}")
@@ -254,12 +274,14 @@ def prepare_batch(
     accepted: list[tuple[int, dict[str, Any]]] = []
     rejected: list[Rejection] = []
     now = _Now(received_at)
+    # Only what the envelope adds to items, so a bare batch skips the merge entirely.
+    envelope = {k: body[k] for k in ("context", "integrations", "sentAt") if body.get(k)} or None
     too_big = _oversized(items, 0, len(items), {}) if body_size is None or body_size > MAX_EVENT_BYTES else {}
     for index, item in enumerate(items):
         try:
             if index in too_big:
                 raise _too_big(too_big[index])
-            accepted.append((index, _prepare(item, None, now, new_id, body)))
+            accepted.append((index, _prepare(item, None, now, new_id, envelope, copy=owned)))
         except IntakeError as exc:
             rejected.append(Rejection(index=index, message=exc.message))
     return accepted, rejected
