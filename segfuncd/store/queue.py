@@ -146,12 +146,23 @@ def postpone(conn: sqlite3.Connection, now: float, ids: Sequence[int], *, until:
 
 
 def release(conn: sqlite3.Connection, now: float, ids: Sequence[int]) -> Moves:
-    """Give leases back unused: pending and due now, no attempt used."""
-    return _back_to_pending(conn, ids, due=now, note=None, held=0, now=now)
+    """Give leases back unused: pending and due now, no attempt used.
+
+    Only rows still leased move: releasing a delivery that was completed meanwhile (say,
+    scheduled for a retry in an hour) must not make it due now.
+    """
+    return _back_to_pending(conn, ids, due=now, note=None, held=0, now=now, only_leased=True)
 
 
 def _back_to_pending(
-    conn: sqlite3.Connection, ids: Sequence[int], *, due: float, note: str | None, held: int, now: float
+    conn: sqlite3.Connection,
+    ids: Sequence[int],
+    *,
+    due: float,
+    note: str | None,
+    held: int,
+    now: float,
+    only_leased: bool = False,
 ) -> Moves:
     if not ids:
         return Moves()
@@ -160,9 +171,10 @@ def _back_to_pending(
         "SELECT count(*) FROM deliveries WHERE id IN (SELECT value FROM json_each(?)) AND state = 'leased'",
         (id_list,),
     ).fetchone()
+    states = "state = 'leased'" if only_leased else ACTIVE
     conn.execute(
         "UPDATE deliveries SET state = 'pending', due_at = ?, updated_at = ?, note = coalesce(?, note), held = ? "
-        f"WHERE id IN (SELECT value FROM json_each(?)) AND {ACTIVE}",
+        f"WHERE id IN (SELECT value FROM json_each(?)) AND {states}",
         (due, now, note, held, id_list),
     )
     return Moves(leased=-leased)

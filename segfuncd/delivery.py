@@ -1,0 +1,497 @@
+"""The dispatcher: lease due deliveries -> filters -> runner pool -> outcome -> store.
+
+Rules:
+* A leased delivery always ends settled: completed (an attempt recorded), postponed (no
+  attempt used), or released on the way out. On cancellation the release runs shielded
+  with its own short deadline; rows we could not release come back when the lease expires
+  (or at once when the store is reopened), so nothing is lost, at worst delivered twice.
+* The store may hand out a row we still hold (its lease expired while it waited in a
+  batch or a slow invocation); we skip those, so one process never runs a row twice.
+* A function without a live version (fails to load, removed, disabled) has its rows
+  postponed with the reason, attempts untouched; the registry's `store.wake(function)`
+  makes them due again when the file loads, so fixing the file delivers them.
+* Filters run first: a filtered-out event is completed as FILTERED and never reaches the
+  function (no attempt used). A filter that crashes drops the event (fail closed).
+* Outcomes follow `outcomes.state_after` and the retry schedule `outcomes.next_attempt_at`
+  (defaults: 10 attempts, 30 s doubling with jitter: about 4 h before the dead letter).
+* Up to `concurrency` invocations are in flight at once, so every runner process is busy;
+  leasing waits for a free slot instead of piling leases up in memory.
+* onBatch (issue 7): when the function's config has `batch` and the plugin defines
+  onBatch, rows are grouped per function up to `max_events` or `max_wait_ms`, whichever
+  comes first. A group of one goes to the single-event handler when there is one.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import trio
+
+from .config import FunctionConfig
+from .errors import RunnerError, StoreError
+from .log import get_logger
+from .outcomes import DeliveryState, InvocationResult, Outcome, next_attempt_at, state_after
+from .runner.version import PluginVersion
+from .store import Completion, Lease, LogRecord, Store
+
+if TYPE_CHECKING:
+    from .filters import FilterChain
+    from .runner import RunnerPool
+
+log = get_logger()
+
+DEFAULT_LEASE_S = 300.0
+DEFAULT_POSTPONE_S = 60.0  # a function that cannot run is looked at again this often
+MAX_IDLE_S = 5.0  # bounds the sleep when nothing is due (wall-clock jumps, missed wake-ups)
+RELEASE_DEADLINE_S = 5.0
+SINGLE_HANDLERS = {
+    "track": ("onTrack", "track"),
+    "identify": ("onIdentify", "identify"),
+    "page": ("onPage", "page"),
+    "screen": ("onScreen", "screen"),
+    "group": ("onGroup", "group"),
+    "alias": ("onAlias", "alias"),
+    "delete": ("onDelete",),
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    """What the dispatcher needs to run one function now (from the registry and config)."""
+
+    version: PluginVersion | None  # None: no live version, deliveries wait
+    config: FunctionConfig
+    filters: FilterChain | None = None
+    reason: str | None = None  # why there is no live version, shown on the waiting rows
+    handlers: tuple[str, ...] = ()  # LoadReport.handlers; onBatch needs "onBatch" here
+
+    @property
+    def batching(self) -> bool:
+        return self.config.batch is not None and "onBatch" in self.handlers
+
+
+class ResultRecorder(Protocol):
+    """metrics.Metrics: latency windows per function."""
+
+    def record(self, function: str, result: InvocationResult, now: float) -> None: ...
+
+
+Resolve = Callable[[str], Target]
+ResultHook = Callable[[str, InvocationResult], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DispatcherStatistics:
+    in_flight: int  # invocations running now
+    held: int  # leased rows in memory (running or waiting in a batch)
+    invocations: int  # pool.invoke calls made
+    completed: int  # deliveries completed (any outcome, filtered included)
+    postponed: int  # deliveries postponed because their function could not run
+    draining: bool
+
+
+def completion_for(
+    lease: Lease,
+    result: InvocationResult,
+    *,
+    version: str | None,
+    now: float,
+    max_attempts: int,
+    base_delay_s: float,
+    rng: random.Random | None = None,
+) -> Completion:
+    """The store update for one result: new state and, for a retry, when (pure)."""
+    attempts = lease.attempts + 1
+    state = state_after(result.outcome, attempts=attempts, max_attempts=max_attempts)
+    due = None
+    if state is DeliveryState.PENDING:
+        due = next_attempt_at(attempts, now=now, base_delay_s=base_delay_s, rng=rng)
+    return Completion(
+        delivery_id=lease.id, function=lease.function, result=result, version=version, state=state, next_attempt_at=due
+    )
+
+
+def filtered(lease: Lease, reason: str) -> Completion:
+    result = InvocationResult(outcome=Outcome.DISCARDED, error_name="Filtered", error_message=reason)
+    return Completion(
+        delivery_id=lease.id, function=lease.function, result=result, version=None, state=DeliveryState.FILTERED
+    )
+
+
+class Dispatcher:
+    """Feeds the runner pool from the store; `serve()` runs it, `run_once()` steps it (tests)."""
+
+    def __init__(
+        self,
+        store: Store,
+        pool: RunnerPool,
+        *,
+        resolve: Resolve,
+        max_attempts: int = 10,
+        base_delay_s: float = 30.0,
+        lease_s: float = DEFAULT_LEASE_S,
+        batch_size: int = 100,
+        concurrency: int | None = None,
+        postpone_s: float = DEFAULT_POSTPONE_S,
+        metrics: ResultRecorder | None = None,
+        on_result: ResultHook | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._pool = pool
+        self._resolve = resolve
+        self._max_attempts = max_attempts
+        self._base_delay_s = base_delay_s
+        self._lease_s = lease_s
+        self._batch_size = batch_size
+        if concurrency is None:
+            stats = getattr(pool, "statistics", None)
+            workers = stats().workers if stats is not None else 2
+            concurrency = max(4, 2 * workers)
+        self._slots = trio.Semaphore(concurrency)
+        self._postpone_s = postpone_s
+        self._metrics = metrics
+        self._on_result = on_result
+        self._clock = clock
+        self._rng = rng
+        self._held: set[int] = set()
+        self._batches: dict[str, list[tuple[Lease, dict[str, Any]]]] = {}
+        self._in_flight = 0
+        self._idle = trio.Event()
+        self._idle.set()
+        self._draining = False
+        self._wait_scope: trio.CancelScope | None = None
+        self._nursery: trio.Nursery | None = None
+        self._invocations = self._completed = self._postponed = 0
+
+    def statistics(self) -> DispatcherStatistics:
+        return DispatcherStatistics(
+            in_flight=self._in_flight,
+            held=len(self._held),
+            invocations=self._invocations,
+            completed=self._completed,
+            postponed=self._postponed,
+            draining=self._draining,
+        )
+
+    # --- driving ----------------------------------------------------------------------------
+
+    async def serve(self, *, task_status: trio.TaskStatus[Dispatcher] = trio.TASK_STATUS_IGNORED) -> None:
+        """Lease and dispatch until cancelled or drained; releases what it holds on the way out."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                task_status.started(self)
+                while not self._draining:
+                    if not await self._interruptible(self._slots.acquire):
+                        break
+                    if self._draining:
+                        self._slots.release()
+                        break
+                    generation = self._store.work_generation
+                    try:
+                        leases = await self._lease()
+                    except StoreError as exc:
+                        self._slots.release()
+                        log.error("delivery_lease_failed", error=str(exc))
+                        await trio.sleep(1.0)
+                        continue
+                    if not leases:
+                        self._slots.release()
+                        await self._sleep(generation)
+                        continue
+                    self._dispatch(nursery, leases, slot_held=True)
+        finally:
+            await self._release_all()
+
+    async def run_once(self) -> int:
+        """Lease one round, run it to the end, flush batches at once; the number leased."""
+        leases = await self._lease()
+        async with trio.open_nursery() as nursery:
+            self._dispatch(nursery, leases, slot_held=False)
+        async with trio.open_nursery() as nursery:
+            for function in list(self._batches):
+                nursery.start_soon(self._flush, function, False)
+        return len(leases)
+
+    async def drain(self, *, timeout_s: float) -> None:
+        """Stop leasing; give running invocations up to `timeout_s`; hand batches back."""
+        self._draining = True
+        if self._wait_scope is not None:
+            self._wait_scope.cancel()
+        waiting = [lease.id for items in self._batches.values() for lease, _ in items]
+        self._batches.clear()
+        await self._release(waiting)
+        with trio.move_on_after(timeout_s):
+            await self._idle.wait()
+
+    # --- leasing ----------------------------------------------------------------------------
+
+    async def _lease(self) -> list[Lease]:
+        leases = await self._store.lease(limit=self._batch_size, lease_s=self._lease_s)
+        fresh = [lease for lease in leases if lease.id not in self._held]
+        self._held.update(lease.id for lease in fresh)
+        return fresh
+
+    async def _sleep(self, generation: int) -> None:
+        """Until new work is committed, the next row is due, or MAX_IDLE_S."""
+        due = await self._store.next_due()
+        delay = MAX_IDLE_S if due is None else min(max(due - self._clock(), 0.005), MAX_IDLE_S)
+
+        async def wait() -> None:
+            with trio.move_on_after(delay):
+                await self._store.wait_work(generation)
+
+        await self._interruptible(wait)
+
+    async def _interruptible(self, fn: Callable[[], Any]) -> bool:
+        """Await `fn()` unless drain() interrupts it; True when it completed."""
+        with trio.CancelScope() as scope:
+            self._wait_scope = scope
+            if self._draining:
+                scope.cancel()
+            await fn()
+        self._wait_scope = None
+        return not scope.cancelled_caught
+
+    def _dispatch(self, nursery: trio.Nursery, leases: Sequence[Lease], *, slot_held: bool) -> None:
+        groups: dict[str, list[Lease]] = {}
+        for lease in leases:
+            groups.setdefault(lease.function, []).append(lease)
+        for function, items in groups.items():
+            nursery.start_soon(self._guarded, self._group, function, items, slot_held)
+            slot_held = False  # the slot leased with goes to the first group
+
+    async def _guarded(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run one unit of work; a failing store costs that unit (its leases expire), not the loop."""
+        try:
+            await fn(*args)
+        except StoreError as exc:
+            log.error("delivery_store_failed", error=str(exc))
+
+    async def _group(self, function: str, leases: list[Lease], slot_held: bool) -> None:
+        target = self._target(function)
+        if target.version is None or not target.config.enabled:
+            if slot_held:
+                self._slots.release()
+            reason = target.reason or "function has no live version"
+            await self._settle(leases, self._store.postpone([x.id for x in leases], until=self._clock() + self._postpone_s, reason=reason))
+            self._postponed += len(leases)
+            return
+        runnable, done = self._filter(target, leases)
+        if done:
+            ids = {c.delivery_id for c in done}
+            await self._settle([x for x in leases if x.id in ids], self._store.complete(done))
+            self._completed += len(done)
+        if target.batching and target.config.batch is not None:
+            if slot_held:
+                self._slots.release()
+            self._batch_add(function, runnable, max_events=target.config.batch.max_events,
+                            max_wait_s=target.config.batch.max_wait_ms / 1000)
+            return
+        if runnable:
+            await self._run(target, function, runnable, batch=False, slot_held=slot_held)
+        elif slot_held:
+            self._slots.release()
+
+    def _target(self, function: str) -> Target:
+        try:
+            return self._resolve(function)
+        except Exception as exc:  # a bug in the resolver must not stop every function
+            log.exception("delivery_resolve_failed", function=function)
+            return Target(version=None, config=FunctionConfig(), reason=f"cannot resolve the function: {exc!r}")
+
+    def _filter(self, target: Target, leases: list[Lease]) -> tuple[list[tuple[Lease, dict[str, Any]]], list[Completion]]:
+        if target.filters is None:
+            return [(lease, lease.event) for lease in leases], []
+        runnable, done = [], []
+        for lease in leases:
+            try:
+                decision = target.filters.apply(lease.event)
+            except Exception:  # fail closed, as a filter that cannot evaluate does
+                log.exception("delivery_filter_crashed", function=lease.function, delivery_id=lease.id)
+                done.append(filtered(lease, "filter_error"))
+                continue
+            if decision.event is None:
+                done.append(filtered(lease, decision.reason or "dropped"))
+            else:
+                runnable.append((lease, decision.event))
+        return runnable, done
+
+    # --- onBatch grouping -------------------------------------------------------------------
+
+    def _batch_add(self, function: str, items: list[tuple[Lease, dict[str, Any]]], *, max_events: int,
+                   max_wait_s: float) -> None:
+        if not items:
+            return
+        buffer = self._batches.setdefault(function, [])
+        started = not buffer
+        buffer.extend(items)
+        nursery = self._nursery
+        if nursery is None:
+            return  # run_once flushes everything itself
+        while len(buffer) >= max_events:
+            chunk, buffer[:] = buffer[:max_events], buffer[max_events:]
+            nursery.start_soon(self._guarded, self._run_chunk, function, chunk)
+        if started and buffer:
+            nursery.start_soon(self._guarded, self._batch_timer, function, max_wait_s)
+
+    async def _batch_timer(self, function: str, max_wait_s: float) -> None:
+        await trio.sleep(max_wait_s)
+        await self._flush(function, True)
+
+    async def _flush(self, function: str, use_slots: bool) -> None:
+        items = self._batches.pop(function, [])
+        target = self._target(function)
+        size = target.config.batch.max_events if target.config.batch else len(items) or 1
+        async with trio.open_nursery() as nursery:
+            for i in range(0, len(items), size):
+                chunk = items[i : i + size]
+                if use_slots:
+                    nursery.start_soon(self._guarded, self._run_chunk, function, chunk)
+                else:
+                    nursery.start_soon(self._guarded, self._run_target, target, function, chunk, False)
+
+    async def _run_chunk(self, function: str, chunk: list[tuple[Lease, dict[str, Any]]]) -> None:
+        await self._slots.acquire()
+        await self._run_target(self._target(function), function, chunk, True)
+
+    async def _run_target(self, target: Target, function: str, chunk: list[tuple[Lease, dict[str, Any]]],
+                          slot_held: bool) -> None:
+        if target.version is None or not target.batching:
+            # The function changed while the rows waited: run them the ordinary way.
+            if slot_held:
+                self._slots.release()
+            await self._group(function, [lease for lease, _ in chunk], False)
+            return
+        single = len(chunk) == 1 and any(h in target.handlers for h in SINGLE_HANDLERS.get(chunk[0][0].event.get("type", ""), ()))
+        await self._run(target, function, chunk, batch=not single, slot_held=slot_held)
+
+    # --- running ----------------------------------------------------------------------------
+
+    async def _run(self, target: Target, function: str, items: list[tuple[Lease, dict[str, Any]]], *, batch: bool,
+                   slot_held: bool) -> None:
+        """Invoke the pool on `items` and record every outcome."""
+        assert target.version is not None
+        if not slot_held:
+            await self._slots.acquire()
+        leases = [lease for lease, _ in items]
+        self._in_flight += 1
+        self._idle = trio.Event() if self._in_flight == 1 else self._idle
+        try:
+            self._invocations += 1
+            try:
+                results = await self._pool.invoke(target.version, [e for _, e in items], target.config.settings,
+                                                  batch=batch)
+            except RunnerError as exc:
+                results = [InvocationResult(outcome=Outcome.RETRY, error_name="RunnerCrashed", error_message=str(exc))] * len(items)
+            except Exception as exc:  # a bug below us: keep the rows, say why, try later
+                log.exception("delivery_invoke_failed", function=function)
+                until = self._clock() + self._postpone_s
+                await self._settle(leases, self._store.postpone([x.id for x in leases], until=until,
+                                                                reason=f"dispatcher error: {exc!r}"))
+                return
+            results = _fit(results, len(items))
+            now = self._clock()
+            version = target.version.hash
+            completions = [
+                completion_for(lease, result, version=version, now=now, max_attempts=self._max_attempts,
+                               base_delay_s=self._base_delay_s, rng=self._rng)
+                for lease, result in zip(leases, results)
+            ]
+            await self._settle(leases, self._store.complete(completions))
+            self._completed += len(completions)
+            self._report(function, version, leases, results, completions, now)
+            try:
+                await self._store.append_logs(_function_logs(function, version, leases, results))
+            except StoreError as exc:  # the outcome is recorded; losing console lines is survivable
+                log.error("delivery_logs_failed", function=function, error=str(exc))
+        finally:
+            self._slots.release()
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+            if any(lease.id in self._held for lease in leases):
+                await self._release([x.id for x in leases if x.id in self._held])
+
+    def _report(self, function: str, version: str, leases: list[Lease], results: list[InvocationResult],
+                completions: list[Completion], now: float) -> None:
+        for lease, result, c in zip(leases, results, completions):
+            if self._metrics is not None:
+                self._metrics.record(function, result, now)
+            if self._on_result is not None:
+                self._on_result(function, result)
+            level = "debug" if result.outcome is Outcome.DELIVERED else "info" if c.state is DeliveryState.PENDING else "warning"
+            getattr(log, level)(
+                "delivery_attempt", function=function, version=version, delivery_id=lease.id,
+                message_id=lease.message_id, attempt=lease.attempts + 1, outcome=result.outcome.value,
+                state=c.state.value, error=result.error, duration_ms=round(result.duration_ms, 1),
+            )
+
+    # --- settling ---------------------------------------------------------------------------
+
+    async def _settle(self, leases: Sequence[Lease], write: Any) -> None:
+        """Await a store write that settles `leases`; they are ours no more once it commits."""
+        await write
+        self._held.difference_update(lease.id for lease in leases)
+
+    async def _release(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        with trio.CancelScope(shield=True), trio.move_on_after(RELEASE_DEADLINE_S):
+            try:
+                await self._store.release(ids)
+            except StoreError as exc:
+                log.error("delivery_release_failed", error=str(exc), deliveries=len(ids))
+        self._held.difference_update(ids)
+
+    async def _release_all(self) -> None:
+        self._batches.clear()
+        await self._release(sorted(self._held))
+
+
+def _fit(results: list[InvocationResult], n: int) -> list[InvocationResult]:
+    """One result per event, whatever the pool answered (a mismatch is retried, not lost)."""
+    if len(results) == n:
+        return results
+    missing = InvocationResult(outcome=Outcome.RETRY, error_name="RunnerCrashed",
+                               error_message=f"runner answered {len(results)} results for {n} events")
+    return (results + [missing] * n)[:n]
+
+
+def _function_logs(function: str, version: str, leases: list[Lease], results: list[InvocationResult]) -> list[LogRecord]:
+    return [
+        LogRecord(time=line.time, level=line.level, source="function", function=function, version=version,
+                  message_id=lease.message_id, outcome=result.outcome.value, message=line.message)
+        for lease, result in zip(leases, results)
+        for line in result.logs
+    ]
+
+
+async def serve_delivery(
+    store: Store,
+    pool: RunnerPool,
+    *,
+    resolve: Resolve,
+    max_attempts: int = 10,
+    base_delay_s: float = 30.0,
+    lease_s: float = DEFAULT_LEASE_S,
+    batch_size: int = 100,
+    concurrency: int | None = None,
+    metrics: ResultRecorder | None = None,
+    on_result: ResultHook | None = None,
+    clock: Callable[[], float] = time.time,
+    task_status: trio.TaskStatus[Dispatcher] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run a Dispatcher until cancelled; `task_status.started` hands it over (for drain())."""
+    dispatcher = Dispatcher(
+        store, pool, resolve=resolve, max_attempts=max_attempts, base_delay_s=base_delay_s, lease_s=lease_s,
+        batch_size=batch_size, concurrency=concurrency, metrics=metrics, on_result=on_result, clock=clock,
+    )
+    await dispatcher.serve(task_status=task_status)
+
