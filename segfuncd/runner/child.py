@@ -359,7 +359,13 @@ def main() -> None:
     # warm the allocator paths we need, then cap the address space
     Sandbox(cpu_s=1.0, wall_s=1.0)
     _limit_memory(int(config.get("memory_mb", 256)))
-    trio.run(_amain, config, out_fd)
+    profile = os.environ.get("SEGFUNCD_RUNNER_PROFILE")  # a path: dump cProfile stats there
+    if profile:
+        import cProfile
+
+        cProfile.runctx("trio.run(_amain, config, out_fd)", globals(), locals(), f"{profile}.{os.getpid()}")
+    else:
+        trio.run(_amain, config, out_fd)
 
 
 async def _amain(config: dict[str, Any], out_fd: int) -> None:

@@ -300,10 +300,23 @@ class RunnerPool:
         self._changed.set()
         self._changed = trio.Event()
 
-    async def _shutdown(self) -> None:
+    async def _shutdown(self, grace_s: float = 2.0) -> None:
+        """Close every runner's stdin (it exits once idle), then kill what is left."""
         self._closing = True
-        for runner in list(self._runners):
-            runner.kill()
+        runners = list(self._runners)
+        with trio.CancelScope(shield=True):
+            with trio.move_on_after(grace_s):
+                for runner in runners:
+                    if runner.proc.stdin is not None:
+                        try:
+                            await runner.proc.stdin.aclose()
+                        except (trio.BrokenResourceError, trio.ClosedResourceError):
+                            pass
+                for runner in runners:
+                    await runner.proc.wait()
+        for runner in runners:
+            if runner.proc.returncode is None:
+                runner.kill()
 
 
 async def _reap(runner: _Runner) -> None:

@@ -94,15 +94,19 @@ def prelude_source() -> str:
     return '(function () {\n"use strict";\n' + "\n".join(parts) + "\n})();\n"
 
 
-@cache
-def lodash_source() -> str:
-    """The real lodash.min.js shipped by the `js.lodash` package."""
+def lodash_path() -> Path:
+    """Where the `js.lodash` package keeps the real lodash.min.js."""
     # find_spec, not import: importing js.lodash drags in fanstatic and webob
     spec = importlib.util.find_spec("js.lodash")
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("the js.lodash package is not installed")
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    return (folder / "resources" / "js" / "lodash.min.js").read_text(encoding="utf-8")
+    return Path(next(iter(spec.submodule_search_locations))) / "resources" / "js" / "lodash.min.js"
+
+
+@cache
+def lodash_source() -> str:
+    """The text of the real lodash.min.js."""
+    return lodash_path().read_text(encoding="utf-8")
 
 
 def _bind_source() -> str:

@@ -1,0 +1,4 @@
+// bench (a): a trivial handler.
+async function onTrack(event, settings) {
+  return { n: event.properties.n }
+}
