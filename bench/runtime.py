@@ -31,7 +31,7 @@ from segfuncd.outcomes import Outcome  # noqa: E402
 from segfuncd.runner import PluginVersion, open_runner_pool  # noqa: E402
 from segfuncd.runner.sandbox import lodash_path  # noqa: E402
 
-PLUGINS = ROOT / "bench" / "plugins"
+PLUGINS = ROOT / "tests" / "plugins"
 
 
 @dataclass
@@ -119,7 +119,7 @@ def main() -> None:
     sink_proc, sink = start_sink()
     rows: list[Row] = []
     try:
-        trivial, post = PLUGINS / "trivial.js", PLUGINS / "post.js"
+        trivial, post = PLUGINS / "bench_trivial.js", PLUGINS / "bench_post.js"
         rows.append(trio.run(lambda: run_segfuncd("(a) trivial handler", trivial, events=args.events_a, batch=100,
                                                   in_flight=4, sink=sink)))
         rows.append(run_node("(a) trivial handler", trivial, events=args.events_a, concurrency=args.node_concurrency,
