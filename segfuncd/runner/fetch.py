@@ -242,7 +242,8 @@ class Fetcher:
             return False
         bypass = self._bypass.get(host)
         if bypass is None:
-            bypass = self._bypass[host] = bool(urllib.request.proxy_bypass_environment(host, self._proxies))
+            check = getattr(urllib.request, "proxy_bypass_environment")  # noqa: B009 - not in typeshed
+            bypass = self._bypass[host] = bool(check(host, self._proxies))
         return not bypass
 
     async def _via_httpx(self, method: str, url: str, headers: list[tuple[str, str]],

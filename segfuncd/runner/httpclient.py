@@ -117,7 +117,7 @@ class ConnectionPool:
                     if not raw and not got_bytes and conn.reused:
                         raise _StaleConnection()
                     got_bytes = got_bytes or bool(raw)
-                    c.receive_data(raw)
+                    c.receive_data(bytes(raw))
                     continue
                 if isinstance(event, h11.Response):
                     head = event

@@ -42,7 +42,7 @@ class FrameDecoder:
         self._buf = bytearray()
         self._max = max_frame
 
-    def feed(self, data: bytes) -> list[dict[str, Any]]:
+    def feed(self, data: bytes | bytearray) -> list[dict[str, Any]]:
         self._buf += data
         out: list[dict[str, Any]] = []
         pos = 0

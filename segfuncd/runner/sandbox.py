@@ -34,7 +34,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import dukpy._dukpy as _dukpy  # the bare native layer: no loader, no environment
+import dukpy._dukpy as _dukpy  # type: ignore[import-untyped]  # the bare native layer
 
 PRELUDE_NAME = "<segfuncd-prelude>"
 HANDLER_NAMES = (
@@ -239,7 +239,7 @@ class Sandbox:
             # only our own dispatcher runs at the top of a slice; a failure here means the
             # user shadowed or broke it, which only hurts this version
             raise LoadFailure(f"the runtime of this function broke: {exc}", None) from None
-        got = json.loads(raw) if raw is not None else {"u": [], "q": 0}
+        got: dict[str, Any] = json.loads(raw) if raw is not None else {"u": [], "q": 0}
         fresh = [o for o in got["u"] if o["s"] > self._ack]
         if fresh:
             self._ack = fresh[-1]["s"]
