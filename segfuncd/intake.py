@@ -164,8 +164,9 @@ class Intake:
         if type is not None:
             try:
                 event = prepare_event(body, type=type, received_at=received_at, new_id=self.new_id, size=size)
-            except IntakeError:
+            except IntakeError as exc:
                 self._rejected += 1
+                log.warning("intake_rejected", path=path, rejected=1, accepted=0, message=exc.message)
                 raise
             await self._commit([event])
             return _OK
@@ -177,7 +178,7 @@ class Intake:
         if rejected:
             self._rejected += len(rejected)
             log.warning("intake_rejected", path=path, rejected=len(rejected), accepted=len(accepted),
-                        first_index=rejected[0]["index"], first_message=rejected[0]["message"])
+                        index=rejected[0]["index"], message=rejected[0]["message"])
         if not accepted:
             return json_response(400, {"success": False, "message": f"all {len(rejected)} events were rejected",
                                        "rejected": rejected})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import stat
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
+from structlog.testing import capture_logs
 
 from segfuncd.intake import Intake, serve_intake
 from segfuncd.server import Request, ServerLimits
@@ -76,9 +78,10 @@ ONE_OF_EACH = {
 
 
 class TestEndpoints:
+    @pytest.mark.parametrize("transport", ["tcp", "unix"])
     @pytest.mark.parametrize("type", sorted(ONE_OF_EACH))
-    async def test_each_single_endpoint_commits_the_event(self, running: Running, type: str) -> None:
-        async with running.client() as c:
+    async def test_each_single_endpoint_commits_the_event(self, running: Running, type: str, transport: str) -> None:
+        async with (running.client() if transport == "tcp" else running.unix_client()) as c:
             r = await c.post(f"/v1/{type}", json={**ONE_OF_EACH[type], "messageId": f"m-{type}"}, headers=basic(KEY))
         assert r.status_code == 200 and r.json() == {"success": True}
         (event,) = await stored_events(running.store)
@@ -87,6 +90,9 @@ class TestEndpoints:
         for k, v in ONE_OF_EACH[type].items():
             assert event[k] == v
 
+    async def test_unix_socket_has_mode_0660(self, running: Running) -> None:
+        assert stat.S_IMODE(running.unix.stat().st_mode) == 0o660
+
     async def test_unix_socket_serves_the_same_api(self, running: Running) -> None:
         async with running.unix_client() as c:
             r = await c.post("/v1/track", json={**TRACK, "writeKey": KEY})
@@ -94,10 +100,11 @@ class TestEndpoints:
         assert r.status_code == 200 and h.status_code == 200
         assert [e["event"] for e in await stored_events(running.store)] == ["Signed Up"]
 
+    @pytest.mark.parametrize("transport", ["tcp", "unix"])
     @pytest.mark.parametrize("path", ["/v1/batch", "/v1/import"])
-    async def test_batch_and_import(self, running: Running, path: str) -> None:
+    async def test_batch_and_import(self, running: Running, path: str, transport: str) -> None:
         body = {"writeKey": KEY, "batch": [{**ONE_OF_EACH[t], "type": t} for t in sorted(ONE_OF_EACH)]}
-        async with running.client() as c:
+        async with (running.client() if transport == "tcp" else running.unix_client()) as c:
             r = await c.post(path, json=body)
         assert r.status_code == 200 and r.json() == {"success": True, "rejected": []}
         assert sorted(e["type"] for e in await stored_events(running.store)) == sorted(ONE_OF_EACH)
@@ -259,9 +266,12 @@ class TestBatches:
             {"type": "group", "userId": "u", "groupId": "g", "messageId": "good-2"},
             "not an object",
         ]
-        async with running.client() as c:
-            r = await c.post("/v1/batch", json={"batch": items, "context": {"ip": "1.2.3.4"}}, headers=basic(KEY))
+        with capture_logs() as logs:
+            async with running.client() as c:
+                r = await c.post("/v1/batch", json={"batch": items, "context": {"ip": "1.2.3.4"}}, headers=basic(KEY))
         assert r.status_code == 200
+        (entry,) = [e for e in logs if e["event"] == "intake_rejected"]
+        assert entry["rejected"] == 2 and entry["accepted"] == 2 and entry["index"] == 1
         assert [x["index"] for x in r.json()["rejected"]] == [1, 3] and "event" in r.json()["rejected"][0]["message"]
         events = await stored_events(running.store)
         assert sorted(e["messageId"] for e in events) == ["good-0", "good-2"]
