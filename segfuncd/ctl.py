@@ -247,6 +247,10 @@ def render_status(data: Mapping[str, Any]) -> str:
     out.append(f"queue    {_count(queue.get('pending', 0))} pending"
                + (f" (oldest {_age(oldest)})" if oldest is not None and queue.get("pending") else "")
                + f", {_count(queue.get('retrying', 0))} retrying, {_count(queue.get('dead', 0))} dead")
+    if d.get("healthy") is False:
+        out.append("store    UNHEALTHY: the last SQLite commit failed (see segfuncctl logs)")
+    if intake.get("draining"):
+        out.append("intake   draining: shutting down, new events are refused with 503")
     functions = data.get("functions") or []
     out.append("")
     if not functions:
