@@ -96,3 +96,10 @@ def test_deny_list_matching_includes_ipv4_mapped_ipv6() -> None:
     assert denied_by("::ffff:169.254.1.1", nets) is not None
     assert denied_by("fe80::1%eth0", nets) is not None
     assert denied_by("10.0.0.1", nets) is None
+
+
+async def test_url_object_is_accepted_where_a_string_is(sink: Any) -> None:
+    async with open_runner_pool(workers=1) as pool:
+        [r] = await pool.invoke(plugin("outcomes"), [track(action="fetchurl")], {"url": sink.url + "/u?q=1"})
+    [req] = sink.wait_for(1)
+    assert r.value == 200 and (req.method, req.path, req.body) == ("PUT", "/u?q=1", b"u")

@@ -60,6 +60,10 @@ class _RunnerDied(Exception):
     pass
 
 
+class _Retired(Exception):
+    """The runner was retired between being picked and being sent to: pick another."""
+
+
 class _Runner:
     """One child process and the requests waiting on it."""
 
@@ -82,6 +86,8 @@ class _Runner:
         self.waiting[msg["id"]] = (event, slot)
         try:
             async with self.send_lock:
+                if self.retiring:
+                    raise _Retired()
                 assert self.proc.stdin is not None
                 await self.proc.stdin.send_all(encode(msg))
             with trio.move_on_after(timeout_s):
@@ -199,8 +205,6 @@ class RunnerPool:
 
     async def _invoke_once(self, version: PluginVersion, events: list[dict[str, Any]],
                            settings: Mapping[str, Any], batch: bool) -> dict[str, Any]:
-        runner = await self._pick()
-        runner.invocations += len(events)
         msg: dict[str, Any] = {
             "op": "invoke",
             "hash": version.hash,
@@ -210,11 +214,18 @@ class RunnerPool:
             "batch": batch,
         }
         timeout = self._timeout_s + WATCHDOG_GRACE_S
-        for _ in range(2):
+        runner = await self._pick()
+        runner.invocations += len(events)
+        for _ in range(3):
             msg["id"] = self._new_id()
             if version.hash not in runner.loaded:
                 msg["version"] = _version_msg(version)
-            answer = await runner.request(msg, timeout_s=timeout)
+            try:
+                answer = await runner.request(msg, timeout_s=timeout)
+            except _Retired:
+                runner = await self._pick()
+                msg.pop("version", None)
+                continue
             runner.loaded.add(version.hash)
             if not answer.get("missing"):
                 self._maybe_recycle(runner)

@@ -18,6 +18,7 @@ async function onTrack(event, settings) {
     case "oom": { const a = []; while (true) a.push(new Array(1e6).fill(1.5)) }
     case "recurse": { const f = () => f(); return f() }
     case "fetch": return (await fetch(settings.url, { method: "post", body: JSON.stringify(event) })).status
+    case "fetchurl": return (await fetch(new URL(settings.url), { method: "put", body: "u" })).status
     case "sleep": await new Promise((r) => setTimeout(r, p.ms)); return "slept"
     case "log": for (let i = 0; i < 1000; i++) console.log("line", i, "x".repeat(20)); return "logged"
     case "globals": return Object.getOwnPropertyNames(globalThis).sort()
