@@ -1,6 +1,6 @@
 """Intake throughput: /v1/batch (100 events per request) and /v1/track, beside a Node baseline.
 
-    .venv/bin/python bench/intake.py [--seconds 5] [--connections 32]
+    .venv/bin/python bench/intake.py [--seconds 5] [--connections 32] [--rounds 3]
 
 Both servers get the same load from bench/intake_load.mjs (Node, keep-alive, closed loop,
 a fresh messageId per event so nothing is a duplicate): segfuncd's intake in its own
@@ -84,6 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--serve", metavar="DB", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -94,27 +95,35 @@ def main() -> None:
         node, node_port = start(["node", str(HERE / "intake_baseline.mjs")])
         ours, our_port = start([sys.executable, str(Path(__file__).resolve()), "--serve", db])
         rows = []
+        load_before = os.getloadavg()[0]
         try:
             for name, path, template, per in (("/v1/batch x100", "/v1/batch", BATCH, 100), ("/v1/track", "/v1/track", EVENT, 1)):
-                base = load(f"http://127.0.0.1:{node_port}{path}", template, args.connections, args.seconds)
-                res = load(f"http://127.0.0.1:{our_port}{path}", template, args.connections, args.seconds)
-                rows.append((name, per, res, base))
+                # Interleaved rounds, best of each: the machine may be shared, and a
+                # neighbour's burst should not decide either number.
+                results, bases = [], []
+                for _ in range(args.rounds):
+                    bases.append(load(f"http://127.0.0.1:{node_port}{path}", template, args.connections, args.seconds))
+                    results.append(load(f"http://127.0.0.1:{our_port}{path}", template, args.connections, args.seconds))
+                best = lambda runs: max(runs, key=lambda r: r["ok"] / r["seconds"])  # noqa: E731
+                rows.append((name, per, best(results), best(bases), results))
         finally:
             stop(ours)
             stop(node)
         with sqlite3.connect(db) as conn:
             (committed,) = conn.execute("SELECT count(*) FROM events").fetchone()
-    answered = sum(r[2]["ok"] * r[1] for r in rows)
-    print(f"intake benchmark: {args.connections} keep-alive connections, {args.seconds:g} s per run, "
+    answered = sum(sum(r["ok"] for r in row[4]) * row[1] for row in rows)
+    print(f"intake benchmark: {args.connections} keep-alive connections, best of {args.rounds} x {args.seconds:g} s, "
           f"load from Node {subprocess.run(['node', '--version'], capture_output=True, text=True).stdout.strip()}, "
-          f"{os.cpu_count()} CPUs")
-    print(f"{'endpoint':<16}{'metric':<12}{'segfuncd':>12}{'node baseline':>16}{'ratio':>8}{'non-200':>10}")
-    for name, per, res, base in rows:
+          f"{os.cpu_count()} CPUs, load average before {load_before:.2f}")
+    print(f"{'endpoint':<16}{'metric':<12}{'segfuncd':>12}{'node baseline':>16}{'ratio':>8}{'non-200':>10}{'all rounds':>24}")
+    for name, per, res, base, runs in rows:
         metric = "events/s" if per > 1 else "requests/s"
         ours_rate = res["ok"] * per / res["seconds"]
         base_rate = base["ok"] * per / base["seconds"]
-        print(f"{name:<16}{metric:<12}{ours_rate:>12,.0f}{base_rate:>16,.0f}{ours_rate / base_rate:>8.2f}{res['failed']:>10}")
-    print(f"events committed to SQLite (incl. warm-up): {committed:,}; answered 200 in the timed runs: {answered:,}")
+        every = "/".join(f"{r['ok'] * per / r['seconds']:,.0f}" for r in runs)
+        failed = sum(r["failed"] for r in runs)
+        print(f"{name:<16}{metric:<12}{ours_rate:>12,.0f}{base_rate:>16,.0f}{ours_rate / base_rate:>8.2f}{failed:>10}{every:>24}")
+    print(f"events committed to SQLite (incl. warm-ups): {committed:,}; answered 200 in the timed runs: {answered:,}")
     if committed < answered:
         raise SystemExit("fewer events in SQLite than acknowledged: a bug")
 

@@ -134,8 +134,8 @@ class HttpServer:
     async def _serve_connection(self, connection: _Connection) -> None:
         try:
             await connection.run()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
-            pass  # the client went away: nothing to answer
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass  # the client went away (reset, broken pipe): nothing to answer
         finally:
             self._connections.discard(connection)
             await trio.aclose_forcefully(connection.stream)
@@ -185,21 +185,34 @@ class _Connection:
         self.stream = stream
         self.peer, self.local = _describe_peer(stream)
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_header_bytes)
+        self.sock = stream.socket  # the hot path skips SocketStream's per-call wrappers
         self.scope = trio.CancelScope()
         self.phase = "idle"
+        self._read_deadline_set = False
 
     def _enter(self, phase: str, timeout: float) -> None:
         self.phase = phase
         self.scope.deadline = trio.current_time() + timeout
 
     async def _fill(self) -> None:
-        self.conn.receive_data(await self.stream.receive_some(RECEIVE_SIZE))  # b"" tells h11 EOF
+        self.conn.receive_data(await self.sock.recv(RECEIVE_SIZE))  # b"" tells h11 EOF
+
+    async def _send_all(self, data: bytes) -> None:
+        with memoryview(data) as view:
+            sent = 0
+            while sent < len(view):
+                sent += await self.sock.send(view[sent:])
 
     async def _next(self) -> Any:
         while True:
             event = self.conn.next_event()
             if event is not h11.NEED_DATA:
                 return event
+            # The read deadline starts at the first wait: a request that arrived whole
+            # (the usual case) never pays for moving it.
+            if not self._read_deadline_set:
+                self._read_deadline_set = True
+                self._enter("reading", self.limits.read_timeout_s)
             await self._fill()
 
     async def run(self) -> None:
@@ -221,7 +234,11 @@ class _Connection:
                 self._enter("idle", limits.idle_timeout_s)
                 await self._fill()
                 first = None
-            self._enter("reading", limits.read_timeout_s)
+                self._read_deadline_set = False
+            else:  # bytes were already here: the read deadline starts now
+                self._read_deadline_set = True
+                self.scope.deadline = trio.current_time() + limits.read_timeout_s
+            self.phase = "reading"
             try:
                 request = await self._read_request(first)
             except h11.RemoteProtocolError as exc:
@@ -232,17 +249,18 @@ class _Connection:
                 return
             if request is None:
                 return  # clean EOF between requests
-            self._enter("handling", limits.handler_timeout_s)
+            # One deadline for handling and writing: moving it costs more than the request.
+            self._enter("handling", limits.handler_timeout_s + limits.write_timeout_s)
             try:
                 response = await self.server.handler(request)
             except Exception:
                 log.exception("handler_failed", method=request.method, path=request.path)
                 response = json_response(500, {"success": False, "message": "internal error"})
-            self._enter("writing", limits.write_timeout_s)
+            self.phase = "writing"
             if not isinstance(response.body, (bytes, bytearray)):
                 await self._stream_response(response)
                 return
-            await self.stream.send_all(self._encode(response, request.method == "HEAD"))
+            await self._send_all(self._encode(response, request.method == "HEAD"))
             if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE or self.server._stopping:
                 return  # MUST_CLOSE (HTTP/1.0, Connection: close), a half-read request, or a stop
             conn.start_next_cycle()
@@ -270,7 +288,7 @@ class _Connection:
         if length is not None and int(length) > limit:  # h11 has checked it is digits
             raise _BodyTooLarge()
         if conn.they_are_waiting_for_100_continue:
-            await self.stream.send_all(conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
+            await self._send_all(conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
         chunks: list[bytes] = []
         size = 0
         while True:
