@@ -1,6 +1,6 @@
 """Accepted events/s through the store's group commit, beside a raw-SQLite baseline.
 
-    .venv/bin/python bench/store.py [--events 100000] [--accepters 64] [--per-call 1 20]
+    .venv/bin/python bench/store.py [--events 100000] [--accepters 64] [--per-call 1 20 100] [--repeat 3]
 
 Each event goes to 2 enabled functions, so one accepted event is 1 event row + 1 dedupe
 key + 2 delivery rows (+ the per-function counters). The store is driven by many
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sqlite3
 import sys
@@ -122,36 +123,44 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--accepters", type=int, default=64)
-    parser.add_argument("--per-call", type=int, nargs="+", default=[1, 20])
+    parser.add_argument("--per-call", type=int, nargs="+", default=[1, 20, 100])
     parser.add_argument("--synchronous", default="normal", choices=("normal", "full"))
     parser.add_argument("--window-ms", type=float, default=2.0)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per row; the best is shown (shared CPUs are noisy)")
     args = parser.parse_args()
 
     events = [make_event(i) for i in range(args.events)]
+    best: dict[str, tuple[float, int, int]] = {}
     with tempfile.TemporaryDirectory(prefix="segfuncd-bench-") as tmp:
-        raw_s = raw_baseline(Path(tmp) / "raw.db", events, synchronous=args.synchronous)
-        raw_rate = args.events / raw_s
-        print(
-            f"store bench: {args.events:,} events x {len(FUNCTIONS)} functions, synchronous={args.synchronous}, "
-            f"window {args.window_ms} ms, {os.cpu_count()} CPUs, SQLite {sqlite3.sqlite_version}"
-        )
-        print(f"{'path':<44} {'events/s':>10} {'commits':>8} {'max group':>9} {'vs raw':>7}")
-        print(f"{'raw SQLite: executemany, one transaction':<44} {raw_rate:>10,.0f} {1:>8} {'-':>9} {'1.00':>7}")
-        for per_call in args.per_call:
-            for accepters in (args.accepters,):
-                s, commits, group = trio.run(
+        # Interleaved rounds, so a burst of load from elsewhere hurts every row alike.
+        for round_ in range(args.repeat):
+            raw_s = raw_baseline(Path(tmp) / f"raw-{round_}.db", events, synchronous=args.synchronous)
+            if raw_s < best.get("raw", (math.inf, 1, 0))[0]:
+                best["raw"] = (raw_s, 1, 0)
+            for per_call in args.per_call:
+                path = Path(tmp) / f"store-{per_call}-{round_}.db"
+                result = trio.run(
                     lambda: through_store(
-                        Path(tmp) / f"store-{per_call}.db",
-                        events,
-                        accepters=accepters,
-                        per_call=per_call,
-                        synchronous=args.synchronous,
-                        window_s=args.window_ms / 1000,
+                        path, events, accepters=args.accepters, per_call=per_call,
+                        synchronous=args.synchronous, window_s=args.window_ms / 1000,
                     )
                 )
-                rate = args.events / s
-                label = f"store.accept: {accepters} tasks x {per_call} event/call"
-                print(f"{label:<44} {rate:>10,.0f} {commits:>8,} {group:>9} {rate / raw_rate:>7.2f}")
+                key = f"per-call-{per_call}"
+                if result[0] < best.get(key, (math.inf, 0, 0))[0]:
+                    best[key] = result
+    raw_rate = args.events / best["raw"][0]
+    print(
+        f"store bench: {args.events:,} events x {len(FUNCTIONS)} functions (1 event + 1 dedupe key + "
+        f"{len(FUNCTIONS)} delivery rows each), synchronous={args.synchronous}, window {args.window_ms} ms, "
+        f"{os.cpu_count()} CPUs, SQLite {sqlite3.sqlite_version}, best of {args.repeat}"
+    )
+    print(f"{'path':<48} {'events/s':>10} {'commits':>8} {'max group':>9} {'vs raw':>7}")
+    print(f"{'raw SQLite: executemany, one transaction':<48} {raw_rate:>10,.0f} {1:>8} {'-':>9} {'1.00':>7}")
+    for per_call in args.per_call:
+        s, commits, group = best[f"per-call-{per_call}"]
+        rate = args.events / s
+        label = f"Store.accept: {args.accepters} tasks x {per_call} event(s)/call"
+        print(f"{label:<48} {rate:>10,.0f} {commits:>8,} {group:>9} {rate / raw_rate:>7.2f}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ Rules:
 * Outcomes follow `outcomes.state_after` and the retry schedule `outcomes.next_attempt_at`
   (defaults: 10 attempts, 30 s doubling with jitter: about 4 h before the dead letter).
 * Up to `concurrency` invocations are in flight at once, so every runner process is busy;
-  leasing waits for a free slot instead of piling leases up in memory.
+  leasing pauses while `concurrency * batch_size` leased rows are already in memory.
 * onBatch (issue 7): when the function's config has `batch` and the plugin defines
   onBatch, rows are grouped per function up to `max_events` or `max_wait_ms`, whichever
   comes first. A group of one goes to the single-event handler when there is one.
@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
@@ -48,15 +49,6 @@ DEFAULT_LEASE_S = 300.0
 DEFAULT_POSTPONE_S = 60.0  # a function that cannot run is looked at again this often
 MAX_IDLE_S = 5.0  # bounds the sleep when nothing is due (wall-clock jumps, missed wake-ups)
 RELEASE_DEADLINE_S = 5.0
-SINGLE_HANDLERS = {
-    "track": ("onTrack", "track"),
-    "identify": ("onIdentify", "identify"),
-    "page": ("onPage", "page"),
-    "screen": ("onScreen", "screen"),
-    "group": ("onGroup", "group"),
-    "alias": ("onAlias", "alias"),
-    "delete": ("onDelete",),
-}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,6 +74,14 @@ class ResultRecorder(Protocol):
 
 Resolve = Callable[[str], Target]
 ResultHook = Callable[[str, InvocationResult], None]
+Item = tuple[Lease, dict[str, Any]]  # a leased row and the event its function gets (filtered)
+
+
+def single_handlers(event_type: str) -> tuple[str, ...]:
+    """Handler names that take one event of `event_type` (onTrack / track, ..., onDelete)."""
+    if event_type == "delete":
+        return ("onDelete",)
+    return (f"on{event_type.capitalize()}", event_type) if event_type else ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,25 +142,19 @@ class Dispatcher:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
-        self._store = store
-        self._pool = pool
-        self._resolve = resolve
-        self._max_attempts = max_attempts
-        self._base_delay_s = base_delay_s
-        self._lease_s = lease_s
-        self._batch_size = batch_size
+        self._store, self._pool, self._resolve = store, pool, resolve
+        self._max_attempts, self._base_delay_s = max_attempts, base_delay_s
+        self._lease_s, self._batch_size, self._postpone_s = lease_s, batch_size, postpone_s
         if concurrency is None:
             stats = getattr(pool, "statistics", None)
-            workers = stats().workers if stats is not None else 2
-            concurrency = max(4, 2 * workers)
-        self._slots = trio.Semaphore(concurrency)
-        self._postpone_s = postpone_s
-        self._metrics = metrics
-        self._on_result = on_result
-        self._clock = clock
-        self._rng = rng
+            concurrency = max(4, 2 * (stats().workers if stats is not None else 2))
+        self._slots = trio.Semaphore(concurrency)  # invocations in flight
+        self._max_held = concurrency * batch_size  # leased rows in memory, waiting or running
+        self._metrics, self._on_result, self._clock, self._rng = metrics, on_result, clock, rng
         self._held: set[int] = set()
-        self._batches: dict[str, list[tuple[Lease, dict[str, Any]]]] = {}
+        self._less_held = trio.Event()
+        self._batches: dict[str, list[Item]] = {}
+        self._timers: set[str] = set()
         self._in_flight = 0
         self._idle = trio.Event()
         self._idle.set()
@@ -171,12 +165,8 @@ class Dispatcher:
 
     def statistics(self) -> DispatcherStatistics:
         return DispatcherStatistics(
-            in_flight=self._in_flight,
-            held=len(self._held),
-            invocations=self._invocations,
-            completed=self._completed,
-            postponed=self._postponed,
-            draining=self._draining,
+            in_flight=self._in_flight, held=len(self._held), invocations=self._invocations,
+            completed=self._completed, postponed=self._postponed, draining=self._draining,
         )
 
     # --- driving ----------------------------------------------------------------------------
@@ -188,35 +178,32 @@ class Dispatcher:
                 self._nursery = nursery
                 task_status.started(self)
                 while not self._draining:
-                    if not await self._interruptible(self._slots.acquire):
-                        break
-                    if self._draining:
-                        self._slots.release()
-                        break
+                    if len(self._held) >= self._max_held:
+                        await self._interruptible(self._less_held.wait)
+                        continue
                     generation = self._store.work_generation
                     try:
                         leases = await self._lease()
                     except StoreError as exc:
-                        self._slots.release()
                         log.error("delivery_lease_failed", error=str(exc))
-                        await trio.sleep(1.0)
+                        await self._interruptible(partial(trio.sleep, 1.0))
                         continue
-                    if not leases:
-                        self._slots.release()
+                    if leases:
+                        self._dispatch(nursery, leases)
+                    else:
                         await self._sleep(generation)
-                        continue
-                    self._dispatch(nursery, leases, slot_held=True)
         finally:
-            await self._release_all()
+            self._batches.clear()
+            await self._release(sorted(self._held))
 
     async def run_once(self) -> int:
         """Lease one round, run it to the end, flush batches at once; the number leased."""
         leases = await self._lease()
         async with trio.open_nursery() as nursery:
-            self._dispatch(nursery, leases, slot_held=False)
+            self._dispatch(nursery, leases)
         async with trio.open_nursery() as nursery:
             for function in list(self._batches):
-                nursery.start_soon(self._flush, function, False)
+                nursery.start_soon(self._guarded, self._flush, function)
         return len(leases)
 
     async def drain(self, *, timeout_s: float) -> None:
@@ -249,38 +236,36 @@ class Dispatcher:
 
         await self._interruptible(wait)
 
-    async def _interruptible(self, fn: Callable[[], Any]) -> bool:
-        """Await `fn()` unless drain() interrupts it; True when it completed."""
+    async def _interruptible(self, fn: Callable[[], Awaitable[Any]]) -> None:
+        """Await `fn()` unless drain() interrupts it."""
         with trio.CancelScope() as scope:
             self._wait_scope = scope
             if self._draining:
                 scope.cancel()
             await fn()
         self._wait_scope = None
-        return not scope.cancelled_caught
 
-    def _dispatch(self, nursery: trio.Nursery, leases: Sequence[Lease], *, slot_held: bool) -> None:
+    def _dispatch(self, nursery: trio.Nursery, leases: Sequence[Lease]) -> None:
         groups: dict[str, list[Lease]] = {}
         for lease in leases:
             groups.setdefault(lease.function, []).append(lease)
         for function, items in groups.items():
-            nursery.start_soon(self._guarded, self._group, function, items, slot_held)
-            slot_held = False  # the slot leased with goes to the first group
+            nursery.start_soon(self._guarded, self._group, function, items)
 
-    async def _guarded(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run one unit of work; a failing store costs that unit (its leases expire), not the loop."""
+    async def _guarded(self, fn: Callable[..., Awaitable[None]], *args: Any) -> None:
+        """One unit of work; a failing store costs that unit (its leases expire), not the loop."""
         try:
             await fn(*args)
         except StoreError as exc:
             log.error("delivery_store_failed", error=str(exc))
 
-    async def _group(self, function: str, leases: list[Lease], slot_held: bool) -> None:
+    async def _group(self, function: str, leases: list[Lease]) -> None:
+        """Rows of one function: postpone, filter, then batch or run."""
         target = self._target(function)
         if target.version is None or not target.config.enabled:
-            if slot_held:
-                self._slots.release()
+            until = self._clock() + self._postpone_s
             reason = target.reason or "function has no live version"
-            await self._settle(leases, self._store.postpone([x.id for x in leases], until=self._clock() + self._postpone_s, reason=reason))
+            await self._settle(leases, self._store.postpone([x.id for x in leases], until=until, reason=reason))
             self._postponed += len(leases)
             return
         runnable, done = self._filter(target, leases)
@@ -288,16 +273,10 @@ class Dispatcher:
             ids = {c.delivery_id for c in done}
             await self._settle([x for x in leases if x.id in ids], self._store.complete(done))
             self._completed += len(done)
-        if target.batching and target.config.batch is not None:
-            if slot_held:
-                self._slots.release()
-            self._batch_add(function, runnable, max_events=target.config.batch.max_events,
-                            max_wait_s=target.config.batch.max_wait_ms / 1000)
-            return
-        if runnable:
-            await self._run(target, function, runnable, batch=False, slot_held=slot_held)
-        elif slot_held:
-            self._slots.release()
+        if target.batching:
+            self._batch_add(target, function, runnable)
+        elif runnable:
+            await self._run(target, function, runnable, batch=False)
 
     def _target(self, function: str) -> Target:
         try:
@@ -306,7 +285,7 @@ class Dispatcher:
             log.exception("delivery_resolve_failed", function=function)
             return Target(version=None, config=FunctionConfig(), reason=f"cannot resolve the function: {exc!r}")
 
-    def _filter(self, target: Target, leases: list[Lease]) -> tuple[list[tuple[Lease, dict[str, Any]]], list[Completion]]:
+    def _filter(self, target: Target, leases: list[Lease]) -> tuple[list[Item], list[Completion]]:
         if target.filters is None:
             return [(lease, lease.event) for lease in leases], []
         runnable, done = [], []
@@ -325,78 +304,67 @@ class Dispatcher:
 
     # --- onBatch grouping -------------------------------------------------------------------
 
-    def _batch_add(self, function: str, items: list[tuple[Lease, dict[str, Any]]], *, max_events: int,
-                   max_wait_s: float) -> None:
-        if not items:
-            return
+    def _batch_add(self, target: Target, function: str, items: list[Item]) -> None:
+        assert target.config.batch is not None
         buffer = self._batches.setdefault(function, [])
-        started = not buffer
         buffer.extend(items)
-        nursery = self._nursery
-        if nursery is None:
+        if self._nursery is None:
             return  # run_once flushes everything itself
-        while len(buffer) >= max_events:
-            chunk, buffer[:] = buffer[:max_events], buffer[max_events:]
-            nursery.start_soon(self._guarded, self._run_chunk, function, chunk)
-        if started and buffer:
-            nursery.start_soon(self._guarded, self._batch_timer, function, max_wait_s)
+        while len(buffer) >= target.config.batch.max_events:
+            chunk, buffer[:] = buffer[: target.config.batch.max_events], buffer[target.config.batch.max_events :]
+            self._nursery.start_soon(self._guarded, self._run_batch, function, chunk)
+        if buffer and function not in self._timers:
+            self._timers.add(function)
+            self._nursery.start_soon(self._guarded, self._batch_timer, function, target.config.batch.max_wait_ms / 1000)
 
     async def _batch_timer(self, function: str, max_wait_s: float) -> None:
-        await trio.sleep(max_wait_s)
-        await self._flush(function, True)
+        try:
+            await trio.sleep(max_wait_s)
+        finally:
+            self._timers.discard(function)
+        await self._flush(function)
 
-    async def _flush(self, function: str, use_slots: bool) -> None:
+    async def _flush(self, function: str) -> None:
         items = self._batches.pop(function, [])
-        target = self._target(function)
-        size = target.config.batch.max_events if target.config.batch else len(items) or 1
+        batch = self._target(function).config.batch
+        size = batch.max_events if batch is not None else max(1, len(items))
         async with trio.open_nursery() as nursery:
             for i in range(0, len(items), size):
-                chunk = items[i : i + size]
-                if use_slots:
-                    nursery.start_soon(self._guarded, self._run_chunk, function, chunk)
-                else:
-                    nursery.start_soon(self._guarded, self._run_target, target, function, chunk, False)
+                nursery.start_soon(self._guarded, self._run_batch, function, items[i : i + size])
 
-    async def _run_chunk(self, function: str, chunk: list[tuple[Lease, dict[str, Any]]]) -> None:
-        await self._slots.acquire()
-        await self._run_target(self._target(function), function, chunk, True)
-
-    async def _run_target(self, target: Target, function: str, chunk: list[tuple[Lease, dict[str, Any]]],
-                          slot_held: bool) -> None:
+    async def _run_batch(self, function: str, chunk: list[Item]) -> None:
+        target = self._target(function)
         if target.version is None or not target.batching:
-            # The function changed while the rows waited: run them the ordinary way.
-            if slot_held:
-                self._slots.release()
-            await self._group(function, [lease for lease, _ in chunk], False)
+            # The function changed while the rows waited: take them the ordinary way.
+            await self._group(function, [lease for lease, _ in chunk])
             return
-        single = len(chunk) == 1 and any(h in target.handlers for h in SINGLE_HANDLERS.get(chunk[0][0].event.get("type", ""), ()))
-        await self._run(target, function, chunk, batch=not single, slot_held=slot_held)
+        event_type = str(chunk[0][0].event.get("type", ""))
+        single = len(chunk) == 1 and any(h in target.handlers for h in single_handlers(event_type))
+        await self._run(target, function, chunk, batch=not single)
 
     # --- running ----------------------------------------------------------------------------
 
-    async def _run(self, target: Target, function: str, items: list[tuple[Lease, dict[str, Any]]], *, batch: bool,
-                   slot_held: bool) -> None:
-        """Invoke the pool on `items` and record every outcome."""
+    async def _run(self, target: Target, function: str, items: list[Item], *, batch: bool) -> None:
+        """Invoke the pool on `items` (in a slot) and record every outcome."""
         assert target.version is not None
-        if not slot_held:
-            await self._slots.acquire()
         leases = [lease for lease, _ in items]
-        self._in_flight += 1
-        self._idle = trio.Event() if self._in_flight == 1 else self._idle
         try:
-            self._invocations += 1
-            try:
-                results = await self._pool.invoke(target.version, [e for _, e in items], target.config.settings,
-                                                  batch=batch)
-            except RunnerError as exc:
-                results = [InvocationResult(outcome=Outcome.RETRY, error_name="RunnerCrashed", error_message=str(exc))] * len(items)
-            except Exception as exc:  # a bug below us: keep the rows, say why, try later
-                log.exception("delivery_invoke_failed", function=function)
+            async with self._slots:
+                self._in_flight += 1
+                if self._in_flight == 1:
+                    self._idle = trio.Event()
+                try:
+                    self._invocations += 1
+                    results = await self._invoke(target, function, items, batch=batch)
+                finally:
+                    self._in_flight -= 1
+                    if self._in_flight == 0:
+                        self._idle.set()
+            if results is None:
                 until = self._clock() + self._postpone_s
                 await self._settle(leases, self._store.postpone([x.id for x in leases], until=until,
-                                                                reason=f"dispatcher error: {exc!r}"))
+                                                                reason="dispatcher error, see the daemon log"))
                 return
-            results = _fit(results, len(items))
             now = self._clock()
             version = target.version.hash
             completions = [
@@ -412,21 +380,34 @@ class Dispatcher:
             except StoreError as exc:  # the outcome is recorded; losing console lines is survivable
                 log.error("delivery_logs_failed", function=function, error=str(exc))
         finally:
-            self._slots.release()
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.set()
-            if any(lease.id in self._held for lease in leases):
-                await self._release([x.id for x in leases if x.id in self._held])
+            unsettled = [x.id for x in leases if x.id in self._held]
+            if unsettled:  # cancelled (shutdown) or the store failed: hand them back
+                await self._release(unsettled)
+
+    async def _invoke(self, target: Target, function: str, items: list[Item], *,
+                      batch: bool) -> list[InvocationResult] | None:
+        """The pool's answer, one result per item; None when something below us has a bug."""
+        assert target.version is not None
+        try:
+            results = await self._pool.invoke(target.version, [e for _, e in items], target.config.settings,
+                                              batch=batch)
+        except RunnerError as exc:
+            return [InvocationResult(outcome=Outcome.RETRY, error_name="RunnerCrashed", error_message=str(exc))] * len(items)
+        except Exception:
+            log.exception("delivery_invoke_failed", function=function)
+            return None
+        return _fit(results, len(items))
 
     def _report(self, function: str, version: str, leases: list[Lease], results: list[InvocationResult],
                 completions: list[Completion], now: float) -> None:
+        """Metrics, the result hook, and one canonical log line per attempt."""
         for lease, result, c in zip(leases, results, completions):
             if self._metrics is not None:
                 self._metrics.record(function, result, now)
             if self._on_result is not None:
                 self._on_result(function, result)
-            level = "debug" if result.outcome is Outcome.DELIVERED else "info" if c.state is DeliveryState.PENDING else "warning"
+            quiet = result.outcome is Outcome.DELIVERED
+            level = "debug" if quiet else "info" if c.state is DeliveryState.PENDING else "warning"
             getattr(log, level)(
                 "delivery_attempt", function=function, version=version, delivery_id=lease.id,
                 message_id=lease.message_id, attempt=lease.attempts + 1, outcome=result.outcome.value,
@@ -435,10 +416,10 @@ class Dispatcher:
 
     # --- settling ---------------------------------------------------------------------------
 
-    async def _settle(self, leases: Sequence[Lease], write: Any) -> None:
+    async def _settle(self, leases: Sequence[Lease], write: Awaitable[None]) -> None:
         """Await a store write that settles `leases`; they are ours no more once it commits."""
         await write
-        self._held.difference_update(lease.id for lease in leases)
+        self._forget(lease.id for lease in leases)
 
     async def _release(self, ids: list[int]) -> None:
         if not ids:
@@ -448,11 +429,13 @@ class Dispatcher:
                 await self._store.release(ids)
             except StoreError as exc:
                 log.error("delivery_release_failed", error=str(exc), deliveries=len(ids))
-        self._held.difference_update(ids)
+        self._forget(ids)
 
-    async def _release_all(self) -> None:
-        self._batches.clear()
-        await self._release(sorted(self._held))
+    def _forget(self, ids: Iterable[int]) -> None:
+        self._held.difference_update(ids)
+        if len(self._held) < self._max_held:
+            self._less_held.set()
+            self._less_held = trio.Event()
 
 
 def _fit(results: list[InvocationResult], n: int) -> list[InvocationResult]:

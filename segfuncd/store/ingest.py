@@ -43,6 +43,13 @@ _INSERT_SEEN = (
     "SELECT value ->> 0, ?1 FROM json_each(?2) WHERE value ->> 0 != ''"
 )
 _INSERT_EVENT = "INSERT INTO events (id, message_id, type, body, received_at) VALUES (?, ?, ?, ?, ?)"
+# Bodies go in multi-row INSERTs of this many rows: one sqlite3_step (one release of the
+# GIL) per chunk instead of per row, so the trio thread cannot make the writer queue for
+# the GIL once per row. The statement text is fixed, so it stays prepared in the cache.
+EVENT_CHUNK = 32
+_INSERT_EVENTS = "INSERT INTO events (id, message_id, type, body, received_at) VALUES " + ",".join(
+    ["(?, ?, ?, ?, ?)"] * EVENT_CHUNK
+)
 _INSERT_DELIVERIES = (
     "INSERT INTO deliveries (event_id, function, state, attempts, due_at, created_at, updated_at) "
     "SELECT ?1 + e.key, f.value, 'pending', 0, ?2, ?2, ?2 FROM json_each(?3) AS e, json_each(e.value, '$[1]') AS f"
@@ -97,15 +104,24 @@ class Ingest:
         conn.execute(_INSERT_SEEN, (now, doc))
         # Position i in `doc` is event id base + i; an event going nowhere keeps only its
         # dedupe key, and its id stays unused.
-        conn.executemany(
-            _INSERT_EVENT, [(base + i, *e, now) for i, (_k, e, n) in enumerate(kept) if n]
-        )
+        _insert_events(conn, [(base + i, *e, now) for i, (_k, e, n) in enumerate(kept) if n])
         conn.execute(_INSERT_DELIVERIES, (base, now, doc))
         conn.execute(_BUMP_ACCEPTED, (doc,))
         # Taken only once the statements succeeded; a rolled-back group leaves a gap at
         # worst (AUTOINCREMENT keeps ids unique either way).
         self.ids.event = base + len(kept)
         return results
+
+
+def _insert_events(conn: sqlite3.Connection, rows: list[tuple[int, str, str, str, float]]) -> None:
+    full = len(rows) - len(rows) % EVENT_CHUNK
+    if full:
+        conn.executemany(
+            _INSERT_EVENTS,
+            [[v for row in rows[i : i + EVENT_CHUNK] for v in row] for i in range(0, full, EVENT_CHUNK)],
+        )
+    if full < len(rows):
+        conn.executemany(_INSERT_EVENT, rows[full:])
 
 
 Kept = list[tuple[str, tuple[str, str, str], int]]
@@ -132,7 +148,7 @@ def _drop_duplicates(payloads: list[Prepared], known: set[str]) -> tuple[list[li
 
 # One encoder for every call: building a JSONEncoder per call shows up at 20k events/s.
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
-_encode_str = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_encode_str = json.encoder.encode_basestring
 _functions_json: dict[tuple[str, ...], tuple[str, int]] = {}
 
 

@@ -80,8 +80,8 @@ def complete(conn: sqlite3.Connection, now: float, completions: Sequence[Complet
         )
     }
     bumps = Bumps()
-    updates = []
-    attempts = []
+    updates: list[tuple[object, ...]] = []
+    attempts: list[tuple[object, ...]] = []
     left_pending = left_leased = dead = 0
     for c in completions:
         found = current.pop(c.delivery_id, None)
