@@ -205,3 +205,12 @@ async def test_recycling_replaces_a_runner_without_losing_work() -> None:
             results = await pool.invoke(v, [track(action="return")] * 2, {})
             assert all(r.outcome is Outcome.DELIVERED for r in results)
         assert first not in pool._runners and pool.statistics().restarts == 0
+
+
+async def test_invocations_beyond_the_active_limit_wait_their_turn(sink: Any) -> None:
+    """With max_active=2, ten fetching invocations still all complete (two at a time in JS)."""
+    sink.behaviour.delay_s = 0.05
+    async with open_runner_pool(workers=1, max_active=2) as pool:
+        results = await pool.invoke(plugin("outcomes"), [track(action="fetch")] * 10, {"url": sink.url + "/q"})
+    assert [r.value for r in results] == [200] * 10
+    assert max(r.started for r in sink.wait_for(10)) > min(r.finished for r in sink.requests)

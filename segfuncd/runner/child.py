@@ -16,6 +16,7 @@ one eval matters: QuickJS walks its heap on every eval (see sandbox.py).
 from __future__ import annotations
 
 import heapq
+from collections import deque
 import json
 import math
 import os
@@ -42,6 +43,12 @@ HANDLERS_BY_TYPE: dict[str, list[str]] = {
 }
 MAX_CONTEXTS = 64  # versions kept loaded; the pool resends a source the runner dropped
 MAX_TRIGGERS_PER_SLICE = 500
+# Invocations started in JS and not finished, per context. The rest wait here, in Python:
+# QuickJS walks its whole heap on every eval (~5 us per pending invocation, measured), so
+# hundreds of invocations parked on fetch() would make every slice slow for all of them.
+# A context whose handlers finish inside their first slice (no await on I/O) parks nothing,
+# so its limit grows up to MAX_TRIGGERS_PER_SLICE and big batches still go in one eval.
+DEFAULT_MAX_ACTIVE = 32
 
 
 @dataclass(eq=False)
@@ -64,6 +71,7 @@ class _Invocation:
     requests: list[dict[str, Any]] = field(default_factory=list)
     scopes: set[trio.CancelScope] = field(default_factory=set)
     done: bool = False
+    started: bool = False  # handed to JS (holds one of its context's active slots)
 
 
 @dataclass(eq=False)
@@ -75,6 +83,9 @@ class _Context:
     line: int | None
     triggers: list[dict[str, Any]] = field(default_factory=list)
     last_used: float = 0.0
+    active: int = 0  # invocations started in JS, not finished
+    limit: int = DEFAULT_MAX_ACTIVE  # current admission limit (see DEFAULT_MAX_ACTIVE)
+    waiting: deque[tuple[_Invocation, dict[str, Any]]] = field(default_factory=deque)
 
 
 class Runner:
@@ -93,6 +104,7 @@ class Runner:
         self._live: dict[int, _Invocation] = {}
         self._deadlines: list[tuple[float, int]] = []
         self._next_inv = 1
+        self._max_active = int(config.get("max_active", DEFAULT_MAX_ACTIVE))
         self._wake = trio.Event()
         self._send_q, self._send_r = trio.open_memory_channel[bytes](math.inf)
         self._nursery: trio.Nursery | None = None
@@ -154,6 +166,7 @@ class Runner:
             ctx = _Context(version["hash"], sandbox, handlers, None, None)
         except LoadFailure as exc:
             ctx = _Context(version["hash"], None, (), exc.message, exc.line)
+        ctx.limit = self._max_active
         self._contexts[version["hash"]] = ctx
         self._evict()
         return ctx
@@ -201,7 +214,26 @@ class Runner:
         inv = _Invocation(inv_id, req, pos, ctx, now, now + self._timeout_s)
         self._live[inv_id] = inv
         heapq.heappush(self._deadlines, (inv.deadline, inv_id))
-        self._trigger(ctx, {"k": "s", "i": inv_id, "h": handlers, "ty": ty, "e": ev, "s": st})
+        start = {"k": "s", "i": inv_id, "h": handlers, "ty": ty, "e": ev, "s": st}
+        if ctx.active < ctx.limit:
+            ctx.active += 1
+            inv.started = True
+            self._trigger(ctx, start)
+        else:
+            ctx.waiting.append((inv, start))
+
+    def _admit(self, ctx: _Context) -> None:
+        """A slot freed up: start waiting invocations that have not timed out."""
+        ctx.active -= 1
+        self._admit_waiting(ctx)
+
+    def _admit_waiting(self, ctx: _Context) -> None:
+        while ctx.waiting and ctx.active < ctx.limit:
+            inv, start = ctx.waiting.popleft()
+            if not inv.done:
+                ctx.active += 1
+                inv.started = True
+                self._trigger(ctx, start)
 
     def _trigger(self, ctx: _Context, trigger: dict[str, Any]) -> None:
         ctx.triggers.append(trigger)
@@ -232,9 +264,21 @@ class Runner:
             return
         for box in out.outboxes:
             self._apply_outbox(box)
+        self._adapt_limit(ctx, triggers)
         if out.queued or ctx.triggers:
             self._busy[ctx.hash] = ctx
             self._wake.set()
+
+    def _adapt_limit(self, ctx: _Context, triggers: list[dict[str, Any]]) -> None:
+        """Grow the admission limit while started invocations finish in their own slice."""
+        started = [t["i"] for t in triggers if t["k"] == "s"]
+        if not started:
+            return
+        if any(i in self._live for i in started):
+            ctx.limit = self._max_active
+        else:
+            ctx.limit = min(ctx.limit * 2, MAX_TRIGGERS_PER_SLICE)
+        self._admit_waiting(ctx)
 
     def _apply_outbox(self, box: dict[str, Any]) -> None:
         for inv_id, level, message, at in box["l"]:
@@ -260,6 +304,8 @@ class Runner:
             return
         inv.done = True
         self._live.pop(inv.id, None)
+        if inv.started:
+            self._admit(inv.ctx)
         for scope in inv.scopes:
             scope.cancel()
         result: dict[str, Any] = {
@@ -322,8 +368,10 @@ class Runner:
                 inv = self._live.get(inv_id)
                 if inv is not None:
                     message = f"the function ran longer than {round(self._timeout_s * 1000)} ms"
+                    started = inv.started
                     self._finish(inv, False, {"name": "TimeoutError", "message": message})
-                    self._trigger(inv.ctx, {"k": "x", "i": inv_id})
+                    if started:
+                        self._trigger(inv.ctx, {"k": "x", "i": inv_id})
             nxt = self._deadlines[0][0] - now if self._deadlines else 0.1
             await trio.sleep(max(0.005, min(nxt, 0.1)))
 

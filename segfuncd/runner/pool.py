@@ -413,11 +413,12 @@ async def open_runner_pool(
     recycle_after: int = 100_000,
     user_agent: str = f"segfuncd/{__version__}",
     max_fetch_in_flight: int = 8,
+    max_active: int = 32,
 ) -> AsyncIterator[RunnerPool]:
     """Start `workers` runner processes; on exit, stop them (in-flight work is abandoned)."""
     config = {
         "timeout_ms": timeout_ms, "cpu_ms": cpu_ms, "memory_mb": memory_mb, "egress_deny": list(egress_deny),
-        "user_agent": user_agent, "max_fetch_in_flight": max_fetch_in_flight,
+        "user_agent": user_agent, "max_fetch_in_flight": max_fetch_in_flight, "max_active": max_active,
     }
     async with trio.open_nursery() as nursery:
         pool = RunnerPool(nursery, workers=max(1, workers), config=config, timeout_ms=timeout_ms,
