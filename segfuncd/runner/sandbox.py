@@ -68,11 +68,13 @@ class _Armed:
 
 def _on_sigprof(signum: int, frame: object) -> None:
     if _Armed.on:
+        _Armed.on = False  # at most one raise per eval, even if it lands in its `finally`
         raise CPULimitExceeded()
 
 
 def _on_sigalrm(signum: int, frame: object) -> None:
     if _Armed.on:
+        _Armed.on = False
         raise WallLimitExceeded()
 
 
@@ -194,6 +196,9 @@ class Sandbox:
         return None if raw is None else json.loads(raw)
 
     def _eval_raw(self, code: bytes, kwargs: bytes, name: str, cpu_s: float) -> bytes | None:
+        # A signal that lands just after eval_string returned still raises (once) here;
+        # run_slice treats it as an interrupt, and the dispatcher re-sends the outboxes
+        # Python has not acknowledged, so the slice's work is not lost.
         signal.setitimer(signal.ITIMER_PROF, cpu_s)
         signal.setitimer(signal.ITIMER_REAL, self._wall_s)
         _Armed.on = True
