@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable
@@ -297,7 +296,3 @@ def _reason(exc: BaseException) -> tuple[str, str | None]:
             return cur.reason, cur.code
         cur = cur.__cause__ or cur.__context__
     return str(exc) or type(exc).__name__, None
-
-
-def monotonic_ms() -> float:
-    return time.monotonic() * 1000.0
