@@ -42,7 +42,7 @@ class LoadReport:
     """Whether a version compiles and which handlers it defines."""
 
     ok: bool
-    error: str | None = None
+    error: str | None = None  # the bare message, e.g. "SyntaxError: unexpected token ..."
     line: int | None = None
     handlers: tuple[str, ...] = ()
 
@@ -163,12 +163,8 @@ class RunnerPool:
             return LoadReport(ok=False, error=f"RunnerCrashed: {exc}")
         runner.loaded.add(version.hash)
         rep = answer["report"]
-        error = rep["error"]
-        if error and rep.get("line"):
-            error = f"{version.path}:{rep['line']}: {error}"
-        elif error:
-            error = f"{version.path}: {error}"
-        return LoadReport(ok=bool(rep["ok"]), error=error, line=rep.get("line"), handlers=tuple(rep["handlers"]))
+        # error is the bare message; callers prefix the file and line (plugins.py does)
+        return LoadReport(ok=bool(rep["ok"]), error=rep["error"], line=rep.get("line"), handlers=tuple(rep["handlers"]))
 
     async def invoke(self, version: PluginVersion, events: list[dict[str, Any]], settings: Mapping[str, Any],
                      *, batch: bool = False) -> list[InvocationResult]:
