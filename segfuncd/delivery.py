@@ -10,6 +10,8 @@ Rules:
 * A function without a live version (fails to load, removed, disabled) has its rows
   postponed with the reason, attempts untouched; the registry's `store.wake(function)`
   makes them due again when the file loads, so fixing the file delivers them.
+* Secrets (`apiKey`, `secret_settings`) are redacted from console lines and error messages
+  before anything is stored, logged or counted (redact.py).
 * Filters run first: a filtered-out event is completed as FILTERED and never reaches the
   function (no attempt used). A filter that crashes drops the event (fail closed).
 * Outcomes follow `outcomes.state_after` and the retry schedule `outcomes.next_attempt_at`
@@ -23,6 +25,7 @@ Rules:
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -36,6 +39,7 @@ from .config import FunctionConfig
 from .errors import RunnerError, StoreError
 from .log import get_logger
 from .outcomes import DeliveryState, InvocationResult, Outcome, next_attempt_at, state_after
+from .redact import Redactor, redactor_for, secret_values
 from .runner.version import PluginVersion
 from .store import Completion, Lease, LogRecord, Store
 
@@ -365,6 +369,9 @@ class Dispatcher:
                 await self._settle(leases, self._store.postpone([x.id for x in leases], until=until,
                                                                 reason="dispatcher error, see the daemon log"))
                 return
+            redact = redactor_for(secret_values(target.config))
+            if redact:  # before anything is stored, logged or counted
+                results = [_redacted(r, redact) for r in results]
             now = self._clock()
             version = target.version.hash
             completions = [
@@ -445,6 +452,15 @@ def _fit(results: list[InvocationResult], n: int) -> list[InvocationResult]:
     missing = InvocationResult(outcome=Outcome.RETRY, error_name="RunnerCrashed",
                                error_message=f"runner answered {len(results)} results for {n} events")
     return (results + [missing] * n)[:n]
+
+
+def _redacted(result: InvocationResult, redact: Redactor) -> InvocationResult:
+    """`result` with secrets removed from its error message and console lines."""
+    return dataclasses.replace(
+        result,
+        error_message=redact(result.error_message) if result.error_message else result.error_message,
+        logs=tuple(dataclasses.replace(line, message=redact(line.message)) for line in result.logs),
+    )
 
 
 def _function_logs(function: str, version: str, leases: list[Lease], results: list[InvocationResult]) -> list[LogRecord]:

@@ -221,3 +221,23 @@ async def test_a_runner_failure_is_retried_and_function_logs_are_kept(tmp_path: 
         (line,) = await store.read_logs(function="f")
         assert (line.message, line.level, line.source, line.message_id, line.version) == (
             "hi", "warn", "function", "msg-1", VERSION.hash)
+
+
+async def test_secrets_never_reach_the_store(tmp_path: Path) -> None:
+    clock = FakeClock()
+    secret = "sk-live-0123456789"
+    target = Target(version=VERSION, config=FunctionConfig(settings={"apiKey": secret}), handlers=("onTrack",))
+
+    def leaky(events: list[dict[str, Any]], batch: bool) -> list[InvocationResult]:
+        line = LogLine(level="log", message=f"key={secret}", time=1.0)
+        return [InvocationResult(outcome=Outcome.RETRY, error_name="RetryError", error_message=f"bad key {secret}",
+                                 logs=(line,)) for _ in events]
+
+    async with store_at(tmp_path / "q.db", clock) as store:
+        await store.accept([event(1)])
+        assert await dispatcher(store, FakePool(leaky), clock, resolve=lambda f: target).run_once() == 1
+        (line,) = await store.read_logs()
+        (row,) = await store.deliveries()
+        assert line.message == "key=[redacted]" and row.last_error == "RetryError: bad key [redacted]"
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("q.db*"))
+    assert secret.encode() not in stored
