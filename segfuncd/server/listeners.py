@@ -79,5 +79,7 @@ async def _unix_socket_answers(path: Path) -> bool:
         return True  # connect hung: something is there (a full backlog), do not delete it
     except (ConnectionRefusedError, FileNotFoundError):
         return False
+    except BlockingIOError:
+        return True  # a full backlog (EAGAIN): a live server that is busy
     finally:
         probe.close()
