@@ -148,7 +148,7 @@ async def test_a_version_1_database_is_migrated_in_place_without_losing_the_queu
     names = [row[0] for row in conn.execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
     conn.close()
     assert version == SCHEMA_VERSION
-    assert names == ["m001_queue", "m002_counters", "m003_dedupe"]
+    assert names == ["m001_queue", "m002_counters", "m003_dedupe", "m004_logs_by_time"]
 
 
 async def test_a_database_from_a_newer_segfuncd_is_refused(tmp_path: Path) -> None:
@@ -187,6 +187,16 @@ async def test_logs_filter_by_function_and_minimum_level(tmp_path: Path) -> None
         assert [x.message for x in await store.read_logs(function="f")] == ["line 1", "line 2"]
         assert [x.message for x in await store.read_logs(level="warn")] == ["line 2", "line 3", "line 4"]
         assert [x.source for x in await store.read_logs(level="error")] == ["function", "daemon"]
+
+
+async def test_the_newest_lines_are_the_latest_in_time_even_when_written_late(tmp_path: Path) -> None:
+    async with store_at(tmp_path / "q.db", FakeClock()) as store:
+        await store.append_logs([log(5), log(6)])
+        await store.append_logs([log(1, function=None)])  # a daemon event pumped in late
+        assert [x.message for x in await store.read_logs(limit=2)] == ["line 5", "line 6"]
+        assert [x.message for x in await store.read_logs(limit=3)] == ["line 1", "line 5", "line 6"]
+        first = (await store.read_logs(limit=1))[0].id
+        assert [x.message for x in await store.read_logs(after_id=first)] == ["line 1"]  # cursors go by id
 
 
 async def test_wait_logs_returns_when_a_newer_line_is_committed(tmp_path: Path) -> None:

@@ -51,7 +51,12 @@ def read(
     function: str | None,
     level: str | None,
 ) -> list[LogRecord]:
-    """Newest `limit` lines (after_id None) or the first `limit` after `after_id`; oldest first."""
+    """Newest `limit` lines by time (after_id None), or the first `limit` by id after
+    `after_id` (a follower's cursor); oldest first either way.
+
+    By time, because daemon events are pumped into the table in batches, after function
+    lines that happened later: `logs -n` must still end with the latest thing that happened.
+    """
     where = []
     args: list[object] = []
     if after_id is not None:
@@ -67,7 +72,7 @@ def read(
     if where:
         sql += " WHERE " + " AND ".join(where)
     if after_id is None:
-        sql += " ORDER BY id DESC LIMIT ?"
+        sql += " ORDER BY time DESC, id DESC LIMIT ?"
     else:
         sql += " ORDER BY id LIMIT ?"
     rows = conn.execute(sql, [*args, limit]).fetchall()

@@ -149,6 +149,12 @@ def _m003_dedupe(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="m004_logs_by_time")
+def _m004_logs_by_time(db: sqlite_utils.Database) -> None:
+    """`logs -n` shows the newest lines by time: daemon lines reach the table late."""
+    db.execute("CREATE INDEX ix_logs_time ON logs(time)")
+
+
 SCHEMA_VERSION = len(MIGRATIONS._migrations)
 
 
