@@ -222,8 +222,6 @@ async def test_expect_100_continue(nursery: trio.Nursery) -> None:
         first = await stream.receive_some(1000)
     assert first.startswith(b"HTTP/1.1 100 ")
     await stream.send_all(b"hi")
-    client = Client(stream)
-    client.conn.receive_data(b"")  # unused; read with raw parsing below
     data = b""
     with trio.fail_after(5):
         while b'"body":"hi"' not in data:
@@ -305,3 +303,34 @@ async def test_stop_lets_a_running_request_finish(tmp_path: Path) -> None:
     assert results and results[0][0] == 200 and b"committed" in results[0][2]
     with pytest.raises(OSError):
         await trio.open_tcp_stream(*server.addresses[0][:2])
+
+
+async def test_pipelined_requests_are_answered_in_order(nursery: trio.Nursery) -> None:
+    server = await start(nursery)
+    stream = await connect(server)
+    await stream.send_all(b"GET /one HTTP/1.1\r\nhost: t\r\n\r\nGET /two HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+    data = await read_raw(stream)
+    assert data.count(b"HTTP/1.1 200 ") == 2 and data.index(b'"/one"') < data.index(b'"/two"')
+
+
+async def test_http_1_0_client_gets_its_answer_and_a_close(nursery: trio.Nursery) -> None:
+    server = await start(nursery)
+    stream = await connect(server)
+    await stream.send_all(b"GET /old HTTP/1.0\r\n\r\n")
+    data = await read_raw(stream)  # returns only because the server closes
+    assert data.startswith(b"HTTP/1.1 200 ") and b'"/old"' in data
+
+
+async def test_stop_closes_idle_keep_alive_connections(tmp_path: Path) -> None:
+    async with trio.open_nursery() as outer:
+        scope = trio.CancelScope()
+
+        async def run_server(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+            with scope:
+                await serve_http(echo, await open_tcp_listeners_for("127.0.0.1:0"), limits=ServerLimits(), task_status=task_status)
+
+        server = await outer.start(run_server)
+        client = Client(await connect(server))
+        assert (await client.request("GET", "/"))[0] == 200
+        scope.cancel()
+    assert await read_raw(client.stream) == b""  # closed at once, not after idle_timeout_s (60 s)
