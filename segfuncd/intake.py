@@ -44,8 +44,10 @@ log = structlog.get_logger("segfuncd.intake")
 DEFAULT_UNIX_MODE = 0o660
 DEFAULT_LIMITS = ServerLimits(max_body_bytes=MAX_BATCH_BYTES)
 _OK = Response(status=200, body=b'{"success":true}')
-_SINGLE_PATHS = {f"/v1/{t}": t for t in EVENT_TYPES}
-_BATCH_PATHS = ("/v1/batch", "/v1/import")
+# analytics.js (analytics-next) posts to the first letter of the type, /v1/t, /v1/p, ...,
+# and batches to /v1/b (packages/browser/src/plugins/segmentio/index.ts, batched-dispatcher.ts).
+_SINGLE_PATHS = {f"/v1/{t}": t for t in EVENT_TYPES} | {f"/v1/{t[0]}": t for t in EVENT_TYPES}
+_BATCH_PATHS = ("/v1/batch", "/v1/import", "/v1/b")
 # analytics.js posts text/plain so that browsers skip the CORS preflight.
 _JSON_TYPES = ("application/json", "text/plain")
 _CORS_ALLOW_HEADERS = "Content-Type, Authorization, Content-Encoding"

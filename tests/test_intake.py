@@ -319,6 +319,18 @@ class TestCors:
         assert post.status_code == 200 and post.headers["access-control-allow-origin"] == "https://shop.example"
         assert other.status_code == 403 and "access-control-allow-origin" not in other.headers
 
+    async def test_analytics_js_short_paths(self, running: Running) -> None:
+        """analytics.js posts text/plain to /v1/t, /v1/i, ... and batches to /v1/b."""
+        plain = {"content-type": "text/plain"}
+        async with running.client() as c:
+            for path, body in [("t", TRACK), ("i", ONE_OF_EACH["identify"]), ("p", ONE_OF_EACH["page"]),
+                               ("s", ONE_OF_EACH["screen"]), ("g", ONE_OF_EACH["group"]), ("a", ONE_OF_EACH["alias"])]:
+                r = await c.post(f"/v1/{path}", content=json.dumps({**body, "writeKey": KEY}), headers=plain)
+                assert r.status_code == 200, path
+            r = await c.post("/v1/b", content=json.dumps({"writeKey": KEY, "batch": [{**TRACK, "type": "track"}]}), headers=plain)
+            assert r.status_code == 200
+        assert sorted(e["type"] for e in await stored_events(running.store)) == sorted([*ONE_OF_EACH, "track"])
+
 
 class TestRobustness:
     async def test_slow_client_does_not_stall_others(self, nursery: trio.Nursery, store: Any, tmp_path: Path) -> None:
