@@ -214,9 +214,11 @@ class Intake:
         if not raw:
             raise IntakeError(400, "empty body: expected a JSON object")
         try:
-            return json.loads(raw), len(raw)
+            return _parse_json(raw.decode("utf-8")), len(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise IntakeError(400, f"malformed JSON: {exc}") from None
+        except RecursionError:
+            raise IntakeError(400, "malformed JSON: nested too deeply") from None
 
     def _health(self) -> Response:
         healthy = bool(self.store.healthy) and not self.draining
@@ -245,6 +247,14 @@ class Intake:
             return response
         headers = (*response.headers, ("access-control-allow-origin", origin), ("vary", "Origin"))
         return Response(status=response.status, body=response.body, headers=headers, content_type=response.content_type)
+
+
+def _no_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity; JSON does not, and SQLite storage refuses them.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_parse_json = json.JSONDecoder(parse_constant=_no_constant).decode
 
 
 def _refusal(status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> Response:

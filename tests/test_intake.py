@@ -189,6 +189,13 @@ class TestBodies:
         assert r.status_code == 400 and r.json() == {"success": False, "message": r.json()["message"]}
         assert "malformed JSON" in r.json()["message"]
 
+    async def test_nan_and_deep_nesting_are_400_not_500(self, running: Running) -> None:
+        async with running.client() as c:
+            nan = await c.post("/v1/track", content=b'{"userId":"u","event":"E","properties":{"x":NaN}}', headers=basic(KEY))
+            deep = await c.post("/v1/track", content=b"{\"a\":" * 20_000 + b"1" + b"}" * 20_000, headers=basic(KEY))
+        assert nan.status_code == 400 and "NaN" in nan.json()["message"]
+        assert deep.status_code == 400 and "deeply" in deep.json()["message"]
+
     async def test_wrong_content_type_is_400(self, running: Running) -> None:
         async with running.client() as c:
             r = await c.post("/v1/track", content=b"userId=u", headers={"content-type": "application/x-www-form-urlencoded", **basic(KEY)})
