@@ -158,7 +158,7 @@ class Intake:
         body, size = self._decode(request)
         if header_key is None and self.write_keys:
             key = body.get("writeKey") if isinstance(body, dict) else None
-            if not key:
+            if not key or not isinstance(key, str):
                 return _refusal(401, "missing write key: send it as the HTTP Basic username or as writeKey in the body")
             if key not in self.write_keys:
                 return _refusal(401, "unknown write key (writeKey)")

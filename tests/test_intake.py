@@ -141,6 +141,7 @@ class TestAuth:
         async with running.client() as c:
             assert (await c.post("/v1/track", json={**TRACK, "writeKey": KEY})).status_code == 200
             assert (await c.post("/v1/batch", json={"writeKey": KEY, "batch": [{**TRACK, "type": "track"}]})).status_code == 200
+            assert (await c.post("/v1/track", json={**TRACK, "writeKey": ["a list"]})).status_code == 401
             r1 = await c.post("/v1/track", json={**TRACK, "writeKey": "nope"})
             r2 = await c.post("/v1/track", json=TRACK)
         assert r1.status_code == 401 and r2.status_code == 401 and "missing write key" in r2.json()["message"]
