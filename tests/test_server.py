@@ -334,3 +334,29 @@ async def test_stop_closes_idle_keep_alive_connections(tmp_path: Path) -> None:
         assert (await client.request("GET", "/"))[0] == 200
         scope.cancel()
     assert await read_raw(client.stream) == b""  # closed at once, not after idle_timeout_s (60 s)
+
+
+async def test_chunked_request_body_is_assembled(nursery: trio.Nursery) -> None:
+    server = await start(nursery)
+    stream = await connect(server)
+    await stream.send_all(b"POST /c HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+    assert b'"body":"abcde"' in await read_raw(stream)
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"\x00\x01\x02\xff\r\n\r\n",
+        b"POST / HTTP/1.1\r\nhost: t\r\ncontent-length: -5\r\n\r\n",
+        b"POST / HTTP/1.1\r\nhost: t\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\nab",
+        b"POST / HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+        b"GET / HTTP/1.1\r\n\r\n",  # no Host
+    ],
+)
+async def test_garbage_gets_a_4xx_and_the_server_goes_on(nursery: trio.Nursery, garbage: bytes) -> None:
+    server = await start(nursery)
+    stream = await connect(server)
+    await stream.send_all(garbage)
+    reply = await read_raw(stream)
+    assert reply == b"" or reply[9:10] == b"4", reply[:40]
+    assert (await Client(await connect(server)).request("GET", "/after"))[0] == 200
