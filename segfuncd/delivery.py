@@ -156,12 +156,10 @@ class Dispatcher:
         self._max_held = concurrency * batch_size  # leased rows in memory, waiting or running
         self._metrics, self._on_result, self._clock, self._rng = metrics, on_result, clock, rng
         self._held: set[int] = set()
-        self._less_held = trio.Event()
+        self._held_changed = trio.Event()  # set (and replaced) whenever rows settle
         self._batches: dict[str, list[Item]] = {}
         self._timers: set[str] = set()
         self._in_flight = 0
-        self._idle = trio.Event()
-        self._idle.set()
         self._draining = False
         self._wait_scope: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
@@ -183,7 +181,7 @@ class Dispatcher:
                 task_status.started(self)
                 while not self._draining:
                     if len(self._held) >= self._max_held:
-                        await self._interruptible(self._less_held.wait)
+                        await self._interruptible(self._held_changed.wait)
                         continue
                     generation = self._store.work_generation
                     try:
@@ -219,7 +217,10 @@ class Dispatcher:
         self._batches.clear()
         await self._release(waiting)
         with trio.move_on_after(timeout_s):
-            await self._idle.wait()
+            # Every leased row settled (completed, postponed or released), not merely "no
+            # invocation running": a group may be dispatched and not yet started.
+            while self._held:
+                await self._held_changed.wait()
 
     # --- leasing ----------------------------------------------------------------------------
 
@@ -355,15 +356,11 @@ class Dispatcher:
         try:
             async with self._slots:
                 self._in_flight += 1
-                if self._in_flight == 1:
-                    self._idle = trio.Event()
                 try:
                     self._invocations += 1
                     results = await self._invoke(target, function, items, batch=batch)
                 finally:
                     self._in_flight -= 1
-                    if self._in_flight == 0:
-                        self._idle.set()
             if results is None:
                 until = self._clock() + self._postpone_s
                 await self._settle(leases, self._store.postpone([x.id for x in leases], until=until,
@@ -440,9 +437,8 @@ class Dispatcher:
 
     def _forget(self, ids: Iterable[int]) -> None:
         self._held.difference_update(ids)
-        if len(self._held) < self._max_held:
-            self._less_held.set()
-            self._less_held = trio.Event()
+        self._held_changed.set()
+        self._held_changed = trio.Event()
 
 
 def _fit(results: list[InvocationResult], n: int) -> list[InvocationResult]:

@@ -78,6 +78,7 @@ class Store:
         self._log_event = trio.Event()
         self._work_generation = 0
         self._work_event = trio.Event()
+        self._work_waiters = 0
         self._accept_calls = 0
         self._events_stored = 0
         self._duplicates = 0
@@ -90,6 +91,8 @@ class Store:
         Returns only after the commit that holds them. Raises Backpressure when the queue
         is full, StoreError when SQLite fails (then nothing of this call was stored).
         """
+        if not events:
+            return []
         if self._pending >= self._max_pending:
             raise Backpressure(
                 f"{self._pending} deliveries are pending, at the limit of storage.max_pending = {self._max_pending}"
@@ -104,12 +107,16 @@ class Store:
         except BaseException:
             self._pending -= rows
             raise
-        dup_rows = sum(n for n, ok in zip(payload.fanout, stored, strict=True) if not ok)
-        self._pending -= dup_rows
         self._accept_calls += 1
-        n_stored = sum(stored)
-        self._events_stored += n_stored
-        self._duplicates += len(stored) - n_stored
+        if all(stored):  # the usual case, kept cheap: this runs once per request
+            self._events_stored += len(stored)
+            dup_rows = 0
+        else:
+            dup_rows = sum(n for n, ok in zip(payload.fanout, stored, strict=True) if not ok)
+            self._pending -= dup_rows
+            n_stored = sum(stored)
+            self._events_stored += n_stored
+            self._duplicates += len(stored) - n_stored
         if rows > dup_rows:
             self._signal_work()
         return stored
@@ -176,8 +183,12 @@ class Store:
 
     async def wait_work(self, generation: int) -> None:
         """Return once `work_generation` has moved past `generation` (the dispatcher's wake-up)."""
-        while self._work_generation <= generation:
-            await self._work_event.wait()
+        self._work_waiters += 1
+        try:
+            while self._work_generation <= generation:
+                await self._work_event.wait()
+        finally:
+            self._work_waiters -= 1
 
     # --- admin reads ------------------------------------------------------------------------
 
@@ -311,8 +322,9 @@ class Store:
 
     def _signal_work(self) -> None:
         self._work_generation += 1
-        self._work_event.set()
-        self._work_event = trio.Event()
+        if self._work_waiters:  # a fresh Event per accept only when someone listens
+            self._work_event.set()
+            self._work_event = trio.Event()
 
 
 @asynccontextmanager
