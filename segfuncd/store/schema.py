@@ -155,6 +155,12 @@ def _m004_logs_by_time(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX ix_logs_time ON logs(time)")
 
 
+@MIGRATIONS(name="m005_oldest_pending")
+def _m005_oldest_pending(db: sqlite_utils.Database) -> None:
+    """The age of the oldest pending delivery in O(log n): status must not scan the queue."""
+    db.execute(f"CREATE INDEX ix_deliveries_active_created ON deliveries(created_at) WHERE {ACTIVE}")
+
+
 SCHEMA_VERSION = len(MIGRATIONS._migrations)
 
 
