@@ -283,7 +283,7 @@ class Admin:
             "name": name,
             "state": state,
             "error": error,
-            "error_first_line": error.strip().splitlines()[0] if error and error.strip() else None,
+            "error_first_line": _first_line(error, self.config.plugins_dir),
             "error_at": ps.error_at if ps is not None else None,
             "version": ps.version.hash if ps is not None and ps.version is not None else None,
             "loaded_at": ps.loaded_at if ps is not None else None,
@@ -472,6 +472,13 @@ def _result_dict(event_type: Any, r: InvocationResult, redact: Redactor) -> dict
         "requests": [{**plain(q), "url": redact(q.url), "error": redact(q.error) if q.error else None} for q in r.requests],
         "duration_ms": r.duration_ms,
     }
+
+
+def _first_line(error: str | None, plugins_dir: Any) -> str | None:
+    """The first line of a load error, with the plugins directory left off its file names."""
+    if not error or not error.strip():
+        return None
+    return error.strip().splitlines()[0].replace(f"{plugins_dir}/", "")
 
 
 def _json_body(request: Request) -> dict[str, Any]:

@@ -219,6 +219,22 @@ def _clip(text: str, width: int = WIDTH) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _clip_left(text: str, width: int) -> str:
+    """Keep the end of a path (its file name) when it is too long."""
+    return text if len(text) <= width else "…" + text[-(width - 1):]
+
+
+def _wrap(text: str, *, lines: int = 3) -> list[str]:
+    """A note over at most `lines` lines of WIDTH, continuation lines indented."""
+    import textwrap
+
+    out = textwrap.wrap(text, WIDTH, subsequent_indent="    ", break_long_words=True, break_on_hyphens=False)
+    if len(out) > lines:
+        out = out[:lines]
+        out[-1] = _clip(out[-1] + " …")
+    return out
+
+
 def _first_line(text: Any) -> str:
     return str(text or "").strip().splitlines()[0] if str(text or "").strip() else ""
 
@@ -235,8 +251,8 @@ def render_status(data: Mapping[str, Any]) -> str:
     now = float(data.get("now") or d.get("now") or 0)
     intake, runners, queue = data.get("intake", {}), data.get("runners", {}), data.get("queue", {})
     out = [
-        _clip(f"segfuncd {d.get('version', '?')}  pid {d.get('pid', '?')}  up {_age(d.get('uptime_s'))}  "
-              f"config {d.get('config', '?')}"),
+        f"segfuncd {d.get('version', '?')}  pid {d.get('pid', '?')}  up {_age(d.get('uptime_s'))}",
+        f"config   {_clip_left(str(d.get('config', '?')), WIDTH - 9)}",
         _clip(f"intake   {', '.join(intake.get('addresses') or ['(none)'])}"),
         _clip(f"         {float(intake.get('events_per_s') or 0):.1f} events/s, {_count(intake.get('accepted', 0))} accepted, "
               f"{_count(intake.get('duplicate', 0))} duplicate, {_count(intake.get('rejected', 0))} rejected"),
@@ -284,14 +300,15 @@ def render_status(data: Mapping[str, Any]) -> str:
     for f in functions:
         n = f["name"]
         if f.get("error"):
-            notes.append(_clip(f"{n}: load error {_ago(f.get('error_at'), now)}: {_first_line(f['error'])}"))
+            first = f.get("error_first_line") or _first_line(f["error"])
+            notes += _wrap(f"{n}: load error {_ago(f.get('error_at'), now)}: {first}")
             if f.get("version"):
                 notes.append(_clip(f"{n}: still running version {f['version']} (loaded {_ago(f.get('loaded_at'), now)})"))
         if f.get("discarded"):
             reasons = ", ".join(f"{k} {v}" for k, v in sorted(f["discarded"].items()))
             notes.append(_clip(f"{n}: discarded {reasons}"))
         if f.get("last_error"):
-            notes.append(_clip(f"{n}: last error {_ago(f.get('last_error_at'), now)}: {_first_line(f['last_error'])}"))
+            notes += _wrap(f"{n}: last error {_ago(f.get('last_error_at'), now)}: {_first_line(f['last_error'])}")
     if notes:
         out += ["", *notes]
     return "\n".join(out)

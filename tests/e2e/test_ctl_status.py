@@ -36,7 +36,10 @@ def test_status_before_and_after_deliveries_with_a_failing_plugin_and_a_load_err
     assert before.returncode == 0, before.stderr
     assert all(len(line) <= 80 for line in before.stdout.splitlines()), before.stdout
     assert f"pid {d.pid}" in before.stdout
-    lines = {line.split()[0]: line for line in before.stdout.splitlines() if line and line.split()[0] in {"good", "failing", "broken"}}
+    lines: dict[str, str] = {}
+    for line in before.stdout.splitlines():  # the first row per function is the state table's
+        if line and line.split()[0] in {"good", "failing", "broken"}:
+            lines.setdefault(line.split()[0], line)
     assert " live " in lines["good"] and " live " in lines["failing"] and "load error" in lines["broken"]
     assert "broken: load error" in before.stdout and "broken.js" in before.stdout
 
