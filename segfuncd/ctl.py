@@ -304,6 +304,9 @@ def render_status(data: Mapping[str, Any]) -> str:
             notes += _wrap(f"{n}: load error {_ago(f.get('error_at'), now)}: {first}")
             if f.get("version"):
                 notes.append(_clip(f"{n}: still running version {f['version']} (loaded {_ago(f.get('loaded_at'), now)})"))
+        waiting = int(f.get("pending") or 0) - int(f.get("retrying") or 0)
+        if waiting > 0 and f.get("state") != "live":
+            notes.append(_clip(f"{n}: {waiting} {'event waits' if waiting == 1 else 'events wait'} until it is live"))
         if f.get("discarded"):
             reasons = ", ".join(f"{k} {v}" for k, v in sorted(f["discarded"].items()))
             notes.append(_clip(f"{n}: discarded {reasons}"))
@@ -316,11 +319,13 @@ def render_status(data: Mapping[str, Any]) -> str:
 
 def render_log_line(r: Mapping[str, Any]) -> str:
     """One log record as a line: time, source, level, message, then the context."""
-    if r.get("source") == "daemon" and not r.get("function"):
-        who = "segfuncd"
+    context = []
+    if r.get("source") == "daemon":
+        who = "segfuncd"  # the daemon's own event, maybe about a function
+        if r.get("function"):
+            context.append(f"function={r['function']}")
     else:
         who = str(r.get("function") or "?") + (f"@{str(r['version'])[:8]}" if r.get("version") else "")
-    context = []
     if r.get("message_id"):
         context.append(f"messageId={r['message_id']}")
     if r.get("outcome"):

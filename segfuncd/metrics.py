@@ -26,6 +26,12 @@ from dataclasses import dataclass, field
 
 from .outcomes import InvocationResult, Outcome
 
+# EventNotSupported means "this function does not handle this event" (often: no handler
+# for its type). Counting it in the windows would make a track-only function look 50%
+# broken on a source that also sends identify, and its ~0 ms would drag p50 down; it is
+# still counted in the outcome and error counters.
+NOT_RUN = frozenset({"EventNotSupported"})
+
 # --- the log-scale histogram --------------------------------------------------------------
 
 MIN_MS = 0.1
@@ -200,8 +206,9 @@ class Metrics:
             rec = self._functions[function] = _FunctionRecord()
         ms = max(0.0, float(result.duration_ms))
         ok = result.outcome is Outcome.DELIVERED
-        rec.w5m.add(ms=ms, ok=ok, now=now)
-        rec.w24h.add(ms=ms, ok=ok, now=now)
+        if result.error_name not in NOT_RUN:
+            rec.w5m.add(ms=ms, ok=ok, now=now)
+            rec.w24h.add(ms=ms, ok=ok, now=now)
         key = result.outcome.value
         rec.outcomes[key] = rec.outcomes.get(key, 0) + 1
         if result.error_name is not None:

@@ -98,9 +98,19 @@ class TestMetrics:
 
     def test_discards_are_counted_but_are_not_the_last_error(self) -> None:
         m = Metrics()
-        m.record("a", err("EventNotSupported", Outcome.DISCARDED), T0)
+        m.record("a", err("ValidationError", Outcome.DISCARDED), T0)
         f = m.snapshot(T0).functions["a"]
-        assert f.errors == {"EventNotSupported": 1} and f.last_error is None
+        assert f.errors == {"ValidationError": 1} and f.last_error is None
+        assert f.last_5m.count == 1 and f.last_5m.success_rate == 0.0
+
+    def test_event_not_supported_stays_out_of_rate_and_latency(self) -> None:
+        """A track-only function on a source that also sends identify is not 50% broken."""
+        m = Metrics()
+        m.record("a", ok(30.0), T0)
+        m.record("a", err("EventNotSupported", Outcome.DISCARDED, 0.1), T0)
+        f = m.snapshot(T0).functions["a"]
+        assert f.last_5m.count == 1 and f.last_5m.success_rate == 1.0
+        assert f.outcomes == {"delivered": 1, "discarded": 1} and f.attempts == 2
 
     def test_memory_is_bounded_by_buckets_not_events(self) -> None:
         m = Metrics()
