@@ -67,7 +67,7 @@ async def running(nursery: trio.Nursery, store: Any, tmp_path: Path) -> Running:
 
 
 TRACK = {"userId": "u1", "event": "Signed Up", "properties": {"plan": "pro"}}
-ONE_OF_EACH = {
+ONE_OF_EACH: dict[str, dict[str, Any]] = {
     "track": TRACK,
     "identify": {"userId": "u1", "traits": {"email": "a@b.c"}},
     "page": {"anonymousId": "a1", "name": "Home"},

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import trio
-from segment.analytics import Client
+from segment.analytics import Client  # type: ignore[import-untyped]
 
 from segfuncd.intake import Intake, serve_intake
 from segfuncd.spec import route_event

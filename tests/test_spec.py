@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 import pytest
@@ -21,7 +22,7 @@ from segfuncd.spec import (
 NOW = datetime(2024, 5, 1, 12, 0, 0, 250_000, tzinfo=timezone.utc)
 
 
-def ids() -> object:
+def ids() -> Callable[[], str]:
     counter = itertools.count()
     return lambda: f"api-{next(counter)}"
 
