@@ -67,6 +67,8 @@ class HttpServer:
         )
 
     async def serve(self, listeners: list[trio.SocketListener], *, task_status: trio.TaskStatus[HttpServer]) -> None:
+        if not listeners:
+            raise ValueError("serve_http: no listeners to serve on")
         self.addresses = [getattr(ln, "unix_path", None) or ln.socket.getsockname() for ln in listeners]
         async with trio.open_nursery() as outer:
             guard = trio.CancelScope(shield=True)  # the connections' nursery: stopped by _stop only
