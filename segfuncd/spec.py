@@ -281,7 +281,7 @@ def prepare_batch(
         try:
             if index in too_big:
                 raise _too_big(too_big[index])
-            accepted.append((index, _prepare(item, None, now, new_id, envelope, copy=owned)))
+            accepted.append((index, _prepare(item, None, now, new_id, envelope, copy=not owned)))
         except IntakeError as exc:
             rejected.append(Rejection(index=index, message=exc.message))
     return accepted, rejected

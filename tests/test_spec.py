@@ -162,6 +162,13 @@ class TestBatch:
         good, bad = prepare_batch({"batch": [small] * 5 + [big] + [small] * 4}, received_at=NOW, new_id=ids())
         assert len(good) == 9 and [(r.index, "32768" in r.message) for r in bad] == [(5, True)]
 
+    def test_items_are_copied_unless_owned(self) -> None:
+        body = {"batch": [{"type": "identify", "userId": "u", "writeKey": "k"}]}
+        (_, event), = prepare_batch(body, received_at=NOW, new_id=ids())[0]
+        assert body["batch"][0] == {"type": "identify", "userId": "u", "writeKey": "k"} and "receivedAt" in event
+        (_, owned), = prepare_batch(body, received_at=NOW, new_id=ids(), owned=True)[0]
+        assert owned is body["batch"][0] and "writeKey" not in owned
+
     def test_more_than_2500_events_is_refused(self) -> None:
         body = {"batch": [{"type": "identify", "userId": "u"}] * (MAX_BATCH_EVENTS + 1)}
         with pytest.raises(IntakeError, match="2500"):
