@@ -376,7 +376,8 @@ class Dispatcher:
                                base_delay_s=self._base_delay_s, rng=self._rng)
                 for lease, result in zip(leases, results)
             ]
-            await self._settle(leases, self._store.complete(completions))
+            if not await self._settle(leases, self._store.complete(completions)):
+                return
             self._completed += len(completions)
             self._report(function, version, leases, results, completions, now)
             try:
@@ -420,10 +421,21 @@ class Dispatcher:
 
     # --- settling ---------------------------------------------------------------------------
 
-    async def _settle(self, leases: Sequence[Lease], write: Awaitable[None]) -> None:
-        """Await a store write that settles `leases`; they are ours no more once it commits."""
-        await write
-        self._forget(lease.id for lease in leases)
+    async def _settle(self, leases: Sequence[Lease], write: Awaitable[None]) -> bool:
+        """Await a store write that settles `leases`; they are ours no more either way.
+
+        When the write fails the rows stay leased in the file: we let go of them, so their
+        lease expires and they are leased again (at-least-once), instead of holding them
+        in memory where the skip-what-we-hold rule would starve them until a restart.
+        """
+        try:
+            await write
+            return True
+        except StoreError as exc:
+            log.error("delivery_store_failed", error=str(exc), deliveries=len(leases))
+            return False
+        finally:
+            self._forget(lease.id for lease in leases)
 
     async def _release(self, ids: list[int]) -> None:
         if not ids:

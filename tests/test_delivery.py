@@ -12,7 +12,7 @@ import trio
 
 from segfuncd.config import BatchConfig, FilterConfig, FunctionConfig
 from segfuncd.delivery import Dispatcher, Target
-from segfuncd.errors import RunnerError
+from segfuncd.errors import RunnerError, StoreError
 from segfuncd.filters import compile_filters
 from segfuncd.outcomes import DeliveryState, InvocationResult, LogLine, Outcome, next_delay_s
 from segfuncd.runner.version import PluginVersion
@@ -241,3 +241,24 @@ async def test_secrets_never_reach_the_store(tmp_path: Path) -> None:
         assert line.message == "key=[redacted]" and row.last_error == "RetryError: bad key [redacted]"
     stored = b"".join(p.read_bytes() for p in tmp_path.glob("q.db*"))
     assert secret.encode() not in stored
+
+
+async def test_a_failed_completion_lets_go_of_the_rows_so_they_come_back(tmp_path: Path) -> None:
+    """A store error costs a duplicate at worst, never a row stuck in memory."""
+    clock = FakeClock()
+    async with store_at(tmp_path / "q.db", clock) as store:
+        await store.accept([event(1)])
+        d = dispatcher(store, FakePool(), clock, lease_s=60)
+        real_complete = store.complete
+
+        async def failing(completions: Any) -> None:
+            raise StoreError("SQLite failed during complete: disk I/O error")
+
+        store.complete = failing  # type: ignore[method-assign]
+        assert await d.run_once() == 1
+        store.complete = real_complete  # type: ignore[method-assign]
+        assert d.statistics().held == 0
+        assert await d.run_once() == 0  # still leased in the file
+        clock.advance(61)
+        assert await d.run_once() == 1  # the lease expired: delivered now
+        assert (await store.stats()).functions["f"].delivered == 1
