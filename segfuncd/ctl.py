@@ -334,7 +334,7 @@ def render_log_line(r: Mapping[str, Any]) -> str:
         context.append(f"{k}={v}")
     message = str(r.get("message", "")).replace("\n", "\n    ")
     tail = f"  [{' '.join(context)}]" if context else ""
-    return f"{_clock(float(r.get('time') or 0))} {who} {str(r.get('level', '')):<5} {message}{tail}"
+    return f"{_clock(float(r.get('time') or 0))} {who} {str(r.get('level', '')):<7} {message}{tail}"
 
 
 def _indent(text: str, prefix: str = "  ") -> str:

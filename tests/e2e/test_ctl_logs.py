@@ -46,6 +46,9 @@ def test_logs_n_function_filter_and_follow(daemon: Any) -> None:
     assert all(r["function"] == "quiet" and r["level"] == "warn" and r["message_id"] for r in records
                if r["source"] == "function")
 
+    warned = d.ctl("logs", "--level", "warn", "-n", "1000")
+    assert "quiet saw E4" in warned.stdout and "chatty saw" not in warned.stdout
+
     follower = d.ctl_popen("logs", "-f", "-n", "0", "--json", "chatty")
     got: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [got.put(line) for line in follower.stdout], daemon=True).start()  # type: ignore[union-attr]
