@@ -139,6 +139,7 @@ class Dispatcher:
         base_delay_s: float = 30.0,
         lease_s: float = DEFAULT_LEASE_S,
         batch_size: int = 100,
+        invoke_size: int = 25,
         concurrency: int | None = None,
         postpone_s: float = DEFAULT_POSTPONE_S,
         metrics: ResultRecorder | None = None,
@@ -149,6 +150,7 @@ class Dispatcher:
         self._store, self._pool, self._resolve = store, pool, resolve
         self._max_attempts, self._base_delay_s = max_attempts, base_delay_s
         self._lease_s, self._batch_size, self._postpone_s = lease_s, batch_size, postpone_s
+        self._invoke_size = max(1, invoke_size)  # events per pool.invoke (single-event handlers)
         if concurrency is None:
             stats = getattr(pool, "statistics", None)
             concurrency = max(4, 2 * (stats().workers if stats is not None else 2))
@@ -280,8 +282,16 @@ class Dispatcher:
             self._completed += len(done)
         if target.batching:
             self._batch_add(target, function, runnable)
-        elif runnable:
-            await self._run(target, function, runnable, batch=False)
+        elif len(runnable) <= self._invoke_size:
+            if runnable:
+                await self._run(target, function, runnable, batch=False)
+        else:
+            # Smaller invocations spread one function's backlog over every runner, and a
+            # result is recorded as soon as its chunk is done (fewer repeats after a crash).
+            async with trio.open_nursery() as nursery:
+                for i in range(0, len(runnable), self._invoke_size):
+                    chunk = runnable[i : i + self._invoke_size]
+                    nursery.start_soon(self._guarded, partial(self._run, target, function, chunk, batch=False))
 
     def _target(self, function: str) -> Target:
         try:

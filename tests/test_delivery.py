@@ -262,3 +262,13 @@ async def test_a_failed_completion_lets_go_of_the_rows_so_they_come_back(tmp_pat
         clock.advance(61)
         assert await d.run_once() == 1  # the lease expired: delivered now
         assert (await store.stats()).functions["f"].delivered == 1
+
+
+async def test_a_large_group_is_split_into_invocations_of_invoke_size(tmp_path: Path) -> None:
+    clock = FakeClock()
+    async with store_at(tmp_path / "q.db", clock) as store:
+        await store.accept([event(i) for i in range(60)])
+        pool = FakePool()
+        assert await dispatcher(store, pool, clock, invoke_size=25).run_once() == 60
+        assert sorted(len(events) for _, events, _, _ in pool.calls) == [10, 25, 25]
+        assert (await store.stats()).functions["f"].delivered == 60
