@@ -499,7 +499,9 @@ async def serve_delivery(
     base_delay_s: float = 30.0,
     lease_s: float = DEFAULT_LEASE_S,
     batch_size: int = 100,
+    invoke_size: int = 25,
     concurrency: int | None = None,
+    postpone_s: float = DEFAULT_POSTPONE_S,
     metrics: ResultRecorder | None = None,
     on_result: ResultHook | None = None,
     clock: Callable[[], float] = time.time,
@@ -508,7 +510,8 @@ async def serve_delivery(
     """Run a Dispatcher until cancelled; `task_status.started` hands it over (for drain())."""
     dispatcher = Dispatcher(
         store, pool, resolve=resolve, max_attempts=max_attempts, base_delay_s=base_delay_s, lease_s=lease_s,
-        batch_size=batch_size, concurrency=concurrency, metrics=metrics, on_result=on_result, clock=clock,
+        batch_size=batch_size, invoke_size=invoke_size, concurrency=concurrency, postpone_s=postpone_s,
+        metrics=metrics, on_result=on_result, clock=clock,
     )
     await dispatcher.serve(task_status=task_status)
 
