@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from conftest import free_port  # type: ignore[import-not-found]
+
 
 PLUGIN = """
 async function onTrack(event, settings) {
@@ -19,6 +21,8 @@ async function onTrack(event, settings) {
   if (mode === "RetryError") throw new RetryError("try later")
   if (mode === "TypeError") return event.nothing.here
   if (mode === "Error") throw new Error("plain bug")
+  if (mode === "FetchError") return await fetch(settings.closed + "/nobody-home")
+  if (mode === "loop") { while (true) {} }
   if (mode === "fetch") {
     const res = await fetch(settings.url + "/hook?x=1", {
       method: "post",
@@ -43,7 +47,9 @@ def track(mode: str) -> str:
 
 @pytest.fixture
 def d(daemon: Any, sink: Any) -> Any:
-    proc = daemon(f'[functions.fn]\nsettings = {{ url = "{sink.url}" }}\n', plugins={"fn": PLUGIN})
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there: a network failure
+    config = f'[runtime]\ncpu_ms = 500\ntimeout_ms = 2000\n[functions.fn]\nsettings = {{ url = "{sink.url}", closed = "{closed}" }}\n'
+    proc = daemon(config, plugins={"fn": PLUGIN})
     proc.wait_until(lambda: proc.function_status("fn").get("state") == "live", what="fn live")
     return proc
 
@@ -64,13 +70,18 @@ def test_success_prints_callback_return_then_log_output(d: Any) -> None:
         ("RetryError", "RetryError: try later"),
         ("TypeError", "TypeError"),
         ("Error", "Error: plain bug"),
+        ("FetchError", "FetchError"),
+        ("loop", "LimitError"),  # CPULimitError (cpu_ms) or a TimeoutError, whichever trips first
     ],
 )
 def test_each_error_class_is_the_callback_return_and_exits_1(d: Any, mode: str, shown: str) -> None:
     out = d.ctl("test", "fn", "-", input=track(mode))
     assert out.returncode == 1, out.stdout + out.stderr
     ret = out.stdout.split("Callback Return", 1)[1].split("Log Output", 1)[0]
-    assert shown in ret
+    if mode == "loop":
+        assert "CPULimitError" in ret or "TimeoutError" in ret, ret
+    else:
+        assert shown in ret
     assert f"mode is {mode}" in out.stdout.split("Log Output", 1)[1]
 
 
