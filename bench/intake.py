@@ -1,6 +1,6 @@
 """Intake throughput: /v1/batch (100 events per request) and /v1/track, beside a Node baseline.
 
-    .venv/bin/python bench/intake.py [--seconds 5] [--connections 32] [--rounds 3]
+    .venv/bin/python bench/intake.py [--seconds 5] [--connections 32] [--rounds 4]
 
 Both servers get the same load from bench/intake_load.mjs (Node, keep-alive, closed loop,
 a fresh messageId per event so nothing is a duplicate): segfuncd's intake in its own
@@ -84,7 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--serve", metavar="DB", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -115,14 +115,14 @@ def main() -> None:
     print(f"intake benchmark: {args.connections} keep-alive connections, best of {args.rounds} x {args.seconds:g} s, "
           f"load from Node {subprocess.run(['node', '--version'], capture_output=True, text=True).stdout.strip()}, "
           f"{os.cpu_count()} CPUs, load average before {load_before:.2f}")
-    print(f"{'endpoint':<16}{'metric':<12}{'segfuncd':>12}{'node baseline':>16}{'ratio':>8}{'non-200':>10}{'all rounds':>24}")
+    print(f"{'endpoint':<16}{'metric':<12}{'segfuncd':>12}{'node baseline':>16}{'ratio':>8}{'non-200':>10}   all rounds")
     for name, per, res, base, runs in rows:
         metric = "events/s" if per > 1 else "requests/s"
         ours_rate = res["ok"] * per / res["seconds"]
         base_rate = base["ok"] * per / base["seconds"]
         every = "/".join(f"{r['ok'] * per / r['seconds']:,.0f}" for r in runs)
         failed = sum(r["failed"] for r in runs)
-        print(f"{name:<16}{metric:<12}{ours_rate:>12,.0f}{base_rate:>16,.0f}{ours_rate / base_rate:>8.2f}{failed:>10}{every:>24}")
+        print(f"{name:<16}{metric:<12}{ours_rate:>12,.0f}{base_rate:>16,.0f}{ours_rate / base_rate:>8.2f}{failed:>10}   {every}")
     print(f"events committed to SQLite (incl. warm-ups): {committed:,}; answered 200 in the timed runs: {answered:,}")
     if committed < answered:
         raise SystemExit("fewer events in SQLite than acknowledged: a bug")
