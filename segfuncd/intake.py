@@ -34,10 +34,18 @@ import structlog
 import trio
 
 from .errors import Backpressure, IntakeError, SegfuncdError, StoreError
-from .server import HttpServer, Request, Response, ServerLimits, json_response, open_tcp_listeners_for, open_unix_listener, serve_http
+from .server import (
+    HttpServer,
+    Request,
+    Response,
+    ServerLimits,
+    json_response,
+    open_tcp_listeners_for,
+    open_unix_listener,
+    serve_http,
+)
 from .spec import EVENT_TYPES, MAX_BATCH_BYTES, from_epoch, prepare_batch, prepare_event
 from .store import NewEvent
-
 
 log = structlog.get_logger("segfuncd.intake")
 
