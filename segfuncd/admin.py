@@ -162,6 +162,18 @@ class Admin:
         self.pid = os.getpid() if pid is None else pid
         self.clock = clock
         self._intake_samples: deque[tuple[float, int]] = deque(maxlen=64)
+        self._closed = False
+        self._waiting: set[trio.CancelScope] = set()  # followers' waits, cancelled by close()
+
+    def close(self) -> None:
+        """End every `logs -f` stream now (call when shutdown starts).
+
+        A follower's response never finishes by itself, so without this the HTTP server
+        would wait its whole stop grace period for it.
+        """
+        self._closed = True
+        for scope in list(self._waiting):
+            scope.cancel()
 
     @property
     def config(self) -> Config:
@@ -333,9 +345,16 @@ class Admin:
         cursor = max([r.id for r in (*first, *newest) if r.id is not None], default=0)
         for r in first:
             yield (json.dumps(self._log_dict(r), default=str) + "\n").encode()
-        while True:
-            with trio.move_on_after(FOLLOW_KEEPALIVE_S) as scope:
-                await self.store.wait_logs(cursor)
+        while not self._closed:
+            scope = trio.CancelScope(deadline=trio.current_time() + FOLLOW_KEEPALIVE_S)
+            self._waiting.add(scope)
+            try:
+                with scope:
+                    await self.store.wait_logs(cursor)
+            finally:
+                self._waiting.discard(scope)
+            if self._closed:
+                return  # the stream ends cleanly: the daemon is stopping
             if scope.cancelled_caught:
                 yield b"\n"
                 continue

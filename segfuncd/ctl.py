@@ -121,8 +121,12 @@ class AdminClient:
                     r.read()
                     _raise_for_refusal(r)
                 yield from r.iter_lines()
+        except httpx.RemoteProtocolError as exc:
+            raise DaemonUnreachable(str(self.socket_path), "it closed the connection (is it stopping?)") from exc
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from exc
+        # A follower's stream only ends when the daemon stops.
+        raise DaemonUnreachable(str(self.socket_path), "it closed the log stream (is it stopping?)")
 
 
 def _raise_for_refusal(response: httpx.Response) -> None:
@@ -712,7 +716,6 @@ def main(argv: list[str] | None = None) -> NoReturn:
         click.echo(f"segfuncctl: {exc}", err=True)
         sys.exit(EXIT_FAILED if isinstance(exc, CtlError) else EXIT_UNREACHABLE)
     except click.exceptions.Abort:
-        click.echo("", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()

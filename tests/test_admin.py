@@ -189,3 +189,19 @@ class TestOthers:
         admin, _, _ = make_admin()
         assert (await call(admin, "GET", "/nope"))[0] == 404
         assert (await call(admin, "GET", "/test"))[0] == 405
+
+
+async def test_close_ends_followers_cleanly() -> None:
+    """At shutdown the daemon calls close(): a `logs -f` stream ends instead of holding the stop."""
+    admin, store, _ = make_admin()
+    r = await admin.handle(req("GET", "/logs", follow="1", n="0"))
+    it = r.body.__aiter__()  # type: ignore[union-attr]
+
+    async def close_soon() -> None:
+        await trio.sleep(0.05)
+        admin.close()
+
+    async with trio.open_nursery() as n:
+        n.start_soon(close_soon)
+        with trio.fail_after(5), pytest.raises(StopAsyncIteration):
+            await it.__anext__()
