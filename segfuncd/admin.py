@@ -340,35 +340,47 @@ class Admin:
         return d
 
     async def _follow(self, first: list[Any], function: str | None, level: str | None) -> AsyncIterator[bytes]:
-        """NDJSON: the first records, then each new one as the store signals it."""
+        """NDJSON: the first records, then each new one as the store signals it.
+
+        The cursor is a log id. `first` is the newest lines *by time*, and daemon events
+        reach the table in batches, so rows with a higher id than the cursor may already
+        exist and be older than the request: the first catch-up pass skips those (they
+        happened before `-f` started), later passes print everything new.
+        """
+        started = self.clock()
         newest = await self.store.read_logs(limit=1)
         cursor = max([r.id for r in (*first, *newest) if r.id is not None], default=0)
         for r in first:
             yield (json.dumps(self._log_dict(r), default=str) + "\n").encode()
+        catching_up = True
         while not self._closed:
-            scope = trio.CancelScope(deadline=trio.current_time() + FOLLOW_KEEPALIVE_S)
-            self._waiting.add(scope)
-            try:
-                with scope:
-                    await self.store.wait_logs(cursor)
-            finally:
-                self._waiting.discard(scope)
-            if self._closed:
-                return  # the stream ends cleanly: the daemon is stopping
-            if scope.cancelled_caught:
-                yield b"\n"
-                continue
+            if not catching_up:
+                scope = trio.CancelScope(deadline=trio.current_time() + FOLLOW_KEEPALIVE_S)
+                self._waiting.add(scope)
+                try:
+                    with scope:
+                        await self.store.wait_logs(cursor)
+                finally:
+                    self._waiting.discard(scope)
+                if self._closed:
+                    return  # the stream ends cleanly: the daemon is stopping
+                if scope.cancelled_caught:
+                    yield b"\n"
+                    continue
             while True:
                 batch = list(await self.store.read_logs(after_id=cursor, limit=FOLLOW_BATCH))
                 out = []
                 for r in batch:
                     cursor = max(cursor, r.id or 0)
+                    if catching_up and r.time < started:
+                        continue
                     if (function is None or r.function == function) and _level_at_least(r.level, level):
                         out.append(json.dumps(self._log_dict(r), default=str) + "\n")
                 if out:
                     yield "".join(out).encode()
                 if len(batch) < FOLLOW_BATCH:
                     break
+            catching_up = False
 
     # --- /test ----------------------------------------------------------------------------
 

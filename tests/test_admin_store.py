@@ -85,3 +85,25 @@ async def test_follow_wakes_on_new_lines_from_the_real_store(tmp_path: Path) -> 
                 chunk = await it.__anext__()
         assert [json.loads(x)["message"] for x in chunk.splitlines()] == ["plugin_loaded"]
         await it.aclose()  # type: ignore[attr-defined]
+
+
+async def test_follow_skips_daemon_lines_pumped_late_but_older_than_the_request(tmp_path: Path) -> None:
+    async with open_store(tmp_path / "s.db") as store:
+        admin, _, _ = make_admin(store=store, clock=time.time)
+        now = time.time()
+        await store.append_logs([LogRecord(time=now, level="log", source="function", function="teams", message="fn")])
+        # a daemon event from a moment earlier, written after it (higher id, older time)
+        await store.append_logs([LogRecord(time=now - 0.2, level="info", source="daemon", message="late")])
+        r = await admin.handle(req("GET", "/logs", follow="1", n="0"))
+        it = r.body.__aiter__()  # type: ignore[union-attr]
+
+        async def later() -> None:
+            await trio.sleep(0.1)
+            await store.append_logs([LogRecord(time=time.time(), level="info", source="daemon", message="new")])
+
+        async with trio.open_nursery() as n:
+            n.start_soon(later)
+            with trio.fail_after(5):
+                chunk = await it.__anext__()
+        assert [json.loads(x)["message"] for x in chunk.splitlines()] == ["new"]
+        await it.aclose()  # type: ignore[attr-defined]
