@@ -417,6 +417,7 @@ class Admin:
         redactor = redactor_for(secret_values(fconfig, settings))
         return json_response(200, {
             "function": name, "version": ps.version.hash, "sample": sample, "batch": batch, "events": events,
+            "load_error": _first_line(ps.error, self.config.plugins_dir),  # the file on disk fails: older version ran
             "results": [_result_dict(ev.get("type"), r, redactor) for ev, r in zip(events, results)],
         })
 

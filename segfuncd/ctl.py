@@ -377,6 +377,8 @@ def render_test(data: Mapping[str, Any]) -> str:
             result = str(q["status"]) if q.get("status") is not None else f"failed: {q.get('error') or '?'}"
             out.append(f"  {q.get('method', '?')} {q.get('url', '?')} -> {result} ({float(q.get('duration_ms') or 0):.0f} ms)")
         out.append("")
+    if data.get("load_error"):
+        out += [f"note: the file on disk does not load ({data['load_error']}); the live version ran", ""]
     if results:
         total = sum(float(r.get("duration_ms") or 0) for r in results)
         out.append(f"ran {data.get('function', '?')}@{data.get('version', '?')} in {total:.0f} ms (nothing was queued)")

@@ -205,3 +205,16 @@ async def test_close_ends_followers_cleanly() -> None:
         n.start_soon(close_soon)
         with trio.fail_after(5), pytest.raises(StopAsyncIteration):
             await it.__anext__()
+
+
+async def test_test_says_when_the_file_on_disk_fails_and_the_live_version_ran() -> None:
+    import dataclasses
+
+    from segfuncd.ctl import render_test
+
+    admin, _, _ = make_admin()
+    reg = admin.registry
+    reg.items["teams"] = dataclasses.replace(reg.items["teams"], error="plugins/teams.js:2: SyntaxError: oops")
+    _, data = await call(admin, "POST", "/test", {"function": "teams", "event": {"type": "track"}})
+    assert data["load_error"] == "teams.js:2: SyntaxError: oops"
+    assert "note: the file on disk does not load (teams.js:2: SyntaxError: oops)" in render_test(data)
