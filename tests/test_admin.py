@@ -214,7 +214,8 @@ async def test_test_says_when_the_file_on_disk_fails_and_the_live_version_ran() 
 
     admin, _, _ = make_admin()
     reg = admin.registry
-    reg.items["teams"] = dataclasses.replace(reg.items["teams"], error="plugins/teams.js:2: SyntaxError: oops")
+    error = f"{admin.config.plugins_dir}/teams.js:2: SyntaxError: oops"  # the registry names absolute paths
+    reg.items["teams"] = dataclasses.replace(reg.items["teams"], error=error)
     _, data = await call(admin, "POST", "/test", {"function": "teams", "event": {"type": "track"}})
     assert data["load_error"] == "teams.js:2: SyntaxError: oops"
     assert "note: the file on disk does not load (teams.js:2: SyntaxError: oops)" in render_test(data)
