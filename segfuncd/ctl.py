@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import sys
+import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -22,8 +24,8 @@ import httpx
 import tomli_w
 
 from . import __version__
-from .config import load_config
-from .errors import DaemonUnreachable, SegfuncdError
+from .config import Config, find_config, parse_config_file
+from .errors import ConfigError, DaemonUnreachable, SegfuncdError
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the function threw (test), or the daemon refused the request
@@ -140,11 +142,52 @@ def _raise_for_refusal(response: httpx.Response) -> None:
     raise AdminRefused(f"the daemon refused: {message}")
 
 
+def admin_socket_from_config(explicit: str | None) -> Path:
+    """The admin socket the config names, even when the rest of the config is invalid.
+
+    An operator who broke the config and runs `segfuncctl reload` wants the daemon's
+    answer (it keeps the old config and says why), not a refusal to talk: so a config that
+    does not validate only costs a warning, as long as the socket can still be read.
+    """
+    path = find_config(explicit)  # a missing --config / $SEGFUNCD_CONFIG file is fatal
+    if path is None:
+        return Config().admin_socket
+    try:
+        return parse_config_file(path).admin_socket
+    except ConfigError as exc:
+        socket = _admin_socket_leniently(path)
+        click.echo(f"segfuncctl: warning: {exc}; trying the admin socket {socket}", err=True)
+        return socket
+
+
+def _admin_socket_leniently(path: Path) -> Path:
+    """admin.socket from a config that does not validate (or does not even parse)."""
+    base = path.resolve().parent
+    default = Config(base_dir=base)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return default.admin_socket
+    value: Any = None
+    try:
+        value = tomllib.loads(text).get("admin", {}).get("socket")
+    except (tomllib.TOMLDecodeError, AttributeError):
+        section = ""
+        for line in text.splitlines():  # the TOML is broken: read `socket = "..."` under [admin]
+            stripped = line.strip()
+            if stripped.startswith("["):
+                section = stripped.strip("[] \t")
+            elif section == "admin" and (m := re.match(r'socket\s*=\s*"([^"]*)"', stripped)):
+                value = m.group(1)
+                break
+    return default.resolve(value) if isinstance(value, str) and value else default.admin_socket
+
+
 def _client(ctx: click.Context) -> AdminClient:
     obj = ctx.ensure_object(dict)
     if "client" not in obj:
         socket = obj.get("socket")
-        path = Path(socket) if socket else load_config(obj.get("config")).admin_socket
+        path = Path(socket) if socket else admin_socket_from_config(obj.get("config"))
         obj["client"] = AdminClient(path)
         ctx.call_on_close(obj["client"].close)
     client: AdminClient = obj["client"]

@@ -151,11 +151,24 @@ class TestWithoutADaemon:
         out = ctl("--config", str(cfg), "status")
         assert out.returncode == 3 and str(tmp_path / "run" / "a.sock") in out.stderr
 
-    def test_a_bad_config_is_one_line(self, tmp_path: Path) -> None:
+    def test_an_invalid_config_is_a_warning_and_its_socket_is_still_used(self, tmp_path: Path) -> None:
+        """`segfuncctl reload` after breaking the config must still reach the daemon."""
         cfg = tmp_path / "segfuncd.toml"
-        cfg.write_text("[admin]\nsockett = 1\n")
+        cfg.write_text('[admin]\nsocket = "run/x.sock"\nsockett = 1\n')
         out = ctl("--config", str(cfg), "status")
-        assert out.returncode == 3 and "sockett" in out.stderr and "Traceback" not in out.stderr
+        warning, error = out.stderr.splitlines()
+        assert warning.startswith("segfuncctl: warning: ") and "sockett" in warning
+        assert out.returncode == 3 and f"cannot reach the daemon at {tmp_path / 'run' / 'x.sock'}" in error
+
+    def test_a_config_that_is_not_even_toml_still_names_its_socket(self, tmp_path: Path) -> None:
+        cfg = tmp_path / "segfuncd.toml"
+        cfg.write_text('[admin]\nsocket = "run/y.sock"\n[retry]\nmax_attempts = 3\n[retry]\nbase_delay_s = 1\n')
+        out = ctl("--config", str(cfg), "reload")
+        assert "invalid TOML" in out.stderr and str(tmp_path / "run" / "y.sock") in out.stderr and out.returncode == 3
+
+    def test_a_missing_config_file_is_one_line(self, tmp_path: Path) -> None:
+        out = ctl("--config", str(tmp_path / "nope.toml"), "status")
+        assert out.returncode == 3 and out.stderr == f"segfuncctl: {tmp_path / 'nope.toml'}: no such config file\n"
 
     def test_init_writes_a_config_that_parses_and_an_example_plugin_and_never_overwrites(self, tmp_path: Path) -> None:
         out = ctl("init", str(tmp_path / "site"))
