@@ -17,7 +17,7 @@ from segfuncd.filters import compile_filters
 from segfuncd.outcomes import DeliveryState, InvocationResult, LogLine, Outcome, next_delay_s
 from segfuncd.runner.version import PluginVersion
 from segfuncd.store import Store
-from store_helpers import FakeClock, event, store_at
+from test_store_helpers import FakeClock, event, store_at
 
 VERSION = PluginVersion.from_source("f", "async function onTrack(event, settings) {}")
 LIVE = Target(version=VERSION, config=FunctionConfig(settings={"url": "x"}), handlers=("onTrack",))

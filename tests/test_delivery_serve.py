@@ -12,7 +12,7 @@ from segfuncd.config import BatchConfig, FunctionConfig
 from segfuncd.delivery import Dispatcher, Target, serve_delivery
 from segfuncd.outcomes import DeliveryState
 from segfuncd.store import Store, open_store
-from store_helpers import event
+from test_store_helpers import event
 from test_delivery import LIVE, VERSION, FakePool
 
 

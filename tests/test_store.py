@@ -13,7 +13,7 @@ from segfuncd.errors import Backpressure, StoreError
 from segfuncd.outcomes import DeliveryState, Outcome
 from segfuncd.store import DEDUPE_WINDOW_S, NewEvent
 from segfuncd.store.writer import Job
-from store_helpers import FakeClock, done, event, store_at
+from test_store_helpers import FakeClock, done, event, store_at
 
 
 def committed_message_ids(path: Path) -> set[str]:

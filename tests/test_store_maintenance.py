@@ -11,7 +11,7 @@ import trio
 from segfuncd.errors import StoreError
 from segfuncd.outcomes import DeliveryState, Outcome
 from segfuncd.store import DEDUPE_WINDOW_S, SCHEMA_VERSION, LogRecord
-from store_helpers import T0, FakeClock, done, event, store_at
+from test_store_helpers import T0, FakeClock, done, event, store_at
 
 HOUR = 3600.0
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from segfuncd.outcomes import DeliveryState, Outcome
-from store_helpers import FakeClock, done, event, store_at
+from test_store_helpers import FakeClock, done, event, store_at
 
 
 async def test_lease_hands_out_due_deliveries_once(tmp_path: Path) -> None:

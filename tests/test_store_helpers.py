@@ -1,4 +1,4 @@
-"""Shared helpers for the store and delivery tests: a hand-driven clock, event builders."""
+"""Shared helpers (no tests here) for the store and delivery tests: a hand-driven clock, event builders."""
 
 from __future__ import annotations
 
