@@ -10,7 +10,8 @@ Layout (each module says what it owns):
     retention.py  pruning of finished rows, orphaned events, old dedupe keys
     reads.py      admin listings and status figures
     models.py     the frozen values below
-    service.py    Store and open_store(): the async API, backpressure, wake-ups
+    service.py    Store: the async API, backpressure, wake-ups
+    lifecycle.py  open_store(): migrate, recover leases, start and stop the threads
 
 sqlite3 errors never leave this package: they become StoreError (`raise ... from exc`).
 """
@@ -32,7 +33,8 @@ from .models import (
     StoreStats,
 )
 from .schema import SCHEMA_VERSION
-from .service import Store, open_store
+from .lifecycle import open_store
+from .service import Store
 
 __all__ = [
     "DEDUPE_WINDOW_S",

@@ -1,0 +1,102 @@
+"""`open_store()`: migrate, recover, start the owner threads, serve, stop them in order."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import trio
+
+from ..errors import StoreError
+from . import logs as logs_sql
+from .ingest import IdCounters, Ingest
+from .schema import connect, migrate
+from .service import Clock, Store
+from .writer import GroupWriter, OwnerThread
+
+DEFAULT_PRUNE_INTERVAL_S = 300.0
+
+
+@asynccontextmanager
+async def open_store(
+    path: Path,
+    *,
+    synchronous: str = "normal",
+    max_pending: int = 1_000_000,
+    retention_s: float = 86_400,
+    log_lines: int = 50_000,
+    clock: Clock = time.time,
+    commit_window_s: float = 0.002,
+    commit_max_rows: int = 5_000,
+    prune_interval_s: float | None = None,
+) -> AsyncIterator[Store]:
+    """Open (create, migrate) the database at `path` and serve it until the block exits.
+
+    Leases left by a previous process are released at once: this process owns the file
+    (the daemon holds the state directory's lock), so nothing else can be delivering them.
+    """
+    path = Path(path)
+    await trio.to_thread.run_sync(migrate, path)
+    wconn = connect(path, synchronous=synchronous)
+    rconn = connect(path, synchronous=synchronous)
+    try:
+        ids, pending, newest_log = await trio.to_thread.run_sync(_recover, wconn, clock())
+    except sqlite3.Error as exc:
+        wconn.close()
+        rconn.close()
+        raise StoreError(f"cannot read the database {path}: {exc}") from exc
+    ingest = Ingest(ids)
+    writer = GroupWriter(wconn, clock=clock, merge=ingest.merge, window_s=commit_window_s, max_rows=commit_max_rows)
+    reader = OwnerThread(rconn, name="segfuncd-store-reader", clock=clock)
+    writer.start()
+    reader.start()
+    store = Store(
+        writer=writer,
+        reader=reader,
+        ingest=ingest,
+        clock=clock,
+        max_pending=max_pending,
+        retention_s=retention_s,
+        log_lines=log_lines,
+        pending=pending,
+        newest_log_id=newest_log,
+    )
+    try:
+        async with trio.open_nursery() as nursery:
+            interval = prune_interval_s or min(DEFAULT_PRUNE_INTERVAL_S, max(1.0, retention_s / 4))
+            if math.isfinite(interval):
+                nursery.start_soon(store._prune_forever, interval)
+            try:
+                yield store
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # The pruning task does not raise, so a lone exception is the caller's own: hand
+        # it back as raised instead of wrapped in the nursery's group.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from group.exceptions[0].__cause__
+        raise
+    finally:
+        with trio.CancelScope(shield=True):
+            await writer.aclose()
+            await reader.aclose()
+
+
+def _recover(conn: sqlite3.Connection, now: float) -> tuple[IdCounters, int, int]:
+    """At open: release stale leases, load id counters, pending total, newest log id."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("UPDATE deliveries SET state = 'pending', due_at = ? WHERE state = 'leased'", (now,))
+        ids = IdCounters.load(conn)
+        (pending,) = conn.execute("SELECT coalesce(sum(pending), 0) FROM function_stats").fetchone()
+        newest = logs_sql.newest_id(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return ids, int(pending), newest
+
