@@ -133,14 +133,12 @@ class Daemon:
         else:
             try:
                 new = await trio.to_thread.run_sync(parse_config_file, Path(self.config.source))
-            except ConfigError as exc:
-                log.error("config_reload_failed", error=str(exc))
-                return f"config not reloaded, the old one stays in force: {exc}"
-            try:
                 filters = compile_all_filters(new)
             except ConfigError as exc:
                 log.error("config_reload_failed", error=str(exc))
-                return f"config not reloaded, the old one stays in force: {exc}"
+                # Plugins still get rescanned: a reload is also how an operator says "look now".
+                await self._rescan()
+                raise ConfigError(f"config not reloaded, the old one stays in force: {exc}") from exc
             restart = _needs_restart(self.config, new)
             self.config = new
             self.filters = filters
@@ -148,11 +146,14 @@ class Daemon:
             if restart:
                 message += f"; restart to apply: {', '.join(restart)}"
                 log.warning("config_reload_needs_restart", keys=restart)
+        await self._rescan()
+        log.info("reloaded", message=message)
+        return message
+
+    async def _rescan(self) -> None:
         assert self.registry is not None
         self.registry.set_enabled(self.enabled)
         await self.registry.reload()
-        log.info("reloaded", message=message)
-        return message
 
 
 def _needs_restart(old: Config, new: Config) -> list[str]:
@@ -298,6 +299,7 @@ async def _serve(daemon: Daemon, store: Store, pool: RunnerPool, *, task_status:
             notify("STOPPING=1")
             log.info("daemon_stopping", drain_timeout_s=config.runtime.drain_timeout_s)
             intake.draining = True
+            admin.close()  # ends `logs -f` streams, which would otherwise hold the stop
             await dispatcher.drain(timeout_s=config.runtime.drain_timeout_s)
             delivery_nursery.cancel_scope.cancel()
         log.info("daemon_stopped")
@@ -343,7 +345,10 @@ async def serve_signals(
             name = signal.Signals(signum).name
             if signum == signal.SIGHUP:
                 log.info("signal_received", signal=name)
-                await daemon.reload()
+                try:
+                    await daemon.reload()
+                except ConfigError:
+                    pass  # already logged as config_reload_failed; the old config stays
             elif stop.is_set():
                 log.warning("daemon_stopping_now", signal=name)
                 root.cancel()
