@@ -323,5 +323,13 @@ async def serve_intake(
         raise SegfuncdError("intake has nothing to listen on: both intake.listen and intake.unix_socket are empty")
     async with trio.open_nursery() as nursery:
         server = await nursery.start(lambda task_status: serve_http(intake.handle, listeners, limits=limits, task_status=task_status))
-        log.info("intake_listening", addresses=[str(a) for a in server.addresses])
+        log.info("intake_listening", addresses=[_show_address(a) for a in server.addresses])
         task_status.started(server)
+
+
+def _show_address(address: object) -> str:
+    """("127.0.0.1", 8088) -> "http://127.0.0.1:8088"; a Unix path -> "unix:/path"."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        host = f"[{address[0]}]" if ":" in str(address[0]) else address[0]
+        return f"http://{host}:{address[1]}"
+    return f"unix:{address}"
