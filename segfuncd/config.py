@@ -286,7 +286,7 @@ def _coerce(value: Any, hint: Any, source: str, key: str) -> Any:
         if args and args[1] is not Any:
             return {k: _coerce(v, args[1], source, f"{key}.{k}") for k, v in value.items()}
         return dict(value)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value, source, key)
     return value
 

@@ -27,13 +27,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import trio
 
 from . import __version__
 from .admin import Admin
-from .config import Config, FunctionConfig, load_config, parse_config_file
+from .config import Config, load_config, parse_config_file
 from .delivery import Target, serve_delivery
 from .errors import AlreadyRunning, ConfigError, SegfuncdError
 from .filters import FilterChain, compile_filters
@@ -90,7 +90,6 @@ class Daemon:
         self.config = config
         self.tap = tap
         self.started_at = time.time()
-        self.reloads = 0
         self.registry: PluginRegistry | None = None  # set by run() once the pool is up
         self.filters: dict[str, FilterChain] = {}
 
@@ -108,9 +107,8 @@ class Daemon:
             reason = f"function fails to load: {state.error}"
         elif not config.enabled:
             reason = "function is disabled in the config"
-        live = reason is None and state is not None
         return Target(
-            version=state.version if live and state is not None else None,
+            version=state.version if reason is None and state is not None else None,
             config=config,
             filters=self.filters.get(name),
             reason=reason,
@@ -119,15 +117,11 @@ class Daemon:
 
     # --- config ---------------------------------------------------------------------
 
-    def function_config(self, name: str) -> FunctionConfig:
-        return self.config.function(name)
-
     def enabled(self, name: str) -> bool:
         return self.config.function(name).enabled
 
     async def reload(self) -> str:
         """Re-read the config file and rescan plugins; keeps the old config if the new one is bad."""
-        self.reloads += 1
         if self.config.source.startswith("<"):
             message = "no config file: plugins rescanned"
         else:

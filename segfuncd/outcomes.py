@@ -123,8 +123,8 @@ def next_delay_s(
     """
     if attempt < 1:
         raise ValueError("attempt counts from 1")
-    delay = min(base_delay_s * (2 ** (attempt - 1)), MAX_DELAY_S)
-    jitter = (rng or random).uniform(0.8, 1.2)
+    delay = min(base_delay_s * (2.0 ** (attempt - 1)), MAX_DELAY_S)
+    jitter: float = (rng or random).uniform(0.8, 1.2)
     return delay * jitter
 
 
