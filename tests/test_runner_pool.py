@@ -207,6 +207,25 @@ async def test_recycling_replaces_a_runner_without_losing_work() -> None:
         assert first not in pool._runners and pool.statistics().restarts == 0
 
 
+async def test_a_runner_whose_memory_grows_is_recycled() -> None:
+    """Top-level state that keeps growing (a leaky cache) gets the runner replaced, work intact."""
+    leaky = PluginVersion.from_source(
+        "leaky", "var hoard = []\nasync function onTrack(e) { if (e.properties.grow) hoard.push(new Array(2e4).fill(e.properties.grow)); return hoard.length }"
+    )
+    async with open_runner_pool(workers=1, recycle_growth_mb=20) as pool:
+        first = pool._runners[0]
+        await pool.invoke(leaky, [track()] * 200, {})  # the first check records its size
+        results = await pool.invoke(leaky, [track(grow=1.5)] * 200, {})  # ~60 MB of arrays
+        assert all(r.outcome is Outcome.DELIVERED for r in results)
+        with trio.fail_after(10):
+            while first in pool._runners:
+                await trio.sleep(0.05)
+        stats = pool.statistics()
+        assert stats.recycles == 1 and stats.restarts == 0
+        [r] = await pool.invoke(leaky, [track()], {})
+        assert r.value == 0  # a fresh runner: the hoard is gone
+
+
 async def test_invocations_beyond_the_active_limit_wait_their_turn(sink: Any) -> None:
     """With max_active=2, ten fetching invocations still all complete (two at a time in JS)."""
     sink.behaviour.delay_s = 0.05

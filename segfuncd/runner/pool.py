@@ -34,6 +34,8 @@ from .version import PluginVersion
 RESTART_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 WATCHDOG_GRACE_S = 5.0  # beyond timeout_ms, before a silent runner is presumed stuck
 RUNNER_WAIT_S = 5.0  # how long invoke() waits for any runner to be up
+# A runner's resident memory is checked every this many invocations (one /proc read).
+RSS_CHECK_EVERY = 200
 READY_TIMEOUT_S = 30.0  # a new runner must answer its first ping within this
 
 
@@ -52,6 +54,7 @@ class PoolStatistics:
     workers: int  # runner processes wanted
     alive: int  # runner processes up now
     restarts: int  # runners replaced after dying (not recycling)
+    recycles: int  # runners replaced on purpose (recycle_after, memory growth)
     invocations: int  # events handed to runners since start
     in_flight: int  # requests waiting on an answer now
 
@@ -74,6 +77,8 @@ class _Runner:
         self.alive = True
         self.retiring = False
         self.invocations = 0
+        self.rss_checked_at = 0  # invocations count at the last RSS check
+        self.base_rss: int | None = None  # RSS after the first check: the runner's own size
         self.send_lock = trio.Lock()
         self.exited = trio.Event()
 
@@ -136,8 +141,11 @@ class RunnerPool:
     """Runs plugin versions in runner processes; see open_runner_pool()."""
 
     def __init__(self, nursery: trio.Nursery, *, workers: int, config: dict[str, Any],
-                 timeout_ms: int, recycle_after: int) -> None:
+                 timeout_ms: int, recycle_after: int, recycle_growth_bytes: int | None = None) -> None:
         self._nursery = nursery
+        # Recycle a runner whose memory grew this much past its size at start (leaky
+        # top-level caches, fragmentation), before it meets RLIMIT_AS mid-invocation.
+        self._recycle_growth = recycle_growth_bytes
         self._workers = workers
         self._config = config
         self._timeout_s = timeout_ms / 1000
@@ -145,6 +153,7 @@ class RunnerPool:
         self._runners: list[_Runner] = []
         self._next_id = 1
         self._restarts = 0
+        self._recycles = 0
         self._invocations = 0
         self._in_flight = 0
         self._changed = trio.Event()
@@ -190,6 +199,7 @@ class RunnerPool:
             workers=self._workers,
             alive=sum(1 for r in self._runners if r.alive and not r.retiring),
             restarts=self._restarts,
+            recycles=self._recycles,
             invocations=self._invocations,
             in_flight=self._in_flight,
         )
@@ -241,9 +251,24 @@ class RunnerPool:
         raise _RunnerDied("no runner process is available")
 
     def _maybe_recycle(self, runner: _Runner) -> None:
-        if runner.invocations >= self._recycle_after and not runner.retiring:
+        if runner.retiring:
+            return
+        if runner.invocations >= self._recycle_after or self._grew_too_much(runner):
             runner.retiring = True
+            self._recycles += 1
             self._nursery.start_soon(self._retire, runner)
+
+    def _grew_too_much(self, runner: _Runner) -> bool:
+        if self._recycle_growth is None or runner.invocations - runner.rss_checked_at < RSS_CHECK_EVERY:
+            return False
+        runner.rss_checked_at = runner.invocations
+        rss = rss_bytes(runner.proc.pid)
+        if rss is None:
+            return False
+        if runner.base_rss is None:
+            runner.base_rss = rss
+            return False
+        return rss - runner.base_rss > self._recycle_growth
 
     async def _retire(self, runner: _Runner) -> None:
         """Closing stdin makes the child finish its in-flight work and exit."""
@@ -298,10 +323,12 @@ class RunnerPool:
                     with trio.CancelScope(shield=True):
                         await _reap(runner)
             if self._closing or runner.retiring:
-                return
+                break
             self._restarts += 1
             failures = 0 if time.monotonic() - born > 10 else failures + 1
             await trio.sleep(RESTART_BACKOFF_S[min(failures, len(RESTART_BACKOFF_S) - 1)])
+        if not started:
+            task_status.started()  # the pool closed while a replacement was starting
 
     def _notify(self) -> None:
         self._changed.set()
@@ -324,6 +351,15 @@ class RunnerPool:
         for runner in runners:
             if runner.proc.returncode is None:
                 runner.kill()
+
+
+def rss_bytes(pid: int) -> int | None:
+    """Resident memory of process `pid` from /proc (None when it is gone or not Linux)."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 async def _reap(runner: _Runner) -> None:
@@ -410,15 +446,21 @@ async def open_runner_pool(
     user_agent: str = f"segfuncd/{__version__}",
     max_fetch_in_flight: int = 8,
     max_active: int = 32,
+    recycle_growth_mb: int | None = None,
 ) -> AsyncIterator[RunnerPool]:
-    """Start `workers` runner processes; on exit, stop them (in-flight work is abandoned)."""
+    """Start `workers` runner processes; on exit, stop them (in-flight work is abandoned).
+
+    A runner is recycled after `recycle_after` invocations, or once its resident memory
+    grew `recycle_growth_mb` past its size at start (default: 3/4 of `memory_mb`).
+    """
+    growth_mb = memory_mb * 3 // 4 if recycle_growth_mb is None else recycle_growth_mb
     config = {
         "timeout_ms": timeout_ms, "cpu_ms": cpu_ms, "memory_mb": memory_mb, "egress_deny": list(egress_deny),
         "user_agent": user_agent, "max_fetch_in_flight": max_fetch_in_flight, "max_active": max_active,
     }
     async with trio.open_nursery() as nursery:
         pool = RunnerPool(nursery, workers=max(1, workers), config=config, timeout_ms=timeout_ms,
-                          recycle_after=recycle_after)
+                          recycle_after=recycle_after, recycle_growth_bytes=growth_mb * 1024 * 1024)
         try:
             for slot in range(pool._workers):
                 await nursery.start(pool._supervise, slot)
