@@ -11,9 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
-from conftest import BIN, DaemonProc, make_config, wait_until  # type: ignore[import-not-found]
+from conftest import BIN, DaemonProc, free_port, make_config, wait_until  # type: ignore[import-not-found]
 
 FORWARD = """
 async function onTrack(event, settings) {
@@ -206,3 +207,14 @@ def test_runs_on_built_in_defaults(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
+
+
+def test_metrics_on_the_optional_tcp_address(daemon, sink) -> None:
+    port = free_port()
+    d = daemon(sink_config(sink.url) + f'\n[admin]\nmetrics_listen = "127.0.0.1:{port}"\n', plugins={"fwd": FORWARD % "m"})
+    d.post("/v1/track", {"userId": "u", "event": "a"})
+    sink.wait_for(1)
+    text = d.wait_until(lambda: (r := httpx.get(f"http://127.0.0.1:{port}/metrics")).status_code == 200
+                        and 'function="fwd"' in r.text and r.text, what="metrics for fwd")
+    assert "# TYPE" in text
+    assert httpx.get(f"http://127.0.0.1:{port}/status").status_code == 404  # only /metrics over TCP
