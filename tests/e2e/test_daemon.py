@@ -218,3 +218,19 @@ def test_metrics_on_the_optional_tcp_address(daemon, sink) -> None:
                         and 'function="fwd"' in r.text and r.text, what="metrics for fwd")
     assert "# TYPE" in text
     assert httpx.get(f"http://127.0.0.1:{port}/status").status_code == 404  # only /metrics over TCP
+
+
+def test_second_sigterm_exits_at_once_and_loses_nothing(daemon, sink) -> None:
+    sink.behaviour.delay_s = 3.0
+    d = daemon(sink_config(sink.url, extra="[runtime]\ndrain_timeout_s = 60.0\n"), plugins={"fwd": FORWARD % "s"})
+    assert d.post("/v1/track", {"userId": "u", "event": "held"}).status_code == 200
+    time.sleep(0.5)  # the invocation is now waiting on the slow sink
+    d.signal(signal.SIGTERM)
+    time.sleep(0.3)
+    d.signal(signal.SIGTERM)
+    assert d.proc is not None and d.proc.wait(15) == 0  # not the 60 s drain
+    assert "daemon_stopping_now" in d.stderr()
+    sink.behaviour.delay_s = 0
+    d.start()
+    d.wait_until(lambda: any(r.path == "/s/held" and r.finished for r in sink.requests), timeout=30,
+                 what="the held event delivered after restart")
