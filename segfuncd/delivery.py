@@ -14,18 +14,15 @@ Rules:
   before anything is stored, logged or counted (redact.py).
 * Filters run first: a filtered-out event is completed as FILTERED and never reaches the
   function (no attempt used). A filter that crashes drops the event (fail closed).
-* Outcomes follow `outcomes.state_after` and the retry schedule `outcomes.next_attempt_at`
-  (defaults: 10 attempts, 30 s doubling with jitter: about 4 h before the dead letter).
 * Up to `concurrency` invocations are in flight at once, so every runner process is busy;
   leasing pauses while `concurrency * batch_size` leased rows are already in memory.
-* onBatch (issue 7): when the function's config has `batch` and the plugin defines
-  onBatch, rows are grouped per function up to `max_events` or `max_wait_ms`, whichever
-  comes first. A group of one goes to the single-event handler when there is one.
+* Outcomes, the retry schedule and the onBatch grouping rules are decided by the pure
+  helpers in `delivery_rules.py`; this module owns the I/O around them: leasing, timers,
+  invocation slots, settling and releasing.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -36,16 +33,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 import trio
 
 from .config import FunctionConfig
+from .delivery_rules import (Item, Target, apply_filters, completion_for, filtered, fit_results, function_logs,
+                             goes_to_single_handler, redacted, split_full)
 from .errors import RunnerError, StoreError
 from .log import get_logger
-from .outcomes import DeliveryState, InvocationResult, Outcome, next_attempt_at, state_after
-from .redact import Redactor, redactor_for, secret_values
-from .runner.version import PluginVersion
-from .store import Completion, Lease, LogRecord, Store
+from .outcomes import DeliveryState, InvocationResult, Outcome
+from .redact import redactor_for, secret_values
+from .store import Completion, Lease, Store
 
 if TYPE_CHECKING:
-    from .filters import FilterChain
     from .runner import RunnerPool
+
+__all__ = ["DEFAULT_LEASE_S", "DEFAULT_POSTPONE_S", "Dispatcher", "DispatcherStatistics", "Item", "ResultRecorder",
+           "Target", "completion_for", "filtered", "serve_delivery"]  # Target & co. live in delivery_rules.py
 
 log = get_logger()
 
@@ -53,21 +53,6 @@ DEFAULT_LEASE_S = 300.0
 DEFAULT_POSTPONE_S = 60.0  # a function that cannot run is looked at again this often
 MAX_IDLE_S = 5.0  # bounds the sleep when nothing is due (wall-clock jumps, missed wake-ups)
 RELEASE_DEADLINE_S = 5.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Target:
-    """What the dispatcher needs to run one function now (from the registry and config)."""
-
-    version: PluginVersion | None  # None: no live version, deliveries wait
-    config: FunctionConfig
-    filters: FilterChain | None = None
-    reason: str | None = None  # why there is no live version, shown on the waiting rows
-    handlers: tuple[str, ...] = ()  # LoadReport.handlers; onBatch needs "onBatch" here
-
-    @property
-    def batching(self) -> bool:
-        return self.config.batch is not None and "onBatch" in self.handlers
 
 
 class ResultRecorder(Protocol):
@@ -78,14 +63,6 @@ class ResultRecorder(Protocol):
 
 Resolve = Callable[[str], Target]
 ResultHook = Callable[[str, InvocationResult], None]
-Item = tuple[Lease, dict[str, Any]]  # a leased row and the event its function gets (filtered)
-
-
-def single_handlers(event_type: str) -> tuple[str, ...]:
-    """Handler names that take one event of `event_type` (onTrack / track, ..., onDelete)."""
-    if event_type == "delete":
-        return ("onDelete",)
-    return (f"on{event_type.capitalize()}", event_type) if event_type else ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,34 +73,6 @@ class DispatcherStatistics:
     completed: int  # deliveries completed (any outcome, filtered included)
     postponed: int  # deliveries postponed because their function could not run
     draining: bool
-
-
-def completion_for(
-    lease: Lease,
-    result: InvocationResult,
-    *,
-    version: str | None,
-    now: float,
-    max_attempts: int,
-    base_delay_s: float,
-    rng: random.Random | None = None,
-) -> Completion:
-    """The store update for one result: new state and, for a retry, when (pure)."""
-    attempts = lease.attempts + 1
-    state = state_after(result.outcome, attempts=attempts, max_attempts=max_attempts)
-    due = None
-    if state is DeliveryState.PENDING:
-        due = next_attempt_at(attempts, now=now, base_delay_s=base_delay_s, rng=rng)
-    return Completion(
-        delivery_id=lease.id, function=lease.function, result=result, version=version, state=state, next_attempt_at=due
-    )
-
-
-def filtered(lease: Lease, reason: str) -> Completion:
-    result = InvocationResult(outcome=Outcome.DISCARDED, error_name="Filtered", error_message=reason)
-    return Completion(
-        delivery_id=lease.id, function=lease.function, result=result, version=None, state=DeliveryState.FILTERED
-    )
 
 
 class Dispatcher:
@@ -275,7 +224,7 @@ class Dispatcher:
             await self._settle(leases, self._store.postpone([x.id for x in leases], until=until, reason=reason))
             self._postponed += len(leases)
             return
-        runnable, done = self._filter(target, leases)
+        runnable, done = apply_filters(target.filters, leases, on_crash=_log_filter_crash)
         if done:
             ids = {c.delivery_id for c in done}
             await self._settle([x for x in leases if x.id in ids], self._store.complete(done))
@@ -300,23 +249,6 @@ class Dispatcher:
             log.exception("delivery_resolve_failed", function=function)
             return Target(version=None, config=FunctionConfig(), reason=f"cannot resolve the function: {exc!r}")
 
-    def _filter(self, target: Target, leases: list[Lease]) -> tuple[list[Item], list[Completion]]:
-        if target.filters is None:
-            return [(lease, lease.event) for lease in leases], []
-        runnable, done = [], []
-        for lease in leases:
-            try:
-                decision = target.filters.apply(lease.event)
-            except Exception:  # fail closed, as a filter that cannot evaluate does
-                log.exception("delivery_filter_crashed", function=lease.function, delivery_id=lease.id)
-                done.append(filtered(lease, "filter_error"))
-                continue
-            if decision.event is None:
-                done.append(filtered(lease, decision.reason or "dropped"))
-            else:
-                runnable.append((lease, decision.event))
-        return runnable, done
-
     # --- onBatch grouping -------------------------------------------------------------------
 
     def _batch_add(self, target: Target, function: str, items: list[Item]) -> None:
@@ -325,8 +257,8 @@ class Dispatcher:
         buffer.extend(items)
         if self._nursery is None:
             return  # run_once flushes everything itself
-        while len(buffer) >= target.config.batch.max_events:
-            chunk, buffer[:] = buffer[: target.config.batch.max_events], buffer[target.config.batch.max_events :]
+        full, buffer[:] = split_full(buffer, target.config.batch.max_events)
+        for chunk in full:
             self._nursery.start_soon(self._guarded, self._run_batch, function, chunk)
         if buffer and function not in self._timers:
             self._timers.add(function)
@@ -353,9 +285,7 @@ class Dispatcher:
             # The function changed while the rows waited: take them the ordinary way.
             await self._group(function, [lease for lease, _ in chunk])
             return
-        event_type = str(chunk[0][0].event.get("type", ""))
-        single = len(chunk) == 1 and any(h in target.handlers for h in single_handlers(event_type))
-        await self._run(target, function, chunk, batch=not single)
+        await self._run(target, function, chunk, batch=not goes_to_single_handler(chunk, target.handlers))
 
     # --- running ----------------------------------------------------------------------------
 
@@ -378,7 +308,7 @@ class Dispatcher:
                 return
             redact = redactor_for(secret_values(target.config))
             if redact:  # before anything is stored, logged or counted
-                results = [_redacted(r, redact) for r in results]
+                results = [redacted(r, redact) for r in results]
             now = self._clock()
             version = target.version.hash
             completions = [
@@ -391,7 +321,7 @@ class Dispatcher:
             self._completed += len(completions)
             self._report(function, version, leases, results, completions, now)
             try:
-                await self._store.append_logs(_function_logs(function, version, leases, results))
+                await self._store.append_logs(function_logs(function, version, leases, results))
             except StoreError as exc:  # the outcome is recorded; losing console lines is survivable
                 log.error("delivery_logs_failed", function=function, error=str(exc))
         finally:
@@ -411,7 +341,7 @@ class Dispatcher:
         except Exception:
             log.exception("delivery_invoke_failed", function=function)
             return None
-        return _fit(results, len(items))
+        return fit_results(results, len(items))
 
     def _report(self, function: str, version: str, leases: list[Lease], results: list[InvocationResult],
                 completions: list[Completion], now: float) -> None:
@@ -463,31 +393,8 @@ class Dispatcher:
         self._held_changed = trio.Event()
 
 
-def _fit(results: list[InvocationResult], n: int) -> list[InvocationResult]:
-    """One result per event, whatever the pool answered (a mismatch is retried, not lost)."""
-    if len(results) == n:
-        return results
-    missing = InvocationResult(outcome=Outcome.RETRY, error_name="RunnerCrashed",
-                               error_message=f"runner answered {len(results)} results for {n} events")
-    return (results + [missing] * n)[:n]
-
-
-def _redacted(result: InvocationResult, redact: Redactor) -> InvocationResult:
-    """`result` with secrets removed from its error message and console lines."""
-    return dataclasses.replace(
-        result,
-        error_message=redact(result.error_message) if result.error_message else result.error_message,
-        logs=tuple(dataclasses.replace(line, message=redact(line.message)) for line in result.logs),
-    )
-
-
-def _function_logs(function: str, version: str, leases: list[Lease], results: list[InvocationResult]) -> list[LogRecord]:
-    return [
-        LogRecord(time=line.time, level=line.level, source="function", function=function, version=version,
-                  message_id=lease.message_id, outcome=result.outcome.value, message=line.message)
-        for lease, result in zip(leases, results)
-        for line in result.logs
-    ]
+def _log_filter_crash(lease: Lease) -> None:
+    log.exception("delivery_filter_crashed", function=lease.function, delivery_id=lease.id)
 
 
 async def serve_delivery(
