@@ -19,34 +19,37 @@ Routes (JSON unless said otherwise; errors are `{"error": "..."}` with a 4xx sta
 
 Admin only reads, plus the calls it is handed (reload, replay, test): it owns no task and
 no state beyond a few intake samples for the rate.
+
+Here: Admin (routing, request validation, the calls into store, registry and runner pool,
+log following) and BadRequest. Not here: the pure JSON shaping and sample events
+(`admin_views.py`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import json
 import os
 import time
-import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from . import __version__
+from .admin_views import (LEVELS, first_line, function_status, level_at_least, plain, result_dict, sample_event,
+                          sample_type)
 from .config import Config
 from .errors import SegfuncdError
 from .metrics import Gauges, Metrics, render_prometheus
-from .outcomes import InvocationResult
-from .redact import Redactor, redactor_for, secret_values
+from .redact import redactor_for, secret_values
 from .server import Request, Response, json_response
 
 if TYPE_CHECKING:
-    from .plugins import PluginRegistry, PluginState
+    from .plugins import PluginRegistry
     from .runner import RunnerPool
+
+__all__ = ["Admin", "BadRequest", "LEVELS", "plain", "sample_event", "sample_type"]  # views: admin_views.py
 
 DEFAULT_LOG_LINES = 20
 MAX_LOG_LINES = 10_000
@@ -55,16 +58,6 @@ FOLLOW_KEEPALIVE_S = 15.0  # a blank line now and then, so a vanished client is 
 MAX_TEST_EVENTS = 400  # Segment's onBatch limit
 RATE_WINDOW_S = 60.0
 DELIVERY_STATES = ("pending", "leased", "retrying", "delivered", "discarded", "filtered", "dead")
-LEVELS = ("debug", "log", "info", "warn", "warning", "error", "critical")  # increasing severity
-
-# handler name -> event type, in the order a sample event is chosen
-_HANDLER_TYPES = (
-    ("onTrack", "track"), ("track", "track"), ("onIdentify", "identify"), ("identify", "identify"),
-    ("onPage", "page"), ("page", "page"), ("onScreen", "screen"), ("screen", "screen"),
-    ("onGroup", "group"), ("group", "group"), ("onAlias", "alias"), ("alias", "alias"),
-    ("onDelete", "delete"),
-)
-
 
 class BadRequest(SegfuncdError):
     """The admin client sent something we cannot act on; answered with `status`."""
@@ -72,62 +65,6 @@ class BadRequest(SegfuncdError):
     def __init__(self, message: str, *, status: int = 400) -> None:
         self.status = status
         super().__init__(message)
-
-
-def plain(value: Any) -> Any:
-    """Dataclasses, enums, mappings and tuples -> JSON-safe data."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
-
-
-def sample_event(event_type: str, *, now: float) -> dict[str, Any]:
-    """A Segment-spec event of `event_type`, for `segfuncctl test` without an event."""
-    ts = datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    base: dict[str, Any] = {
-        "type": event_type,
-        "messageId": f"test-{uuid.uuid4()}",
-        "userId": "test-user-id",
-        "anonymousId": "test-anonymous-id",
-        "timestamp": ts, "sentAt": ts, "receivedAt": ts, "originalTimestamp": ts,
-        "channel": "server",
-        "context": {"library": {"name": "segfuncctl", "version": __version__}, "ip": "127.0.0.1"},
-        "integrations": {},
-        "version": 2,
-    }
-    extra: dict[str, dict[str, Any]] = {
-        "track": {"event": "Test Event", "properties": {"plan": "pro", "revenue": 42.5, "currency": "USD"}},
-        "identify": {"traits": {"name": "Test User", "email": "test@example.com", "plan": "pro"}},
-        "page": {"name": "Home", "properties": {"title": "Home", "path": "/", "url": "https://example.com/",
-                                                "referrer": ""}},
-        "screen": {"name": "Home", "properties": {"variation": "blue"}},
-        "group": {"groupId": "test-group-id", "traits": {"name": "Example Inc.", "industry": "Technology"}},
-        "alias": {"previousId": "test-previous-id"},
-        "delete": {},
-    }
-    base.update(extra.get(event_type, {}))
-    return base
-
-
-def sample_type(handlers: tuple[str, ...]) -> str:
-    """The event type a sample should have so that one of `handlers` runs (track by default)."""
-    have = set(handlers)
-    return next((t for h, t in _HANDLER_TYPES if h in have), "track")
-
-
-def _level_at_least(level: str | None, minimum: str | None) -> bool:
-    if not minimum:
-        return True
-    try:
-        return LEVELS.index((level or "log").lower()) >= LEVELS.index(minimum.lower())
-    except ValueError:
-        return (level or "").lower() == minimum.lower()
 
 
 class Admin:
@@ -240,7 +177,9 @@ class Admin:
                 "oldest_pending_age_s": stats.oldest_pending_age_s,
             },
             "intake": self._intake_status(now, addresses),
-            "functions": [self._function_status(n, states.get(n), stats.functions.get(n), snap.functions.get(n), now)
+            "functions": [function_status(n, states.get(n), stats.functions.get(n), snap.functions.get(n),
+                                          redactor=redactor_for(secret_values(self.config.function(n))),
+                                          plugins_dir=self.config.plugins_dir)
                           for n in names],
         }
 
@@ -270,49 +209,6 @@ class Admin:
         out["events_per_s"] = round((accepted - n0) / max(now - t0, 1e-9), 2)
         return out
 
-    def _function_status(self, name: str, ps: PluginState | None, fs: Any, fm: Any, now: float) -> dict[str, Any]:
-        if ps is None or ps.removed:
-            state = "removed"
-        elif not ps.enabled:
-            state = "disabled"
-        elif ps.error:
-            state = "load error"
-        elif ps.version is not None:
-            state = "live"
-        else:
-            state = "loading"
-        last_error, last_error_at = (fs.last_error, fs.last_error_at) if fs is not None else (None, None)
-        if fm is not None and fm.last_error and (last_error_at is None or (fm.last_error_at or 0) > last_error_at):
-            last_error, last_error_at = fm.last_error, fm.last_error_at
-        redactor = redactor_for(secret_values(self.config.function(name)))
-        error = redactor(ps.error) if ps is not None and ps.error else None
-        windows = {}
-        for key in ("last_5m", "last_24h"):
-            w = getattr(fm, key) if fm is not None else None
-            windows[key] = plain(w) if w is not None else {"count": 0, "delivered": 0, "success_rate": None,
-                                                           "p50_ms": None, "p99_ms": None}
-        return {
-            "name": name,
-            "state": state,
-            "error": error,
-            "error_first_line": _first_line(error, self.config.plugins_dir),
-            "error_at": ps.error_at if ps is not None else None,
-            "version": ps.version.hash if ps is not None and ps.version is not None else None,
-            "loaded_at": ps.loaded_at if ps is not None else None,
-            "handlers": list(ps.handlers) if ps is not None else [],
-            "delivered": fs.delivered if fs is not None else 0,
-            "discarded": dict(fs.discarded_by_reason) if fs is not None else {},
-            "discarded_total": fs.discarded if fs is not None else 0,
-            "filtered": fs.filtered if fs is not None else 0,
-            "pending": fs.pending if fs is not None else 0,
-            "retrying": fs.retrying if fs is not None else 0,
-            "dead": fs.dead if fs is not None else 0,
-            "attempts": fs.attempts if fs is not None else 0,
-            **windows,
-            "last_error": redactor(last_error) if last_error else None,
-            "last_error_at": last_error_at,
-        }
-
     async def _status(self, request: Request) -> Response:
         return json_response(200, await self.status())
 
@@ -332,7 +228,7 @@ class Admin:
         return json_response(200, {"logs": [self._log_dict(r) for r in records]})
 
     def _log_dict(self, r: Any) -> dict[str, Any]:
-        d = plain(r)
+        d: dict[str, Any] = plain(r)
         if r.function and r.source == "function":
             redactor = redactor_for(secret_values(self.config.function(r.function)))
             if redactor:
@@ -374,7 +270,7 @@ class Admin:
                     cursor = max(cursor, r.id or 0)
                     if catching_up and r.time < started:
                         continue
-                    if (function is None or r.function == function) and _level_at_least(r.level, level):
+                    if (function is None or r.function == function) and level_at_least(r.level, level):
                         out.append(json.dumps(self._log_dict(r), default=str) + "\n")
                 if out:
                     yield "".join(out).encode()
@@ -417,8 +313,8 @@ class Admin:
         redactor = redactor_for(secret_values(fconfig, settings))
         return json_response(200, {
             "function": name, "version": ps.version.hash, "sample": sample, "batch": batch, "events": events,
-            "load_error": _first_line(ps.error, self.config.plugins_dir),  # the file on disk fails: older version ran
-            "results": [_result_dict(ev.get("type"), r, redactor) for ev, r in zip(events, results)],
+            "load_error": first_line(ps.error, self.config.plugins_dir),  # the file on disk fails: older version ran
+            "results": [result_dict(ev.get("type"), r, redactor) for ev, r in zip(events, results)],
         })
 
     # --- /reload, /replay, /deliveries ----------------------------------------------------
@@ -491,26 +387,6 @@ class Admin:
             uptime_s=max(0.0, now - self.started_at),
         )
         return render_prometheus(self.metrics.snapshot(now), gauges)
-
-
-def _result_dict(event_type: Any, r: InvocationResult, redact: Redactor) -> dict[str, Any]:
-    """One test result: the return value as returned; logs, error and URLs redacted."""
-    return {
-        "type": event_type,
-        "outcome": r.outcome.value,
-        "return": r.value,
-        "error": None if r.error_name is None else {"name": r.error_name, "message": redact(r.error_message or "")},
-        "logs": [{"level": ln.level, "message": redact(ln.message), "time": ln.time} for ln in r.logs],
-        "requests": [{**plain(q), "url": redact(q.url), "error": redact(q.error) if q.error else None} for q in r.requests],
-        "duration_ms": r.duration_ms,
-    }
-
-
-def _first_line(error: str | None, plugins_dir: Any) -> str | None:
-    """The first line of a load error, with the plugins directory left off its file names."""
-    if not error or not error.strip():
-        return None
-    return error.strip().splitlines()[0].replace(f"{plugins_dir}/", "")
 
 
 def _json_body(request: Request) -> dict[str, Any]:
