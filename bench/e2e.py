@@ -75,20 +75,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def tree_cpu_s(pid: int) -> float:
-    """utime + stime of `pid` and all its live descendants, in seconds (Linux /proc)."""
-    total = 0.0
+def cpu_s(pid: int) -> dict[int, float]:
+    """utime + stime in seconds of `pid` and each of its live descendants (Linux /proc)."""
+    out: dict[int, float] = {}
     stack = [pid]
     while stack:
         p = stack.pop()
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+            out[p] = (int(fields[11]) + int(fields[12])) / CLK_TCK
             for task in Path(f"/proc/{p}/task").iterdir():
                 stack += [int(c) for c in (task / "children").read_text().split()]
         except (OSError, IndexError, ValueError):
             pass
-    return total
+    return out
+
+
+def cpu_delta(pid: int, before: dict[int, float]) -> tuple[float, float]:
+    """CPU seconds since `before`: (the daemon itself, its runner processes)."""
+    now = cpu_s(pid)
+    own = now.get(pid, 0.0) - before.get(pid, 0.0)
+    return own, sum(v - before.get(p, 0.0) for p, v in now.items() if p != pid)
 
 
 class Sink:
@@ -252,26 +259,34 @@ def run_segfuncd(sink: Sink, args: argparse.Namespace) -> list[Row]:
             sink.wait(warm, args.warmup, timeout=60, alive=d.alive)
 
             run = f"tput-{tag}"
-            cpu0 = tree_cpu_s(d.proc.pid)
+            spy = profile(d.proc.pid, args.profile) if args.profile else None
+            cpu0 = cpu_s(d.proc.pid)
             wall0 = time.time() * 1000
+            poster0 = time.process_time()
             post_all(d.intake_url, run, args.events, posters=args.posters, batch=args.batch)
             posted_s = time.time() * 1000 - wall0
+            poster_cpu = time.process_time() - poster0
             s = sink.wait(run, args.events, timeout=args.timeout, alive=d.alive)
-            cpu = tree_cpu_s(d.proc.pid) - cpu0
+            own, runners = cpu_delta(d.proc.pid, cpu0)
+            cpu = own + runners
             seconds = (s["last_ms"] - wall0) / 1000
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+                spy.wait(30)
             rows.append(Row("throughput (burst)", f"segfuncd ({args.workers} runners)", args.events, seconds,
                             s["p50_ms"], s["p99_ms"], cpu, errors_of(d)))
             print(f"  segfuncd: {args.events} events posted in {posted_s / 1000:.2f}s "
-                  f"({args.events / posted_s * 1000:.0f}/s intake), delivered in {seconds:.2f}s", file=sys.stderr)
+                  f"({args.events / posted_s * 1000:.0f}/s intake), delivered in {seconds:.2f}s; "
+                  f"CPU: daemon {own:.2f}s, runners {runners:.2f}s, posters {poster_cpu:.2f}s", file=sys.stderr)
 
             rate = args.paced_rate or max(100.0, 0.5 * rows[0].rate)
             n = int(rate * args.paced_seconds) // args.batch * args.batch
             run = f"paced-{tag}"
-            cpu0 = tree_cpu_s(d.proc.pid)
+            cpu0 = cpu_s(d.proc.pid)
             wall0 = time.time() * 1000
             post_all(d.intake_url, run, n, posters=args.posters, batch=args.batch, rate=rate)
             s = sink.wait(run, n, timeout=args.timeout, alive=d.alive)
-            cpu = tree_cpu_s(d.proc.pid) - cpu0
+            cpu = sum(cpu_delta(d.proc.pid, cpu0))
             rows.append(Row(f"paced ({rate:.0f} ev/s offered)", f"segfuncd ({args.workers} runners)", n,
                             (s["last_ms"] - wall0) / 1000, s["p50_ms"], s["p99_ms"], cpu, errors_of(d)))
         finally:
@@ -279,6 +294,13 @@ def run_segfuncd(sink: Sink, args: argparse.Namespace) -> list[Row]:
             if code != 0:
                 print(f"segfuncd exited with {code} after SIGTERM:\n{d.log_tail()}", file=sys.stderr)
     return rows
+
+
+def profile(pid: int, out: str) -> subprocess.Popen[bytes]:
+    """py-spy (PY_SPY or on PATH) sampling the daemon and its runners, collapsed stacks to `out`."""
+    exe = os.environ.get("PY_SPY", "py-spy")
+    return subprocess.Popen([exe, "record", "--pid", str(pid), "--subprocesses", "--format", "raw", "--rate", "200",
+                             "--nonblocking", "-o", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def errors_of(d: Daemon) -> int:
@@ -306,10 +328,11 @@ def run_node(sink: Sink, args: argparse.Namespace) -> Row:
 
 def print_table(rows: list[Row]) -> None:
     print(f"{'case':<28} {'runtime':<24} {'events':>7} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'CPU s':>6} {'errors':>6}")
+          f"{'CPU s':>6} {'CPU us/ev':>9} {'errors':>6}")
     for r in rows:
+        per = r.cpu_s / r.events * 1e6 if r.events else 0.0
         print(f"{r.case:<28} {r.runtime:<24} {r.events:>7} {r.rate:>9.0f} {r.p50_ms:>8.1f} {r.p99_ms:>8.1f} "
-              f"{r.cpu_s:>6.2f} {r.errors:>6}")
+              f"{r.cpu_s:>6.2f} {per:>9.0f} {r.errors:>6}")
     ours = next(r for r in rows if r.runtime.startswith("segfuncd") and r.case.startswith("throughput"))
     node = next(r for r in rows if r.runtime.startswith("node"))
     ratio = ours.rate / node.rate if node.rate else 0.0
@@ -329,6 +352,7 @@ def main() -> None:
     parser.add_argument("--paced-rate", type=float, default=0.0, help="events/s; 0: half the measured throughput")
     parser.add_argument("--paced-seconds", type=float, default=4.0)
     parser.add_argument("--timeout", type=float, default=60.0, help="bound on each wait for the sink")
+    parser.add_argument("--profile", metavar="OUT", help="py-spy the throughput phase into OUT (collapsed stacks)")
     parser.add_argument("--skip-node", action="store_true")
     args = parser.parse_args()
     t0 = time.monotonic()
