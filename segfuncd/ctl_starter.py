@@ -6,41 +6,13 @@ refuses to overwrite files (`ctl.py`).
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import Any
 
 import tomli_w
 
-EXAMPLE_PLUGIN = """\
-// An example destination function (segfuncctl init). Each handler is
-// `async (event, settings)`; return to deliver, throw to say why not.
-// Settings come from [functions.example] in segfuncd.toml.
-
-async function onTrack(event, settings) {
-  console.log(`track "${event.event}" from ${event.userId || event.anonymousId}`)
-  if (!settings.endpoint) {
-    return { forwarded: false, hint: "set functions.example.settings.endpoint" }
-  }
-  const res = await fetch(settings.endpoint, {
-    method: "post",
-    headers: {
-      "Content-Type": "application/json",
-      Authorization: "Basic " + btoa(`${settings.apiKey}:`),
-    },
-    body: JSON.stringify(event),
-  })
-  if (res.status === 429 || res.status >= 500) {
-    throw new RetryError(`endpoint answered ${res.status}`) // retried with backoff
-  }
-  if (!res.ok) {
-    throw new ValidationError(`endpoint refused the event: ${res.status}`) // discarded
-  }
-  return { forwarded: true, status: res.status }
-}
-
-async function onIdentify(event, settings) {
-  throw new EventNotSupported("identify is not supported") // discarded, never retried
-}
-"""
+# One example, shipped as package data; the repository's plugins/example.js links to it.
+EXAMPLE_PLUGIN = (resources.files("segfuncd") / "starter" / "example.js").read_text(encoding="utf-8")
 
 # (section, comment above it, [(key, value, comment)]) — values are written by tomli-w.
 _STARTER: list[tuple[str, str, list[tuple[str, Any, str]]]] = [

@@ -21,7 +21,7 @@ def test_init_then_the_daemon_runs_its_config_and_example_plugin(daemon: Any, tm
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert "set functions.example.settings.endpoint" in tested.stdout
     ident = d.ctl("test", "example", "-", input='{"type": "identify", "userId": "u1"}')
-    assert ident.returncode == 1 and "EventNotSupported" in ident.stdout
+    assert ident.returncode == 1 and "InvalidEventPayload: identify needs traits.email" in ident.stdout
 
 
 def test_metrics_after_deliveries(daemon: Any) -> None:
