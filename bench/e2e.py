@@ -48,6 +48,8 @@ PLUGIN = HERE / "e2e_plugin.js"
 FUNCTION = PLUGIN.stem
 BIN = Path(sys.executable).parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+BUDGET_S = 170.0  # the whole run, waits included, stays under 3 minutes
+BUDGET_END = time.monotonic() + BUDGET_S
 
 
 @dataclass
@@ -106,9 +108,11 @@ class Sink:
         self.http = httpx.Client(base_url=self.url, timeout=10)
 
     def stats(self, run: str) -> dict[str, Any]:
-        return self.http.get("/stats", params={"run": run}).json()
+        out: dict[str, Any] = self.http.get("/stats", params={"run": run}).json()
+        return out
 
     def wait(self, run: str, n: int, *, timeout: float, alive: Any = None) -> dict[str, Any]:
+        timeout = min(timeout, max(1.0, BUDGET_END - time.monotonic()))
         deadline = time.monotonic() + timeout
         while True:
             s = self.stats(run)
@@ -182,7 +186,8 @@ settings = {{ url = "{sink_url}", apiKey = "bench" }}
     def status(self) -> dict[str, Any]:
         r = self.admin.get("/status")
         r.raise_for_status()
-        return r.json()
+        out: dict[str, Any] = r.json()
+        return out
 
     def stop(self, timeout: float = 20) -> int:
         self.admin.close()
@@ -228,7 +233,11 @@ def post_all(url: str, run: str, events: int, *, posters: int, batch: int, rate:
                     if delay > 0:
                         time.sleep(delay)
                 k += 1
-                r = c.post(url, content=batch_body(run, p, start, min(batch, per[p] - start)))
+                try:
+                    r = c.post(url, content=batch_body(run, p, start, min(batch, per[p] - start)))
+                except httpx.HTTPError as exc:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                    return
                 if r.status_code != 200:
                     errors.append(f"{r.status_code} {r.text[:200]}")
                     return
@@ -305,7 +314,7 @@ def profile(pid: int, out: str) -> subprocess.Popen[bytes]:
 
 def errors_of(d: Daemon) -> int:
     """Attempts that did not deliver, since the daemon started (GET /status)."""
-    fn = next((f for f in d.status()["functions"] if f["name"] == FUNCTION), {})
+    fn: dict[str, Any] = next((f for f in d.status()["functions"] if f["name"] == FUNCTION), {})
     return int(fn.get("attempts", 0)) - int(fn.get("delivered", 0))
 
 
@@ -316,7 +325,11 @@ def run_node(sink: Sink, args: argparse.Namespace) -> Row:
     cmd = ["node", str(HERE / "node_harness.mjs"), str(PLUGIN), "--events", str(args.events),
            "--concurrency", str(args.node_concurrency), "--sink", sink.url, "--lodash", str(lodash_path())]
     before = os.times()
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True,
+                              timeout=min(args.timeout, max(1.0, BUDGET_END - time.monotonic())))
+    except subprocess.TimeoutExpired:
+        raise SystemExit("timeout: the node harness did not finish in time") from None
     after = os.times()
     if done.returncode != 0:
         raise SystemExit(f"node harness failed:\n{done.stderr}")
