@@ -18,7 +18,9 @@ latency on arrival (deduplicated by messageId).
               own fetch against the same sink (closed loop, --node-concurrency in flight);
               latency is the handler call (no queue, no durability).
 
-CPU s is the user+system time of the daemon and its runner processes (or of the Node
+Throughput runs --rounds times per runtime (same daemon, fresh Node process each time) and
+the best round of each is shown: the box may be shared, and a round that lost the CPU to
+something else says little. CPU s is the user+system time of the daemon and its runner processes (or of the Node
 process) over the measured phase. Bounded: every wait has a deadline; loopback only.
 Target (issue 5): segfuncd throughput >= 1.0x a single Node.js process.
 """
@@ -267,26 +269,32 @@ def run_segfuncd(sink: Sink, args: argparse.Namespace) -> list[Row]:
             post_all(d.intake_url, warm, args.warmup, posters=args.posters, batch=args.batch)
             sink.wait(warm, args.warmup, timeout=60, alive=d.alive)
 
-            run = f"tput-{tag}"
-            spy = profile(d.proc.pid, args.profile) if args.profile else None
-            cpu0 = cpu_s(d.proc.pid)
-            wall0 = time.time() * 1000
-            poster0 = time.process_time()
-            post_all(d.intake_url, run, args.events, posters=args.posters, batch=args.batch)
-            posted_s = time.time() * 1000 - wall0
-            poster_cpu = time.process_time() - poster0
-            s = sink.wait(run, args.events, timeout=args.timeout, alive=d.alive)
-            own, runners = cpu_delta(d.proc.pid, cpu0)
-            cpu = own + runners
-            seconds = (s["last_ms"] - wall0) / 1000
-            if spy is not None:
-                spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
-                spy.wait(30)
-            rows.append(Row("throughput (burst)", f"segfuncd ({args.workers} runners)", args.events, seconds,
-                            s["p50_ms"], s["p99_ms"], cpu, errors_of(d)))
-            print(f"  segfuncd: {args.events} events posted in {posted_s / 1000:.2f}s "
-                  f"({args.events / posted_s * 1000:.0f}/s intake), delivered in {seconds:.2f}s; "
-                  f"CPU: daemon {own:.2f}s, runners {runners:.2f}s, posters {poster_cpu:.2f}s", file=sys.stderr)
+            best: Row | None = None
+            for rnd in range(args.rounds):
+                run = f"tput-{tag}-{rnd}"
+                spy = profile(d.proc.pid, args.profile) if args.profile and rnd == 0 else None
+                cpu0 = cpu_s(d.proc.pid)
+                wall0 = time.time() * 1000
+                poster0 = time.process_time()
+                post_all(d.intake_url, run, args.events, posters=args.posters, batch=args.batch)
+                posted_s = time.time() * 1000 - wall0
+                poster_cpu = time.process_time() - poster0
+                s = sink.wait(run, args.events, timeout=args.timeout, alive=d.alive)
+                own, runners = cpu_delta(d.proc.pid, cpu0)
+                cpu = own + runners
+                seconds = (s["last_ms"] - wall0) / 1000
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+                    spy.wait(30)
+                row = Row("throughput (burst)", f"segfuncd ({args.workers} runners)", args.events, seconds,
+                          s["p50_ms"], s["p99_ms"], cpu, errors_of(d))
+                best = row if best is None or row.rate > best.rate else best
+                print(f"  segfuncd round {rnd + 1}: {row.rate:.0f}/s; {args.events} events posted in "
+                      f"{posted_s / 1000:.2f}s ({args.events / posted_s * 1000:.0f}/s intake), "
+                      f"delivered in {seconds:.2f}s; "
+                      f"CPU: daemon {own:.2f}s, runners {runners:.2f}s, posters {poster_cpu:.2f}s", file=sys.stderr)
+            assert best is not None
+            rows.append(best)
 
             rate = args.paced_rate or max(100.0, 0.5 * rows[0].rate)
             n = int(rate * args.paced_seconds) // args.batch * args.batch
@@ -361,6 +369,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--posters", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2, help="throughput rounds per runtime; the best is shown")
     parser.add_argument("--node-concurrency", type=int, default=16)
     parser.add_argument("--paced-rate", type=float, default=0.0, help="events/s; 0: half the measured throughput")
     parser.add_argument("--paced-seconds", type=float, default=4.0)
@@ -373,7 +382,9 @@ def main() -> None:
     try:
         rows = run_segfuncd(sink, args)
         if not args.skip_node:
-            rows.append(run_node(sink, args))
+            runs = [run_node(sink, args) for _ in range(args.rounds)]
+            print("  node rounds: " + ", ".join(f"{r.rate:.0f}/s" for r in runs), file=sys.stderr)
+            rows.append(max(runs, key=lambda r: r.rate))
     finally:
         sink.close()
     print(f"  total {time.monotonic() - t0:.1f}s, {os.cpu_count()} CPUs", file=sys.stderr)
