@@ -199,8 +199,11 @@ async def ping_watchdog(interval_s: float) -> None:
 async def run(daemon: Daemon, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     """The daemon's life: start everything in order, serve until a signal, drain, stop."""
     config = daemon.config
-    config.admin_socket.parent.mkdir(parents=True, exist_ok=True)
-    config.plugins_dir.mkdir(parents=True, exist_ok=True)
+    for folder in (config.db_path.parent, config.admin_socket.parent, config.plugins_dir):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SegfuncdError(f"cannot create {folder}: {exc.strerror or exc}") from exc
     with state_lock(config.db_path.parent / "segfuncd.lock"):
         async with open_store(
             config.db_path,
@@ -399,10 +402,26 @@ def main(argv: list[str] | None = None, *, stderr: TextIO = sys.stderr) -> int:
     configure(level=args.log_level, tap=tap)
     try:
         trio.run(run, Daemon(config, tap=tap))
-    except SegfuncdError as exc:
-        log.error("daemon_failed", error=str(exc))
-        print(f"segfuncd: {exc}", file=stderr)
-        return EXIT_ERROR
     except KeyboardInterrupt:
         pass
+    except BaseException as exc:
+        error = operator_error(exc)
+        if error is None:
+            raise  # a bug: keep the traceback
+        log.error("daemon_failed", error=str(error))
+        print(f"segfuncd: {error}", file=stderr)
+        return EXIT_ERROR
     return EXIT_OK
+
+
+def operator_error(exc: BaseException) -> SegfuncdError | None:
+    """The SegfuncdError behind `exc` when nothing else went wrong (nurseries wrap errors in groups)."""
+    if isinstance(exc, SegfuncdError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        matched, rest = exc.split(SegfuncdError)
+        if matched is not None and rest is None:
+            while isinstance(matched, BaseExceptionGroup):
+                matched = matched.exceptions[0]
+            return matched if isinstance(matched, SegfuncdError) else None
+    return None

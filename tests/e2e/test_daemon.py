@@ -234,3 +234,25 @@ def test_second_sigterm_exits_at_once_and_loses_nothing(daemon, sink) -> None:
     d.start()
     d.wait_until(lambda: any(r.path == "/s/held" and r.finished for r in sink.requests), timeout=30,
                  what="the held event delivered after restart")
+
+
+def test_address_in_use_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cfg = tmp_path / "segfuncd.toml"
+        cfg.write_text(f'[intake]\nlisten = "127.0.0.1:{port}"\n')
+        proc = subprocess.run([str(BIN / "segfuncd"), "--config", str(cfg)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert f"segfuncd: cannot listen on 127.0.0.1:{port}: Address already in use" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_state_directory_that_cannot_be_created_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    cfg = tmp_path / "segfuncd.toml"
+    cfg.write_text('[storage]\npath = "file/state/q.db"\n')
+    proc = subprocess.run([str(BIN / "segfuncd"), "--config", str(cfg)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "segfuncd: cannot create" in proc.stderr and "Traceback" not in proc.stderr
