@@ -1,4 +1,4 @@
-"""The direct HTTP path (h11 pool): redirects, gzip, keep-alive, a server closing idle
+"""The direct HTTP path (httptools pool): redirects, gzip, keep-alive, a server closing idle
 connections. A tiny trio server in the test answers as each test needs."""
 
 from __future__ import annotations
@@ -7,9 +7,10 @@ import gzip
 from collections.abc import Callable
 
 import h11
+import pytest
 import trio
 
-from segfuncd.runner.fetch import Fetcher, FetchSpec
+from segfuncd.runner.fetch import Fetcher, FetchFailed, FetchSpec
 
 Handler = Callable[[h11.Request, bytes], tuple[int, list[tuple[str, str]], bytes]]
 
@@ -104,3 +105,132 @@ async def test_a_server_closing_idle_connections_is_handled(nursery: trio.Nurser
     await f.aclose()
 
 
+# --- the response parser (httptools) against hand-written wire bytes ---------------------
+
+async def raw_server(replies: list[bytes], *, close: bool = False,
+                     task_status: trio.TaskStatus[tuple[int, list[int]]] = trio.TASK_STATUS_IGNORED) -> None:
+    """Answers each request (read up to its blank line) with the next of `replies`, verbatim."""
+    connections: list[int] = []
+    pending = list(replies)
+
+    async def one(stream: trio.SocketStream) -> None:
+        connections.append(1)
+        buf = b""
+        while pending:
+            while b"\r\n\r\n" not in buf:
+                data = await stream.receive_some(65536)
+                if not data:
+                    return
+                buf += data
+            buf = buf.split(b"\r\n\r\n", 1)[1]
+            await stream.send_all(pending.pop(0))
+            if close:
+                await stream.aclose()
+                return
+
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    task_status.started((listeners[0].socket.getsockname()[1], connections))
+    await trio.serve_listeners(one, listeners)
+
+
+async def start_raw(nursery: trio.Nursery, replies: list[bytes], close: bool = False) -> tuple[str, list[int]]:
+    port, connections = await nursery.start(lambda task_status: raw_server(replies, close=close,
+                                                                           task_status=task_status))
+    return f"http://127.0.0.1:{port}/", connections
+
+
+async def test_chunked_response_with_interim_1xx_and_trailers(nursery: trio.Nursery) -> None:
+    url, connections = await start_raw(nursery, [
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+        b"HTTP/1.1 201 Made\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n"
+        b"3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\nX-Trailer: t\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
+    f = Fetcher(user_agent="t", egress_deny=())
+    reply = await f.fetch(spec(url))
+    assert (reply.status, reply.reason, reply.text) == (201, "Made", "abcdefg")
+    assert ["x-a", "1"] in reply.headers and all(k != "x-trailer" for k, _ in reply.headers)
+    assert (await f.fetch(spec(url))).text == "ok"
+    assert len(connections) == 1  # the chunked response left the connection reusable
+    await f.aclose()
+
+
+async def test_content_length_split_across_reads(nursery: trio.Nursery) -> None:
+    body = b"x" * 200_000
+    url, connections = await start_raw(nursery, [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n" + body,
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz"])
+    f = Fetcher(user_agent="t", egress_deny=())
+    assert (await f.fetch(spec(url))).text == body.decode()
+    assert (await f.fetch(spec(url))).status == 204
+    assert (await f.fetch(spec(url))).text == "z"
+    assert len(connections) == 1
+    await f.aclose()
+
+
+async def test_head_response_has_no_body_whatever_content_length_says(nursery: trio.Nursery) -> None:
+    url, connections = await start_raw(nursery, [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
+    f = Fetcher(user_agent="t", egress_deny=())
+    reply = await f.fetch(spec(url, "HEAD"))
+    assert (reply.status, reply.text) == (200, "")
+    assert (await f.fetch(spec(url))).text == "ok"
+    assert len(connections) == 1
+    await f.aclose()
+
+
+async def test_read_to_close_body_and_connection_close(nursery: trio.Nursery) -> None:
+    url, connections = await start_raw(nursery, [
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end",
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbye"], close=True)
+    f = Fetcher(user_agent="t", egress_deny=())
+    assert (await f.fetch(spec(url))).text == "until the end"
+    assert (await f.fetch(spec(url))).text == "bye"
+    assert len(connections) == 2
+    await f.aclose()
+
+
+async def test_connection_close_is_not_reused(nursery: trio.Nursery) -> None:
+    url, connections = await start_raw(nursery, [
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\na",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"])  # the server keeps the socket open anyway
+    f = Fetcher(user_agent="t", egress_deny=())
+    assert (await f.fetch(spec(url))).text == "a"
+    assert (await f.fetch(spec(url))).text == "b"
+    assert len(connections) == 2
+    await f.aclose()
+
+
+async def test_oversized_responses_are_refused(nursery: trio.Nursery) -> None:
+    big = b"y" * 3000
+    url, _ = await start_raw(nursery, [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n" + big,
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nbb8\r\n" + big + b"\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n\r\n" + big])
+    f = Fetcher(user_agent="t", egress_deny=(), max_response_bytes=1000)
+    for _ in range(3):
+        with pytest.raises(FetchFailed, match="over limit: 1000") as info:
+            await f.fetch(spec(url))
+        assert info.value.code == "EMAXSIZE"
+    await f.aclose()
+
+
+async def test_malformed_responses_are_fetch_errors(nursery: trio.Nursery) -> None:
+    url, _ = await start_raw(nursery, [b"HTTX/1.1 200 OK\r\n\r\n", b"HTTP/1.1 abc OK\r\n\r\n",
+                                       b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"], close=True)
+    f = Fetcher(user_agent="t", egress_deny=())
+    for _ in range(3):
+        with pytest.raises(FetchFailed, match="invalid HTTP response") as info:
+            await f.fetch(spec(url))
+        assert info.value.code == "ECONNRESET"
+    await f.aclose()
+
+
+async def test_header_injection_is_refused(nursery: trio.Nursery) -> None:
+    url, connections = await start_raw(nursery, [b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"])
+    f = Fetcher(user_agent="t", egress_deny=())
+    with pytest.raises(FetchFailed, match="invalid HTTP request"):
+        await f.fetch(FetchSpec("GET", url, [("x-a", "1\r\nx-b: 2")], None, True, 5.0))
+    assert connections == [] or len(connections) == 1
+    await f.aclose()

@@ -1,9 +1,13 @@
-"""A small HTTP/1.1 client on trio + h11, for fetch()'s direct (non-proxied) requests.
+"""A small HTTP/1.1 client on trio + httptools, for fetch()'s direct (non-proxied) requests.
 
 Why not httpx here: on loopback, httpx on trio does ~500-850 requests/s in a runner while
-h11 on a plain keep-alive pool does ~4,500 (measured in this repo, bench/runtime.py and
-DESIGN.md §3: httpcore rescans its pool for every request and waiter). httpx still handles
+a plain keep-alive pool does ~4,500 (measured in this repo, bench/runtime.py and DESIGN.md
+§3: httpcore rescans its pool for every request and waiter). httpx still handles
 everything that goes through a proxy (fetch.py decides).
+
+Responses are parsed by httptools (the llhttp bindings uvicorn uses); h11 did the same job
+at ~97 µs of CPU per request, which was the largest single cost in bench/e2e.py. The
+request head is serialised here directly (one write, header values checked for CR/LF/NUL).
 
 What lives here: keep-alive connections per origin, TLS via trio.SSLStream, one request /
 response exchange, gzip/deflate decoding, a response size cap. What does not: redirects,
@@ -17,12 +21,13 @@ import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import h11
+import httptools
 import trio
 
 Connect = Callable[[str, int], Awaitable[trio.SocketStream]]
 MAX_IDLE_PER_ORIGIN = 16
 RECEIVE_SIZE = 65_536
+MAX_HEAD_SIZE = 256 * 1024  # status line + headers of one response (h11's default bound)
 
 
 class HTTPFailure(Exception):
@@ -44,8 +49,68 @@ class RawResponse:
 @dataclass(eq=False)
 class _Conn:
     stream: trio.abc.Stream
-    h11: h11.Connection
     reused: bool = False
+
+
+class _Response:
+    """httptools callbacks for one exchange; 1xx interim responses are skipped, trailers ignored."""
+
+    __slots__ = ("parser", "head_only", "reason", "headers", "chunks", "size", "headers_done",
+                 "framed", "done", "keep_alive", "extra")
+
+    def __init__(self, head_only: bool) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.head_only = head_only
+        self.reason = b""
+        self.headers: list[tuple[str, str]] = []
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.headers_done = False
+        self.framed = False  # content-length or chunked: EOF before the end is an error
+        self.done = False
+        self.keep_alive = False
+        self.extra = False  # bytes after the response: the connection is not reused
+
+    def on_message_begin(self) -> None:
+        if self.done:
+            self.extra = True
+
+    def on_status(self, data: bytes) -> None:
+        self.reason += data
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.headers_done or self.done:
+            return  # trailers
+        k = name.decode("latin-1").lower()
+        if k == "content-length" or (k == "transfer-encoding" and b"chunked" in value.lower()):
+            self.framed = True
+        self.headers.append((k, value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        if self.done:
+            return
+        if 100 <= self.parser.get_status_code() < 200:
+            return
+        self.headers_done = True
+        if self.head_only:  # no body follows, whatever content-length says
+            self.done = True
+            self.keep_alive = self.parser.should_keep_alive()
+
+    def on_body(self, data: bytes) -> None:
+        if not self.done:
+            self.size += len(data)
+            self.chunks.append(data)
+
+    def on_message_complete(self) -> None:
+        if self.done:
+            return
+        if not self.headers_done:  # a 1xx interim response: the real one follows
+            self.reason = b""
+            self.headers = []
+            self.framed = False
+            return
+        self.done = True
+        self.keep_alive = self.parser.should_keep_alive()
 
 
 class ConnectionPool:
@@ -78,7 +143,7 @@ class ConnectionPool:
         idle = self._idle.get(origin)
         while idle:
             conn = idle.pop()
-            if conn.h11.our_state is h11.IDLE and not _readable(conn.stream):
+            if not _readable(conn.stream):
                 conn.reused = True
                 return conn
             await trio.aclose_forcefully(conn.stream)
@@ -95,39 +160,32 @@ class ConnectionPool:
                 await trio.aclose_forcefully(stream)
                 raise HTTPFailure(f"TLS handshake with {host} failed: {exc.__cause__ or exc}") from exc
             stream = tls
-        return _Conn(stream, h11.Connection(h11.CLIENT, max_incomplete_event_size=256 * 1024))
+        return _Conn(stream)
 
     async def _exchange(self, origin: tuple[str, str, int], conn: _Conn, method: str, target: str,
                         headers: list[tuple[str, str]], body: bytes | None) -> RawResponse:
-        c = conn.h11
+        resp = _Response(head_only=method == "HEAD")
         got_bytes = False
+        received = 0
         try:
-            data = c.send(h11.Request(method=method, target=target, headers=headers))
-            if body:
-                data += c.send(h11.Data(data=body))
-            data += c.send(h11.EndOfMessage())
-            await conn.stream.send_all(data)
-            head: h11.Response | None = None
-            chunks: list[bytes] = []
-            size = 0
-            while True:
-                event = c.next_event()
-                if event is h11.NEED_DATA:
-                    raw = await conn.stream.receive_some(RECEIVE_SIZE)
-                    if not raw and not got_bytes and conn.reused:
+            await conn.stream.send_all(_request_bytes(method, target, headers, body))
+            while not resp.done:
+                raw = await conn.stream.receive_some(RECEIVE_SIZE)
+                if not raw:
+                    if not got_bytes and conn.reused:
                         raise _StaleConnection()
-                    got_bytes = got_bytes or bool(raw)
-                    c.receive_data(bytes(raw))
-                    continue
-                if isinstance(event, h11.Response):
-                    head = event
-                elif isinstance(event, h11.Data):
-                    size += len(event.data)
-                    if size > self._max_body:
-                        raise TooLarge(f"content size over limit: {self._max_body}")
-                    chunks.append(bytes(event.data))
-                elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                    break
+                    if resp.headers_done and not resp.framed:
+                        resp.done = True  # read-to-close body: EOF is the end
+                        break
+                    raise HTTPFailure("socket hang up" if not got_bytes else
+                                      "invalid HTTP response: connection closed before the response was complete")
+                got_bytes = True
+                received += len(raw)
+                resp.parser.feed_data(raw)
+                if resp.size > self._max_body:
+                    raise TooLarge(f"content size over limit: {self._max_body}")
+                if not resp.headers_done and received > MAX_HEAD_SIZE:
+                    raise HTTPFailure(f"invalid HTTP response: headers over {MAX_HEAD_SIZE} bytes")
         except _StaleConnection:
             await trio.aclose_forcefully(conn.stream)
             raise
@@ -136,27 +194,25 @@ class ConnectionPool:
             if conn.reused and not got_bytes:
                 raise _StaleConnection() from exc
             raise HTTPFailure(f"socket hang up ({exc})") from exc
-        except h11.ProtocolError as exc:
+        except httptools.HttpParserUpgrade as exc:
+            await trio.aclose_forcefully(conn.stream)
+            raise HTTPFailure("invalid HTTP response: unexpected protocol upgrade") from exc
+        except httptools.HttpParserError as exc:
             await trio.aclose_forcefully(conn.stream)
             raise HTTPFailure(f"invalid HTTP response: {exc}") from exc
         except BaseException:
             await trio.aclose_forcefully(conn.stream)
             raise
-        assert head is not None
-        self._release(origin, conn)
-        headers_out = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in head.headers]
-        return RawResponse(head.status_code, head.reason.decode("latin-1"), headers_out,
-                           _decode(b"".join(chunks), headers_out, self._max_body))
-
-    def _release(self, origin: tuple[str, str, int], conn: _Conn) -> None:
-        c = conn.h11
-        if c.our_state is h11.DONE and c.their_state is h11.DONE:
-            c.start_next_cycle()
+        if resp.keep_alive and not resp.extra:
             idle = self._idle.setdefault(origin, [])
             if len(idle) < MAX_IDLE_PER_ORIGIN:
                 idle.append(conn)
-                return
-        _close_later(conn)
+            else:
+                _close_later(conn)
+        else:
+            _close_later(conn)
+        return RawResponse(resp.parser.get_status_code(), resp.reason.decode("latin-1"), resp.headers,
+                           _decode(b"".join(resp.chunks), resp.headers, self._max_body))
 
 
 class _StaleConnection(Exception):
@@ -170,6 +226,19 @@ def _close_later(conn: _Conn) -> None:
         stream = stream.transport_stream
     if isinstance(stream, trio.SocketStream):
         stream.socket.close()
+
+
+def _request_bytes(method: str, target: str, headers: list[tuple[str, str]], body: bytes | None) -> bytes:
+    """Request line, headers and body in one buffer; CR, LF or NUL anywhere but the line ends is refused."""
+    head = f"{method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
+    lines = len(headers) + 2
+    if head.count("\n") != lines or head.count("\r") != lines or "\0" in head:
+        raise HTTPFailure("invalid HTTP request: CR, LF or NUL in the method, target or a header")
+    try:
+        data = head.encode("latin-1")
+    except UnicodeEncodeError as exc:
+        raise HTTPFailure(f"invalid HTTP request: header not latin-1 ({exc.object[exc.start:exc.end]!r})") from exc
+    return data + body if body else data
 
 
 def _readable(stream: trio.abc.Stream) -> bool:
