@@ -293,6 +293,8 @@ class Request extends Body {
     let parsed;
     try { parsed = new URL(url); } catch (e) { throw new TypeError(`Only absolute URLs are supported`); }
     this.url = parsed.href;
+    // fetch() needs only the scheme; keep it rather than parse the URL a second time
+    Object.defineProperty(this, "_protocol", { value: parsed.protocol });
     this.method = String(init.method || (src ? src.method : "GET")).toUpperCase();
     this.headers = new Headers(init.headers !== undefined ? init.headers : src ? src.headers : undefined);
     const body = init.body !== undefined ? init.body : src ? src._raw : undefined;
@@ -344,7 +346,7 @@ function fetch(input, init) {
   } catch (e) {
     return Promise.reject(e);
   }
-  const proto = new URL(req.url).protocol;
+  const proto = req._protocol;
   if (proto !== "http:" && proto !== "https:") {
     return Promise.reject(new FetchError(`request to ${req.url} failed, reason: unsupported protocol ${proto}`, "system"));
   }
