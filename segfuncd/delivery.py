@@ -36,7 +36,7 @@ from .config import FunctionConfig
 from .delivery_rules import (Item, Target, apply_filters, completion_for, filtered, fit_results, function_logs,
                              goes_to_single_handler, redacted, split_full)
 from .errors import RunnerError, StoreError
-from .log import get_logger
+from .log import debug_enabled, get_logger
 from .outcomes import DeliveryState, InvocationResult, Outcome
 from .redact import redactor_for, secret_values
 from .store import Completion, Lease, Store
@@ -346,12 +346,15 @@ class Dispatcher:
     def _report(self, function: str, version: str, leases: list[Lease], results: list[InvocationResult],
                 completions: list[Completion], now: float) -> None:
         """Metrics, the result hook, and one canonical log line per attempt."""
+        debug = debug_enabled()
         for lease, result, c in zip(leases, results, completions):
             if self._metrics is not None:
                 self._metrics.record(function, result, now)
             if self._on_result is not None:
                 self._on_result(function, result)
             quiet = result.outcome is Outcome.DELIVERED
+            if quiet and not debug:
+                continue  # the debug line costs a logger bind per event even when filtered out
             level = "debug" if quiet else "info" if c.state is DeliveryState.PENDING else "warning"
             getattr(log, level)(
                 "delivery_attempt", function=function, version=version, delivery_id=lease.id,

@@ -135,6 +135,8 @@ def fit_results(results: list[InvocationResult], n: int) -> list[InvocationResul
 
 def redacted(result: InvocationResult, redact: Redactor) -> InvocationResult:
     """`result` with secrets removed from its error message and console lines."""
+    if not result.error_message and not result.logs:
+        return result  # nothing that could carry a secret (the common case: saves a copy per event)
     return dataclasses.replace(
         result,
         error_message=redact(result.error_message) if result.error_message else result.error_message,

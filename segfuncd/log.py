@@ -56,8 +56,18 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+_threshold = logging.DEBUG  # unconfigured structlog prints every level
+
+
+def debug_enabled() -> bool:
+    """Whether configure() let debug lines through: hot paths skip building them otherwise."""
+    return _threshold <= logging.DEBUG
+
+
 def configure(*, level: str = "info", tap: LogTap | None = None, json: bool | None = None) -> None:
     """Configure structlog once per process (JSON unless stderr is a TTY)."""
+    global _threshold
+    _threshold = logging.getLevelName(level.upper())
     if json is None:
         json = not sys.stderr.isatty()
     processors: list[Any] = [

@@ -272,3 +272,25 @@ async def test_a_large_group_is_split_into_invocations_of_invoke_size(tmp_path: 
         assert await dispatcher(store, pool, clock, invoke_size=25).run_once() == 60
         assert sorted(len(events) for _, events, _, _ in pool.calls) == [10, 25, 25]
         assert (await store.stats()).functions["f"].delivered == 60
+
+
+def test_redacted_returns_a_clean_result_as_is_and_scrubs_the_rest() -> None:
+    from segfuncd.delivery_rules import redacted
+    from segfuncd.redact import redactor_for
+    redact = redactor_for(("s3cret",))
+    clean = InvocationResult(outcome=Outcome.DELIVERED)
+    assert redacted(clean, redact) is clean
+    dirty = InvocationResult(outcome=Outcome.RETRY, error_name="Error", error_message="bad s3cret")
+    assert "s3cret" not in (redacted(dirty, redact).error_message or "")
+
+
+def test_debug_enabled_follows_the_configured_level() -> None:
+    import segfuncd.log as seglog
+    before = seglog._threshold
+    try:
+        seglog._threshold = 20  # info
+        assert not seglog.debug_enabled()
+        seglog._threshold = 10
+        assert seglog.debug_enabled()
+    finally:
+        seglog._threshold = before
