@@ -8,7 +8,7 @@ errors into the `reason` of a JS `FetchError` (the one boundary where they are m
   httpx (`trust_env=True`); they live in this process's environment, never in JS.
 * With a proxy the destination is resolved by the proxy, so egress_deny applies to the
   connections we make ourselves (direct requests, and the proxy's own address).
-* Direct requests go through httpclient.py (h11 on a keep-alive pool): on loopback it is
+* Direct requests go through httpclient.py (httptools parsing on a keep-alive pool): on loopback it is
   ~6x faster than httpx on trio (DESIGN.md §3 explains httpx's pool scans). Requests a
   proxy variable applies to go through httpx, which implements the proxy protocols.
 * At most `max_in_flight` requests run at once; the rest wait on our own semaphore.
@@ -151,7 +151,7 @@ class FetchFailed(Exception):
 
 
 class Fetcher:
-    """The runner's HTTP client: h11 pool for direct requests, httpx for proxied ones."""
+    """The runner's HTTP client: keep-alive pool (httptools) for direct requests, httpx for proxied ones."""
 
     def __init__(
         self,
