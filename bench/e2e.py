@@ -158,11 +158,16 @@ settings = {{ url = "{sink_url}", apiKey = "bench" }}
         self.stderr = open(tmp / "segfuncd.stderr", "wb")
         exe = BIN / "segfuncd"
         argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "segfuncd.daemon"]
-        self.proc = subprocess.Popen([*argv, "--config", str(tmp / "segfuncd.toml")], cwd=tmp,
-                                     stdout=self.stderr, stderr=self.stderr,
-                                     env={k: v for k, v in os.environ.items() if k != "SEGFUNCD_CONFIG"})
-        self.admin = httpx.Client(transport=httpx.HTTPTransport(uds=str(tmp / "var" / "admin.sock")),
-                                  base_url="http://segfuncd", timeout=10)
+        self.proc = subprocess.Popen(
+            [*argv, "--config", str(tmp / "segfuncd.toml")],
+            cwd=tmp,
+            stdout=self.stderr,
+            stderr=self.stderr,
+            env={k: v for k, v in os.environ.items() if k != "SEGFUNCD_CONFIG"},
+        )
+        self.admin = httpx.Client(
+            transport=httpx.HTTPTransport(uds=str(tmp / "var" / "admin.sock")), base_url="http://segfuncd", timeout=10
+        )
         self.intake_url = f"http://127.0.0.1:{self.port}/v1/batch"
 
     def alive(self) -> None:
@@ -210,8 +215,13 @@ settings = {{ url = "{sink_url}", apiKey = "bench" }}
 def batch_body(run: str, poster: int, start: int, n: int) -> bytes:
     sent_ms = time.time() * 1000
     events = [
-        {"type": "track", "event": "Bench", "userId": f"u-{i % 100}", "messageId": f"{run}-{poster}-{i}",
-         "properties": {"run": run, "poster": poster, "n": i, "sent_ms": sent_ms, "plan": "pro"}}
+        {
+            "type": "track",
+            "event": "Bench",
+            "userId": f"u-{i % 100}",
+            "messageId": f"{run}-{poster}-{i}",
+            "properties": {"run": run, "poster": poster, "n": i, "sent_ms": sent_ms, "plan": "pro"},
+        }
         for i in range(start, start + n)
     ]
     return json.dumps({"batch": events}, separators=(",", ":")).encode()
@@ -286,13 +296,24 @@ def run_segfuncd(sink: Sink, args: argparse.Namespace) -> list[Row]:
                 if spy is not None:
                     spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
                     spy.wait(30)
-                row = Row("throughput (burst)", f"segfuncd ({args.workers} runners)", args.events, seconds,
-                          s["p50_ms"], s["p99_ms"], cpu, errors_of(d))
+                row = Row(
+                    "throughput (burst)",
+                    f"segfuncd ({args.workers} runners)",
+                    args.events,
+                    seconds,
+                    s["p50_ms"],
+                    s["p99_ms"],
+                    cpu,
+                    errors_of(d),
+                )
                 best = row if best is None or row.rate > best.rate else best
-                print(f"  segfuncd round {rnd + 1}: {row.rate:.0f}/s; {args.events} events posted in "
-                      f"{posted_s / 1000:.2f}s ({args.events / posted_s * 1000:.0f}/s intake), "
-                      f"delivered in {seconds:.2f}s; "
-                      f"CPU: daemon {own:.2f}s, runners {runners:.2f}s, posters {poster_cpu:.2f}s", file=sys.stderr)
+                print(
+                    f"  segfuncd round {rnd + 1}: {row.rate:.0f}/s; {args.events} events posted in "
+                    f"{posted_s / 1000:.2f}s ({args.events / posted_s * 1000:.0f}/s intake), "
+                    f"delivered in {seconds:.2f}s; "
+                    f"CPU: daemon {own:.2f}s, runners {runners:.2f}s, posters {poster_cpu:.2f}s",
+                    file=sys.stderr,
+                )
             assert best is not None
             rows.append(best)
 
@@ -304,8 +325,18 @@ def run_segfuncd(sink: Sink, args: argparse.Namespace) -> list[Row]:
             post_all(d.intake_url, run, n, posters=args.posters, batch=args.batch, rate=rate)
             s = sink.wait(run, n, timeout=args.timeout, alive=d.alive)
             cpu = sum(cpu_delta(d.proc.pid, cpu0))
-            rows.append(Row(f"paced ({rate:.0f} ev/s offered)", f"segfuncd ({args.workers} runners)", n,
-                            (s["last_ms"] - wall0) / 1000, s["p50_ms"], s["p99_ms"], cpu, errors_of(d)))
+            rows.append(
+                Row(
+                    f"paced ({rate:.0f} ev/s offered)",
+                    f"segfuncd ({args.workers} runners)",
+                    n,
+                    (s["last_ms"] - wall0) / 1000,
+                    s["p50_ms"],
+                    s["p99_ms"],
+                    cpu,
+                    errors_of(d),
+                )
+            )
         finally:
             code = d.stop()
             if code != 0:
@@ -316,8 +347,24 @@ def run_segfuncd(sink: Sink, args: argparse.Namespace) -> list[Row]:
 def profile(pid: int, out: str) -> subprocess.Popen[bytes]:
     """py-spy (PY_SPY or on PATH) sampling the daemon and its runners, collapsed stacks to `out`."""
     exe = os.environ.get("PY_SPY", "py-spy")
-    return subprocess.Popen([exe, "record", "--pid", str(pid), "--subprocesses", "--format", "raw", "--rate", "200",
-                             "--nonblocking", "-o", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            exe,
+            "record",
+            "--pid",
+            str(pid),
+            "--subprocesses",
+            "--format",
+            "raw",
+            "--rate",
+            "200",
+            "--nonblocking",
+            "-o",
+            out,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def errors_of(d: Daemon) -> int:
@@ -330,12 +377,24 @@ def run_node(sink: Sink, args: argparse.Namespace) -> Row:
     sys.path.insert(0, str(ROOT))
     from segfuncd.runner.sandbox import lodash_path
 
-    cmd = ["node", str(HERE / "node_harness.mjs"), str(PLUGIN), "--events", str(args.events),
-           "--concurrency", str(args.node_concurrency), "--sink", sink.url, "--lodash", str(lodash_path())]
+    cmd = [
+        "node",
+        str(HERE / "node_harness.mjs"),
+        str(PLUGIN),
+        "--events",
+        str(args.events),
+        "--concurrency",
+        str(args.node_concurrency),
+        "--sink",
+        sink.url,
+        "--lodash",
+        str(lodash_path()),
+    ]
     before = os.times()
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True,
-                              timeout=min(args.timeout, max(1.0, BUDGET_END - time.monotonic())))
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=min(args.timeout, max(1.0, BUDGET_END - time.monotonic()))
+        )
     except subprocess.TimeoutExpired:
         raise SystemExit("timeout: the node harness did not finish in time") from None
     after = os.times()
@@ -343,23 +402,37 @@ def run_node(sink: Sink, args: argparse.Namespace) -> Row:
         raise SystemExit(f"node harness failed:\n{done.stderr}")
     out = json.loads(done.stdout)
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
-    return Row("throughput (burst)", f"node (1 process, c={args.node_concurrency})", out["events"], out["seconds"],
-               out["p50_ms"], out["p99_ms"], cpu, out["errors"])
+    return Row(
+        "throughput (burst)",
+        f"node (1 process, c={args.node_concurrency})",
+        out["events"],
+        out["seconds"],
+        out["p50_ms"],
+        out["p99_ms"],
+        cpu,
+        out["errors"],
+    )
 
 
 def print_table(rows: list[Row]) -> None:
-    print(f"{'case':<28} {'runtime':<24} {'events':>7} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'CPU s':>6} {'CPU us/ev':>9} {'errors':>6}")
+    print(
+        f"{'case':<28} {'runtime':<24} {'events':>7} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'CPU s':>6} {'CPU us/ev':>9} {'errors':>6}"
+    )
     for r in rows:
         per = r.cpu_s / r.events * 1e6 if r.events else 0.0
-        print(f"{r.case:<28} {r.runtime:<24} {r.events:>7} {r.rate:>9.0f} {r.p50_ms:>8.1f} {r.p99_ms:>8.1f} "
-              f"{r.cpu_s:>6.2f} {per:>9.0f} {r.errors:>6}")
+        print(
+            f"{r.case:<28} {r.runtime:<24} {r.events:>7} {r.rate:>9.0f} {r.p50_ms:>8.1f} {r.p99_ms:>8.1f} "
+            f"{r.cpu_s:>6.2f} {per:>9.0f} {r.errors:>6}"
+        )
     ours = next(r for r in rows if r.runtime.startswith("segfuncd") and r.case.startswith("throughput"))
     node = next(r for r in rows if r.runtime.startswith("node"))
     ratio = ours.rate / node.rate if node.rate else 0.0
     print(f"throughput: segfuncd / node = {ratio:.2f}x (target >= 1.00x: {'met' if ratio >= 1.0 else 'NOT met'})")
-    print("latency: segfuncd = poster send -> sink arrival (burst: incl. backlog; paced: unsaturated); "
-          "node = handler call")
+    print(
+        "latency: segfuncd = poster send -> sink arrival (burst: incl. backlog; paced: unsaturated); "
+        "node = handler call"
+    )
 
 
 def main() -> None:

@@ -55,19 +55,23 @@ def make_events(n: int, seed: int = 1) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     out = []
     for i in range(n):
-        out.append({
-            "type": rng.choice(["track", "track", "track", "identify"]),
-            "event": rng.choice(["Order Completed", "Page Viewed", "Signed Up", "Button Clicked"]),
-            "userId": f"user-{rng.randrange(100_000)}",
-            "messageId": f"m-{i}",
-            "context": {"library": {"name": "analytics.js", "version": rng.choice(["2.1", "2.11.3", "1.0"])},
-                        "ip": "10.0.0.1"},
-            "properties": {
-                "revenue": rng.choice([5, 12.5, 30, "40", True, None]),
-                "features": rng.sample(["beta", "dark-mode", "discounts", "new-ui"], k=2),
-                "email": "someone@example.com",
-            },
-        })
+        out.append(
+            {
+                "type": rng.choice(["track", "track", "track", "identify"]),
+                "event": rng.choice(["Order Completed", "Page Viewed", "Signed Up", "Button Clicked"]),
+                "userId": f"user-{rng.randrange(100_000)}",
+                "messageId": f"m-{i}",
+                "context": {
+                    "library": {"name": "analytics.js", "version": rng.choice(["2.1", "2.11.3", "1.0"])},
+                    "ip": "10.0.0.1",
+                },
+                "properties": {
+                    "revenue": rng.choice([5, 12.5, 30, "40", True, None]),
+                    "features": rng.sample(["beta", "dark-mode", "discounts", "new-ui"], k=2),
+                    "email": "someone@example.com",
+                },
+            }
+        )
     return out
 
 
@@ -79,8 +83,9 @@ def _passes(fn: Callable[[dict[str, Any]], Any], events: list[dict[str, Any]], l
     return time.perf_counter() - t0
 
 
-def rates(fns: list[Callable[[dict[str, Any]], Any]], events: list[dict[str, Any]], seconds: float,
-          rounds: int) -> list[float]:
+def rates(
+    fns: list[Callable[[dict[str, Any]], Any]], events: list[dict[str, Any]], seconds: float, rounds: int
+) -> list[float]:
     """Best evaluations/s of each fn; rounds are interleaved so machine noise hits all alike."""
     loops = []
     for fn in fns:  # calibrate passes so that one round of this fn takes about `seconds`
@@ -110,12 +115,15 @@ def main() -> int:
     passing = sum(hand_written(e) for e in events)
 
     drop_one = compile_filters("bench", (FilterConfig(if_=FQL, action="drop"),))
-    full = compile_filters("bench", (
-        FilterConfig(action="sample", percent=0.9, path="userId"),
-        FilterConfig(if_=FQL, action="drop"),
-        FilterConfig(if_="type = 'track'", action="drop_properties", fields={"properties": ("email",)}),
-        FilterConfig(action="allow_properties", fields={"context": ("library",)}),
-    ))
+    full = compile_filters(
+        "bench",
+        (
+            FilterConfig(action="sample", percent=0.9, path="userId"),
+            FilterConfig(if_=FQL, action="drop"),
+            FilterConfig(if_="type = 'track'", action="drop_properties", fields={"properties": ("email",)}),
+            FilterConfig(action="allow_properties", fields={"context": ("library",)}),
+        ),
+    )
     names = [
         "hand-written Python (baseline)",
         "compiled FQL predicate",

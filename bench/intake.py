@@ -19,16 +19,17 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
-EVENT = ('{"type":"track","event":"Order Completed","userId":"user-42","messageId":"__MID__",'
-         '"properties":{"revenue":42.5,"currency":"EUR","products":[{"sku":"A-1","qty":2}]},'
-         '"context":{"library":{"name":"analytics-node","version":"1.0"},"ip":"10.0.0.1"},'
-         '"timestamp":"2024-05-01T12:00:00.000Z"}')
+EVENT = (
+    '{"type":"track","event":"Order Completed","userId":"user-42","messageId":"__MID__",'
+    '"properties":{"revenue":42.5,"currency":"EUR","products":[{"sku":"A-1","qty":2}]},'
+    '"context":{"library":{"name":"analytics-node","version":"1.0"},"ip":"10.0.0.1"},'
+    '"timestamp":"2024-05-01T12:00:00.000Z"}'
+)
 BATCH = '{"sentAt":"2024-05-01T12:00:01.000Z","batch":[' + ",".join([EVENT] * 100) + "]}"
 
 
@@ -46,7 +47,9 @@ def serve(db: str) -> None:
         async with open_store(Path(db)) as store:
             intake = Intake(store, route=lambda event: ("bench",), write_keys=())
             async with trio.open_nursery() as nursery:
-                server = await nursery.start(lambda task_status: serve_intake(intake, listen="127.0.0.1:0", task_status=task_status))
+                server = await nursery.start(
+                    lambda task_status: serve_intake(intake, listen="127.0.0.1:0", task_status=task_status)
+                )
                 print(server.addresses[0][1], flush=True)
                 await trio.to_thread.run_sync(sys.stdin.read)  # the parent closes stdin to stop us
                 nursery.cancel_scope.cancel()
@@ -56,7 +59,9 @@ def serve(db: str) -> None:
 
 def load(url: str, template: str, connections: int, seconds: float) -> dict:
     opts = {"url": url, "connections": connections, "seconds": seconds, "template": template}
-    out = subprocess.run(["node", str(HERE / "intake_load.mjs"), json.dumps(opts)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["node", str(HERE / "intake_load.mjs"), json.dumps(opts)], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout)
 
 
@@ -97,7 +102,10 @@ def main() -> None:
         rows = []
         load_before = os.getloadavg()[0]
         try:
-            for name, path, template, per in (("/v1/batch x100", "/v1/batch", BATCH, 100), ("/v1/track", "/v1/track", EVENT, 1)):
+            for name, path, template, per in (
+                ("/v1/batch x100", "/v1/batch", BATCH, 100),
+                ("/v1/track", "/v1/track", EVENT, 1),
+            ):
                 # Interleaved rounds, best of each: the machine may be shared, and a
                 # neighbour's burst should not decide either number.
                 results, bases = [], []
@@ -112,17 +120,23 @@ def main() -> None:
         with sqlite3.connect(db) as conn:
             (committed,) = conn.execute("SELECT count(*) FROM events").fetchone()
     answered = sum(sum(r["ok"] for r in row[4]) * row[1] for row in rows)
-    print(f"intake benchmark: {args.connections} keep-alive connections, best of {args.rounds} x {args.seconds:g} s, "
-          f"load from Node {subprocess.run(['node', '--version'], capture_output=True, text=True).stdout.strip()}, "
-          f"{os.cpu_count()} CPUs, load average before {load_before:.2f}")
-    print(f"{'endpoint':<16}{'metric':<12}{'segfuncd':>12}{'node baseline':>16}{'ratio':>8}{'non-200':>10}   all rounds")
+    print(
+        f"intake benchmark: {args.connections} keep-alive connections, best of {args.rounds} x {args.seconds:g} s, "
+        f"load from Node {subprocess.run(['node', '--version'], capture_output=True, text=True).stdout.strip()}, "
+        f"{os.cpu_count()} CPUs, load average before {load_before:.2f}"
+    )
+    print(
+        f"{'endpoint':<16}{'metric':<12}{'segfuncd':>12}{'node baseline':>16}{'ratio':>8}{'non-200':>10}   all rounds"
+    )
     for name, per, res, base, runs in rows:
         metric = "events/s" if per > 1 else "requests/s"
         ours_rate = res["ok"] * per / res["seconds"]
         base_rate = base["ok"] * per / base["seconds"]
         every = "/".join(f"{r['ok'] * per / r['seconds']:,.0f}" for r in runs)
         failed = sum(r["failed"] for r in runs)
-        print(f"{name:<16}{metric:<12}{ours_rate:>12,.0f}{base_rate:>16,.0f}{ours_rate / base_rate:>8.2f}{failed:>10}   {every}")
+        print(
+            f"{name:<16}{metric:<12}{ours_rate:>12,.0f}{base_rate:>16,.0f}{ours_rate / base_rate:>8.2f}{failed:>10}   {every}"
+        )
     print(f"events committed to SQLite (incl. warm-ups): {committed:,}; answered 200 in the timed runs: {answered:,}")
     if committed < answered:
         raise SystemExit("fewer events in SQLite than acknowledged: a bug")

@@ -57,8 +57,14 @@ def pct(values: list[float], p: float) -> float:
 
 
 def event(i: int) -> dict[str, Any]:
-    return {"type": "track", "event": "Bench", "messageId": f"m-{i}", "properties": {"n": i, "plan": "pro"},
-            "userId": f"u-{i % 100}", "timestamp": "2024-01-01T00:00:00.000Z"}
+    return {
+        "type": "track",
+        "event": "Bench",
+        "messageId": f"m-{i}",
+        "properties": {"n": i, "plan": "pro"},
+        "userId": f"u-{i % 100}",
+        "timestamp": "2024-01-01T00:00:00.000Z",
+    }
 
 
 async def run_segfuncd(case: str, plugin: Path, *, events: int, batch: int, in_flight: int, sink: str) -> Row:
@@ -87,8 +93,19 @@ async def run_segfuncd(case: str, plugin: Path, *, events: int, batch: int, in_f
 
 
 def run_node(case: str, plugin: Path, *, events: int, concurrency: int, sink: str) -> Row:
-    cmd = ["node", str(ROOT / "bench" / "node_harness.mjs"), str(plugin), "--events", str(events),
-           "--concurrency", str(concurrency), "--sink", sink, "--lodash", str(lodash_path())]
+    cmd = [
+        "node",
+        str(ROOT / "bench" / "node_harness.mjs"),
+        str(plugin),
+        "--events",
+        str(events),
+        "--concurrency",
+        str(concurrency),
+        "--sink",
+        sink,
+        "--lodash",
+        str(lodash_path()),
+    ]
     out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=300).stdout)
     return Row(case, "node (same file)", out["events"], out["seconds"], out["p50_ms"], out["p99_ms"], out["errors"])
 
@@ -103,7 +120,9 @@ def start_sink() -> tuple[subprocess.Popen[str], str]:
 def print_table(rows: list[Row]) -> None:
     print(f"{'case':<26} {'runtime':<22} {'events':>7} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
     for r in rows:
-        print(f"{r.case:<26} {r.runtime:<22} {r.events:>7} {r.rate:>10.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>6}")
+        print(
+            f"{r.case:<26} {r.runtime:<22} {r.events:>7} {r.rate:>10.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>6}"
+        )
     for case in dict.fromkeys(r.case for r in rows):
         ours = next(r for r in rows if r.case == case and r.runtime.startswith("segfuncd"))
         node = next(r for r in rows if r.case == case and r.runtime.startswith("node"))
@@ -120,14 +139,28 @@ def main() -> None:
     rows: list[Row] = []
     try:
         trivial, post = PLUGINS / "bench_trivial.js", PLUGINS / "bench_post.js"
-        rows.append(trio.run(lambda: run_segfuncd("(a) trivial handler", trivial, events=args.events_a, batch=100,
-                                                  in_flight=4, sink=sink)))
-        rows.append(run_node("(a) trivial handler", trivial, events=args.events_a, concurrency=args.node_concurrency,
-                             sink=sink))
-        rows.append(trio.run(lambda: run_segfuncd("(b) one fetch POST/event", post, events=args.events_b, batch=50,
-                                                  in_flight=4, sink=sink)))
-        rows.append(run_node("(b) one fetch POST/event", post, events=args.events_b,
-                             concurrency=args.node_concurrency, sink=sink))
+        rows.append(
+            trio.run(
+                lambda: run_segfuncd(
+                    "(a) trivial handler", trivial, events=args.events_a, batch=100, in_flight=4, sink=sink
+                )
+            )
+        )
+        rows.append(
+            run_node("(a) trivial handler", trivial, events=args.events_a, concurrency=args.node_concurrency, sink=sink)
+        )
+        rows.append(
+            trio.run(
+                lambda: run_segfuncd(
+                    "(b) one fetch POST/event", post, events=args.events_b, batch=50, in_flight=4, sink=sink
+                )
+            )
+        )
+        rows.append(
+            run_node(
+                "(b) one fetch POST/event", post, events=args.events_b, concurrency=args.node_concurrency, sink=sink
+            )
+        )
     finally:
         sink_proc.terminate()
         sink_proc.wait(5)

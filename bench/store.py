@@ -15,6 +15,7 @@ Target (issue 3): store >= 50% of the baseline and >= 20,000 events/s on a 2-cor
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -140,9 +141,14 @@ def main() -> None:
             for per_call in args.per_call:
                 path = Path(tmp) / f"store-{per_call}-{round_}.db"
                 result = trio.run(
-                    lambda: through_store(
-                        path, events, accepters=args.accepters, per_call=per_call,
-                        synchronous=args.synchronous, window_s=args.window_ms / 1000,
+                    functools.partial(
+                        through_store,
+                        path,
+                        events,
+                        accepters=args.accepters,
+                        per_call=per_call,
+                        synchronous=args.synchronous,
+                        window_s=args.window_ms / 1000,
                     )
                 )
                 key = f"per-call-{per_call}"

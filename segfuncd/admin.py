@@ -37,8 +37,16 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from . import __version__
-from .admin_views import (LEVELS, first_line, function_status, level_at_least, plain, result_dict, sample_event,
-                          sample_type)
+from .admin_views import (
+    LEVELS,
+    first_line,
+    function_status,
+    level_at_least,
+    plain,
+    result_dict,
+    sample_event,
+    sample_type,
+)
 from .config import Config
 from .errors import SegfuncdError
 from .metrics import Gauges, Metrics, render_prometheus
@@ -58,6 +66,7 @@ FOLLOW_KEEPALIVE_S = 15.0  # a blank line now and then, so a vanished client is 
 MAX_TEST_EVENTS = 400  # Segment's onBatch limit
 RATE_WINDOW_S = 60.0
 DELIVERY_STATES = ("pending", "leased", "retrying", "delivered", "discarded", "filtered", "dead")
+
 
 class BadRequest(SegfuncdError):
     """The admin client sent something we cannot act on; answered with `status`."""
@@ -161,26 +170,41 @@ class Admin:
         return {
             "now": now,
             "daemon": {
-                "version": __version__, "pid": self.pid, "started_at": self.started_at,
-                "uptime_s": max(0.0, now - self.started_at), "config": config.source,
-                "plugins_dir": str(config.plugins_dir), "admin_socket": str(config.admin_socket),
+                "version": __version__,
+                "pid": self.pid,
+                "started_at": self.started_at,
+                "uptime_s": max(0.0, now - self.started_at),
+                "config": config.source,
+                "plugins_dir": str(config.plugins_dir),
+                "admin_socket": str(config.admin_socket),
                 "healthy": bool(stats.healthy),
             },
             "runners": {
-                "workers": getattr(pool, "workers", None), "alive": getattr(pool, "alive", None),
-                "restarts": getattr(pool, "restarts", 0), "in_flight": getattr(pool, "in_flight", 0),
+                "workers": getattr(pool, "workers", None),
+                "alive": getattr(pool, "alive", None),
+                "restarts": getattr(pool, "restarts", 0),
+                "in_flight": getattr(pool, "in_flight", 0),
                 "invocations": getattr(pool, "invocations", 0),
             },
             "queue": {
-                "pending": stats.pending, "leased": stats.leased, "dead": stats.dead,
+                "pending": stats.pending,
+                "leased": stats.leased,
+                "dead": stats.dead,
                 "retrying": sum(f.retrying for f in stats.functions.values()),
                 "oldest_pending_age_s": stats.oldest_pending_age_s,
             },
             "intake": self._intake_status(now, addresses),
-            "functions": [function_status(n, states.get(n), stats.functions.get(n), snap.functions.get(n),
-                                          redactor=redactor_for(secret_values(self.config.function(n))),
-                                          plugins_dir=self.config.plugins_dir)
-                          for n in names],
+            "functions": [
+                function_status(
+                    n,
+                    states.get(n),
+                    stats.functions.get(n),
+                    snap.functions.get(n),
+                    redactor=redactor_for(secret_values(self.config.function(n))),
+                    plugins_dir=self.config.plugins_dir,
+                )
+                for n in names
+            ],
         }
 
     def _intake_status(self, now: float, addresses: list[str]) -> dict[str, Any]:
@@ -223,8 +247,9 @@ class Admin:
             raise BadRequest(f"unknown level {level!r} (known: {', '.join(LEVELS)})")
         records = list(await self.store.read_logs(after_id=after, limit=n, function=function, level=level)) if n else []
         if q.get("follow") not in (None, "", "0", "false"):
-            return Response(status=200, body=self._follow(records, function, level),
-                            content_type="application/x-ndjson")
+            return Response(
+                status=200, body=self._follow(records, function, level), content_type="application/x-ndjson"
+            )
         return json_response(200, {"logs": [self._log_dict(r) for r in records]})
 
     def _log_dict(self, r: Any) -> dict[str, Any]:
@@ -307,15 +332,24 @@ class Admin:
             events = [body["event"]]
         for i, ev in enumerate(events):
             if not isinstance(ev, dict) or not isinstance(ev.get("type"), str):
-                raise BadRequest(f"event {i + 1}: expected an object with a \"type\" (track, identify, ...)")
+                raise BadRequest(f'event {i + 1}: expected an object with a "type" (track, identify, ...)')
         batch = len(events) > 1 and "onBatch" in ps.handlers
         results = await self.pool.invoke(ps.version, [dict(e) for e in events], settings, batch=batch)
         redactor = redactor_for(secret_values(fconfig, settings))
-        return json_response(200, {
-            "function": name, "version": ps.version.hash, "sample": sample, "batch": batch, "events": events,
-            "load_error": first_line(ps.error, self.config.plugins_dir),  # the file on disk fails: older version ran
-            "results": [result_dict(ev.get("type"), r, redactor) for ev, r in zip(events, results)],
-        })
+        return json_response(
+            200,
+            {
+                "function": name,
+                "version": ps.version.hash,
+                "sample": sample,
+                "batch": batch,
+                "events": events,
+                "load_error": first_line(
+                    ps.error, self.config.plugins_dir
+                ),  # the file on disk fails: older version ran
+                "results": [result_dict(ev.get("type"), r, redactor) for ev, r in zip(events, results, strict=False)],
+            },
+        )
 
     # --- /reload, /replay, /deliveries ----------------------------------------------------
 
@@ -340,9 +374,12 @@ class Admin:
             raise BadRequest(f"unknown state {state!r} (known: {', '.join(DELIVERY_STATES)})")
         if state == "retrying":
             # Not a stored state: pending (or leased) deliveries that already failed once.
-            rows = [r for st in ("pending", "leased")
-                    for r in await self.store.deliveries(function=function, state=st, limit=min(10 * n, 10_000))
-                    if r.attempts > 0]
+            rows = [
+                r
+                for st in ("pending", "leased")
+                for r in await self.store.deliveries(function=function, state=st, limit=min(10 * n, 10_000))
+                if r.attempts > 0
+            ]
             rows = sorted(rows, key=lambda r: r.created_at, reverse=True)[:n]
         else:
             rows = await self.store.deliveries(function=function, state=state, limit=n)
@@ -355,15 +392,21 @@ class Admin:
         if detail is None:
             raise BadRequest(f"no delivery {raw_id}", status=404)
         out = plain(detail.summary)
-        out |= {"now": self.clock(), "event": detail.event,
-                "history": [{**plain(a), "at": a.time} for a in detail.attempts]}
+        out |= {
+            "now": self.clock(),
+            "event": detail.event,
+            "history": [{**plain(a), "at": a.time} for a in detail.attempts],
+        }
         return json_response(200, out)
 
     # --- /metrics -------------------------------------------------------------------------
 
     async def _metrics(self, request: Request) -> Response:
-        return Response(status=200, body=(await self.metrics_text()).encode(),
-                        content_type="text/plain; version=0.0.4; charset=utf-8")
+        return Response(
+            status=200,
+            body=(await self.metrics_text()).encode(),
+            content_type="text/plain; version=0.0.4; charset=utf-8",
+        )
 
     async def metrics_text(self) -> str:
         """Prometheus text for /metrics (also served on admin.metrics_listen by the daemon)."""
@@ -376,7 +419,9 @@ class Admin:
             for state in ("delivered", "discarded", "filtered", "pending", "dead"):
                 deliveries[(name, state)] = int(getattr(fs, state))
         gauges = Gauges(
-            pending=stats.pending, leased=stats.leased, dead=stats.dead,
+            pending=stats.pending,
+            leased=stats.leased,
+            dead=stats.dead,
             oldest_pending_age_s=stats.oldest_pending_age_s or 0.0,
             deliveries=deliveries,
             intake_requests={str(k): int(v) for k, v in (intake.get("requests") or {}).items()},

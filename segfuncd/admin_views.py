@@ -14,7 +14,7 @@ import dataclasses
 import enum
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
@@ -28,9 +28,18 @@ LEVELS = ("debug", "log", "info", "warn", "warning", "error", "critical")  # inc
 
 # handler name -> event type, in the order a sample event is chosen
 _HANDLER_TYPES = (
-    ("onTrack", "track"), ("track", "track"), ("onIdentify", "identify"), ("identify", "identify"),
-    ("onPage", "page"), ("page", "page"), ("onScreen", "screen"), ("screen", "screen"),
-    ("onGroup", "group"), ("group", "group"), ("onAlias", "alias"), ("alias", "alias"),
+    ("onTrack", "track"),
+    ("track", "track"),
+    ("onIdentify", "identify"),
+    ("identify", "identify"),
+    ("onPage", "page"),
+    ("page", "page"),
+    ("onScreen", "screen"),
+    ("screen", "screen"),
+    ("onGroup", "group"),
+    ("group", "group"),
+    ("onAlias", "alias"),
+    ("alias", "alias"),
     ("onDelete", "delete"),
 )
 
@@ -50,13 +59,16 @@ def plain(value: Any) -> Any:
 
 def sample_event(event_type: str, *, now: float) -> dict[str, Any]:
     """A Segment-spec event of `event_type`, for `segfuncctl test` without an event."""
-    ts = datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    ts = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     base: dict[str, Any] = {
         "type": event_type,
         "messageId": f"test-{uuid.uuid4()}",
         "userId": "test-user-id",
         "anonymousId": "test-anonymous-id",
-        "timestamp": ts, "sentAt": ts, "receivedAt": ts, "originalTimestamp": ts,
+        "timestamp": ts,
+        "sentAt": ts,
+        "receivedAt": ts,
+        "originalTimestamp": ts,
         "channel": "server",
         "context": {"library": {"name": "segfuncctl", "version": __version__}, "ip": "127.0.0.1"},
         "integrations": {},
@@ -65,8 +77,10 @@ def sample_event(event_type: str, *, now: float) -> dict[str, Any]:
     extra: dict[str, dict[str, Any]] = {
         "track": {"event": "Test Event", "properties": {"plan": "pro", "revenue": 42.5, "currency": "USD"}},
         "identify": {"traits": {"name": "Test User", "email": "test@example.com", "plan": "pro"}},
-        "page": {"name": "Home", "properties": {"title": "Home", "path": "/", "url": "https://example.com/",
-                                                "referrer": ""}},
+        "page": {
+            "name": "Home",
+            "properties": {"title": "Home", "path": "/", "url": "https://example.com/", "referrer": ""},
+        },
         "screen": {"name": "Home", "properties": {"variation": "blue"}},
         "group": {"groupId": "test-group-id", "traits": {"name": "Example Inc.", "industry": "Technology"}},
         "alias": {"previousId": "test-previous-id"},
@@ -92,8 +106,9 @@ def level_at_least(level: str | None, minimum: str | None) -> bool:
         return (level or "").lower() == minimum.lower()
 
 
-def function_status(name: str, ps: PluginState | None, fs: Any, fm: Any, *, redactor: Redactor,
-                    plugins_dir: Any) -> dict[str, Any]:
+def function_status(
+    name: str, ps: PluginState | None, fs: Any, fm: Any, *, redactor: Redactor, plugins_dir: Any
+) -> dict[str, Any]:
     """One function's row of /status: registry state `ps`, store counts `fs`, metrics windows `fm`."""
     if ps is None or ps.removed:
         state = "removed"
@@ -112,8 +127,11 @@ def function_status(name: str, ps: PluginState | None, fs: Any, fm: Any, *, reda
     windows = {}
     for key in ("last_5m", "last_24h"):
         w = getattr(fm, key) if fm is not None else None
-        windows[key] = plain(w) if w is not None else {"count": 0, "delivered": 0, "success_rate": None,
-                                                       "p50_ms": None, "p99_ms": None}
+        windows[key] = (
+            plain(w)
+            if w is not None
+            else {"count": 0, "delivered": 0, "success_rate": None, "p50_ms": None, "p99_ms": None}
+        )
     return {
         "name": name,
         "state": state,
@@ -145,7 +163,9 @@ def result_dict(event_type: Any, r: InvocationResult, redact: Redactor) -> dict[
         "return": r.value,
         "error": None if r.error_name is None else {"name": r.error_name, "message": redact(r.error_message or "")},
         "logs": [{"level": ln.level, "message": redact(ln.message), "time": ln.time} for ln in r.logs],
-        "requests": [{**plain(q), "url": redact(q.url), "error": redact(q.error) if q.error else None} for q in r.requests],
+        "requests": [
+            {**plain(q), "url": redact(q.url), "error": redact(q.error) if q.error else None} for q in r.requests
+        ],
         "duration_ms": r.duration_ms,
     }
 

@@ -14,9 +14,10 @@ import os
 import tomllib
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ConfigError
 
@@ -314,13 +315,18 @@ def _check(config: Config) -> None:
     ):
         positive(key, value)
     if st.synchronous not in ("normal", "full"):
-        raise ConfigError(f'expected "normal" or "full", got {_show(st.synchronous)}', path=src, key="storage.synchronous")
+        raise ConfigError(
+            f'expected "normal" or "full", got {_show(st.synchronous)}', path=src, key="storage.synchronous"
+        )
     for i, cidr in enumerate(rt.egress_deny):
         try:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError as exc:
             raise ConfigError(f"not a CIDR network: {cidr!r}", path=src, key=f"runtime.egress_deny[{i}]") from exc
-    for addr_key, addr in (("intake.listen", config.intake.listen), ("admin.metrics_listen", config.admin.metrics_listen)):
+    for addr_key, addr in (
+        ("intake.listen", config.intake.listen),
+        ("admin.metrics_listen", config.admin.metrics_listen),
+    ):
         if addr:
             try:
                 parse_address(addr)
@@ -346,7 +352,7 @@ def _check(config: Config) -> None:
 
 
 def parse_address(addr: str) -> tuple[str, int]:
-    """"host:port" or "[v6]:port" -> (host, port); ValueError names the problem."""
+    """ "host:port" or "[v6]:port" -> (host, port); ValueError names the problem."""
     host, sep, port = addr.rpartition(":")
     if not sep or not port.isdigit() or not host:
         raise ValueError(f'expected "host:port", got {addr!r}')

@@ -24,7 +24,7 @@ import click
 
 from . import __version__
 from .ctl_client import AdminClient, CtlError, admin_socket_from_config
-from .ctl_format import render_delivery, render_deliveries, render_log_line, render_status, render_test
+from .ctl_format import render_deliveries, render_delivery, render_log_line, render_status, render_test
 from .ctl_starter import EXAMPLE_PLUGIN, starter_config
 from .errors import SegfuncdError
 
@@ -71,10 +71,20 @@ def json_option(f: F) -> F:
 
 
 @click.group(context_settings=CONTEXT_SETTINGS, epilog=EXIT_CODES_HELP)
-@click.option("--config", "config", metavar="PATH", type=click.Path(dir_okay=False),
-              help="Config file (else $SEGFUNCD_CONFIG, ./segfuncd.toml, /etc/segfuncd/segfuncd.toml).")
-@click.option("--socket", "socket", metavar="PATH", type=click.Path(dir_okay=False),
-              help="Admin socket of the daemon (overrides the config's admin.socket).")
+@click.option(
+    "--config",
+    "config",
+    metavar="PATH",
+    type=click.Path(dir_okay=False),
+    help="Config file (else $SEGFUNCD_CONFIG, ./segfuncd.toml, /etc/segfuncd/segfuncd.toml).",
+)
+@click.option(
+    "--socket",
+    "socket",
+    metavar="PATH",
+    type=click.Path(dir_okay=False),
+    help="Admin socket of the daemon (overrides the config's admin.socket).",
+)
 @click.version_option(__version__, "-V", "--version", prog_name="segfuncctl")
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, socket: str | None) -> None:
@@ -108,8 +118,15 @@ def status(ctx: click.Context, as_json: bool) -> None:
 @cli.command(epilog=EXIT_CODES_HELP, short_help="Functions' console output and the daemon's events.")
 @click.argument("function", required=False)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines as they are written (Ctrl-C stops).")
-@click.option("-n", "--lines", "n", type=click.IntRange(0, 10_000), default=20, show_default=True,
-              help="How many of the newest lines to print first.")
+@click.option(
+    "-n",
+    "--lines",
+    "n",
+    type=click.IntRange(0, 10_000),
+    default=20,
+    show_default=True,
+    help="How many of the newest lines to print first.",
+)
 @click.option("--level", metavar="LEVEL", help="Only lines at this level or above (debug, info, warn, error).")
 @json_option
 @click.pass_context
@@ -139,8 +156,13 @@ def logs(ctx: click.Context, function: str | None, follow: bool, n: int, level: 
 @cli.command(epilog=EXIT_CODES_HELP, short_help="Run a test event through a function now (Send Test Event).")
 @click.argument("function")
 @click.argument("event_file", metavar="[EVENT.json | -]", required=False, type=click.File("r"))
-@click.option("--settings", "settings_file", metavar="FILE", type=click.File("r"),
-              help="JSON object of settings to use instead of the configured ones (merged over them).")
+@click.option(
+    "--settings",
+    "settings_file",
+    metavar="FILE",
+    type=click.File("r"),
+    help="JSON object of settings to use instead of the configured ones (merged over them).",
+)
 @json_option
 @click.pass_context
 def test(ctx: click.Context, function: str, event_file: Any, settings_file: Any, as_json: bool) -> None:
@@ -222,8 +244,11 @@ def replay(ctx: click.Context, function: str | None, delivery_id: int | None) ->
 
 @cli.command(epilog=EXIT_CODES_HELP, short_help="List deliveries, or show one with every attempt.")
 @click.argument("args", metavar="[FUNCTION] | show ID", nargs=-1)
-@click.option("--state", type=click.Choice(["dead", "retrying", "pending", "leased", "delivered", "discarded", "filtered"]),
-              help="Only deliveries in this state.")
+@click.option(
+    "--state",
+    type=click.Choice(["dead", "retrying", "pending", "leased", "delivered", "discarded", "filtered"]),
+    help="Only deliveries in this state.",
+)
 @click.option("-n", "n", type=click.IntRange(1, 10_000), default=20, show_default=True, help="How many, newest first.")
 @json_option
 @click.pass_context

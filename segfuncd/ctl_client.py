@@ -45,8 +45,11 @@ def _reason(exc: BaseException) -> str:
             return seen.strerror or str(seen)
         seen = seen.__cause__ or seen.__context__
     text = str(exc).lower()
-    for key, reason in (("no such file", "no such socket (is segfuncd running?)"), ("refused", "connection refused"),
-                        ("permission", "permission denied (run as the daemon's user, or with sudo)")):
+    for key, reason in (
+        ("no such file", "no such socket (is segfuncd running?)"),
+        ("refused", "connection refused"),
+        ("permission", "permission denied (run as the daemon's user, or with sudo)"),
+    ):
         if key in text:
             return reason
     return str(exc) or type(exc).__name__
@@ -71,8 +74,15 @@ class AdminClient:
             return DaemonUnreachable(str(self.socket_path), "the daemon did not answer in time")
         return DaemonUnreachable(str(self.socket_path), _reason(exc))
 
-    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                json_body: Any = None, timeout: float = DEFAULT_TIMEOUT_S) -> httpx.Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> httpx.Response:
         params = {k: v for k, v in (params or {}).items() if v is not None}
         try:
             response = self._client.request(method, path, params=params, json=json_body, timeout=timeout)
@@ -91,7 +101,9 @@ class AdminClient:
         """The lines of a streamed (chunked) answer, as they arrive."""
         params = {k: v for k, v in params.items() if v is not None}
         try:
-            with self._client.stream("GET", path, params=params, timeout=httpx.Timeout(DEFAULT_TIMEOUT_S, read=None)) as r:
+            with self._client.stream(
+                "GET", path, params=params, timeout=httpx.Timeout(DEFAULT_TIMEOUT_S, read=None)
+            ) as r:
                 if r.status_code >= 400:
                     r.read()
                     _raise_for_refusal(r)

@@ -75,7 +75,7 @@ def _clip(text: str, width: int = WIDTH) -> str:
 
 def _clip_left(text: str, width: int) -> str:
     """Keep the end of a path (its file name) when it is too long."""
-    return text if len(text) <= width else "…" + text[-(width - 1):]
+    return text if len(text) <= width else "…" + text[-(width - 1) :]
 
 
 def _wrap(text: str, *, lines: int = 3) -> list[str]:
@@ -108,15 +108,19 @@ def render_status(data: Mapping[str, Any]) -> str:
         f"segfuncd {d.get('version', '?')}  pid {d.get('pid', '?')}  up {_age(d.get('uptime_s'))}",
         f"config   {_clip_left(str(d.get('config', '?')), WIDTH - 9)}",
         _clip(f"intake   {', '.join(intake.get('addresses') or ['(none)'])}"),
-        _clip(f"         {float(intake.get('events_per_s') or 0):.1f} events/s, {_count(intake.get('accepted', 0))} accepted, "
-              f"{_count(intake.get('duplicate', 0))} duplicate, {_count(intake.get('rejected', 0))} rejected"),
+        _clip(
+            f"         {float(intake.get('events_per_s') or 0):.1f} events/s, {_count(intake.get('accepted', 0))} accepted, "
+            f"{_count(intake.get('duplicate', 0))} duplicate, {_count(intake.get('rejected', 0))} rejected"
+        ),
         f"runners  {runners.get('alive', '?')}/{runners.get('workers', '?')} alive, "
         f"{runners.get('restarts', 0)} restarts, {runners.get('in_flight', 0)} in flight",
     ]
     oldest = queue.get("oldest_pending_age_s")
-    out.append(f"queue    {_count(queue.get('pending', 0))} pending"
-               + (f" (oldest {_age(oldest)})" if oldest is not None and queue.get("pending") else "")
-               + f", {_count(queue.get('retrying', 0))} retrying, {_count(queue.get('dead', 0))} dead")
+    out.append(
+        f"queue    {_count(queue.get('pending', 0))} pending"
+        + (f" (oldest {_age(oldest)})" if oldest is not None and queue.get("pending") else "")
+        + f", {_count(queue.get('retrying', 0))} retrying, {_count(queue.get('dead', 0))} dead"
+    )
     if d.get("healthy") is False:
         out.append("store    UNHEALTHY: the last SQLite commit failed (see segfuncctl logs)")
     if intake.get("draining"):
@@ -132,14 +136,18 @@ def render_status(data: Mapping[str, Any]) -> str:
     def name(f: Mapping[str, Any]) -> str:
         return _clip(f["name"], nw).ljust(nw)
 
-    out.append(f"{'FUNCTION':<{nw}}  {'STATE':<10}  {'VERSION':<12}  {'LOADED':<6}"
-               f"{'DELIV':>6}{'DISC':>6}{'FILT':>6}{'RETRY':>6}{'DEAD':>6}")
+    out.append(
+        f"{'FUNCTION':<{nw}}  {'STATE':<10}  {'VERSION':<12}  {'LOADED':<6}"
+        f"{'DELIV':>6}{'DISC':>6}{'FILT':>6}{'RETRY':>6}{'DEAD':>6}"
+    )
     for f in functions:
         discarded = sum((f.get("discarded") or {}).values())
         loaded = _age(now - f["loaded_at"]) if f.get("loaded_at") else "-"
-        out.append(f"{name(f)}  {f.get('state', '?'):<10}  {(f.get('version') or '-'):<12}  {loaded:<6}"
-                   f"{_count(f.get('delivered')):>6}{_count(discarded):>6}{_count(f.get('filtered')):>6}"
-                   f"{_count(f.get('retrying')):>6}{_count(f.get('dead')):>6}")
+        out.append(
+            f"{name(f)}  {f.get('state', '?'):<10}  {(f.get('version') or '-'):<12}  {loaded:<6}"
+            f"{_count(f.get('delivered')):>6}{_count(discarded):>6}{_count(f.get('filtered')):>6}"
+            f"{_count(f.get('retrying')):>6}{_count(f.get('dead')):>6}"
+        )
     out.append("")
     out.append(f"{'':<{nw}}  {' last 5 min ':-^28}  {' last 24 h ':-^28}")
     out.append(f"{'LATENCY':<{nw}}  " + "  ".join(f"{'RUNS':>6}{'OK%':>8}{'P50':>7}{'P99':>7}" for _ in range(2)))
@@ -147,8 +155,10 @@ def render_status(data: Mapping[str, Any]) -> str:
         cells = []
         for key in ("last_5m", "last_24h"):
             w = f.get(key) or {}
-            cells.append(f"{_count(w.get('count', 0)):>6}{_pct(w.get('success_rate')):>8}"
-                         f"{_ms(w.get('p50_ms')):>7}{_ms(w.get('p99_ms')):>7}")
+            cells.append(
+                f"{_count(w.get('count', 0)):>6}{_pct(w.get('success_rate')):>8}"
+                f"{_ms(w.get('p50_ms')):>7}{_ms(w.get('p99_ms')):>7}"
+            )
         out.append(f"{name(f)}  " + "  ".join(cells))
     notes = []
     for f in functions:
@@ -157,7 +167,9 @@ def render_status(data: Mapping[str, Any]) -> str:
             first = f.get("error_first_line") or _first_line(f["error"])
             notes += _wrap(f"{n}: load error {_ago(f.get('error_at'), now)}: {first}")
             if f.get("version"):
-                notes.append(_clip(f"{n}: still running version {f['version']} (loaded {_ago(f.get('loaded_at'), now)})"))
+                notes.append(
+                    _clip(f"{n}: still running version {f['version']} (loaded {_ago(f.get('loaded_at'), now)})")
+                )
         waiting = int(f.get("pending") or 0) - int(f.get("retrying") or 0)
         if waiting > 0 and f.get("state") != "live":
             notes.append(_clip(f"{n}: {waiting} {'event waits' if waiting == 1 else 'events wait'} until it is live"))
@@ -225,7 +237,9 @@ def render_test(data: Mapping[str, Any]) -> str:
             out.append("  (no requests)")
         for q in requests:
             result = str(q["status"]) if q.get("status") is not None else f"failed: {q.get('error') or '?'}"
-            out.append(f"  {q.get('method', '?')} {q.get('url', '?')} -> {result} ({float(q.get('duration_ms') or 0):.0f} ms)")
+            out.append(
+                f"  {q.get('method', '?')} {q.get('url', '?')} -> {result} ({float(q.get('duration_ms') or 0):.0f} ms)"
+            )
         out.append("")
     if data.get("load_error"):
         out += [f"note: the file on disk does not load ({data['load_error']}); the live version ran", ""]
@@ -243,9 +257,13 @@ def render_deliveries(data: Mapping[str, Any]) -> str:
     now = float(data.get("now") or 0)
     out = [f"{'ID':>8}  {'FUNCTION':<14}  {'STATE':<9}  {'TRIES':>5}  {'AGE':<6}  LAST ERROR"]
     for r in rows:
-        out.append(_clip(f"{r.get('id', '?'):>8}  {_clip(str(r.get('function', '?')), 14):<14}  {r.get('state', '?'):<9}  "
-                         f"{r.get('attempts', 0):>5}  {_age(now - r['created_at']) if r.get('created_at') else '-':<6}  "
-                         f"{_first_line(r.get('last_error')) or '-'}"))
+        out.append(
+            _clip(
+                f"{r.get('id', '?'):>8}  {_clip(str(r.get('function', '?')), 14):<14}  {r.get('state', '?'):<9}  "
+                f"{r.get('attempts', 0):>5}  {_age(now - r['created_at']) if r.get('created_at') else '-':<6}  "
+                f"{_first_line(r.get('last_error')) or '-'}"
+            )
+        )
     return "\n".join(out)
 
 
@@ -264,8 +282,10 @@ def render_delivery(d: Mapping[str, Any]) -> str:
     out.append("Attempts" if history else "Attempts: none yet")
     for a in history:
         what = a.get("error") or a.get("outcome") or "?"
-        out.append(f"  #{a.get('number', '?')} {_clock(float(a.get('at') or 0))}  {a.get('outcome', '?')}  "
-                   f"{_ms(a.get('duration_ms'))}  version {a.get('version') or '-'}")
+        out.append(
+            f"  #{a.get('number', '?')} {_clock(float(a.get('at') or 0))}  {a.get('outcome', '?')}  "
+            f"{_ms(a.get('duration_ms'))}  version {a.get('version') or '-'}"
+        )
         if a.get("error"):
             out.append(_indent(str(what), "      "))
         for line in a.get("logs") or []:

@@ -16,34 +16,57 @@ EXAMPLE_PLUGIN = (resources.files("segfuncd") / "starter" / "example.js").read_t
 
 # (section, comment above it, [(key, value, comment)]) — values are written by tomli-w.
 _STARTER: list[tuple[str, str, list[tuple[str, Any, str]]]] = [
-    ("intake", "Where events come in: the Segment HTTP Tracking API (/v1/track, /v1/batch, ...).", [
-        ("listen", "127.0.0.1:8088", 'TCP address; "" disables TCP'),
-        ("write_keys", [], "accepted write keys; empty: no auth (loopback clients only)"),
-    ]),
-    ("admin", "segfuncctl talks to the daemon over this Unix socket (mode 0600).", [
-        ("socket", "var/admin.sock", "relative paths are relative to this file's folder"),
-    ]),
-    ("storage", "Every event is committed to SQLite before intake answers 200.", [
-        ("path", "var/segfuncd.db", ""),
-    ]),
-    ("runtime", "Functions run in separate runner processes, with limits per invocation.", [
-        ("plugins_dir", "plugins", "one NAME.js per function; edits go live by themselves"),
-        ("workers", 2, "runner processes; 0: one per CPU"),
-        ("timeout_ms", 10_000, "wall-clock limit of one invocation"),
-        ("cpu_ms", 2_000, "CPU limit of one invocation"),
-        ("memory_mb", 256, "per runner process"),
-    ]),
-    ("retry", "Failed deliveries are retried with backoff, then dead-lettered (segfuncctl replay).", [
-        ("max_attempts", 10, "first try + 9 retries over about 4 hours, as Segment does"),
-        ("base_delay_s", 30.0, "doubling each time, with jitter"),
-    ]),
+    (
+        "intake",
+        "Where events come in: the Segment HTTP Tracking API (/v1/track, /v1/batch, ...).",
+        [
+            ("listen", "127.0.0.1:8088", 'TCP address; "" disables TCP'),
+            ("write_keys", [], "accepted write keys; empty: no auth (loopback clients only)"),
+        ],
+    ),
+    (
+        "admin",
+        "segfuncctl talks to the daemon over this Unix socket (mode 0600).",
+        [
+            ("socket", "var/admin.sock", "relative paths are relative to this file's folder"),
+        ],
+    ),
+    (
+        "storage",
+        "Every event is committed to SQLite before intake answers 200.",
+        [
+            ("path", "var/segfuncd.db", ""),
+        ],
+    ),
+    (
+        "runtime",
+        "Functions run in separate runner processes, with limits per invocation.",
+        [
+            ("plugins_dir", "plugins", "one NAME.js per function; edits go live by themselves"),
+            ("workers", 2, "runner processes; 0: one per CPU"),
+            ("timeout_ms", 10_000, "wall-clock limit of one invocation"),
+            ("cpu_ms", 2_000, "CPU limit of one invocation"),
+            ("memory_mb", 256, "per runner process"),
+        ],
+    ),
+    (
+        "retry",
+        "Failed deliveries are retried with backoff, then dead-lettered (segfuncctl replay).",
+        [
+            ("max_attempts", 10, "first try + 9 retries over about 4 hours, as Segment does"),
+            ("base_delay_s", 30.0, "doubling each time, with jitter"),
+        ],
+    ),
 ]
 
 
 def starter_config() -> str:
     """A commented segfuncd.toml: the data written by tomli-w, the comments around it."""
-    out = ["# segfuncd configuration, written by `segfuncctl init`. Every key is optional;",
-           "# the values below are the defaults. Reference: the README's Configuration section.", ""]
+    out = [
+        "# segfuncd configuration, written by `segfuncctl init`. Every key is optional;",
+        "# the values below are the defaults. Reference: the README's Configuration section.",
+        "",
+    ]
     for section, comment, keys in _STARTER:
         out += [f"# {comment}", f"[{section}]"]
         for key, value, note in keys:
@@ -54,11 +77,17 @@ def starter_config() -> str:
         "# One table per plugin file: plugins/example.js is [functions.example].",
         "# settings is the handler's `settings` argument; the values of apiKey and of the",
         "# settings named in secret_settings are redacted from logs.",
-        tomli_w.dumps({"functions": {"example": {
-            "enabled": True,
-            "settings": {"apiKey": "replace-me", "endpoint": ""},
-            "secret_settings": [],
-        }}}).strip(),
+        tomli_w.dumps(
+            {
+                "functions": {
+                    "example": {
+                        "enabled": True,
+                        "settings": {"apiKey": "replace-me", "endpoint": ""},
+                        "secret_settings": [],
+                    }
+                }
+            }
+        ).strip(),
         "",
     ]
     return "\n".join(out)

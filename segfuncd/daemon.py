@@ -162,7 +162,6 @@ def _needs_restart(old: Config, new: Config) -> list[str]:
     return keys
 
 
-
 def compile_all_filters(config: Config) -> dict[str, FilterChain]:
     """Every function's filters, compiled; a bad FQL string is a ConfigError naming it."""
     return {
@@ -186,7 +185,9 @@ async def pump_logs(tap: LogTap, store: Store) -> None:
 async def _flush_logs(tap: LogTap, store: Store) -> None:
     items = tap.drain()
     if items:
-        await store.append_logs([LogRecord(id=None, source="daemon", message_id=None, outcome=None, **i) for i in items])
+        await store.append_logs(
+            [LogRecord(id=None, source="daemon", message_id=None, outcome=None, **i) for i in items]
+        )
 
 
 async def ping_watchdog(interval_s: float) -> None:
@@ -205,20 +206,23 @@ async def run(daemon: Daemon, *, task_status: trio.TaskStatus[None] = trio.TASK_
         except OSError as exc:
             raise SegfuncdError(f"cannot create {folder}: {exc.strerror or exc}") from exc
     with state_lock(config.db_path.parent / "segfuncd.lock"):
-        async with open_store(
-            config.db_path,
-            synchronous=config.storage.synchronous,
-            max_pending=config.storage.max_pending,
-            retention_s=config.storage.retention_hours * 3600,
-            log_lines=config.storage.log_lines,
-        ) as store, open_runner_pool(
-            workers=config.workers,
-            timeout_ms=config.runtime.timeout_ms,
-            cpu_ms=config.runtime.cpu_ms,
-            memory_mb=config.runtime.memory_mb,
-            egress_deny=config.runtime.egress_deny,
-            recycle_after=config.runtime.recycle_after,
-        ) as pool:
+        async with (
+            open_store(
+                config.db_path,
+                synchronous=config.storage.synchronous,
+                max_pending=config.storage.max_pending,
+                retention_s=config.storage.retention_hours * 3600,
+                log_lines=config.storage.log_lines,
+            ) as store,
+            open_runner_pool(
+                workers=config.workers,
+                timeout_ms=config.runtime.timeout_ms,
+                cpu_ms=config.runtime.cpu_ms,
+                memory_mb=config.runtime.memory_mb,
+                egress_deny=config.runtime.egress_deny,
+                recycle_after=config.runtime.recycle_after,
+            ) as pool,
+        ):
             await _serve(daemon, store, pool, task_status=task_status)
 
 
@@ -421,7 +425,8 @@ def operator_error(exc: BaseException) -> SegfuncdError | None:
     if isinstance(exc, BaseExceptionGroup):
         matched, rest = exc.split(SegfuncdError)
         if matched is not None and rest is None:
-            while isinstance(matched, BaseExceptionGroup):
-                matched = matched.exceptions[0]
-            return matched if isinstance(matched, SegfuncdError) else None
+            first: BaseException = matched
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            return first if isinstance(first, SegfuncdError) else None
     return None

@@ -33,8 +33,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 import trio
 
 from .config import FunctionConfig
-from .delivery_rules import (Item, Target, apply_filters, completion_for, filtered, fit_results, function_logs,
-                             goes_to_single_handler, redacted, split_full)
+from .delivery_rules import (
+    Item,
+    Target,
+    apply_filters,
+    completion_for,
+    filtered,
+    fit_results,
+    function_logs,
+    goes_to_single_handler,
+    redacted,
+    split_full,
+)
 from .errors import RunnerError, StoreError
 from .log import debug_enabled, get_logger
 from .outcomes import DeliveryState, InvocationResult, Outcome
@@ -44,8 +54,18 @@ from .store import Completion, Lease, Store
 if TYPE_CHECKING:
     from .runner import RunnerPool
 
-__all__ = ["DEFAULT_LEASE_S", "DEFAULT_POSTPONE_S", "Dispatcher", "DispatcherStatistics", "Item", "ResultRecorder",
-           "Target", "completion_for", "filtered", "serve_delivery"]  # Target & co. live in delivery_rules.py
+__all__ = [
+    "DEFAULT_LEASE_S",
+    "DEFAULT_POSTPONE_S",
+    "Dispatcher",
+    "DispatcherStatistics",
+    "Item",
+    "ResultRecorder",
+    "Target",
+    "completion_for",
+    "filtered",
+    "serve_delivery",
+]  # Target & co. live in delivery_rules.py
 
 log = get_logger()
 
@@ -118,8 +138,12 @@ class Dispatcher:
 
     def statistics(self) -> DispatcherStatistics:
         return DispatcherStatistics(
-            in_flight=self._in_flight, held=len(self._held), invocations=self._invocations,
-            completed=self._completed, postponed=self._postponed, draining=self._draining,
+            in_flight=self._in_flight,
+            held=len(self._held),
+            invocations=self._invocations,
+            completed=self._completed,
+            postponed=self._postponed,
+            draining=self._draining,
         )
 
     # --- driving ----------------------------------------------------------------------------
@@ -303,8 +327,12 @@ class Dispatcher:
                     self._in_flight -= 1
             if results is None:
                 until = self._clock() + self._postpone_s
-                await self._settle(leases, self._store.postpone([x.id for x in leases], until=until,
-                                                                reason="dispatcher error, see the daemon log"))
+                await self._settle(
+                    leases,
+                    self._store.postpone(
+                        [x.id for x in leases], until=until, reason="dispatcher error, see the daemon log"
+                    ),
+                )
                 return
             redact = redactor_for(secret_values(target.config))
             if redact:  # before anything is stored, logged or counted
@@ -312,9 +340,16 @@ class Dispatcher:
             now = self._clock()
             version = target.version.hash
             completions = [
-                completion_for(lease, result, version=version, now=now, max_attempts=self._max_attempts,
-                               base_delay_s=self._base_delay_s, rng=self._rng)
-                for lease, result in zip(leases, results)
+                completion_for(
+                    lease,
+                    result,
+                    version=version,
+                    now=now,
+                    max_attempts=self._max_attempts,
+                    base_delay_s=self._base_delay_s,
+                    rng=self._rng,
+                )
+                for lease, result in zip(leases, results, strict=False)
             ]
             if not await self._settle(leases, self._store.complete(completions)):
                 return
@@ -329,25 +364,36 @@ class Dispatcher:
             if unsettled:  # cancelled (shutdown) or the store failed: hand them back
                 await self._release(unsettled)
 
-    async def _invoke(self, target: Target, function: str, items: list[Item], *,
-                      batch: bool) -> list[InvocationResult] | None:
+    async def _invoke(
+        self, target: Target, function: str, items: list[Item], *, batch: bool
+    ) -> list[InvocationResult] | None:
         """The pool's answer, one result per item; None when something below us has a bug."""
         assert target.version is not None
         try:
-            results = await self._pool.invoke(target.version, [e for _, e in items], target.config.settings,
-                                              batch=batch)
+            results = await self._pool.invoke(
+                target.version, [e for _, e in items], target.config.settings, batch=batch
+            )
         except RunnerError as exc:
-            return [InvocationResult(outcome=Outcome.RETRY, error_name="RunnerCrashed", error_message=str(exc))] * len(items)
+            return [InvocationResult(outcome=Outcome.RETRY, error_name="RunnerCrashed", error_message=str(exc))] * len(
+                items
+            )
         except Exception:
             log.exception("delivery_invoke_failed", function=function)
             return None
         return fit_results(results, len(items))
 
-    def _report(self, function: str, version: str, leases: list[Lease], results: list[InvocationResult],
-                completions: list[Completion], now: float) -> None:
+    def _report(
+        self,
+        function: str,
+        version: str,
+        leases: list[Lease],
+        results: list[InvocationResult],
+        completions: list[Completion],
+        now: float,
+    ) -> None:
         """Metrics, the result hook, and one canonical log line per attempt."""
         debug = debug_enabled()
-        for lease, result, c in zip(leases, results, completions):
+        for lease, result, c in zip(leases, results, completions, strict=False):
             if self._metrics is not None:
                 self._metrics.record(function, result, now)
             if self._on_result is not None:
@@ -357,9 +403,16 @@ class Dispatcher:
                 continue  # the debug line costs a logger bind per event even when filtered out
             level = "debug" if quiet else "info" if c.state is DeliveryState.PENDING else "warning"
             getattr(log, level)(
-                "delivery_attempt", function=function, version=version, delivery_id=lease.id,
-                message_id=lease.message_id, attempt=lease.attempts + 1, outcome=result.outcome.value,
-                state=c.state.value, error=result.error, duration_ms=round(result.duration_ms, 1),
+                "delivery_attempt",
+                function=function,
+                version=version,
+                delivery_id=lease.id,
+                message_id=lease.message_id,
+                attempt=lease.attempts + 1,
+                outcome=result.outcome.value,
+                state=c.state.value,
+                error=result.error,
+                duration_ms=round(result.duration_ms, 1),
             )
 
     # --- settling ---------------------------------------------------------------------------
@@ -419,9 +472,18 @@ async def serve_delivery(
 ) -> None:
     """Run a Dispatcher until cancelled; `task_status.started` hands it over (for drain())."""
     dispatcher = Dispatcher(
-        store, pool, resolve=resolve, max_attempts=max_attempts, base_delay_s=base_delay_s, lease_s=lease_s,
-        batch_size=batch_size, invoke_size=invoke_size, concurrency=concurrency, postpone_s=postpone_s,
-        metrics=metrics, on_result=on_result, clock=clock,
+        store,
+        pool,
+        resolve=resolve,
+        max_attempts=max_attempts,
+        base_delay_s=base_delay_s,
+        lease_s=lease_s,
+        batch_size=batch_size,
+        invoke_size=invoke_size,
+        concurrency=concurrency,
+        postpone_s=postpone_s,
+        metrics=metrics,
+        on_result=on_result,
+        clock=clock,
     )
     await dispatcher.serve(task_status=task_status)
-

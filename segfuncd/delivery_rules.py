@@ -128,8 +128,11 @@ def fit_results(results: list[InvocationResult], n: int) -> list[InvocationResul
     """One result per event, whatever the pool answered (a mismatch is retried, not lost)."""
     if len(results) == n:
         return results
-    missing = InvocationResult(outcome=Outcome.RETRY, error_name="RunnerCrashed",
-                               error_message=f"runner answered {len(results)} results for {n} events")
+    missing = InvocationResult(
+        outcome=Outcome.RETRY,
+        error_name="RunnerCrashed",
+        error_message=f"runner answered {len(results)} results for {n} events",
+    )
     return (results + [missing] * n)[:n]
 
 
@@ -146,8 +149,16 @@ def redacted(result: InvocationResult, redact: Redactor) -> InvocationResult:
 
 def function_logs(function: str, version: str, leases: list[Lease], results: list[InvocationResult]) -> list[LogRecord]:
     return [
-        LogRecord(time=line.time, level=line.level, source="function", function=function, version=version,
-                  message_id=lease.message_id, outcome=result.outcome.value, message=line.message)
-        for lease, result in zip(leases, results)
+        LogRecord(
+            time=line.time,
+            level=line.level,
+            source="function",
+            function=function,
+            version=version,
+            message_id=lease.message_id,
+            outcome=result.outcome.value,
+            message=line.message,
+        )
+        for lease, result in zip(leases, results, strict=False)
         for line in result.logs
     ]

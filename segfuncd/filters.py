@@ -136,7 +136,7 @@ def _compile_step(function: str, index: int, f: FilterConfig, source: str) -> _S
     fields: list[tuple[_Path, frozenset[str]]] = []
     if f.action in ("drop_properties", "allow_properties"):
         if not f.fields:
-            raise fail(f"{f.action} needs fields, e.g. fields = {{ properties = [\"email\"] }}", "fields")
+            raise fail(f'{f.action} needs fields, e.g. fields = {{ properties = ["email"] }}', "fields")
         for obj_path, keys in f.fields.items():
             fields.append((_field_path(obj_path, fail, "fields") if obj_path else (), frozenset(keys)))
     elif f.fields:

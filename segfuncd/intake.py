@@ -183,15 +183,24 @@ class Intake:
         return await self._batch(body, size, received_at, path)
 
     async def _batch(self, body: Any, size: int, received_at: datetime, path: str) -> Response:
-        accepted, rejections = prepare_batch(body, received_at=received_at, new_id=self.new_id, body_size=size, owned=True)
+        accepted, rejections = prepare_batch(
+            body, received_at=received_at, new_id=self.new_id, body_size=size, owned=True
+        )
         rejected = [{"index": r.index, "message": r.message} for r in rejections]
         if rejected:
             self._rejected += len(rejected)
-            log.warning("intake_rejected", path=path, rejected=len(rejected), accepted=len(accepted),
-                        index=rejected[0]["index"], message=rejected[0]["message"])
+            log.warning(
+                "intake_rejected",
+                path=path,
+                rejected=len(rejected),
+                accepted=len(accepted),
+                index=rejected[0]["index"],
+                message=rejected[0]["message"],
+            )
         if not accepted:
-            return json_response(400, {"success": False, "message": f"all {len(rejected)} events were rejected",
-                                       "rejected": rejected})
+            return json_response(
+                400, {"success": False, "message": f"all {len(rejected)} events were rejected", "rejected": rejected}
+            )
         await self._commit([event for _, event in accepted])
         return json_response(200, {"success": True, "rejected": rejected})
 
@@ -216,7 +225,9 @@ class Intake:
         if encoding == "gzip":
             raw = _gunzip(raw, self.max_body_bytes)
         elif encoding != "identity":
-            raise IntakeError(400, f"content-encoding: only gzip is supported, got {encoding!r}", field="content-encoding")
+            raise IntakeError(
+                400, f"content-encoding: only gzip is supported, got {encoding!r}", field="content-encoding"
+            )
         if len(raw) > self.max_body_bytes:
             raise IntakeError(413, f"body is {len(raw)} bytes; the limit is {self.max_body_bytes} bytes")
         if not raw:
@@ -322,7 +333,9 @@ async def serve_intake(
     if not listeners:
         raise SegfuncdError("intake has nothing to listen on: both intake.listen and intake.unix_socket are empty")
     async with trio.open_nursery() as nursery:
-        server = await nursery.start(lambda task_status: serve_http(intake.handle, listeners, limits=limits, task_status=task_status))
+        server = await nursery.start(
+            lambda task_status: serve_http(intake.handle, listeners, limits=limits, task_status=task_status)
+        )
         log.info("intake_listening", addresses=[_show_address(a) for a in server.addresses])
         task_status.started(server)
 

@@ -11,7 +11,8 @@ import logging
 import sys
 import time
 from collections import deque
-from typing import Any, MutableMapping
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 

@@ -339,7 +339,7 @@ def render_prometheus(snapshot: MetricsSnapshot, gauges: Gauges) -> str:
 
     def hist_samples() -> Iterable[tuple[str, Mapping[str, str], float]]:
         for n, f in fns.items():
-            for bound, c in zip(PROM_BUCKETS_S, f.histogram):
+            for bound, c in zip(PROM_BUCKETS_S, f.histogram, strict=False):
                 yield "_bucket", {"function": n, "le": _num(bound)}, c
             yield "_bucket", {"function": n, "le": "+Inf"}, f.histogram[-1]
             yield "_sum", {"function": n}, f.latency_sum_s
@@ -351,7 +351,9 @@ def render_prometheus(snapshot: MetricsSnapshot, gauges: Gauges) -> str:
         "Wall-clock duration of function invocations.",
         hist_samples(),
     )
-    w.family("segfuncd_queue_pending", "gauge", "Deliveries waiting to run (due or backing off).", [("", {}, gauges.pending)])
+    w.family(
+        "segfuncd_queue_pending", "gauge", "Deliveries waiting to run (due or backing off).", [("", {}, gauges.pending)]
+    )
     w.family("segfuncd_queue_leased", "gauge", "Deliveries being run right now.", [("", {}, gauges.leased)])
     w.family("segfuncd_queue_dead", "gauge", "Dead-lettered deliveries (replayable).", [("", {}, gauges.dead)])
     w.family(
@@ -374,7 +376,10 @@ def render_prometheus(snapshot: MetricsSnapshot, gauges: Gauges) -> str:
     )
     w.family("segfuncd_runners_alive", "gauge", "Runner processes alive.", [("", {}, gauges.runners_alive)])
     w.family(
-        "segfuncd_runner_restarts_total", "counter", "Runner processes restarted (crash or recycle).", [("", {}, gauges.runner_restarts)]
+        "segfuncd_runner_restarts_total",
+        "counter",
+        "Runner processes restarted (crash or recycle).",
+        [("", {}, gauges.runner_restarts)],
     )
     w.family(
         "segfuncd_function_live",

@@ -125,9 +125,7 @@ class PluginRegistry:
         """Follow plugins_dir with inotify (watchfiles) until cancelled."""
         self.plugins_dir.mkdir(parents=True, exist_ok=True)
         task_status.started()
-        async for changes in watchfiles.awatch(
-            self.plugins_dir, debounce=WATCH_DEBOUNCE_MS, step=30, recursive=False
-        ):
+        async for changes in watchfiles.awatch(self.plugins_dir, debounce=WATCH_DEBOUNCE_MS, step=30, recursive=False):
             names = {n for _, p in changes if (n := plugin_name(Path(p))) is not None}
             if names:
                 await self.scan(names)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 import trio
-
 from test_admin_fakes import NOW, make_admin
+
 from segfuncd.admin import sample_event, sample_type
 from segfuncd.server import Request
 
@@ -64,14 +64,20 @@ class TestTest:
 
     async def test_settings_override_merges_and_is_redacted_too(self) -> None:
         admin, _, pool = make_admin()
-        _, data = await call(admin, "POST", "/test",
-                             {"function": "teams", "event": {"type": "track"}, "settings": {"apiKey": "other-key"}})
+        _, data = await call(
+            admin,
+            "POST",
+            "/test",
+            {"function": "teams", "event": {"type": "track"}, "settings": {"apiKey": "other-key"}},
+        )
         assert pool.calls[0][2] == {"apiKey": "other-key", "channel": "ops"}
         assert data["results"][0]["logs"][0]["message"] == "key is [redacted]"
 
     async def test_an_error_is_reported_with_class_and_message(self) -> None:
         admin, _, _ = make_admin()
-        _, data = await call(admin, "POST", "/test", {"function": "teams", "event": {"type": "track", "want": "ValidationError"}})
+        _, data = await call(
+            admin, "POST", "/test", {"function": "teams", "event": {"type": "track", "want": "ValidationError"}}
+        )
         assert data["results"][0]["error"] == {"name": "ValidationError", "message": "nope"}
 
     async def test_without_an_event_a_sample_of_a_handled_type_runs(self) -> None:
@@ -81,7 +87,9 @@ class TestTest:
 
     async def test_events_array_runs_each(self) -> None:
         admin, _, pool = make_admin()
-        _, data = await call(admin, "POST", "/test", {"function": "teams", "events": [{"type": "track"}, {"type": "identify"}]})
+        _, data = await call(
+            admin, "POST", "/test", {"function": "teams", "events": [{"type": "track"}, {"type": "identify"}]}
+        )
         assert len(data["results"]) == 2 and pool.calls[0][3] is False
 
     @pytest.mark.parametrize(
@@ -101,8 +109,9 @@ class TestTest:
 
     async def test_a_body_that_is_not_json_is_a_400(self) -> None:
         admin, _, _ = make_admin()
-        r = await admin.handle(Request(method="POST", target="/test", path="/test", query={}, headers={}, body=b"{",
-                                       peer=None, local=True))
+        r = await admin.handle(
+            Request(method="POST", target="/test", path="/test", query={}, headers={}, body=b"{", peer=None, local=True)
+        )
         assert r.status == 400
 
 

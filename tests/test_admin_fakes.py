@@ -54,13 +54,33 @@ class FakeStore:
         self._new = trio.Event()
         self.replays: list[dict[str, Any]] = []
         self.functions = {
-            "teams": FunctionStats(function="teams", delivered=120, discarded=2, dead=1, retrying=3, pending=3,
-                                   attempts=130, discarded_by_reason={"EventNotSupported": 2},
-                                   last_error="TypeError: x is undefined", last_error_at=NOW - 120),
+            "teams": FunctionStats(
+                function="teams",
+                delivered=120,
+                discarded=2,
+                dead=1,
+                retrying=3,
+                pending=3,
+                attempts=130,
+                discarded_by_reason={"EventNotSupported": 2},
+                last_error="TypeError: x is undefined",
+                last_error_at=NOW - 120,
+            ),
         }
-        self.summary = DeliverySummary(id=7, function="teams", message_id="m-7", type="track", state=DeliveryState.DEAD,
-                                       attempts=1, next_attempt_at=None, created_at=NOW - 300, updated_at=NOW - 290,
-                                       version="abc123def456", last_error="TypeError: boom", note=None)
+        self.summary = DeliverySummary(
+            id=7,
+            function="teams",
+            message_id="m-7",
+            type="track",
+            state=DeliveryState.DEAD,
+            attempts=1,
+            next_attempt_at=None,
+            created_at=NOW - 300,
+            updated_at=NOW - 290,
+            version="abc123def456",
+            last_error="TypeError: boom",
+            note=None,
+        )
 
     def add_log(self, **kw: Any) -> None:
         kw.setdefault("time", NOW)
@@ -71,12 +91,18 @@ class FakeStore:
         self._new = trio.Event()
 
     async def stats(self) -> StoreStats:
-        return StoreStats(pending=3, leased=0, dead=1, oldest_pending_age_s=42.0, functions=self.functions, healthy=True)
+        return StoreStats(
+            pending=3, leased=0, dead=1, oldest_pending_age_s=42.0, functions=self.functions, healthy=True
+        )
 
-    async def read_logs(self, *, after_id: int | None = None, limit: int = 100, function: str | None = None,
-                        level: str | None = None) -> list[LogRecord]:
-        rows = [r for r in self.logs if (after_id is None or (r.id or 0) > after_id)
-                and (function is None or r.function == function)]
+    async def read_logs(
+        self, *, after_id: int | None = None, limit: int = 100, function: str | None = None, level: str | None = None
+    ) -> list[LogRecord]:
+        rows = [
+            r
+            for r in self.logs
+            if (after_id is None or (r.id or 0) > after_id) and (function is None or r.function == function)
+        ]
         return rows[:limit] if after_id is not None else rows[-limit:]
 
     async def wait_logs(self, after_id: int) -> None:
@@ -87,14 +113,17 @@ class FakeStore:
         self.replays.append({"function": function, "delivery_id": delivery_id})
         return 1
 
-    async def deliveries(self, *, function: str | None = None, state: str | None = None, limit: int = 20) -> list[DeliverySummary]:
+    async def deliveries(
+        self, *, function: str | None = None, state: str | None = None, limit: int = 20
+    ) -> list[DeliverySummary]:
         return [self.summary][:limit]
 
     async def delivery(self, delivery_id: int) -> DeliveryDetail | None:
         if delivery_id != 7:
             return None
-        attempt = AttemptRecord(number=1, time=NOW - 290, version="abc123def456", outcome="failed",
-                                error="TypeError: boom", duration_ms=3.5)
+        attempt = AttemptRecord(
+            number=1, time=NOW - 290, version="abc123def456", outcome="failed", error="TypeError: boom", duration_ms=3.5
+        )
         return DeliveryDetail(summary=self.summary, event={"type": "track", "event": "X"}, attempts=(attempt,))
 
 
@@ -102,11 +131,23 @@ class FakeRegistry:
     def __init__(self) -> None:
         v = PluginVersion.from_source("teams", "async function onTrack(e, s) { return 1 }")
         self.items = {
-            "teams": PluginState(name="teams", path="plugins/teams.js", enabled=True, version=v, loaded_at=NOW - 3600,
-                                 handlers=("onTrack", "onIdentify")),
-            "broken": PluginState(name="broken", path="plugins/broken.js", enabled=True, version=None, loaded_at=None,
-                                  error="plugins/broken.js:3: SyntaxError: unexpected token\n  at line 3",
-                                  error_at=NOW - 60),
+            "teams": PluginState(
+                name="teams",
+                path="plugins/teams.js",
+                enabled=True,
+                version=v,
+                loaded_at=NOW - 3600,
+                handlers=("onTrack", "onIdentify"),
+            ),
+            "broken": PluginState(
+                name="broken",
+                path="plugins/broken.js",
+                enabled=True,
+                version=None,
+                loaded_at=None,
+                error="plugins/broken.js:3: SyntaxError: unexpected token\n  at line 3",
+                error_at=NOW - 60,
+            ),
         }
 
     def get(self, name: str) -> PluginState | None:
@@ -134,20 +175,38 @@ class FakePool:
     def statistics(self) -> PoolStats:
         return PoolStats()
 
-    async def invoke(self, version: Any, events: list[dict[str, Any]], settings: Mapping[str, Any], *,
-                     batch: bool = False) -> list[InvocationResult]:
+    async def invoke(
+        self, version: Any, events: list[dict[str, Any]], settings: Mapping[str, Any], *, batch: bool = False
+    ) -> list[InvocationResult]:
         self.calls.append((version, events, settings, batch))
         out = []
         for ev in events:
             logs = (LogLine(level="log", message=f"key is {settings.get('apiKey')}", time=NOW),)
-            reqs = (RequestRecord(method="POST", url=f"http://sink/hook?k={settings.get('apiKey')}", status=200,
-                                  duration_ms=4.0),)
+            reqs = (
+                RequestRecord(
+                    method="POST", url=f"http://sink/hook?k={settings.get('apiKey')}", status=200, duration_ms=4.0
+                ),
+            )
             if ev.get("want"):
-                out.append(InvocationResult(outcome=Outcome.DISCARDED, error_name=ev["want"], error_message="nope",
-                                            logs=logs, duration_ms=2.0))
+                out.append(
+                    InvocationResult(
+                        outcome=Outcome.DISCARDED,
+                        error_name=ev["want"],
+                        error_message="nope",
+                        logs=logs,
+                        duration_ms=2.0,
+                    )
+                )
             else:
-                out.append(InvocationResult(outcome=Outcome.DELIVERED, value={"seen": ev.get("type")}, logs=logs,
-                                            requests=reqs, duration_ms=5.0))
+                out.append(
+                    InvocationResult(
+                        outcome=Outcome.DELIVERED,
+                        value={"seen": ev.get("type")},
+                        logs=logs,
+                        requests=reqs,
+                        duration_ms=5.0,
+                    )
+                )
         return out
 
 
@@ -175,8 +234,18 @@ def make_admin(**overrides: Any) -> tuple[Admin, FakeStore, FakePool]:
     async def reload() -> str:
         return "config reloaded"
 
-    kw: dict[str, Any] = dict(config=config, store=store, registry=FakeRegistry(), pool=pool, intake=FakeIntake(),
-                              metrics=metrics, reload=reload, started_at=NOW - 7800, pid=4242, clock=lambda: NOW)
+    kw: dict[str, Any] = dict(
+        config=config,
+        store=store,
+        registry=FakeRegistry(),
+        pool=pool,
+        intake=FakeIntake(),
+        metrics=metrics,
+        reload=reload,
+        started_at=NOW - 7800,
+        pid=4242,
+        clock=lambda: NOW,
+    )
     kw.update(overrides)
     return Admin(**kw), store, pool
 

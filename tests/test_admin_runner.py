@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from test_admin_fakes import PluginState, make_admin
 
 from segfuncd.config import Config, FunctionConfig
 from segfuncd.runner import PluginVersion, open_runner_pool
 from segfuncd.server import Request
-from test_admin_fakes import PluginState, make_admin
 
 SOURCE = """
 async function onTrack(event, settings) {
@@ -43,8 +43,18 @@ async def run_test(sink: Any, body: dict[str, Any]) -> dict[str, Any]:
     config = Config(functions={"fn": FunctionConfig(settings={"apiKey": "sk-real-secret", "url": sink.url})})
     async with open_runner_pool(workers=1) as pool:
         admin, _, _ = make_admin(config=config, pool=pool, registry=Registry())
-        r = await admin.handle(Request(method="POST", target="/test", path="/test", query={}, headers={},
-                                       body=json.dumps({"function": "fn", **body}).encode(), peer=None, local=True))
+        r = await admin.handle(
+            Request(
+                method="POST",
+                target="/test",
+                path="/test",
+                query={},
+                headers={},
+                body=json.dumps({"function": "fn", **body}).encode(),
+                peer=None,
+                local=True,
+            )
+        )
     assert r.status == 200, r.body
     return json.loads(r.body)  # type: ignore[arg-type]
 

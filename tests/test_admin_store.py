@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import trio
+from test_admin_fakes import make_admin
 
 from segfuncd.outcomes import DeliveryState, InvocationResult, Outcome
 from segfuncd.server import Request
 from segfuncd.store import Completion, LogRecord, NewEvent, open_store
-from test_admin_fakes import make_admin
 
 
 def req(method: str, path: str, body: Any = None, **query: str) -> Request:
@@ -29,17 +29,35 @@ async def get(admin: Any, path: str, **query: str) -> Any:
 async def test_status_deliveries_replay_and_logs_over_the_real_store(tmp_path: Path) -> None:
     async with open_store(tmp_path / "s.db") as store:
         admin, _, _ = make_admin(store=store, clock=time.time)
-        await store.accept([NewEvent(message_id=f"m{i}", type="track", body={"type": "track", "event": f"E{i}"},
-                                     functions=("teams",)) for i in range(3)])
+        await store.accept(
+            [
+                NewEvent(
+                    message_id=f"m{i}", type="track", body={"type": "track", "event": f"E{i}"}, functions=("teams",)
+                )
+                for i in range(3)
+            ]
+        )
         leases = await store.lease(limit=10, lease_s=30)
         bug = InvocationResult(outcome=Outcome.FAILED, error_name="TypeError", error_message="boom", duration_ms=2)
         ok = InvocationResult(outcome=Outcome.DELIVERED, duration_ms=3)
-        await store.complete([
-            Completion(delivery_id=leases[0].id, function="teams", result=bug, version="v1", state=DeliveryState.DEAD),
-            Completion(delivery_id=leases[1].id, function="teams", result=ok, version="v1", state=DeliveryState.DELIVERED),
-            Completion(delivery_id=leases[2].id, function="teams", result=bug, version="v1", state=DeliveryState.PENDING,
-                       next_attempt_at=time.time() + 3600),
-        ])
+        await store.complete(
+            [
+                Completion(
+                    delivery_id=leases[0].id, function="teams", result=bug, version="v1", state=DeliveryState.DEAD
+                ),
+                Completion(
+                    delivery_id=leases[1].id, function="teams", result=ok, version="v1", state=DeliveryState.DELIVERED
+                ),
+                Completion(
+                    delivery_id=leases[2].id,
+                    function="teams",
+                    result=bug,
+                    version="v1",
+                    state=DeliveryState.PENDING,
+                    next_attempt_at=time.time() + 3600,
+                ),
+            ]
+        )
 
         status = await get(admin, "/status")
         teams = next(f for f in status["functions"] if f["name"] == "teams")
@@ -58,8 +76,12 @@ async def test_status_deliveries_replay_and_logs_over_the_real_store(tmp_path: P
         r = await admin.handle(req("POST", "/replay", {"function": "teams"}))
         assert json.loads(r.body) == {"replayed": 1}
 
-        await store.append_logs([LogRecord(time=time.time(), level="log", source="function", function="teams",
-                                           message=f"line {i}") for i in range(5)])
+        await store.append_logs(
+            [
+                LogRecord(time=time.time(), level="log", source="function", function="teams", message=f"line {i}")
+                for i in range(5)
+            ]
+        )
         logs = (await get(admin, "/logs", n="2", function="teams"))["logs"]
         assert [x["message"] for x in logs] == ["line 3", "line 4"]
 
@@ -70,14 +92,17 @@ async def test_status_deliveries_replay_and_logs_over_the_real_store(tmp_path: P
 async def test_follow_wakes_on_new_lines_from_the_real_store(tmp_path: Path) -> None:
     async with open_store(tmp_path / "s.db") as store:
         admin, _, _ = make_admin(store=store, clock=time.time)
-        await store.append_logs([LogRecord(time=time.time(), level="log", source="function", function="teams",
-                                           message="old")])
+        await store.append_logs(
+            [LogRecord(time=time.time(), level="log", source="function", function="teams", message="old")]
+        )
         r = await admin.handle(req("GET", "/logs", follow="1", n="0"))
         it = r.body.__aiter__()  # type: ignore[union-attr]
 
         async def later() -> None:
             await trio.sleep(0.1)
-            await store.append_logs([LogRecord(time=time.time(), level="info", source="daemon", message="plugin_loaded")])
+            await store.append_logs(
+                [LogRecord(time=time.time(), level="info", source="daemon", message="plugin_loaded")]
+            )
 
         async with trio.open_nursery() as n:
             n.start_soon(later)

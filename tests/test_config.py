@@ -72,7 +72,7 @@ path = "userId"
         ('[runtime]\nplugin_dir = "x"\n', "runtime.plugin_dir: unknown key 'plugin_dir'"),
         ("[runtime]\nworkers = -1\n", "runtime.workers: must be 0"),
         ('[storage]\nsynchronous = "off"\n', 'storage.synchronous: expected "normal" or "full", got "off"'),
-        ('[intake]\nlisten = "8088"\n', "intake.listen: expected \"host:port\""),
+        ('[intake]\nlisten = "8088"\n', 'intake.listen: expected "host:port"'),
         ('[intake]\nwrite_keys = "k"\n', "intake.write_keys: expected an array"),
         ('[runtime]\negress_deny = ["nope"]\n', "runtime.egress_deny[0]: not a CIDR network"),
         ("[functions.a]\nenabled = 1\n", "functions.a.enabled: expected true or false, got 1"),
@@ -96,7 +96,7 @@ def test_discovery_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     local = write(tmp_path, "")
     assert find_config() == Path("segfuncd.toml")
     other = tmp_path / "other.toml"
-    other.write_text('[retry]\nmax_attempts = 3\n')
+    other.write_text("[retry]\nmax_attempts = 3\n")
     monkeypatch.setenv("SEGFUNCD_CONFIG", str(other))
     assert load_config().retry.max_attempts == 3
     assert find_config(local) == local  # --config wins over the environment

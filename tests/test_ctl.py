@@ -20,18 +20,24 @@ from typing import Any
 
 import pytest
 import trio
+from test_admin_fakes import NOW, make_admin
 
 from segfuncd.config import parse_config_file
 from segfuncd.ctl import cli, render_status
 from segfuncd.server import open_unix_listener, serve_http
-from test_admin_fakes import NOW, make_admin
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def ctl(*args: str, stdin: str | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "segfuncd.ctl", *args], input=stdin, capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "segfuncd.ctl", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
 
 
 @pytest.fixture
@@ -74,7 +80,9 @@ class TestAgainstAdmin:
     def test_socket_mode_is_0600(self, admin: SimpleNamespace) -> None:
         assert stat.S_IMODE(os.stat(admin.path).st_mode) == 0o600
 
-    def test_test_prints_callback_return_then_log_output_then_requests(self, admin: SimpleNamespace, tmp_path: Path) -> None:
+    def test_test_prints_callback_return_then_log_output_then_requests(
+        self, admin: SimpleNamespace, tmp_path: Path
+    ) -> None:
         out = ctl("--socket", str(admin.path), "test", "teams", "-", stdin='{"type": "track", "event": "X"}')
         assert out.returncode == 0, out.stderr
         text = out.stdout
@@ -102,8 +110,12 @@ class TestAgainstAdmin:
             admin.run(lambda i=i: admin.store.add_log(function="teams", message=f"old {i}", time=NOW))
         out = ctl("--socket", str(admin.path), "logs", "-n", "2", "teams")
         assert out.returncode == 0 and "old 0" not in out.stdout and "old 2" in out.stdout
-        proc = subprocess.Popen([sys.executable, "-m", "segfuncd.ctl", "--socket", str(admin.path), "logs", "-f", "-n", "0"],
-                                stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "segfuncd.ctl", "--socket", str(admin.path), "logs", "-f", "-n", "0"],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
         try:
             import time
 
@@ -199,15 +211,31 @@ class TestHelp:
 class TestRenderStatus:
     def test_long_names_and_big_numbers_still_fit_80_columns(self) -> None:
         window = {"count": 123_456_789, "success_rate": 0.98765, "p50_ms": 12345.6, "p99_ms": 99999.9}
-        fn = {"name": "a-very-long-function-name-indeed", "state": "load error", "version": "0123456789ab",
-              "loaded_at": NOW - 10**7, "delivered": 10**9, "discarded": {"ValidationError": 10**8}, "filtered": 10**7,
-              "retrying": 99_999, "dead": 123_456, "last_5m": window, "last_24h": window,
-              "error": "plugins/x.js:1: " + "x" * 200, "error_at": NOW, "last_error": "E: " + "y" * 200,
-              "last_error_at": NOW}
-        data = {"now": NOW, "daemon": {"version": "0.1.0", "pid": 1, "uptime_s": 10**6, "config": "/etc/" + "c" * 90},
-                "intake": {"addresses": ["http://127.0.0.1:8088"], "events_per_s": 12345.6, "accepted": 10**10},
-                "runners": {"alive": 8, "workers": 8, "restarts": 3}, "queue": {"pending": 10**7, "oldest_pending_age_s": 3600},
-                "functions": [fn, dict(fn, name="b")]}
+        fn = {
+            "name": "a-very-long-function-name-indeed",
+            "state": "load error",
+            "version": "0123456789ab",
+            "loaded_at": NOW - 10**7,
+            "delivered": 10**9,
+            "discarded": {"ValidationError": 10**8},
+            "filtered": 10**7,
+            "retrying": 99_999,
+            "dead": 123_456,
+            "last_5m": window,
+            "last_24h": window,
+            "error": "plugins/x.js:1: " + "x" * 200,
+            "error_at": NOW,
+            "last_error": "E: " + "y" * 200,
+            "last_error_at": NOW,
+        }
+        data = {
+            "now": NOW,
+            "daemon": {"version": "0.1.0", "pid": 1, "uptime_s": 10**6, "config": "/etc/" + "c" * 90},
+            "intake": {"addresses": ["http://127.0.0.1:8088"], "events_per_s": 12345.6, "accepted": 10**10},
+            "runners": {"alive": 8, "workers": 8, "restarts": 3},
+            "queue": {"pending": 10**7, "oldest_pending_age_s": 3600},
+            "functions": [fn, dict(fn, name="b")],
+        }
         text = render_status(data)
         too_wide = [line for line in text.splitlines() if len(line) > 80]
         assert not too_wide, too_wide
@@ -218,8 +246,12 @@ class TestRenderStatus:
         assert "put NAME.js files in /srv/plugins" in text
 
     def test_latency_and_rates_are_formatted(self) -> None:
-        fn = {"name": "teams", "state": "live", "last_5m": {"count": 50, "success_rate": 0.98, "p50_ms": 12.2, "p99_ms": 340},
-              "last_24h": {"count": 0}}
+        fn = {
+            "name": "teams",
+            "state": "live",
+            "last_5m": {"count": 50, "success_rate": 0.98, "p50_ms": 12.2, "p99_ms": 340},
+            "last_24h": {"count": 0},
+        }
         text = render_status({"now": NOW, "daemon": {}, "functions": [fn]})
         row = [line for line in text.splitlines() if line.startswith("teams") and "%" in line][0]
         assert re.search(r"50\s+98\.0%\s+12ms\s+340ms\s+0\s+-\s+-\s+-", row), row

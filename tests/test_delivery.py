@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import trio
+from test_store_helpers import FakeClock, event, store_at
 
 from segfuncd.config import BatchConfig, FilterConfig, FunctionConfig
 from segfuncd.delivery import Dispatcher, Target
@@ -17,7 +18,6 @@ from segfuncd.filters import compile_filters
 from segfuncd.outcomes import DeliveryState, InvocationResult, LogLine, Outcome, next_delay_s
 from segfuncd.runner.version import PluginVersion
 from segfuncd.store import Store
-from test_store_helpers import FakeClock, event, store_at
 
 VERSION = PluginVersion.from_source("f", "async function onTrack(event, settings) {}")
 LIVE = Target(version=VERSION, config=FunctionConfig(settings={"url": "x"}), handlers=("onTrack",))
@@ -45,8 +45,9 @@ class FakePool:
         self.running = 0
         self.most_running = 0
 
-    async def invoke(self, version: PluginVersion, events: list[dict[str, Any]], settings: Mapping[str, Any],
-                     *, batch: bool = False) -> list[InvocationResult]:
+    async def invoke(
+        self, version: PluginVersion, events: list[dict[str, Any]], settings: Mapping[str, Any], *, batch: bool = False
+    ) -> list[InvocationResult]:
         self.calls.append((version.name, events, settings, batch))
         self.running += 1
         self.most_running = max(self.most_running, self.running)
@@ -57,8 +58,9 @@ class FakePool:
             self.running -= 1
 
 
-def dispatcher(store: Store, pool: Any, clock: FakeClock, resolve: Callable[[str], Target] = lambda f: LIVE,
-               **kwargs: Any) -> Dispatcher:
+def dispatcher(
+    store: Store, pool: Any, clock: FakeClock, resolve: Callable[[str], Target] = lambda f: LIVE, **kwargs: Any
+) -> Dispatcher:
     return Dispatcher(store, pool, resolve=resolve, clock=clock, rng=random.Random(7), **kwargs)
 
 
@@ -146,7 +148,8 @@ async def test_a_function_that_cannot_load_keeps_its_deliveries_until_the_fix(tm
         assert pool.calls == []
         waiting = await store.deliveries(function="f")
         assert {(x.state, x.attempts, x.note) for x in waiting} == {
-            (DeliveryState.PENDING, 0, "f.js:2: SyntaxError: unexpected token")}
+            (DeliveryState.PENDING, 0, "f.js:2: SyntaxError: unexpected token")
+        }
         assert await d.run_once() == 0  # postponed, not spinning
         current["f"] = LIVE  # the file is fixed; the registry wakes the function
         assert await store.wake("f") == 3
@@ -157,8 +160,13 @@ async def test_a_function_that_cannot_load_keeps_its_deliveries_until_the_fix(tm
 
 async def test_filtered_events_never_reach_the_function_and_are_counted(tmp_path: Path) -> None:
     clock = FakeClock()
-    chain = compile_filters("f", (FilterConfig(if_="event = 'E1'", action="drop"),
-                                  FilterConfig(if_="all", action="drop_properties", fields={"properties": ("i",)})))
+    chain = compile_filters(
+        "f",
+        (
+            FilterConfig(if_="event = 'E1'", action="drop"),
+            FilterConfig(if_="all", action="drop_properties", fields={"properties": ("i",)}),
+        ),
+    )
     target = Target(version=VERSION, config=FunctionConfig(), filters=chain, handlers=("onTrack",))
 
     class Exploding:
@@ -182,8 +190,11 @@ async def test_filtered_events_never_reach_the_function_and_are_counted(tmp_path
 
 async def test_onbatch_groups_per_function_and_retries_only_failed_positions(tmp_path: Path) -> None:
     clock = FakeClock()
-    batching = Target(version=VERSION, config=FunctionConfig(batch=BatchConfig(max_events=3, max_wait_ms=50)),
-                      handlers=("onBatch", "onTrack"))
+    batching = Target(
+        version=VERSION,
+        config=FunctionConfig(batch=BatchConfig(max_events=3, max_wait_ms=50)),
+        handlers=("onBatch", "onTrack"),
+    )
 
     def answer(events: list[dict[str, Any]], batch: bool) -> list[InvocationResult]:
         return [InvocationResult(outcome=Outcome.RETRY if e["event"] == "E4" else Outcome.DELIVERED) for e in events]
@@ -208,8 +219,10 @@ async def test_a_runner_failure_is_retried_and_function_logs_are_kept(tmp_path: 
             raise RunnerError("no runner process is available")
 
     def chatty(events: list[dict[str, Any]], batch: bool) -> list[InvocationResult]:
-        return [InvocationResult(outcome=Outcome.DELIVERED, logs=(LogLine(level="warn", message="hi", time=1.0),))
-                for _ in events]
+        return [
+            InvocationResult(outcome=Outcome.DELIVERED, logs=(LogLine(level="warn", message="hi", time=1.0),))
+            for _ in events
+        ]
 
     async with store_at(tmp_path / "q.db", clock) as store:
         await store.accept([event(1)])
@@ -220,7 +233,12 @@ async def test_a_runner_failure_is_retried_and_function_logs_are_kept(tmp_path: 
         assert await dispatcher(store, FakePool(chatty), clock).run_once() == 1
         (line,) = await store.read_logs(function="f")
         assert (line.message, line.level, line.source, line.message_id, line.version) == (
-            "hi", "warn", "function", "msg-1", VERSION.hash)
+            "hi",
+            "warn",
+            "function",
+            "msg-1",
+            VERSION.hash,
+        )
 
 
 async def test_secrets_never_reach_the_store(tmp_path: Path) -> None:
@@ -230,8 +248,12 @@ async def test_secrets_never_reach_the_store(tmp_path: Path) -> None:
 
     def leaky(events: list[dict[str, Any]], batch: bool) -> list[InvocationResult]:
         line = LogLine(level="log", message=f"key={secret}", time=1.0)
-        return [InvocationResult(outcome=Outcome.RETRY, error_name="RetryError", error_message=f"bad key {secret}",
-                                 logs=(line,)) for _ in events]
+        return [
+            InvocationResult(
+                outcome=Outcome.RETRY, error_name="RetryError", error_message=f"bad key {secret}", logs=(line,)
+            )
+            for _ in events
+        ]
 
     async with store_at(tmp_path / "q.db", clock) as store:
         await store.accept([event(1)])
@@ -277,6 +299,7 @@ async def test_a_large_group_is_split_into_invocations_of_invoke_size(tmp_path: 
 def test_redacted_returns_a_clean_result_as_is_and_scrubs_the_rest() -> None:
     from segfuncd.delivery_rules import redacted
     from segfuncd.redact import redactor_for
+
     redact = redactor_for(("s3cret",))
     clean = InvocationResult(outcome=Outcome.DELIVERED)
     assert redacted(clean, redact) is clean
@@ -286,6 +309,7 @@ def test_redacted_returns_a_clean_result_as_is_and_scrubs_the_rest() -> None:
 
 def test_debug_enabled_follows_the_configured_level() -> None:
     import segfuncd.log as seglog
+
     before = seglog._threshold
     try:
         seglog._threshold = 20  # info

@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import trio
+from test_delivery import LIVE, VERSION, FakePool
+from test_store_helpers import event
 
 from segfuncd.config import BatchConfig, FunctionConfig
 from segfuncd.delivery import Dispatcher, Target, serve_delivery
 from segfuncd.outcomes import DeliveryState
 from segfuncd.store import Store, open_store
-from test_store_helpers import event
-from test_delivery import LIVE, VERSION, FakePool
 
 
 async def wait_for(store: Store, predicate: Any, *, timeout_s: float = 10.0) -> None:
@@ -29,8 +29,16 @@ async def test_several_invocations_run_at_once_and_everything_is_delivered(tmp_p
         pool = FakePool(delay_s=0.05)
         async with trio.open_nursery() as nursery:
             d: Dispatcher = await nursery.start(
-                lambda task_status: serve_delivery(store, pool, resolve=lambda f: LIVE, batch_size=5, concurrency=4,
-                                                   lease_s=60, task_status=task_status))
+                lambda task_status: serve_delivery(
+                    store,
+                    pool,
+                    resolve=lambda f: LIVE,
+                    batch_size=5,
+                    concurrency=4,
+                    lease_s=60,
+                    task_status=task_status,
+                )
+            )
             await wait_for(store, lambda s: sum(f.delivered for f in s.functions.values()) == 40)
             assert 1 < pool.most_running <= 4
             assert d.statistics().held == 0
@@ -41,8 +49,9 @@ async def test_new_work_wakes_an_idle_dispatcher(tmp_path: Path) -> None:
     async with open_store(tmp_path / "q.db") as store:
         pool = FakePool()
         async with trio.open_nursery() as nursery:
-            await nursery.start(lambda task_status: serve_delivery(store, pool, resolve=lambda f: LIVE,
-                                                                  task_status=task_status))
+            await nursery.start(
+                lambda task_status: serve_delivery(store, pool, resolve=lambda f: LIVE, task_status=task_status)
+            )
             await trio.sleep(0.1)  # idle: nothing is due, it sleeps up to MAX_IDLE_S
             started = time.monotonic()
             await store.accept([event(1)])
@@ -52,14 +61,16 @@ async def test_new_work_wakes_an_idle_dispatcher(tmp_path: Path) -> None:
 
 
 async def test_batches_flush_after_max_wait_when_they_do_not_fill(tmp_path: Path) -> None:
-    target = Target(version=VERSION, config=FunctionConfig(batch=BatchConfig(max_events=10, max_wait_ms=100)),
-                    handlers=("onBatch",))
+    target = Target(
+        version=VERSION, config=FunctionConfig(batch=BatchConfig(max_events=10, max_wait_ms=100)), handlers=("onBatch",)
+    )
     async with open_store(tmp_path / "q.db") as store:
         pool = FakePool()
         await store.accept([event(i) for i in range(3)])
         async with trio.open_nursery() as nursery:
-            await nursery.start(lambda task_status: serve_delivery(store, pool, resolve=lambda f: target,
-                                                                  task_status=task_status))
+            await nursery.start(
+                lambda task_status: serve_delivery(store, pool, resolve=lambda f: target, task_status=task_status)
+            )
             await wait_for(store, lambda s: s.functions["f"].delivered == 3)
             assert [(len(events), batch) for _, events, _, batch in pool.calls] == [(3, True)]
             nursery.cancel_scope.cancel()
@@ -70,8 +81,9 @@ async def test_cancelling_the_dispatcher_gives_its_leases_back(tmp_path: Path) -
         await store.accept([event(i) for i in range(5)])
         pool = FakePool(delay_s=3600)  # a function that never finishes
         async with trio.open_nursery() as nursery:
-            await nursery.start(lambda task_status: serve_delivery(store, pool, resolve=lambda f: LIVE,
-                                                                  task_status=task_status))
+            await nursery.start(
+                lambda task_status: serve_delivery(store, pool, resolve=lambda f: LIVE, task_status=task_status)
+            )
             await wait_for(store, lambda s: s.leased == 5)
             nursery.cancel_scope.cancel()
         stats = await store.stats()
@@ -87,7 +99,8 @@ async def test_drain_lets_running_invocations_finish_and_stops_leasing(tmp_path:
         pool = FakePool(delay_s=0.2)
         async with trio.open_nursery() as nursery:
             d: Dispatcher = await nursery.start(
-                lambda task_status: serve_delivery(store, pool, resolve=lambda f: LIVE, task_status=task_status))
+                lambda task_status: serve_delivery(store, pool, resolve=lambda f: LIVE, task_status=task_status)
+            )
             await wait_for(store, lambda s: s.leased == 3)
             async with trio.open_nursery() as draining:
                 draining.start_soon(lambda: d.drain(timeout_s=5))

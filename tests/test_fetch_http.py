@@ -15,8 +15,12 @@ from segfuncd.runner.fetch import Fetcher, FetchFailed, FetchSpec
 Handler = Callable[[h11.Request, bytes], tuple[int, list[tuple[str, str]], bytes]]
 
 
-async def serve(handler: Handler, *, close_after_each: bool = False,
-                task_status: trio.TaskStatus[tuple[int, list[int]]] = trio.TASK_STATUS_IGNORED) -> None:
+async def serve(
+    handler: Handler,
+    *,
+    close_after_each: bool = False,
+    task_status: trio.TaskStatus[tuple[int, list[int]]] = trio.TASK_STATUS_IGNORED,
+) -> None:
     """A keep-alive HTTP/1.1 server; task_status gets (port, connections opened so far)."""
     connections: list[int] = []
 
@@ -42,8 +46,11 @@ async def serve(handler: Handler, *, close_after_each: bool = False,
             assert req is not None
             status, headers, out = handler(req, body)
             headers = headers + [("content-length", str(len(out)))]
-            await stream.send_all(conn.send(h11.Response(status_code=status, headers=headers))
-                                  + conn.send(h11.Data(data=out)) + conn.send(h11.EndOfMessage()))
+            await stream.send_all(
+                conn.send(h11.Response(status_code=status, headers=headers))
+                + conn.send(h11.Data(data=out))
+                + conn.send(h11.EndOfMessage())
+            )
             if close_after_each:
                 await stream.aclose()
                 return
@@ -95,8 +102,10 @@ async def test_connections_are_kept_alive(nursery: trio.Nursery) -> None:
 
 async def test_a_server_closing_idle_connections_is_handled(nursery: trio.Nursery) -> None:
     port, connections = await nursery.start(
-        lambda task_status: serve(lambda r, b: (200, [("connection", "keep-alive")], b"ok"),
-                                  close_after_each=True, task_status=task_status))
+        lambda task_status: serve(
+            lambda r, b: (200, [("connection", "keep-alive")], b"ok"), close_after_each=True, task_status=task_status
+        )
+    )
     f = Fetcher(user_agent="t", egress_deny=())
     for _ in range(3):
         await trio.sleep(0.01)
@@ -107,8 +116,13 @@ async def test_a_server_closing_idle_connections_is_handled(nursery: trio.Nurser
 
 # --- the response parser (httptools) against hand-written wire bytes ---------------------
 
-async def raw_server(replies: list[bytes], *, close: bool = False,
-                     task_status: trio.TaskStatus[tuple[int, list[int]]] = trio.TASK_STATUS_IGNORED) -> None:
+
+async def raw_server(
+    replies: list[bytes],
+    *,
+    close: bool = False,
+    task_status: trio.TaskStatus[tuple[int, list[int]]] = trio.TASK_STATUS_IGNORED,
+) -> None:
     """Answers each request (read up to its blank line) with the next of `replies`, verbatim."""
     connections: list[int] = []
     pending = list(replies)
@@ -134,17 +148,22 @@ async def raw_server(replies: list[bytes], *, close: bool = False,
 
 
 async def start_raw(nursery: trio.Nursery, replies: list[bytes], close: bool = False) -> tuple[str, list[int]]:
-    port, connections = await nursery.start(lambda task_status: raw_server(replies, close=close,
-                                                                           task_status=task_status))
+    port, connections = await nursery.start(
+        lambda task_status: raw_server(replies, close=close, task_status=task_status)
+    )
     return f"http://127.0.0.1:{port}/", connections
 
 
 async def test_chunked_response_with_interim_1xx_and_trailers(nursery: trio.Nursery) -> None:
-    url, connections = await start_raw(nursery, [
-        b"HTTP/1.1 100 Continue\r\n\r\n"
-        b"HTTP/1.1 201 Made\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n"
-        b"3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\nX-Trailer: t\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
+    url, connections = await start_raw(
+        nursery,
+        [
+            b"HTTP/1.1 100 Continue\r\n\r\n"
+            b"HTTP/1.1 201 Made\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n"
+            b"3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\nX-Trailer: t\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        ],
+    )
     f = Fetcher(user_agent="t", egress_deny=())
     reply = await f.fetch(spec(url))
     assert (reply.status, reply.reason, reply.text) == (201, "Made", "abcdefg")
@@ -156,10 +175,14 @@ async def test_chunked_response_with_interim_1xx_and_trailers(nursery: trio.Nurs
 
 async def test_content_length_split_across_reads(nursery: trio.Nursery) -> None:
     body = b"x" * 200_000
-    url, connections = await start_raw(nursery, [
-        b"HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n" + body,
-        b"HTTP/1.1 204 No Content\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz"])
+    url, connections = await start_raw(
+        nursery,
+        [
+            b"HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n" + body,
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz",
+        ],
+    )
     f = Fetcher(user_agent="t", egress_deny=())
     assert (await f.fetch(spec(url))).text == body.decode()
     assert (await f.fetch(spec(url))).status == 204
@@ -169,9 +192,9 @@ async def test_content_length_split_across_reads(nursery: trio.Nursery) -> None:
 
 
 async def test_head_response_has_no_body_whatever_content_length_says(nursery: trio.Nursery) -> None:
-    url, connections = await start_raw(nursery, [
-        b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
+    url, connections = await start_raw(
+        nursery, [b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"]
+    )
     f = Fetcher(user_agent="t", egress_deny=())
     reply = await f.fetch(spec(url, "HEAD"))
     assert (reply.status, reply.text) == (200, "")
@@ -181,9 +204,14 @@ async def test_head_response_has_no_body_whatever_content_length_says(nursery: t
 
 
 async def test_read_to_close_body_and_connection_close(nursery: trio.Nursery) -> None:
-    url, connections = await start_raw(nursery, [
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end",
-        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbye"], close=True)
+    url, connections = await start_raw(
+        nursery,
+        [
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end",
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbye",
+        ],
+        close=True,
+    )
     f = Fetcher(user_agent="t", egress_deny=())
     assert (await f.fetch(spec(url))).text == "until the end"
     assert (await f.fetch(spec(url))).text == "bye"
@@ -192,9 +220,13 @@ async def test_read_to_close_body_and_connection_close(nursery: trio.Nursery) ->
 
 
 async def test_connection_close_is_not_reused(nursery: trio.Nursery) -> None:
-    url, connections = await start_raw(nursery, [
-        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\na",
-        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"])  # the server keeps the socket open anyway
+    url, connections = await start_raw(
+        nursery,
+        [
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\na",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb",
+        ],
+    )  # the server keeps the socket open anyway
     f = Fetcher(user_agent="t", egress_deny=())
     assert (await f.fetch(spec(url))).text == "a"
     assert (await f.fetch(spec(url))).text == "b"
@@ -204,10 +236,14 @@ async def test_connection_close_is_not_reused(nursery: trio.Nursery) -> None:
 
 async def test_oversized_responses_are_refused(nursery: trio.Nursery) -> None:
     big = b"y" * 3000
-    url, _ = await start_raw(nursery, [
-        b"HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n" + big,
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nbb8\r\n" + big + b"\r\n0\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\n\r\n" + big])
+    url, _ = await start_raw(
+        nursery,
+        [
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n" + big,
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nbb8\r\n" + big + b"\r\n0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\n\r\n" + big,
+        ],
+    )
     f = Fetcher(user_agent="t", egress_deny=(), max_response_bytes=1000)
     for _ in range(3):
         with pytest.raises(FetchFailed, match="over limit: 1000") as info:
@@ -217,8 +253,11 @@ async def test_oversized_responses_are_refused(nursery: trio.Nursery) -> None:
 
 
 async def test_malformed_responses_are_fetch_errors(nursery: trio.Nursery) -> None:
-    url, _ = await start_raw(nursery, [b"HTTX/1.1 200 OK\r\n\r\n", b"HTTP/1.1 abc OK\r\n\r\n",
-                                       b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"], close=True)
+    url, _ = await start_raw(
+        nursery,
+        [b"HTTX/1.1 200 OK\r\n\r\n", b"HTTP/1.1 abc OK\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"],
+        close=True,
+    )
     f = Fetcher(user_agent="t", egress_deny=())
     for _ in range(3):
         with pytest.raises(FetchFailed, match="invalid HTTP response") as info:

@@ -326,7 +326,7 @@ def test_evaluation_errors_raise(fql: str) -> None:
 SYNTAX_ERRORS = [
     ("", 1, "empty expression"),
     ("event = ", 9, "expected a value, got end of input"),
-    ("userId = oops\"", 14, "unterminated string"),
+    ('userId = oops"', 14, "unterminated string"),
     ("event = 'a' 'b'", 13, "expected 'and', 'or' or the end"),
     ("event == 'a'", 8, "expected a value, got '='"),
     ("(event = 'a'", 13, "expected ')'"),
@@ -373,7 +373,7 @@ def test_function_names_are_fields_without_parentheses() -> None:
 
 
 def test_string_escapes_and_double_quotes() -> None:
-    event = {"s": "it's \"q\"\n"}
+    event = {"s": 'it\'s "q"\n'}
     assert compile_condition("s = 'it\\'s \"q\"\\n'")(event) is True
     assert compile_condition('s = "it\'s \\"q\\"\\n"')(event) is True
 

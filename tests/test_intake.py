@@ -15,12 +15,11 @@ import httpx
 import pytest
 import trio
 from structlog.testing import capture_logs
+from test_intake_support import open_test_store, stored_events, stored_functions
 
 from segfuncd.intake import Intake, serve_intake
-from segfuncd.server import Request, ServerLimits
+from segfuncd.server import Request
 from segfuncd.spec import route_event
-
-from test_intake_support import open_test_store, stored_events, stored_functions
 
 KEY = "wk-test"
 NOW = 1_714_564_800.25  # 2024-05-01T12:00:00.250Z
@@ -42,7 +41,9 @@ class Running:
         return httpx.AsyncClient(base_url=self.url, timeout=10)
 
     def unix_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url="http://intake", transport=httpx.AsyncHTTPTransport(uds=str(self.unix)), timeout=10)
+        return httpx.AsyncClient(
+            base_url="http://intake", transport=httpx.AsyncHTTPTransport(uds=str(self.unix)), timeout=10
+        )
 
 
 async def run_intake(nursery: trio.Nursery, store: Any, tmp_path: Path, **kw: Any) -> Running:
@@ -50,7 +51,9 @@ async def run_intake(nursery: trio.Nursery, store: Any, tmp_path: Path, **kw: An
     options.update(kw)
     intake = Intake(store, **options)
     unix = tmp_path / "intake.sock"
-    server = await nursery.start(lambda task_status: serve_intake(intake, listen="127.0.0.1:0", unix_socket=unix, task_status=task_status))
+    server = await nursery.start(
+        lambda task_status: serve_intake(intake, listen="127.0.0.1:0", unix_socket=unix, task_status=task_status)
+    )
     host, port = server.addresses[0][:2]
     return Running(intake, store, f"http://{host}:{port}", unix)
 
@@ -81,12 +84,14 @@ class TestEndpoints:
     @pytest.mark.parametrize("transport", ["tcp", "unix"])
     @pytest.mark.parametrize("type", sorted(ONE_OF_EACH))
     async def test_each_single_endpoint_commits_the_event(self, running: Running, type: str, transport: str) -> None:
-        async with (running.client() if transport == "tcp" else running.unix_client()) as c:
+        async with running.client() if transport == "tcp" else running.unix_client() as c:
             r = await c.post(f"/v1/{type}", json={**ONE_OF_EACH[type], "messageId": f"m-{type}"}, headers=basic(KEY))
         assert r.status_code == 200 and r.json() == {"success": True}
         (event,) = await stored_events(running.store)
         assert event["type"] == type and event["messageId"] == f"m-{type}"
-        assert event["receivedAt"] == "2024-05-01T12:00:00.250Z" and event["channel"] == "server" and event["version"] == 2
+        assert (
+            event["receivedAt"] == "2024-05-01T12:00:00.250Z" and event["channel"] == "server" and event["version"] == 2
+        )
         for k, v in ONE_OF_EACH[type].items():
             assert event[k] == v
 
@@ -104,7 +109,7 @@ class TestEndpoints:
     @pytest.mark.parametrize("path", ["/v1/batch", "/v1/import"])
     async def test_batch_and_import(self, running: Running, path: str, transport: str) -> None:
         body = {"writeKey": KEY, "batch": [{**ONE_OF_EACH[t], "type": t} for t in sorted(ONE_OF_EACH)]}
-        async with (running.client() if transport == "tcp" else running.unix_client()) as c:
+        async with running.client() if transport == "tcp" else running.unix_client() as c:
             r = await c.post(path, json=body)
         assert r.status_code == 200 and r.json() == {"success": True, "rejected": []}
         assert sorted(e["type"] for e in await stored_events(running.store)) == sorted(ONE_OF_EACH)
@@ -140,7 +145,9 @@ class TestAuth:
     async def test_write_key_in_body_and_batch_envelope(self, running: Running) -> None:
         async with running.client() as c:
             assert (await c.post("/v1/track", json={**TRACK, "writeKey": KEY})).status_code == 200
-            assert (await c.post("/v1/batch", json={"writeKey": KEY, "batch": [{**TRACK, "type": "track"}]})).status_code == 200
+            assert (
+                await c.post("/v1/batch", json={"writeKey": KEY, "batch": [{**TRACK, "type": "track"}]})
+            ).status_code == 200
             assert (await c.post("/v1/track", json={**TRACK, "writeKey": ["a list"]})).status_code == 401
             r1 = await c.post("/v1/track", json={**TRACK, "writeKey": "nope"})
             r2 = await c.post("/v1/track", json=TRACK)
@@ -148,7 +155,9 @@ class TestAuth:
         events = await stored_events(running.store)
         assert len(events) == 2 and all("writeKey" not in e for e in events)
 
-    async def test_without_keys_loopback_and_unix_need_none(self, nursery: trio.Nursery, store: Any, tmp_path: Path) -> None:
+    async def test_without_keys_loopback_and_unix_need_none(
+        self, nursery: trio.Nursery, store: Any, tmp_path: Path
+    ) -> None:
         running = await run_intake(nursery, store, tmp_path, write_keys=())
         async with running.client() as c:
             assert (await c.post("/v1/track", json=TRACK)).status_code == 200
@@ -156,8 +165,16 @@ class TestAuth:
             assert (await c.post("/v1/track", json=TRACK)).status_code == 200
 
     async def test_without_keys_remote_clients_are_refused_unless_allowed(self, store: Any) -> None:
-        req = Request(method="POST", target="/v1/track", path="/v1/track", query={}, headers={}, peer="192.0.2.7",
-                      local=False, body=json.dumps(TRACK).encode())
+        req = Request(
+            method="POST",
+            target="/v1/track",
+            path="/v1/track",
+            query={},
+            headers={},
+            peer="192.0.2.7",
+            local=False,
+            body=json.dumps(TRACK).encode(),
+        )
         closed = Intake(store, route=lambda e: (), write_keys=())
         r = await closed.handle(req)
         assert r.status == 403 and b"loopback" in r.body  # type: ignore[operator]
@@ -169,7 +186,9 @@ class TestBodies:
     async def test_gzip_body(self, running: Running) -> None:
         body = gzip.compress(json.dumps({**TRACK, "writeKey": KEY}).encode())
         async with running.client() as c:
-            r = await c.post("/v1/track", content=body, headers={"content-encoding": "gzip", "content-type": "application/json"})
+            r = await c.post(
+                "/v1/track", content=body, headers={"content-encoding": "gzip", "content-type": "application/json"}
+            )
         assert r.status_code == 200 and len(await stored_events(running.store)) == 1
 
     async def test_gzip_bomb_is_413_by_decompressed_size(self, running: Running) -> None:
@@ -192,15 +211,23 @@ class TestBodies:
 
     async def test_nan_and_deep_nesting_are_400_not_500(self, running: Running) -> None:
         async with running.client() as c:
-            nan = await c.post("/v1/track", content=b'{"userId":"u","event":"E","properties":{"x":NaN}}', headers=basic(KEY))
-            deep = await c.post("/v1/track", content=b"{\"a\":" * 20_000 + b"1" + b"}" * 20_000, headers=basic(KEY))
+            nan = await c.post(
+                "/v1/track", content=b'{"userId":"u","event":"E","properties":{"x":NaN}}', headers=basic(KEY)
+            )
+            deep = await c.post("/v1/track", content=b'{"a":' * 20_000 + b"1" + b"}" * 20_000, headers=basic(KEY))
         assert nan.status_code == 400 and "NaN" in nan.json()["message"]
         assert deep.status_code == 400 and "deeply" in deep.json()["message"]
 
     async def test_wrong_content_type_is_400(self, running: Running) -> None:
         async with running.client() as c:
-            r = await c.post("/v1/track", content=b"userId=u", headers={"content-type": "application/x-www-form-urlencoded", **basic(KEY)})
-            ok = await c.post("/v1/track", content=json.dumps(TRACK).encode(), headers={"content-type": "text/plain", **basic(KEY)})
+            r = await c.post(
+                "/v1/track",
+                content=b"userId=u",
+                headers={"content-type": "application/x-www-form-urlencoded", **basic(KEY)},
+            )
+            ok = await c.post(
+                "/v1/track", content=json.dumps(TRACK).encode(), headers={"content-type": "text/plain", **basic(KEY)}
+            )
         assert r.status_code == 400 and "content-type" in r.json()["message"]
         assert ok.status_code == 200  # analytics.js posts text/plain
 
@@ -231,7 +258,9 @@ class TestValidation:
             ("track", {**TRACK, "properties": "x"}, "properties"),
         ],
     )
-    async def test_single_call_refusal_names_the_field(self, running: Running, path: str, body: dict, field: str) -> None:
+    async def test_single_call_refusal_names_the_field(
+        self, running: Running, path: str, body: dict, field: str
+    ) -> None:
         async with running.client() as c:
             r = await c.post(f"/v1/{path}", json=body, headers=basic(KEY))
         assert r.status_code == 400 and r.json()["success"] is False and field in r.json()["message"]
@@ -245,7 +274,9 @@ class TestValidation:
 
     async def test_batch_over_2500_events(self, running: Running) -> None:
         async with running.client() as c:
-            r = await c.post("/v1/batch", json={"batch": [{"type": "identify", "userId": "u"}] * 2501}, headers=basic(KEY))
+            r = await c.post(
+                "/v1/batch", json={"batch": [{"type": "identify", "userId": "u"}] * 2501}, headers=basic(KEY)
+            )
         assert r.status_code == 400 and "2500" in r.json()["message"]
 
     async def test_message_id_is_added(self, running: Running) -> None:
@@ -255,8 +286,11 @@ class TestValidation:
         assert event["messageId"].startswith("api-") and len(event["messageId"]) < 100
 
     async def test_timestamp_is_corrected_for_clock_skew(self, running: Running) -> None:
-        body = {"writeKey": KEY, "sentAt": "2024-05-01T13:00:00.000Z",
-                "batch": [{**TRACK, "type": "track", "timestamp": "2024-05-01T12:59:30.000Z"}]}
+        body = {
+            "writeKey": KEY,
+            "sentAt": "2024-05-01T13:00:00.000Z",
+            "batch": [{**TRACK, "type": "track", "timestamp": "2024-05-01T12:59:30.000Z"}],
+        }
         async with running.client() as c:
             await c.post("/v1/batch", json=body)
         (event,) = await stored_events(running.store)
@@ -310,7 +344,9 @@ class TestBatches:
         async with running.client() as c:
             await c.post("/v1/batch", json={"batch": batch}, headers=basic(KEY))
         assert await stored_functions(running.store) == {
-            "all": ["slack", "teams"], "only-teams": ["teams"], "not-teams": ["slack"],
+            "all": ["slack", "teams"],
+            "only-teams": ["teams"],
+            "not-teams": ["slack"],
         }
 
 
@@ -318,9 +354,17 @@ class TestCors:
     async def test_preflight_and_allow_origin(self, nursery: trio.Nursery, store: Any, tmp_path: Path) -> None:
         running = await run_intake(nursery, store, tmp_path, cors_origins=("https://shop.example",))
         async with running.client() as c:
-            pre = await c.options("/v1/track", headers={"origin": "https://shop.example", "access-control-request-method": "POST",
-                                                         "access-control-request-headers": "content-type"})
-            post = await c.post("/v1/track", json={**TRACK, "writeKey": KEY}, headers={"origin": "https://shop.example"})
+            pre = await c.options(
+                "/v1/track",
+                headers={
+                    "origin": "https://shop.example",
+                    "access-control-request-method": "POST",
+                    "access-control-request-headers": "content-type",
+                },
+            )
+            post = await c.post(
+                "/v1/track", json={**TRACK, "writeKey": KEY}, headers={"origin": "https://shop.example"}
+            )
             other = await c.options("/v1/track", headers={"origin": "https://evil.example"})
         assert pre.status_code == 204 and pre.headers["access-control-allow-origin"] == "https://shop.example"
         assert "POST" in pre.headers["access-control-allow-methods"]
@@ -331,11 +375,19 @@ class TestCors:
         """analytics.js posts text/plain to /v1/t, /v1/i, ... and batches to /v1/b."""
         plain = {"content-type": "text/plain"}
         async with running.client() as c:
-            for path, body in [("t", TRACK), ("i", ONE_OF_EACH["identify"]), ("p", ONE_OF_EACH["page"]),
-                               ("s", ONE_OF_EACH["screen"]), ("g", ONE_OF_EACH["group"]), ("a", ONE_OF_EACH["alias"])]:
+            for path, body in [
+                ("t", TRACK),
+                ("i", ONE_OF_EACH["identify"]),
+                ("p", ONE_OF_EACH["page"]),
+                ("s", ONE_OF_EACH["screen"]),
+                ("g", ONE_OF_EACH["group"]),
+                ("a", ONE_OF_EACH["alias"]),
+            ]:
                 r = await c.post(f"/v1/{path}", content=json.dumps({**body, "writeKey": KEY}), headers=plain)
                 assert r.status_code == 200, path
-            r = await c.post("/v1/b", content=json.dumps({"writeKey": KEY, "batch": [{**TRACK, "type": "track"}]}), headers=plain)
+            r = await c.post(
+                "/v1/b", content=json.dumps({"writeKey": KEY, "batch": [{**TRACK, "type": "track"}]}), headers=plain
+            )
             assert r.status_code == 200
         assert sorted(e["type"] for e in await stored_events(running.store)) == sorted([*ONE_OF_EACH, "track"])
 

@@ -13,14 +13,19 @@ from test_sandbox_helpers import js, run, sandbox
 
 def test_lodash_is_real_lodash() -> None:
     assert js("[_.VERSION, _.get({a: {b: [1, {c: 3}]}}, 'a.b[1].c'), _.pick({x: 1, y: 2, z: 3}, ['x', 'z'])]") == [
-        "4.17.4", 3, {"x": 1, "z": 3}]
+        "4.17.4",
+        3,
+        {"x": 1, "z": 3},
+    ]
 
 
 @pytest.mark.parametrize("alg", ["md5", "sha1", "sha256", "sha512"])
 def test_create_hash_matches_hashlib(alg: str) -> None:
     text = "héllo wörld ✓"
-    got = js(f"[crypto.createHash('{alg}').update({text!r}).digest('hex'), "
-             f"crypto.createHash('{alg}').update({text!r}, 'utf8').digest('base64')]")
+    got = js(
+        f"[crypto.createHash('{alg}').update({text!r}).digest('hex'), "
+        f"crypto.createHash('{alg}').update({text!r}, 'utf8').digest('base64')]"
+    )
     digest = hashlib.new(alg, text.encode()).digest()
     assert got == [digest.hex(), base64.b64encode(digest).decode()]
 
@@ -31,7 +36,9 @@ def test_create_hmac_matches_python() -> None:
 
 
 def test_random_uuid_and_bytes() -> None:
-    uuid, n, hexlen = js("[crypto.randomUUID(), crypto.randomBytes(16).length, crypto.randomBytes(8).toString('hex').length]")
+    uuid, n, hexlen = js(
+        "[crypto.randomUUID(), crypto.randomBytes(16).length, crypto.randomBytes(8).toString('hex').length]"
+    )
     assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", uuid)
     assert (n, hexlen) == (16, 16)
 
@@ -60,8 +67,15 @@ def test_url_and_search_params() -> None:
                 new URLSearchParams({a: '1', b: 'x y'}).toString(), [...new URLSearchParams('a=1&a=2').getAll('a')]]
     })()""")
     assert got == [
-        "https://example.com/a/c?x=1&ts=2020-01-01T00%3A00%3A00Z&q=a+b%26c#frag", "example.com", "/a/c", "1",
-        "https://h.com/a/d?y=2", "https://foo/", "a=1&b=x+y", ["1", "2"]]
+        "https://example.com/a/c?x=1&ts=2020-01-01T00%3A00%3A00Z&q=a+b%26c#frag",
+        "example.com",
+        "/a/c",
+        "1",
+        "https://h.com/a/d?y=2",
+        "https://foo/",
+        "a=1&b=x+y",
+        ["1", "2"],
+    ]
 
 
 def test_invalid_url_throws_type_error() -> None:
@@ -86,8 +100,9 @@ def test_request_and_response_objects() -> None:
 
 @pytest.mark.parametrize("cls", ["EventNotSupported", "InvalidEventPayload", "ValidationError", "RetryError"])
 def test_error_classes_are_named_after_themselves(cls: str) -> None:
-    assert js(f"(() => {{ const e = new {cls}('m'); return [e.name, e.message, e instanceof Error, {cls}.name] }})()") == [
-        cls, "m", True, cls]
+    assert js(
+        f"(() => {{ const e = new {cls}('m'); return [e.name, e.message, e instanceof Error, {cls}.name] }})()"
+    ) == [cls, "m", True, cls]
 
 
 def test_console_output_is_captured_and_capped() -> None:
@@ -97,7 +112,10 @@ def test_console_output_is_captured_and_capped() -> None:
         return 1 }""")
     logs = run(sb).logs
     assert [(level, msg.split("\n")[0]) for _, level, msg, _ in logs] == [
-        ("log", 'hello {"a":1} [2]'), ("warn", "careful"), ("error", "Error: bad")]
+        ("log", 'hello {"a":1} [2]'),
+        ("warn", "careful"),
+        ("error", "Error: bad"),
+    ]
     flood = run(sb, {"flood": True}).logs
     assert sum(len(m) for _, _, m, _ in flood) < 4096 + 100
     assert flood[-1][2].endswith("[log output truncated at 4 KB]")

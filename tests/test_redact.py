@@ -16,7 +16,12 @@ def test_api_key_is_always_secret() -> None:
 
 def test_secret_settings_add_to_api_key_and_nested_values_count() -> None:
     cfg = FunctionConfig(
-        settings={"apiKey": "k-000001", "token": "tok-abcdef", "creds": {"user": "bob-user", "ports": [8443]}, "channel": "ops"},
+        settings={
+            "apiKey": "k-000001",
+            "token": "tok-abcdef",
+            "creds": {"user": "bob-user", "ports": [8443]},
+            "channel": "ops",
+        },
         secret_settings=("token", "creds"),
     )
     assert set(secret_values(cfg)) == {"k-000001", "tok-abcdef", "bob-user", "8443"}

@@ -23,8 +23,13 @@ def plugin(name: str, **replace: str) -> PluginVersion:
 
 
 def track(**props: Any) -> dict[str, Any]:
-    return {"type": "track", "event": "Test", "properties": props, "timestamp": "2024-01-02T03:04:05.000Z",
-            "messageId": "m-1"}
+    return {
+        "type": "track",
+        "event": "Test",
+        "properties": props,
+        "timestamp": "2024-01-02T03:04:05.000Z",
+        "messageId": "m-1",
+    }
 
 
 async def test_outcome_table_rows() -> None:
@@ -66,8 +71,13 @@ async def test_seed_request_bin_example_runs_unchanged(sink: Any) -> None:
 
 async def test_seed_error_examples() -> None:
     v = plugin("seed_errors")
-    events = [{"type": "group"}, {"type": "group", "company": "x"}, {"type": "page"}, {"type": "alias"},
-              {"type": "track"}]
+    events = [
+        {"type": "group"},
+        {"type": "group", "company": "x"},
+        {"type": "page"},
+        {"type": "alias"},
+        {"type": "track"},
+    ]
     async with open_runner_pool(workers=1) as pool:
         results = await pool.invoke(v, events, {})
     assert [(r.outcome, r.error) for r in results] == [
@@ -177,8 +187,14 @@ async def test_on_batch_maps_statuses_by_position() -> None:
         results = await pool.invoke(v, events, {}, batch=True)
         failed = await pool.invoke(v, events[:2], {"fail": True}, batch=True)
         single = await pool.invoke(v, events[:1], {}, batch=False)
-    assert [r.outcome for r in results] == [Outcome.DELIVERED, Outcome.DELIVERED, Outcome.RETRY, Outcome.RETRY,
-                                             Outcome.DISCARDED, Outcome.DISCARDED]
+    assert [r.outcome for r in results] == [
+        Outcome.DELIVERED,
+        Outcome.DELIVERED,
+        Outcome.RETRY,
+        Outcome.RETRY,
+        Outcome.DISCARDED,
+        Outcome.DISCARDED,
+    ]
     assert results[4].error_message == "status 400"
     assert [(r.outcome, r.error_name) for r in failed] == [(Outcome.RETRY, "RetryError")] * 2
     assert single[0].value == "single"
@@ -210,7 +226,8 @@ async def test_recycling_replaces_a_runner_without_losing_work() -> None:
 async def test_a_runner_whose_memory_grows_is_recycled() -> None:
     """Top-level state that keeps growing (a leaky cache) gets the runner replaced, work intact."""
     leaky = PluginVersion.from_source(
-        "leaky", "var hoard = []\nasync function onTrack(e) { if (e.properties.grow) hoard.push(new Array(2e4).fill(e.properties.grow)); return hoard.length }"
+        "leaky",
+        "var hoard = []\nasync function onTrack(e) { if (e.properties.grow) hoard.push(new Array(2e4).fill(e.properties.grow)); return hoard.length }",
     )
     async with open_runner_pool(workers=1, recycle_growth_mb=20) as pool:
         first = pool._runners[0]

@@ -8,13 +8,33 @@ import os
 import pytest
 from test_sandbox_helpers import js, run, sandbox
 
-from segfuncd.runner.sandbox import LoadFailure, Sandbox, _host_call, _Host, install_limit_handlers
+from segfuncd.runner.sandbox import LoadFailure, Sandbox, _Host, _host_call, install_limit_handlers
 
 EXPECTED_NONSTANDARD_GLOBALS = {
-    "fetch", "Request", "Response", "Headers", "URL", "URLSearchParams", "atob", "btoa", "console",
-    "crypto", "Buffer", "setTimeout", "clearTimeout", "cache", "FetchError", "EventNotSupported",
-    "InvalidEventPayload", "ValidationError", "RetryError", "_", "__segfuncd", "performance",
-    "call_python", "dukpy",  # trapped accessors that always read as undefined
+    "fetch",
+    "Request",
+    "Response",
+    "Headers",
+    "URL",
+    "URLSearchParams",
+    "atob",
+    "btoa",
+    "console",
+    "crypto",
+    "Buffer",
+    "setTimeout",
+    "clearTimeout",
+    "cache",
+    "FetchError",
+    "EventNotSupported",
+    "InvalidEventPayload",
+    "ValidationError",
+    "RetryError",
+    "_",
+    "__segfuncd",
+    "performance",
+    "call_python",
+    "dukpy",  # trapped accessors that always read as undefined
     "onTrack",
 }
 
@@ -63,10 +83,35 @@ def test_no_environment_reachable(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_only_documented_globals_exist() -> None:
     """No Python object or host function leaks in: the global object is an allow-list."""
     names = set(js("Object.getOwnPropertyNames(globalThis)"))
-    standard = set(js("Object.getOwnPropertyNames(globalThis).filter(n => /^[A-Z]/.test(n) && typeof globalThis[n] === 'function' && /\\[native code\\]/.test(String(globalThis[n])))"))
-    lower_std = {"globalThis", "parseInt", "parseFloat", "isNaN", "isFinite", "decodeURI", "decodeURIComponent",
-                 "encodeURI", "encodeURIComponent", "escape", "unescape", "Infinity", "NaN", "undefined", "eval",
-                 "queueMicrotask", "Math", "JSON", "Reflect", "Atomics", "Intl", "WebAssembly"}
+    standard = set(
+        js(
+            "Object.getOwnPropertyNames(globalThis).filter(n => /^[A-Z]/.test(n) && typeof globalThis[n] === 'function' && /\\[native code\\]/.test(String(globalThis[n])))"
+        )
+    )
+    lower_std = {
+        "globalThis",
+        "parseInt",
+        "parseFloat",
+        "isNaN",
+        "isFinite",
+        "decodeURI",
+        "decodeURIComponent",
+        "encodeURI",
+        "encodeURIComponent",
+        "escape",
+        "unescape",
+        "Infinity",
+        "NaN",
+        "undefined",
+        "eval",
+        "queueMicrotask",
+        "Math",
+        "JSON",
+        "Reflect",
+        "Atomics",
+        "Intl",
+        "WebAssembly",
+    }
     extra = names - standard - lower_std - EXPECTED_NONSTANDARD_GLOBALS
     assert extra == set()
 
@@ -78,9 +123,20 @@ def test_stolen_native_without_token_does_nothing() -> None:
     assert json.loads(host._call_python(b"h", json.dumps(["the-token", "uuid"]).encode()))
 
 
-@pytest.mark.parametrize("args", [b"", b"not json", b"{}", b"[1,2]", b'["the-token", "hash", "nope", "x"]',
-                                  b'["the-token", "hash", "sha1", 5]', b'["the-token", "random", 1e9]',
-                                  b'["the-token", "hmac", "md5", null, null]', b'["the-token"]'])
+@pytest.mark.parametrize(
+    "args",
+    [
+        b"",
+        b"not json",
+        b"{}",
+        b"[1,2]",
+        b'["the-token", "hash", "nope", "x"]',
+        b'["the-token", "hash", "sha1", 5]',
+        b'["the-token", "random", 1e9]',
+        b'["the-token", "hmac", "md5", null, null]',
+        b'["the-token"]',
+    ],
+)
 def test_every_host_function_is_safe_with_any_arguments(args: bytes) -> None:
     assert _Host("the-token")._call_python(b"h", args) == b"null"
 
@@ -99,9 +155,12 @@ def test_cpu_limit_interrupts_a_runaway_loop_and_context_survives() -> None:
 
 
 def test_memory_bomb_ends_in_memory_limit_error_and_context_survives() -> None:
-    sb = sandbox("""async function onTrack(e) {
+    sb = sandbox(
+        """async function onTrack(e) {
         if (e.bomb) { const a = []; while (true) a.push(new Array(1e6).fill(1.5)) }
-        return 'fine' }""", cpu_s=10)
+        return 'fine' }""",
+        cpu_s=10,
+    )
     r = run(sb, {"bomb": True})
     assert not r.ok and r.value["name"] == "MemoryLimitError"
     assert run(sb).value == "fine"
@@ -129,10 +188,18 @@ def test_file_without_handler_is_a_load_error() -> None:
 
 def test_top_level_lexical_handlers_are_found() -> None:
     install_limit_handlers()
-    assert Sandbox().load("const onTrack = async () => 1\nlet identify = async () => 2\n", "x.js") == ("onTrack", "identify")
+    assert Sandbox().load("const onTrack = async () => 1\nlet identify = async () => 2\n", "x.js") == (
+        "onTrack",
+        "identify",
+    )
 
 
 def test_proxy_variables_not_in_sandbox_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
     assert "HTTP_PROXY" in os.environ
-    assert js("typeof process === 'undefined' && !JSON.stringify(Object.getOwnPropertyNames(globalThis)).includes('PROXY')") is True
+    assert (
+        js(
+            "typeof process === 'undefined' && !JSON.stringify(Object.getOwnPropertyNames(globalThis)).includes('PROXY')"
+        )
+        is True
+    )

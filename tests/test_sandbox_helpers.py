@@ -29,8 +29,14 @@ def sandbox(source: str, *, cpu_s: float = 1.0, wall_s: float = 5.0) -> Sandbox:
 
 def run(sb: Sandbox, event: Any = None, settings: Any = None, *, handler: str = "onTrack") -> Ran:
     inv = next(_ids)
-    trig = {"k": "s", "i": inv, "h": [handler], "ty": "track", "e": json.dumps(event or {}),
-            "s": json.dumps(settings or {})}
+    trig = {
+        "k": "s",
+        "i": inv,
+        "h": [handler],
+        "ty": "track",
+        "e": json.dumps(event or {}),
+        "s": json.dumps(settings or {}),
+    }
     out = sb.run_slice([trig])
     boxes = list(out.outboxes)
     for _ in range(10):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import stat
 from collections.abc import AsyncIterator
@@ -25,7 +24,9 @@ from segfuncd.server import (
     serve_http,
 )
 
-FAST = ServerLimits(read_timeout_s=0.5, idle_timeout_s=0.5, write_timeout_s=2, max_body_bytes=1000, max_header_bytes=2000)
+FAST = ServerLimits(
+    read_timeout_s=0.5, idle_timeout_s=0.5, write_timeout_s=2, max_body_bytes=1000, max_header_bytes=2000
+)
 
 
 async def echo(request: Request) -> Response:
@@ -33,14 +34,25 @@ async def echo(request: Request) -> Response:
         raise RuntimeError("bug")
     return json_response(
         200,
-        {"method": request.method, "path": request.path, "query": dict(request.query), "body": request.body.decode(),
-         "peer": request.peer, "local": request.local, "agent": request.headers.get("user-agent")},
+        {
+            "method": request.method,
+            "path": request.path,
+            "query": dict(request.query),
+            "body": request.body.decode(),
+            "peer": request.peer,
+            "local": request.local,
+            "agent": request.headers.get("user-agent"),
+        },
     )
 
 
-async def start(nursery: trio.Nursery, handler: Any = echo, limits: ServerLimits = FAST, unix: Path | None = None) -> HttpServer:
+async def start(
+    nursery: trio.Nursery, handler: Any = echo, limits: ServerLimits = FAST, unix: Path | None = None
+) -> HttpServer:
     listeners = [await open_unix_listener(unix, mode=0o660)] if unix else await open_tcp_listeners_for("127.0.0.1:0")
-    return await nursery.start(lambda task_status: serve_http(handler, listeners, limits=limits, task_status=task_status))
+    return await nursery.start(
+        lambda task_status: serve_http(handler, listeners, limits=limits, task_status=task_status)
+    )
 
 
 async def connect(server: HttpServer) -> trio.abc.Stream:
@@ -57,7 +69,9 @@ class Client:
         self.stream = stream
         self.conn = h11.Connection(h11.CLIENT)
 
-    async def request(self, method: str, target: str, body: bytes = b"", headers: list[tuple[str, str]] | None = None) -> tuple[int, dict[str, str], bytes]:
+    async def request(
+        self, method: str, target: str, body: bytes = b"", headers: list[tuple[str, str]] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         if self.conn.our_state is h11.DONE:
             self.conn.start_next_cycle()
         hdrs = [("host", "t"), ("content-length", str(len(body))), *(headers or [])]
@@ -166,7 +180,9 @@ async def test_oversized_chunked_body_gets_413(nursery: trio.Nursery) -> None:
     server = await start(nursery)
     stream = await connect(server)
     chunk = b"a" * 600
-    await stream.send_all(b"POST / HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n" + (b"258\r\n" + chunk + b"\r\n") * 2)
+    await stream.send_all(
+        b"POST / HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n" + (b"258\r\n" + chunk + b"\r\n") * 2
+    )
     assert (await read_raw(stream)).startswith(b"HTTP/1.1 413 ")
 
 
@@ -263,6 +279,7 @@ async def test_finite_stream_ends_with_a_last_chunk(nursery: trio.Nursery) -> No
         async def gen() -> AsyncIterator[bytes]:
             for i in range(3):
                 yield f"{i}\n".encode()
+
         return Response(status=200, body=gen(), content_type="text/plain")
 
     server = await start(nursery, handler=handler)
@@ -308,7 +325,9 @@ async def test_stop_lets_a_running_request_finish(tmp_path: Path) -> None:
 async def test_pipelined_requests_are_answered_in_order(nursery: trio.Nursery) -> None:
     server = await start(nursery)
     stream = await connect(server)
-    await stream.send_all(b"GET /one HTTP/1.1\r\nhost: t\r\n\r\nGET /two HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+    await stream.send_all(
+        b"GET /one HTTP/1.1\r\nhost: t\r\n\r\nGET /two HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
+    )
     data = await read_raw(stream)
     assert data.count(b"HTTP/1.1 200 ") == 2 and data.index(b'"/one"') < data.index(b'"/two"')
 
@@ -327,7 +346,9 @@ async def test_stop_closes_idle_keep_alive_connections(tmp_path: Path) -> None:
 
         async def run_server(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
             with scope:
-                await serve_http(echo, await open_tcp_listeners_for("127.0.0.1:0"), limits=ServerLimits(), task_status=task_status)
+                await serve_http(
+                    echo, await open_tcp_listeners_for("127.0.0.1:0"), limits=ServerLimits(), task_status=task_status
+                )
 
         server = await outer.start(run_server)
         client = Client(await connect(server))
@@ -339,7 +360,9 @@ async def test_stop_closes_idle_keep_alive_connections(tmp_path: Path) -> None:
 async def test_chunked_request_body_is_assembled(nursery: trio.Nursery) -> None:
     server = await start(nursery)
     stream = await connect(server)
-    await stream.send_all(b"POST /c HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+    await stream.send_all(
+        b"POST /c HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    )
     assert b'"body":"abcde"' in await read_raw(stream)
 
 

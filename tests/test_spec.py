@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -19,7 +19,7 @@ from segfuncd.spec import (
     route_event,
 )
 
-NOW = datetime(2024, 5, 1, 12, 0, 0, 250_000, tzinfo=timezone.utc)
+NOW = datetime(2024, 5, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 
 
 def ids() -> Callable[[], str]:
@@ -110,7 +110,9 @@ class TestTimestamps:
 
     def test_clock_skew_is_corrected(self) -> None:
         """timestamp = receivedAt - (sentAt - originalTimestamp): a client clock 1 h fast."""
-        event = prep({"event": "E", "userId": "u", "timestamp": "2024-05-01T12:59:50.000Z", "sentAt": "2024-05-01T13:00:00Z"})
+        event = prep(
+            {"event": "E", "userId": "u", "timestamp": "2024-05-01T12:59:50.000Z", "sentAt": "2024-05-01T13:00:00Z"}
+        )
         assert event["originalTimestamp"] == "2024-05-01T12:59:50.000Z"
         assert event["timestamp"] == "2024-05-01T11:59:50.250Z"
         assert event["sentAt"] == "2024-05-01T13:00:00.000Z"
@@ -126,14 +128,23 @@ class TestTimestamps:
 
     def test_bad_timestamp_names_the_field(self) -> None:
         assert refused({"event": "E", "userId": "u", "timestamp": "yesterday"}).field == "timestamp"
-        assert refused({"event": "E", "userId": "u", "timestamp": "2024-01-01T00:00:00Z", "sentAt": 5}).field == "sentAt"
+        assert (
+            refused({"event": "E", "userId": "u", "timestamp": "2024-01-01T00:00:00Z", "sentAt": 5}).field == "sentAt"
+        )
 
 
 class TestBatch:
     def test_items_need_a_type(self) -> None:
         good, bad = prepare_batch(
-            {"batch": [{"userId": "u", "event": "E", "type": "track"}, {"userId": "u"}, {"userId": "u", "type": "nope"}]},
-            received_at=NOW, new_id=ids(),
+            {
+                "batch": [
+                    {"userId": "u", "event": "E", "type": "track"},
+                    {"userId": "u"},
+                    {"userId": "u", "type": "nope"},
+                ]
+            },
+            received_at=NOW,
+            new_id=ids(),
         )
         assert [i for i, _ in good] == [0]
         assert [(r.index, r.message.split(":")[0]) for r in bad] == [(1, "type"), (2, "type")]
@@ -143,9 +154,11 @@ class TestBatch:
             "sentAt": "2024-05-01T12:00:10Z",
             "context": {"library": {"name": "x"}, "ip": "1.2.3.4"},
             "integrations": {"All": False},
-            "batch": [{"type": "identify", "userId": "u", "context": {"ip": "5.6.7.8"}, "timestamp": "2024-05-01T12:00:00Z"}],
+            "batch": [
+                {"type": "identify", "userId": "u", "context": {"ip": "5.6.7.8"}, "timestamp": "2024-05-01T12:00:00Z"}
+            ],
         }
-        (_, event), = prepare_batch(body, received_at=NOW, new_id=ids())[0]
+        ((_, event),) = prepare_batch(body, received_at=NOW, new_id=ids())[0]
         assert event["context"] == {"library": {"name": "x"}, "ip": "5.6.7.8"}
         assert event["integrations"] == {"All": False}
         assert event["timestamp"] == "2024-05-01T11:59:50.250Z"
@@ -164,9 +177,9 @@ class TestBatch:
 
     def test_items_are_copied_unless_owned(self) -> None:
         body = {"batch": [{"type": "identify", "userId": "u", "writeKey": "k"}]}
-        (_, event), = prepare_batch(body, received_at=NOW, new_id=ids())[0]
+        ((_, event),) = prepare_batch(body, received_at=NOW, new_id=ids())[0]
         assert body["batch"][0] == {"type": "identify", "userId": "u", "writeKey": "k"} and "receivedAt" in event
-        (_, owned), = prepare_batch(body, received_at=NOW, new_id=ids(), owned=True)[0]
+        ((_, owned),) = prepare_batch(body, received_at=NOW, new_id=ids(), owned=True)[0]
         assert owned is body["batch"][0] and "writeKey" not in owned
 
     def test_more_than_2500_events_is_refused(self) -> None:
@@ -188,7 +201,9 @@ class TestRouting:
         assert route_event({"integrations": {"teams": False}}, self.enabled) == ("slack", "Mixed")
 
     def test_names_are_case_sensitive_and_options_enable(self) -> None:
-        assert route_event({"integrations": {"All": False, "mixed": True, "slack": {"opt": 1}}}, self.enabled) == ("slack",)
+        assert route_event({"integrations": {"All": False, "mixed": True, "slack": {"opt": 1}}}, self.enabled) == (
+            "slack",
+        )
 
 
 def test_dedupe_key_is_the_message_id() -> None:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import trio
+from test_store_helpers import FakeClock, done, event, store_at
 
 from segfuncd.errors import Backpressure, StoreError
 from segfuncd.outcomes import DeliveryState, Outcome
 from segfuncd.store import DEDUPE_WINDOW_S, NewEvent
 from segfuncd.store.writer import Job
-from test_store_helpers import FakeClock, done, event, store_at
 
 
 def committed_message_ids(path: Path) -> set[str]:
@@ -105,8 +105,16 @@ async def test_duplicate_functions_of_one_event_make_one_delivery_each(tmp_path:
 
 
 async def test_the_body_round_trips_exactly(tmp_path: Path) -> None:
-    body = {"type": "track", "a": 0.1, "b": 1e100, "c": 'x\u00e9"\\', "d": [1, {"e": None}], "big": 12345678901234567890,
-            "emoji": "😀", "t": True}
+    body = {
+        "type": "track",
+        "a": 0.1,
+        "b": 1e100,
+        "c": 'x\u00e9"\\',
+        "d": [1, {"e": None}],
+        "big": 12345678901234567890,
+        "emoji": "😀",
+        "t": True,
+    }
     async with store_at(tmp_path / "q.db", FakeClock()) as store:
         await store.accept([NewEvent(message_id="m", type="track", body=body, functions=("f",))])
         (lease,) = await store.lease(limit=5, lease_s=60)

@@ -39,9 +39,23 @@ async def store_at(path: Path, clock: FakeClock, **kwargs: Any) -> AsyncIterator
         yield store
 
 
-def done(lease: Lease, outcome: Outcome, *, state: DeliveryState, error: str | None = None,
-         next_attempt_at: float | None = None, version: str = "v1") -> Completion:
-    result = InvocationResult(outcome=outcome, error_name=error, error_message="boom" if error else None,
-                              duration_ms=5.0)
-    return Completion(delivery_id=lease.id, function=lease.function, result=result, version=version,
-                      state=state, next_attempt_at=next_attempt_at)
+def done(
+    lease: Lease,
+    outcome: Outcome,
+    *,
+    state: DeliveryState,
+    error: str | None = None,
+    next_attempt_at: float | None = None,
+    version: str = "v1",
+) -> Completion:
+    result = InvocationResult(
+        outcome=outcome, error_name=error, error_message="boom" if error else None, duration_ms=5.0
+    )
+    return Completion(
+        delivery_id=lease.id,
+        function=lease.function,
+        result=result,
+        version=version,
+        state=state,
+        next_attempt_at=next_attempt_at,
+    )

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import trio
+from test_store_helpers import T0, FakeClock, done, event, store_at
 
 from segfuncd.errors import StoreError
 from segfuncd.outcomes import DeliveryState, Outcome
 from segfuncd.store import DEDUPE_WINDOW_S, SCHEMA_VERSION, LogRecord
-from test_store_helpers import T0, FakeClock, done, event, store_at
 
 HOUR = 3600.0
 
@@ -21,13 +21,20 @@ async def test_retention_prunes_finished_rows_and_keeps_dead_letters_and_pending
     async with store_at(tmp_path / "q.db", clock, retention_s=HOUR) as store:
         await store.accept([event(i) for i in range(4)] + [event(9, functions=("a", "b"))])
         leases = {x.event["event"]: x for x in await store.lease(limit=10, lease_s=60)}
-        await store.complete([
-            done(leases["E0"], Outcome.DELIVERED, state=DeliveryState.DELIVERED),
-            done(leases["E1"], Outcome.DISCARDED, state=DeliveryState.DISCARDED, error="EventNotSupported"),
-            done(leases["E2"], Outcome.FAILED, state=DeliveryState.DEAD, error="TypeError"),
-            done(leases["E3"], Outcome.RETRY, state=DeliveryState.PENDING, error="RetryError",
-                 next_attempt_at=clock.now + 2 * HOUR),
-        ])
+        await store.complete(
+            [
+                done(leases["E0"], Outcome.DELIVERED, state=DeliveryState.DELIVERED),
+                done(leases["E1"], Outcome.DISCARDED, state=DeliveryState.DISCARDED, error="EventNotSupported"),
+                done(leases["E2"], Outcome.FAILED, state=DeliveryState.DEAD, error="TypeError"),
+                done(
+                    leases["E3"],
+                    Outcome.RETRY,
+                    state=DeliveryState.PENDING,
+                    error="RetryError",
+                    next_attempt_at=clock.now + 2 * HOUR,
+                ),
+            ]
+        )
         delivered_9 = [x for x in leases.values() if x.event["event"] == "E9"][0]
         await store.complete([done(delivered_9, Outcome.DELIVERED, state=DeliveryState.DELIVERED)])
 
@@ -81,9 +88,14 @@ async def test_the_database_does_not_grow_under_steady_load(tmp_path: Path) -> N
             await store.complete([done(x, Outcome.DELIVERED, state=DeliveryState.DELIVERED) for x in leases])
             clock.advance(HOUR / 2)
             await store.prune()
-            counts.append(await store._read(
-                lambda conn, now: conn.execute("SELECT (SELECT count(*) FROM events) + "
-                                               "(SELECT count(*) FROM deliveries)").fetchone()[0], "test"))
+            counts.append(
+                await store._read(
+                    lambda conn, now: conn.execute(
+                        "SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM deliveries)"
+                    ).fetchone()[0],
+                    "test",
+                )
+            )
         assert max(counts[2:]) <= 400 and counts[-1] == counts[-2]
 
 
@@ -148,8 +160,7 @@ async def test_a_version_1_database_is_migrated_in_place_without_losing_the_queu
     names = [row[0] for row in conn.execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
     conn.close()
     assert version == SCHEMA_VERSION
-    assert names == ["m001_queue", "m002_counters", "m003_dedupe", "m004_logs_by_time",
-                     "m005_oldest_pending"]
+    assert names == ["m001_queue", "m002_counters", "m003_dedupe", "m004_logs_by_time", "m005_oldest_pending"]
 
 
 async def test_a_database_from_a_newer_segfuncd_is_refused(tmp_path: Path) -> None:
@@ -165,8 +176,14 @@ async def test_a_database_from_a_newer_segfuncd_is_refused(tmp_path: Path) -> No
 
 
 def log(i: int, *, function: str | None = "f", level: str = "info") -> LogRecord:
-    return LogRecord(time=T0 + i, level=level, source="function" if function else "daemon", function=function,
-                     message=f"line {i}", fields={"i": i})
+    return LogRecord(
+        time=T0 + i,
+        level=level,
+        source="function" if function else "daemon",
+        function=function,
+        message=f"line {i}",
+        fields={"i": i},
+    )
 
 
 async def test_logs_are_bounded_and_read_newest_last(tmp_path: Path) -> None:
@@ -183,8 +200,14 @@ async def test_logs_are_bounded_and_read_newest_last(tmp_path: Path) -> None:
 
 async def test_logs_filter_by_function_and_minimum_level(tmp_path: Path) -> None:
     async with store_at(tmp_path / "q.db", FakeClock()) as store:
-        await store.append_logs([log(1, level="debug"), log(2, level="warn"), log(3, function="g", level="error"),
-                                 log(4, function=None, level="error")])
+        await store.append_logs(
+            [
+                log(1, level="debug"),
+                log(2, level="warn"),
+                log(3, function="g", level="error"),
+                log(4, function=None, level="error"),
+            ]
+        )
         assert [x.message for x in await store.read_logs(function="f")] == ["line 1", "line 2"]
         assert [x.message for x in await store.read_logs(level="warn")] == ["line 2", "line 3", "line 4"]
         assert [x.source for x in await store.read_logs(level="error")] == ["function", "daemon"]

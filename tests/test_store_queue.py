@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_store_helpers import FakeClock, done, event, store_at
 
 from segfuncd.outcomes import DeliveryState, Outcome
-from test_store_helpers import FakeClock, done, event, store_at
 
 
 async def test_lease_hands_out_due_deliveries_once(tmp_path: Path) -> None:
@@ -61,8 +61,9 @@ async def test_next_due_is_none_for_an_empty_queue_and_the_earliest_due_otherwis
         await store.accept([event(1), event(2)])
         assert await store.next_due() == clock.now
         a, b = await store.lease(limit=2, lease_s=60)
-        await store.complete([done(a, Outcome.RETRY, state=DeliveryState.PENDING, error="RetryError",
-                                   next_attempt_at=clock.now + 30)])
+        await store.complete(
+            [done(a, Outcome.RETRY, state=DeliveryState.PENDING, error="RetryError", next_attempt_at=clock.now + 30)]
+        )
         await store.complete([done(b, Outcome.DELIVERED, state=DeliveryState.DELIVERED)])
         assert await store.next_due() == clock.now + 30
 
@@ -72,13 +73,17 @@ async def test_outcomes_move_rows_and_counters_in_one_transaction(tmp_path: Path
     async with store_at(tmp_path / "q.db", clock) as store:
         await store.accept([event(i) for i in range(5)])
         l0, l1, l2, l3, l4 = await store.lease(limit=5, lease_s=60)
-        await store.complete([
-            done(l0, Outcome.DELIVERED, state=DeliveryState.DELIVERED),
-            done(l1, Outcome.DISCARDED, state=DeliveryState.DISCARDED, error="ValidationError"),
-            done(l2, Outcome.FAILED, state=DeliveryState.DEAD, error="TypeError"),
-            done(l3, Outcome.RETRY, state=DeliveryState.PENDING, error="FetchError", next_attempt_at=clock.now + 30),
-            done(l4, Outcome.DISCARDED, state=DeliveryState.FILTERED, error="Filtered"),
-        ])
+        await store.complete(
+            [
+                done(l0, Outcome.DELIVERED, state=DeliveryState.DELIVERED),
+                done(l1, Outcome.DISCARDED, state=DeliveryState.DISCARDED, error="ValidationError"),
+                done(l2, Outcome.FAILED, state=DeliveryState.DEAD, error="TypeError"),
+                done(
+                    l3, Outcome.RETRY, state=DeliveryState.PENDING, error="FetchError", next_attempt_at=clock.now + 30
+                ),
+                done(l4, Outcome.DISCARDED, state=DeliveryState.FILTERED, error="Filtered"),
+            ]
+        )
         stats = await store.stats()
         f = stats.functions["f"]
         assert (f.accepted, f.delivered, f.discarded, f.failed, f.retried, f.filtered) == (5, 1, 1, 1, 1, 1)
@@ -134,8 +139,9 @@ async def test_dead_letters_keep_event_errors_and_version_and_replay_resets_atte
     async with store_at(tmp_path / "q.db", clock) as store:
         await store.accept([event(i, functions=("a", "b")) for i in range(3)])
         leases = await store.lease(limit=10, lease_s=60)
-        await store.complete([done(x, Outcome.FAILED, state=DeliveryState.DEAD, error="TypeError", version="abc123")
-                              for x in leases])
+        await store.complete(
+            [done(x, Outcome.FAILED, state=DeliveryState.DEAD, error="TypeError", version="abc123") for x in leases]
+        )
         assert (await store.stats()).dead == 6
         dead = await store.deliveries(state="dead", limit=100)
         assert len(dead) == 6

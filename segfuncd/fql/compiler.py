@@ -35,8 +35,17 @@ ValueFn = Callable[[Mapping[str, Any]], Any]
 _INLINE_PATH = 4  # paths up to this many segments become inline code, longer ones a loop
 
 _RUNTIME: dict[str, Any] = {
-    "__builtins__": {}, "dict": dict, "bool": bool, "str": str, "_NUM": frozenset({int, float}),
-    "_eq": strict_equal, "_in": _in, "_contains": _contains, "_match": _match, "_index": _index, "_path": _path,
+    "__builtins__": {},
+    "dict": dict,
+    "bool": bool,
+    "str": str,
+    "_NUM": frozenset({int, float}),
+    "_eq": strict_equal,
+    "_in": _in,
+    "_contains": _contains,
+    "_match": _match,
+    "_index": _index,
+    "_path": _path,
     **{f"_f_{name}": fn for name, fn in _FUNCS.items()},
 }
 

@@ -92,8 +92,20 @@ class Call:
 
 Node = Literal | ListExpr | Path | Not | BoolOp | Compare | Call
 
-ARITY = {"contains": 2, "match": 2, "length": 1, "lowercase": 1, "uppercase": 1, "snakecase": 1,
-         "kebabcase": 1, "titlecase": 1, "typeof": 1, "bool": 1, "string": 1, "number": 1}
+ARITY = {
+    "contains": 2,
+    "match": 2,
+    "length": 1,
+    "lowercase": 1,
+    "uppercase": 1,
+    "snakecase": 1,
+    "kebabcase": 1,
+    "titlecase": 1,
+    "typeof": 1,
+    "bool": 1,
+    "string": 1,
+    "number": 1,
+}
 _BOOL_FUNCS = frozenset({"contains", "match", "bool"})
 _KEYWORDS = {"true": True, "false": False, "null": None}
 

@@ -16,13 +16,13 @@ one eval matters: QuickJS walks its heap on every eval (see sandbox.py).
 from __future__ import annotations
 
 import heapq
-from collections import deque
 import json
 import math
 import os
 import resource
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -334,7 +334,9 @@ class Runner:
     async def _do_fetch(self, inv: _Invocation, item: list[Any]) -> None:
         fid, _, method, url, headers, body, is_bin, follow, timeout_ms = item
         raw = None if body is None else body.encode("latin-1" if is_bin else "utf-8")
-        spec = FetchSpec(method, url, [(str(k), str(v)) for k, v in headers], raw, bool(follow), (timeout_ms or 0) / 1000)
+        spec = FetchSpec(
+            method, url, [(str(k), str(v)) for k, v in headers], raw, bool(follow), (timeout_ms or 0) / 1000
+        )
         t0 = time.monotonic()
         trigger: dict[str, Any] = {"k": "f", "i": inv.id, "f": fid}
         record: dict[str, Any] = {"method": method, "url": url, "status": None}
@@ -342,8 +344,14 @@ class Runner:
             inv.scopes.add(scope)
             try:
                 reply = await self._fetcher.fetch(spec)
-                trigger["r"] = {"st": reply.status, "tx": reply.reason, "h": reply.headers, "u": reply.url,
-                                "b": reply.text, "rd": reply.redirected}
+                trigger["r"] = {
+                    "st": reply.status,
+                    "tx": reply.reason,
+                    "h": reply.headers,
+                    "u": reply.url,
+                    "b": reply.text,
+                    "rd": reply.redirected,
+                }
                 record["status"] = reply.status
             except FetchFailed as exc:
                 trigger["err"] = exc.reason

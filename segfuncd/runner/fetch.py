@@ -208,16 +208,23 @@ class Fetcher:
             status, reason, resp_headers, raw = await self._send_one(method, url, headers, body)
             location = next((v for k, v in resp_headers if k.lower() == "location"), None)
             if not (spec.follow_redirects and status in (301, 302, 303, 307, 308) and location):
-                return FetchReply(status=status, reason=reason, headers=[[k, v] for k, v in resp_headers],
-                                  url=url, text=_text(raw, resp_headers), redirected=hop > 0)
+                return FetchReply(
+                    status=status,
+                    reason=reason,
+                    headers=[[k, v] for k, v in resp_headers],
+                    url=url,
+                    text=_text(raw, resp_headers),
+                    redirected=hop > 0,
+                )
             url = urllib.parse.urljoin(url, location)
             if status == 303 or (status in (301, 302) and method == "POST"):
                 method, body = "GET", None
                 headers = [(k, v) for k, v in headers if k.lower() not in ("content-type", "content-length")]
         raise FetchFailed(f"maximum redirect reached at: {spec.url}", "EMAXREDIRECT")
 
-    async def _send_one(self, method: str, url: str, headers: list[tuple[str, str]],
-                        body: bytes | None) -> tuple[int, str, list[tuple[str, str]], bytes]:
+    async def _send_one(
+        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
+    ) -> tuple[int, str, list[tuple[str, str]], bytes]:
         parts = urllib.parse.urlsplit(url)
         scheme, host = parts.scheme, parts.hostname or ""
         if scheme not in ("http", "https") or not host:
@@ -245,8 +252,9 @@ class Fetcher:
             bypass = self._bypass[host] = bool(check(host, self._proxies))
         return not bypass
 
-    async def _via_httpx(self, method: str, url: str, headers: list[tuple[str, str]],
-                         body: bytes | None) -> tuple[int, str, list[tuple[str, str]], bytes]:
+    async def _via_httpx(
+        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
+    ) -> tuple[int, str, list[tuple[str, str]], bytes]:
         request = self._client.build_request(method, url, headers=headers, content=body)
         response = await self._client.send(request, stream=True)
         try:
@@ -259,8 +267,11 @@ class Fetcher:
                 chunks.append(chunk)
         finally:
             await response.aclose()
-        hs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw
-              if k.lower() != b"content-encoding"]  # already decoded by httpx
+        hs = [
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in response.headers.raw
+            if k.lower() != b"content-encoding"
+        ]  # already decoded by httpx
         return response.status_code, response.reason_phrase, hs, b"".join(chunks)
 
 

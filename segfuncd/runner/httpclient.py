@@ -55,8 +55,19 @@ class _Conn:
 class _Response:
     """httptools callbacks for one exchange; 1xx interim responses are skipped, trailers ignored."""
 
-    __slots__ = ("parser", "head_only", "reason", "headers", "chunks", "size", "headers_done",
-                 "framed", "done", "keep_alive", "extra")
+    __slots__ = (
+        "parser",
+        "head_only",
+        "reason",
+        "headers",
+        "chunks",
+        "size",
+        "headers_done",
+        "framed",
+        "done",
+        "keep_alive",
+        "extra",
+    )
 
     def __init__(self, head_only: bool) -> None:
         self.parser = httptools.HttpResponseParser(self)
@@ -128,8 +139,16 @@ class ConnectionPool:
                 await trio.aclose_forcefully(c.stream)
         self._idle.clear()
 
-    async def request(self, scheme: str, host: str, port: int, method: str, target: str,
-                      headers: list[tuple[str, str]], body: bytes | None) -> RawResponse:
+    async def request(
+        self,
+        scheme: str,
+        host: str,
+        port: int,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+    ) -> RawResponse:
         """One exchange; a reused connection the server had closed is retried once, fresh."""
         origin = (scheme, host, port)
         conn = await self._checkout(origin)
@@ -162,8 +181,15 @@ class ConnectionPool:
             stream = tls
         return _Conn(stream)
 
-    async def _exchange(self, origin: tuple[str, str, int], conn: _Conn, method: str, target: str,
-                        headers: list[tuple[str, str]], body: bytes | None) -> RawResponse:
+    async def _exchange(
+        self,
+        origin: tuple[str, str, int],
+        conn: _Conn,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+    ) -> RawResponse:
         resp = _Response(head_only=method == "HEAD")
         got_bytes = False
         received = 0
@@ -177,8 +203,11 @@ class ConnectionPool:
                     if resp.headers_done and not resp.framed:
                         resp.done = True  # read-to-close body: EOF is the end
                         break
-                    raise HTTPFailure("socket hang up" if not got_bytes else
-                                      "invalid HTTP response: connection closed before the response was complete")
+                    raise HTTPFailure(
+                        "socket hang up"
+                        if not got_bytes
+                        else "invalid HTTP response: connection closed before the response was complete"
+                    )
                 got_bytes = True
                 received += len(raw)
                 resp.parser.feed_data(raw)
@@ -211,8 +240,12 @@ class ConnectionPool:
                 _close_later(conn)
         else:
             _close_later(conn)
-        return RawResponse(resp.parser.get_status_code(), resp.reason.decode("latin-1"), resp.headers,
-                           _decode(b"".join(resp.chunks), resp.headers, self._max_body))
+        return RawResponse(
+            resp.parser.get_status_code(),
+            resp.reason.decode("latin-1"),
+            resp.headers,
+            _decode(b"".join(resp.chunks), resp.headers, self._max_body),
+        )
 
 
 class _StaleConnection(Exception):
@@ -237,7 +270,7 @@ def _request_bytes(method: str, target: str, headers: list[tuple[str, str]], bod
     try:
         data = head.encode("latin-1")
     except UnicodeEncodeError as exc:
-        raise HTTPFailure(f"invalid HTTP request: header not latin-1 ({exc.object[exc.start:exc.end]!r})") from exc
+        raise HTTPFailure(f"invalid HTTP request: header not latin-1 ({exc.object[exc.start : exc.end]!r})") from exc
     return data + body if body else data
 
 

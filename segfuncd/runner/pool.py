@@ -140,8 +140,16 @@ class _Runner:
 class RunnerPool:
     """Runs plugin versions in runner processes; see open_runner_pool()."""
 
-    def __init__(self, nursery: trio.Nursery, *, workers: int, config: dict[str, Any],
-                 timeout_ms: int, recycle_after: int, recycle_growth_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        nursery: trio.Nursery,
+        *,
+        workers: int,
+        config: dict[str, Any],
+        timeout_ms: int,
+        recycle_after: int,
+        recycle_growth_bytes: int | None = None,
+    ) -> None:
         self._nursery = nursery
         # Recycle a runner whose memory grew this much past its size at start (leaky
         # top-level caches, fragmentation), before it meets RLIMIT_AS mid-invocation.
@@ -175,8 +183,9 @@ class RunnerPool:
         # error is the bare message; callers prefix the file and line (plugins.py does)
         return LoadReport(ok=bool(rep["ok"]), error=rep["error"], line=rep.get("line"), handlers=tuple(rep["handlers"]))
 
-    async def invoke(self, version: PluginVersion, events: list[dict[str, Any]], settings: Mapping[str, Any],
-                     *, batch: bool = False) -> list[InvocationResult]:
+    async def invoke(
+        self, version: PluginVersion, events: list[dict[str, Any]], settings: Mapping[str, Any], *, batch: bool = False
+    ) -> list[InvocationResult]:
         """Run the version's handler on each event (or onBatch once); one result per event."""
         if not events:
             return []
@@ -187,8 +196,9 @@ class RunnerPool:
             answer = await self._invoke_once(version, events, settings, batch)
         except _RunnerDied as exc:
             ms = (time.monotonic() - started) * 1000
-            crashed = InvocationResult(outcome=Outcome.RETRY, error_name="RunnerCrashed", error_message=str(exc),
-                                       duration_ms=ms)
+            crashed = InvocationResult(
+                outcome=Outcome.RETRY, error_name="RunnerCrashed", error_message=str(exc), duration_ms=ms
+            )
             return [crashed] * len(events)
         finally:
             self._in_flight -= 1
@@ -209,8 +219,9 @@ class RunnerPool:
         self._next_id += 1
         return self._next_id
 
-    async def _invoke_once(self, version: PluginVersion, events: list[dict[str, Any]],
-                           settings: Mapping[str, Any], batch: bool) -> dict[str, Any]:
+    async def _invoke_once(
+        self, version: PluginVersion, events: list[dict[str, Any]], settings: Mapping[str, Any], batch: bool
+    ) -> dict[str, Any]:
         msg: dict[str, Any] = {
             "op": "invoke",
             "hash": version.hash,
@@ -287,7 +298,9 @@ class RunnerPool:
         try:
             proc = await trio.lowlevel.open_process(
                 [sys.executable, "-m", "segfuncd.runner.child", json.dumps(self._config)],
-                stdin=-1, stdout=-1, env=env,
+                stdin=-1,
+                stdout=-1,
+                env=env,
             )
         except OSError as exc:
             raise RunnerError(f"cannot start a runner process: {exc}") from exc
@@ -384,8 +397,13 @@ def _common(r: dict[str, Any]) -> dict[str, Any]:
     return {
         "logs": tuple(LogLine(level=str(lv), message=str(m), time=float(t)) for lv, m, t in r.get("logs", ())),
         "requests": tuple(
-            RequestRecord(method=q["method"], url=q["url"], status=q.get("status"),
-                          duration_ms=float(q.get("duration_ms", 0.0)), error=q.get("error"))
+            RequestRecord(
+                method=q["method"],
+                url=q["url"],
+                status=q.get("status"),
+                duration_ms=float(q.get("duration_ms", 0.0)),
+                error=q.get("error"),
+            )
             for q in r.get("requests", ())
         ),
         "duration_ms": float(r.get("duration_ms", 0.0)),
@@ -396,8 +414,7 @@ def _result(r: dict[str, Any]) -> InvocationResult:
     name = r.get("error_name")
     if name is None:
         return InvocationResult(outcome=Outcome.DELIVERED, value=_loads(r.get("value")), **_common(r))
-    return InvocationResult(outcome=classify(name), error_name=name, error_message=r.get("error_message"),
-                            **_common(r))
+    return InvocationResult(outcome=classify(name), error_name=name, error_message=r.get("error_message"), **_common(r))
 
 
 def _loads(value: Any) -> Any:
@@ -428,10 +445,20 @@ def _position(item: Any, common: dict[str, Any]) -> InvocationResult:
     if not isinstance(status, int | float) or 200 <= status < 300 or status < 400 or status >= 600:
         return InvocationResult(outcome=Outcome.DELIVERED, value=item, **common)
     if status == 429 or status >= 500:
-        return InvocationResult(outcome=Outcome.RETRY, value=item, error_name="RetryError",
-                                error_message=message or f"status {int(status)}", **common)
-    return InvocationResult(outcome=Outcome.DISCARDED, value=item, error_name="InvalidEventPayload",
-                            error_message=message or f"status {int(status)}", **common)
+        return InvocationResult(
+            outcome=Outcome.RETRY,
+            value=item,
+            error_name="RetryError",
+            error_message=message or f"status {int(status)}",
+            **common,
+        )
+    return InvocationResult(
+        outcome=Outcome.DISCARDED,
+        value=item,
+        error_name="InvalidEventPayload",
+        error_message=message or f"status {int(status)}",
+        **common,
+    )
 
 
 @asynccontextmanager
@@ -455,12 +482,23 @@ async def open_runner_pool(
     """
     growth_mb = memory_mb * 3 // 4 if recycle_growth_mb is None else recycle_growth_mb
     config = {
-        "timeout_ms": timeout_ms, "cpu_ms": cpu_ms, "memory_mb": memory_mb, "egress_deny": list(egress_deny),
-        "user_agent": user_agent, "max_fetch_in_flight": max_fetch_in_flight, "max_active": max_active,
+        "timeout_ms": timeout_ms,
+        "cpu_ms": cpu_ms,
+        "memory_mb": memory_mb,
+        "egress_deny": list(egress_deny),
+        "user_agent": user_agent,
+        "max_fetch_in_flight": max_fetch_in_flight,
+        "max_active": max_active,
     }
     async with trio.open_nursery() as nursery:
-        pool = RunnerPool(nursery, workers=max(1, workers), config=config, timeout_ms=timeout_ms,
-                          recycle_after=recycle_after, recycle_growth_bytes=growth_mb * 1024 * 1024)
+        pool = RunnerPool(
+            nursery,
+            workers=max(1, workers),
+            config=config,
+            timeout_ms=timeout_ms,
+            recycle_after=recycle_after,
+            recycle_growth_bytes=growth_mb * 1024 * 1024,
+        )
         try:
             for slot in range(pool._workers):
                 await nursery.start(pool._supervise, slot)

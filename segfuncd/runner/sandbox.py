@@ -38,8 +38,20 @@ import dukpy._dukpy as _dukpy  # type: ignore[import-untyped]  # the bare native
 
 PRELUDE_NAME = "<segfuncd-prelude>"
 HANDLER_NAMES = (
-    "onTrack", "track", "onIdentify", "identify", "onPage", "page", "onScreen", "screen",
-    "onGroup", "group", "onAlias", "alias", "onDelete", "onBatch",
+    "onTrack",
+    "track",
+    "onIdentify",
+    "identify",
+    "onPage",
+    "page",
+    "onScreen",
+    "screen",
+    "onGroup",
+    "group",
+    "onAlias",
+    "alias",
+    "onDelete",
+    "onBatch",
 )
 _HASHES = frozenset({"md5", "sha1", "sha224", "sha256", "sha384", "sha512"})
 MAX_RANDOM_BYTES = 65_536

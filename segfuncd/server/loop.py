@@ -31,7 +31,7 @@ async def serve_http(
     handler: Handler,
     listeners: list[trio.SocketListener],
     *,
-    limits: ServerLimits = ServerLimits(),
+    limits: ServerLimits | None = None,
     task_status: trio.TaskStatus[HttpServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve `handler` on `listeners` until cancelled; `task_status.started(server)` once listening.
@@ -39,7 +39,7 @@ async def serve_http(
     Never returns normally. On cancellation, listeners close, idle connections close, and
     running requests finish within `limits.stop_grace_s` (rule 4 of the module docstring).
     """
-    server = HttpServer(handler, limits=limits)
+    server = HttpServer(handler, limits=limits or ServerLimits())
     await server.serve(listeners, task_status=task_status)
 
 
@@ -174,8 +174,12 @@ class _BodyTooLarge(Exception):
 
 
 # What a connection is doing; when its deadline fires, the phase decides the answer.
-_ANSWER_ON_TIMEOUT = {"idle": None, "reading": (408, "timed out reading the request"),
-                      "handling": (503, "timed out handling the request"), "writing": None}
+_ANSWER_ON_TIMEOUT = {
+    "idle": None,
+    "reading": (408, "timed out reading the request"),
+    "handling": (503, "timed out handling the request"),
+    "writing": None,
+}
 
 
 class _Connection:

@@ -26,8 +26,14 @@ class ServerLimits:
 
     def __post_init__(self) -> None:
         for name in (
-            "max_header_bytes", "max_body_bytes", "max_connections", "read_timeout_s",
-            "idle_timeout_s", "write_timeout_s", "handler_timeout_s", "stop_grace_s",
+            "max_header_bytes",
+            "max_body_bytes",
+            "max_connections",
+            "read_timeout_s",
+            "idle_timeout_s",
+            "write_timeout_s",
+            "handler_timeout_s",
+            "stop_grace_s",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ServerLimits.{name}: must be positive, got {getattr(self, name)}")

@@ -19,6 +19,7 @@ sqlite3 errors never leave this package: they become StoreError (`raise ... from
 from __future__ import annotations
 
 from .ingest import DEDUPE_WINDOW_S
+from .lifecycle import open_store
 from .models import (
     AttemptRecord,
     Completion,
@@ -33,7 +34,6 @@ from .models import (
     StoreStats,
 )
 from .schema import SCHEMA_VERSION
-from .lifecycle import open_store
 from .service import Store
 
 __all__ = [

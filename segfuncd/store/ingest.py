@@ -39,8 +39,7 @@ class Prepared:
 
 _SEEN = "SELECT message_id FROM seen WHERE message_id IN (SELECT value FROM json_each(?1)) AND at >= ?2"
 _INSERT_SEEN = (
-    "INSERT OR REPLACE INTO seen (message_id, at) "
-    "SELECT value ->> 0, ?1 FROM json_each(?2) WHERE value ->> 0 != ''"
+    "INSERT OR REPLACE INTO seen (message_id, at) SELECT value ->> 0, ?1 FROM json_each(?2) WHERE value ->> 0 != ''"
 )
 _INSERT_EVENT = "INSERT INTO events (id, message_id, type, body, received_at) VALUES (?, ?, ?, ?, ?)"
 # Bodies go in multi-row INSERTs of this many rows: one sqlite3_step (one release of the
@@ -94,7 +93,7 @@ class Ingest:
         if not known and len(set(message_ids)) == len(message_ids):
             # The usual case: no duplicates, no Python loop over events.
             results = [[True] * len(p.keys) for p in payloads]
-            kept = [(k, e, n) for p in payloads for k, e, n in zip(p.keys, p.events, p.fanout)]
+            kept = [(k, e, n) for p in payloads for k, e, n in zip(p.keys, p.events, p.fanout, strict=False)]
         else:
             results, kept = _drop_duplicates(payloads, known)
         if not kept:
@@ -173,6 +172,4 @@ def prepare(events: list[tuple[str, str, object, tuple[str, ...]]]) -> Prepared:
         fanout.append(n)
         rows.append((message_id, type_, _encode(body)))
         keys.append(f"[{_encode_str(message_id)},{fns}]")
-    return Prepared(
-        message_ids=tuple(e[0] for e in events), events=tuple(rows), keys=tuple(keys), fanout=tuple(fanout)
-    )
+    return Prepared(message_ids=tuple(e[0] for e in events), events=tuple(rows), keys=tuple(keys), fanout=tuple(fanout))

@@ -99,4 +99,3 @@ def _recover(conn: sqlite3.Connection, now: float) -> tuple[IdCounters, int, int
         conn.execute("ROLLBACK")
         raise
     return ids, int(pending), newest
-

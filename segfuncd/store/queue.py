@@ -195,9 +195,7 @@ def next_due(conn: sqlite3.Connection) -> float | None:
     return None if due is None else float(due)
 
 
-def replay(
-    conn: sqlite3.Connection, now: float, *, function: str | None, delivery_id: int | None
-) -> tuple[int, Moves]:
+def replay(conn: sqlite3.Connection, now: float, *, function: str | None, delivery_id: int | None) -> tuple[int, Moves]:
     """Dead -> pending with attempts reset (all, one function's, or one delivery)."""
     where = "state = 'dead'"
     args: list[object] = []

@@ -13,6 +13,7 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -40,6 +41,7 @@ from .writer import GroupWriter, Job, OwnerThread
 
 T = TypeVar("T")
 Clock = Callable[[], float]
+
 
 class Store:
     """The durable queue; made by `open_store()`, usable until its block exits."""
@@ -281,9 +283,8 @@ class Store:
         resume: int | None = 0
         while resume is not None:
             after = resume
-            e, resume = await self._write(
-                lambda c, now: retention.prune_events(c, now, retention_s=self._retention_s, after_id=after), "prune"
-            )
+            prune = functools.partial(retention.prune_events, retention_s=self._retention_s, after_id=after)
+            e, resume = await self._write(prune, "prune")
             events += e
         while True:
             k = await self._write(lambda c, now: retention.prune_dedupe(c, now), "prune")

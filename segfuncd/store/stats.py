@@ -108,5 +108,7 @@ def read_function_stats(conn: sqlite3.Connection) -> dict[str, FunctionStats]:
 
 def totals(conn: sqlite3.Connection) -> tuple[int, int]:
     """(pending + leased, dead) summed over functions."""
-    pending, dead = conn.execute("SELECT coalesce(sum(pending), 0), coalesce(sum(dead), 0) FROM function_stats").fetchone()
+    pending, dead = conn.execute(
+        "SELECT coalesce(sum(pending), 0), coalesce(sum(dead), 0) FROM function_stats"
+    ).fetchone()
     return int(pending), int(dead)

@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,6 @@ from typing import Any
 import httpx
 import pytest
 import tomli_w
-import tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -56,7 +56,9 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def wait_until(predicate: Callable[[], Any], *, timeout: float = 15.0, interval: float = 0.05, what: str = "condition") -> Any:
+def wait_until(
+    predicate: Callable[[], Any], *, timeout: float = 15.0, interval: float = 0.05, what: str = "condition"
+) -> Any:
     """Poll `predicate` until it returns something truthy; AssertionError after `timeout`."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -71,8 +73,14 @@ def wait_until(predicate: Callable[[], Any], *, timeout: float = 15.0, interval:
 class DaemonProc:
     """One running `segfuncd` and the ways to talk to it."""
 
-    def __init__(self, tmp_path: Path, config: dict[str, Any], plugins: Mapping[str, str], *,
-                 env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        config: dict[str, Any],
+        plugins: Mapping[str, str],
+        *,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.dir = tmp_path
         self.config = config
         self.config_path = tmp_path / "segfuncd.toml"
@@ -92,8 +100,13 @@ class DaemonProc:
 
     def start(self, *, timeout: float = START_TIMEOUT_S) -> DaemonProc:
         with open(self.stderr_path, "ab") as err:
-            self.proc = subprocess.Popen([*_exe("segfuncd", "segfuncd.daemon"), "--config", str(self.config_path)],
-                                         stdout=err, stderr=err, cwd=self.dir, env=self.env)
+            self.proc = subprocess.Popen(
+                [*_exe("segfuncd", "segfuncd.daemon"), "--config", str(self.config_path)],
+                stdout=err,
+                stderr=err,
+                cwd=self.dir,
+                env=self.env,
+            )
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -164,13 +177,27 @@ class DaemonProc:
 
     def ctl(self, *args: str, input: str | None = None, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         """Run the real `segfuncctl --config <this config> ARGS` to completion."""
-        return subprocess.run(self.ctl_argv(*args), input=input, capture_output=True, text=True, timeout=timeout,
-                              cwd=self.dir, env=self.env)
+        return subprocess.run(
+            self.ctl_argv(*args),
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.dir,
+            env=self.env,
+        )
 
     def ctl_popen(self, *args: str) -> subprocess.Popen[str]:
         """Start `segfuncctl ARGS` (e.g. `logs -f`) and leave it running; stdout is a pipe."""
-        return subprocess.Popen(self.ctl_argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                cwd=self.dir, env=self.env, bufsize=1)
+        return subprocess.Popen(
+            self.ctl_argv(*args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=self.dir,
+            env=self.env,
+            bufsize=1,
+        )
 
     def status(self) -> dict[str, Any]:
         """GET /status on the admin socket, as JSON."""
@@ -213,10 +240,14 @@ def make_config(tmp_path: Path, config_text: str = "") -> dict[str, Any]:
     return _merge(base, tomllib.loads(config_text))
 
 
-
-
-def start_daemon(tmp_path: Path, config_text: str = "", plugins: Mapping[str, str] | None = None, *,
-                 env: Mapping[str, str] | None = None, timeout: float = START_TIMEOUT_S) -> DaemonProc:
+def start_daemon(
+    tmp_path: Path,
+    config_text: str = "",
+    plugins: Mapping[str, str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = START_TIMEOUT_S,
+) -> DaemonProc:
     """Write config + plugins into tmp_path and start a real segfuncd; see the module docstring."""
     return DaemonProc(tmp_path, make_config(tmp_path, config_text), plugins or {}, env=env).start(timeout=timeout)
 
@@ -226,8 +257,9 @@ def daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonProc]]:
     """`daemon(config_text="", plugins={...})` starts a segfuncd in tmp_path; killed at teardown."""
     started: list[DaemonProc] = []
 
-    def start(config_text: str = "", plugins: Mapping[str, str] | None = None, *, subdir: str | None = None,
-              **kw: Any) -> DaemonProc:
+    def start(
+        config_text: str = "", plugins: Mapping[str, str] | None = None, *, subdir: str | None = None, **kw: Any
+    ) -> DaemonProc:
         where = tmp_path / subdir if subdir else tmp_path
         where.mkdir(parents=True, exist_ok=True)
         d = DaemonProc(where, make_config(where, config_text), plugins or {}, env=kw.pop("env", None))

@@ -37,17 +37,36 @@ async def main(db: str, sink_url: str, load: int, exit_when_empty: bool) -> None
     target = Target(version=version, config=FunctionConfig(settings={"url": sink_url}), handlers=("onTrack",))
     async with open_store(db) as store:
         for start in range(0, load, 100):
-            await store.accept([
-                NewEvent(message_id=f"crash-{i}", type="track",
-                         body={"type": "track", "event": "Crash Test", "messageId": f"crash-{i}", "properties": {"i": i}},
-                         functions=("crash",))
-                for i in range(start, min(start + 100, load))
-            ])
+            await store.accept(
+                [
+                    NewEvent(
+                        message_id=f"crash-{i}",
+                        type="track",
+                        body={
+                            "type": "track",
+                            "event": "Crash Test",
+                            "messageId": f"crash-{i}",
+                            "properties": {"i": i},
+                        },
+                        functions=("crash",),
+                    )
+                    for i in range(start, min(start + 100, load))
+                ]
+            )
         print(f"accepted {load}", flush=True)
         async with open_runner_pool(workers=2) as pool, trio.open_nursery() as nursery:
-            await nursery.start(lambda task_status: serve_delivery(
-                store, pool, resolve=lambda name: target, max_attempts=100, base_delay_s=0.2, lease_s=60,
-                batch_size=50, task_status=task_status))
+            await nursery.start(
+                lambda task_status: serve_delivery(
+                    store,
+                    pool,
+                    resolve=lambda name: target,
+                    max_attempts=100,
+                    base_delay_s=0.2,
+                    lease_s=60,
+                    batch_size=50,
+                    task_status=task_status,
+                )
+            )
             print("delivering", flush=True)
             while exit_when_empty:
                 if store.pending_count == 0:

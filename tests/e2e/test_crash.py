@@ -23,8 +23,13 @@ EVENTS = 1500
 
 def start(db: Path, sink_url: str, load: int, *extra: str) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.Popen([sys.executable, str(WORKER), str(db), sink_url, str(load), *extra],
-                            stdout=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), str(db), sink_url, str(load), *extra],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
 
 
 def expect_line(proc: subprocess.Popen[str], text: str) -> None:
@@ -68,8 +73,10 @@ def test_kill_9_mid_delivery_then_restart_delivers_every_accepted_event(tmp_path
     assert set(ids) == expected, f"{len(expected - set(ids))} accepted events never reached the sink"
     counts = collections.Counter(ids)
     duplicates = sum(n - 1 for n in counts.values())
-    print(f"\ncrash test: {EVENTS} events accepted, {at_kill} delivered before kill -9, "
-          f"{len(ids)} sink requests in all, {duplicates} duplicates ({len(expected)} unique)")
+    print(
+        f"\ncrash test: {EVENTS} events accepted, {at_kill} delivered before kill -9, "
+        f"{len(ids)} sink requests in all, {duplicates} duplicates ({len(expected)} unique)"
+    )
     conn = sqlite3.connect(str(db))
     states = dict(conn.execute("SELECT state, count(*) FROM deliveries GROUP BY state").fetchall())
     conn.close()

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from typing import Any
-
 
 LEAKY = """
 async function onTrack(event, settings) {

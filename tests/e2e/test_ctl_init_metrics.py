@@ -29,8 +29,10 @@ def test_metrics_after_deliveries(daemon: Any) -> None:
     d.wait_until(lambda: d.function_status("m").get("state") == "live", what="m live")
     for name in ("a", "b", "bad"):
         assert d.post("/v1/track", {"userId": "u", "event": name}).status_code == 200
-    d.wait_until(lambda: d.function_status("m").get("dead") == 1 and d.function_status("m").get("delivered") == 2,
-                 what="3 outcomes")
+    d.wait_until(
+        lambda: d.function_status("m").get("dead") == 1 and d.function_status("m").get("delivered") == 2,
+        what="3 outcomes",
+    )
     r = d.admin_get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     text = r.text

@@ -8,7 +8,6 @@ import threading
 import time
 from typing import Any
 
-
 CHATTY = """
 async function onTrack(event, settings) {
   console.log(`chatty saw ${event.event}`)
@@ -43,8 +42,11 @@ def test_logs_n_function_filter_and_follow(daemon: Any) -> None:
     as_json = d.ctl("logs", "--json", "-n", "1000", "quiet")
     records = [json.loads(line) for line in as_json.stdout.splitlines()]
     assert [r["message"] for r in records if r["source"] == "function"] == [f"quiet saw E{i}" for i in range(5)]
-    assert all(r["function"] == "quiet" and r["level"] == "warn" and r["message_id"] for r in records
-               if r["source"] == "function")
+    assert all(
+        r["function"] == "quiet" and r["level"] == "warn" and r["message_id"]
+        for r in records
+        if r["source"] == "function"
+    )
 
     warned = d.ctl("logs", "--level", "warn", "-n", "1000")
     assert "quiet saw E4" in warned.stdout and "chatty saw" not in warned.stdout

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 BUGGY = """
 async function onTrack(event, settings) {
   return event.properties.nope.nope   // TypeError: dead-lettered at once

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-
 GOOD = """
 async function onTrack(event, settings) {
   console.log(`good got ${event.event}`)

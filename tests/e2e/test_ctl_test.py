@@ -6,9 +6,7 @@ import json
 from typing import Any
 
 import pytest
-
 from conftest import free_port  # type: ignore[import-not-found]
-
 
 PLUGIN = """
 async function onTrack(event, settings) {
@@ -58,7 +56,12 @@ def test_success_prints_callback_return_then_log_output(d: Any) -> None:
     out = d.ctl("test", "fn", "-", input=track("ok"))
     assert out.returncode == 0, out.stdout + out.stderr
     text = out.stdout
-    assert text.index("Callback Return") < text.index('"echoed": "Clicked"') < text.index("Log Output") < text.index("mode is ok")
+    assert (
+        text.index("Callback Return")
+        < text.index('"echoed": "Clicked"')
+        < text.index("Log Output")
+        < text.index("mode is ok")
+    )
 
 
 @pytest.mark.parametrize(

@@ -7,13 +7,11 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import BIN, DaemonProc, free_port, make_config, wait_until  # type: ignore[import-not-found]
 
 FORWARD = """
@@ -71,8 +69,10 @@ def test_removed_plugin_gets_no_new_events(daemon, sink) -> None:
     d.wait_until(lambda: d.function_status("fwd").get("state") == "removed", what="fwd removed")
     d.post("/v1/track", {"userId": "u", "event": "after"})
     # "other" gets it (its settings have no sink: it fails), "fwd" never sees it.
-    d.wait_until(lambda: d.function_status("other").get("attempts", 0) >= 1 or d.function_status("other").get("dead", 0) >= 1,
-                 what="other attempted")
+    d.wait_until(
+        lambda: d.function_status("other").get("attempts", 0) >= 1 or d.function_status("other").get("dead", 0) >= 1,
+        what="other attempted",
+    )
     assert d.function_status("fwd").get("delivered", 0) == 0
     assert not sink.requests
 
@@ -109,7 +109,7 @@ def test_bad_config_on_reload_keeps_the_old_one(daemon, sink) -> None:
 
 def test_sigterm_drains_and_nothing_is_lost(daemon, sink) -> None:
     sink.behaviour.delay_s = 0.3
-    d = daemon(sink_config(sink.url, extra='[runtime]\ndrain_timeout_s = 0.5\n'), plugins={"fwd": FORWARD % "d"})
+    d = daemon(sink_config(sink.url, extra="[runtime]\ndrain_timeout_s = 0.5\n"), plugins={"fwd": FORWARD % "d"})
     n = 30
     r = d.post("/v1/batch", {"batch": [{"type": "track", "userId": "u", "event": f"e{i}"} for i in range(n)]})
     assert r.json()["success"] is True
@@ -134,8 +134,14 @@ def test_killed_runner_is_replaced_and_its_events_delivered(daemon, sink) -> Non
     for pid in runners:
         os.kill(pid, signal.SIGKILL)
     sink.behaviour.delay_s = 0
-    d.wait_until(lambda: any(r.path == "/k/survivor" for r in sink.requests) and
-                 len([r for r in sink.requests if r.path == "/k/survivor"]) >= 1, timeout=20, what="redelivery")
+    d.wait_until(
+        lambda: (
+            any(r.path == "/k/survivor" for r in sink.requests)
+            and len([r for r in sink.requests if r.path == "/k/survivor"]) >= 1
+        ),
+        timeout=20,
+        what="redelivery",
+    )
     d.wait_until(lambda: d.status()["runners"]["restarts"] >= 1, what="runner restart counted")
     assert set(children(d.pid)) - set(runners), "the runner was not replaced"
 
@@ -155,7 +161,7 @@ def test_config_typo_is_one_line_and_exit_2(tmp_path: Path) -> None:
 
 def test_bad_filter_is_a_config_error_at_start(tmp_path: Path) -> None:
     cfg = tmp_path / "segfuncd.toml"
-    cfg.write_text("[[functions.a.filters]]\nif = \"type = \"\naction = \"drop\"\n")
+    cfg.write_text('[[functions.a.filters]]\nif = "type = "\naction = "drop"\n')
     proc = subprocess.run([str(BIN / "segfuncd"), "--config", str(cfg)], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
     assert "functions.a" in proc.stderr and "Traceback" not in proc.stderr
@@ -163,8 +169,9 @@ def test_bad_filter_is_a_config_error_at_start(tmp_path: Path) -> None:
 
 def test_second_daemon_on_the_same_state_refuses(daemon, tmp_path: Path) -> None:
     d = daemon()
-    proc = subprocess.run([str(BIN / "segfuncd"), "--config", str(d.config_path)], capture_output=True, text=True,
-                          timeout=30)
+    proc = subprocess.run(
+        [str(BIN / "segfuncd"), "--config", str(d.config_path)], capture_output=True, text=True, timeout=30
+    )
     assert proc.returncode == 1
     assert "already running" in proc.stderr and "Traceback" not in proc.stderr
     assert d.status()  # the first one is unharmed
@@ -191,7 +198,9 @@ def test_runs_on_built_in_defaults(tmp_path: Path) -> None:
         if probe.connect_ex(("127.0.0.1", 8088)) == 0:
             pytest.skip("something already listens on 127.0.0.1:8088")
     (tmp_path / "plugins").mkdir()
-    (tmp_path / "plugins" / "hello.js").write_text("async function onTrack(e) { console.log('hi ' + e.userId); return 1 }")
+    (tmp_path / "plugins" / "hello.js").write_text(
+        "async function onTrack(e) { console.log('hi ' + e.userId); return 1 }"
+    )
     env = {k: v for k, v in os.environ.items() if k != "SEGFUNCD_CONFIG"}
     proc = subprocess.Popen([str(BIN / "segfuncd")], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
     try:
@@ -199,9 +208,18 @@ def test_runs_on_built_in_defaults(tmp_path: Path) -> None:
         wait_until(sock.exists, timeout=30, what="admin socket")
         ctl = [str(BIN / "segfuncctl")]
         status = wait_until(
-            lambda: (p := subprocess.run([*ctl, "status", "--json"], cwd=tmp_path, env=env, capture_output=True,
-                                         text=True)).returncode == 0 and json.loads(p.stdout),
-            timeout=30, what="status")
+            lambda: (
+                (
+                    p := subprocess.run(
+                        [*ctl, "status", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True
+                    )
+                ).returncode
+                == 0
+                and json.loads(p.stdout)
+            ),
+            timeout=30,
+            what="status",
+        )
         assert (tmp_path / "var" / "segfuncd.db").exists()
         assert any(f["name"] == "hello" for f in status["functions"])
     finally:
@@ -211,11 +229,19 @@ def test_runs_on_built_in_defaults(tmp_path: Path) -> None:
 
 def test_metrics_on_the_optional_tcp_address(daemon, sink) -> None:
     port = free_port()
-    d = daemon(sink_config(sink.url) + f'\n[admin]\nmetrics_listen = "127.0.0.1:{port}"\n', plugins={"fwd": FORWARD % "m"})
+    d = daemon(
+        sink_config(sink.url) + f'\n[admin]\nmetrics_listen = "127.0.0.1:{port}"\n', plugins={"fwd": FORWARD % "m"}
+    )
     d.post("/v1/track", {"userId": "u", "event": "a"})
     sink.wait_for(1)
-    text = d.wait_until(lambda: (r := httpx.get(f"http://127.0.0.1:{port}/metrics")).status_code == 200
-                        and 'function="fwd"' in r.text and r.text, what="metrics for fwd")
+    text = d.wait_until(
+        lambda: (
+            (r := httpx.get(f"http://127.0.0.1:{port}/metrics")).status_code == 200
+            and 'function="fwd"' in r.text
+            and r.text
+        ),
+        what="metrics for fwd",
+    )
     assert "# TYPE" in text
     assert httpx.get(f"http://127.0.0.1:{port}/status").status_code == 404  # only /metrics over TCP
 
@@ -232,8 +258,11 @@ def test_second_sigterm_exits_at_once_and_loses_nothing(daemon, sink) -> None:
     assert "daemon_stopping_now" in d.stderr()
     sink.behaviour.delay_s = 0
     d.start()
-    d.wait_until(lambda: any(r.path == "/s/held" and r.finished for r in sink.requests), timeout=30,
-                 what="the held event delivered after restart")
+    d.wait_until(
+        lambda: any(r.path == "/s/held" and r.finished for r in sink.requests),
+        timeout=30,
+        what="the held event delivered after restart",
+    )
 
 
 def test_address_in_use_is_one_line_and_exit_1(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import ROOT, wait_until  # type: ignore[import-not-found]
 
 
@@ -45,11 +44,21 @@ def test_readme_daemon_command_works_from_a_fresh_copy(tmp_path: Path) -> None:
             shutil.copy2(ROOT / name, copy / name)
     run_daemon = readme_commands()[0]
     env = {k: v for k, v in os.environ.items() if k not in ("SEGFUNCD_CONFIG", "VIRTUAL_ENV")}
-    proc = subprocess.Popen(["bash", "-c", run_daemon], cwd=copy, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        ["bash", "-c", run_daemon],
+        cwd=copy,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
-        wait_until(lambda: (copy / "var" / "admin.sock").exists() or proc.poll() is not None, timeout=300,
-                   interval=0.5, what="the daemon to start after pip install")
+        wait_until(
+            lambda: (copy / "var" / "admin.sock").exists() or proc.poll() is not None,
+            timeout=300,
+            interval=0.5,
+            what="the daemon to start after pip install",
+        )
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
         time.sleep(0.5)
         r = httpx.post("http://127.0.0.1:8088/v1/track", json={"userId": "u1", "event": "Signed Up"}, timeout=10)
