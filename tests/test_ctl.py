@@ -111,15 +111,14 @@ class TestAgainstAdmin:
         out = ctl("--socket", str(admin.path), "logs", "-n", "2", "teams")
         assert out.returncode == 0 and "old 0" not in out.stdout and "old 2" in out.stdout
         proc = subprocess.Popen(
-            [sys.executable, "-m", "segfuncd.ctl", "--socket", str(admin.path), "logs", "-f", "-n", "0"],
+            [sys.executable, "-m", "segfuncd.ctl", "--socket", str(admin.path), "logs", "-f", "-n", "1"],
             stdout=subprocess.PIPE,
             text=True,
             cwd=ROOT,
         )
         try:
-            import time
-
-            time.sleep(1.0)
+            # the newest old line comes first: once it is printed, the follow stream is open
+            assert "old 2" in proc.stdout.readline()  # type: ignore[union-attr]
             admin.run(lambda: admin.store.add_log(function="teams", message="fresh line"))
             line = proc.stdout.readline()  # type: ignore[union-attr]
             assert "fresh line" in line and "teams@" not in line  # no version given
