@@ -13,8 +13,11 @@ auto-vacuum, in chunks of RECLAIM_PAGES) and the writer truncates the WAL.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import sqlite3
+from collections.abc import Callable
 
 from .ingest import DEDUPE_WINDOW_S
 from .schema import FINISHED
@@ -89,5 +92,27 @@ def reclaim(conn: sqlite3.Connection, now: float) -> int:
 
 
 def checkpoint(conn: sqlite3.Connection, now: float) -> None:
-    """Copy the WAL into the database and truncate it (run outside any transaction)."""
+    """Copy the WAL into the database and truncate it, and give the page cache that the
+    pass filled back to the allocator (run outside any transaction)."""
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    conn.execute("PRAGMA shrink_memory")
+    _trim_heap()
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim: Callable[[int], int] = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None  # not glibc: the allocator keeps its own policy
+    return trim
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def _trim_heap() -> None:
+    """Hand freed heap pages back to the OS (glibc keeps them otherwise: a prune pass fills
+    and frees tens of MB of page cache, and RSS would stay at its peak)."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
