@@ -281,3 +281,19 @@ async def test_a_wall_clock_step_does_not_reopen_the_dedupe_window(tmp_path: Pat
         wall.offset += 25 * 3600
         await trio.sleep(60)
         assert await store.accept([event(2, message_id="m-1")]) == [False]  # still a duplicate
+
+
+async def test_a_lease_that_fails_at_run_time_turns_intake_away_until_it_works_again(tmp_path: Path) -> None:
+    async with store_at(tmp_path / "q.db", FakeClock()) as store:
+        await store.accept([event(1)])
+        # A table the lease needs becomes unreadable (as a damaged page would make it).
+        await store._write(lambda c, now: c.execute("ALTER TABLE events RENAME TO events_gone"), "test")
+        with pytest.raises(StoreError):
+            await store.lease(limit=10, lease_s=60)
+        fault = (await store.stats()).fault
+        assert fault is not None and fault.what == "lease" and not store.healthy
+        with pytest.raises(Backpressure, match="lease fails"):
+            await store.accept([event(2)])  # 503 at intake: the queue cannot move
+        await store._write(lambda c, now: c.execute("ALTER TABLE events_gone RENAME TO events"), "test")
+        assert len(await store.lease(limit=10, lease_s=60)) == 1
+        assert store.healthy and await store.accept([event(3)]) == [True]
