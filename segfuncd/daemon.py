@@ -209,10 +209,15 @@ async def ping_watchdog(interval_s: float, store: Store | None = None) -> None:
     shown = "ok"
     while True:
         fault = store.fault if store is not None else None
-        condition = "ok" if fault is None else fault.condition
-        if condition != shown:
-            shown = condition
-            notify(f"WATCHDOG=1\nSTATUS={condition if fault is None else f'{condition}: {fault.message}'}")
+        if fault is None:
+            status = "ok"
+        elif fault.message.startswith(fault.condition):  # "storage full: SQLite failed during ..."
+            status = fault.message
+        else:
+            status = f"{fault.condition}: {fault.message}"
+        if status != shown:
+            shown = status
+            notify(f"WATCHDOG=1\nSTATUS={status}")
         else:
             notify("WATCHDOG=1")
         await trio.sleep(interval_s)

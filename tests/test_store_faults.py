@@ -297,3 +297,40 @@ async def test_a_lease_that_fails_at_run_time_turns_intake_away_until_it_works_a
         await store._write(lambda c, now: c.execute("ALTER TABLE events_gone RENAME TO events"), "test")
         assert len(await store.lease(limit=10, lease_s=60)) == 1
         assert store.healthy and await store.accept([event(3)]) == [True]
+
+
+async def test_the_watchdog_keeps_pinging_and_says_storage_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from segfuncd.daemon import ping_watchdog
+    from segfuncd.store import StoreFault
+
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.setblocking(False)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+
+    class Faulted:
+        fault: StoreFault | None = StoreFault(
+            what="append_logs", kind="full", message="storage full: database or disk is full", since=0.0
+        )
+
+    store = Faulted()
+    with trio.move_on_after(0.35):
+        await ping_watchdog(0.1, store)  # type: ignore[arg-type]
+    store.fault = None
+    with trio.move_on_after(0.15):
+        await ping_watchdog(0.1, store)  # type: ignore[arg-type]
+    got = []
+    while True:
+        try:
+            got.append(sock.recv(4096).decode())
+        except BlockingIOError:
+            break
+    sock.close()
+    assert got[0] == "WATCHDOG=1\nSTATUS=storage full: database or disk is full"
+    assert got[1:3] == ["WATCHDOG=1", "WATCHDOG=1"]  # still pinging: a restart would not free the disk
+    assert all(g.startswith("WATCHDOG=1") for g in got)
