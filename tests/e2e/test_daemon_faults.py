@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import DaemonProc, _exe  # type: ignore[import-not-found]
+from conftest import DaemonProc, _exe, wait_until  # type: ignore[import-not-found]
 from helpers import faults_cpu_seconds, faults_seed_queue
 from sink import Sink
 
@@ -139,7 +139,7 @@ def _db(d: DaemonProc) -> Path:
     return d.dir / "var" / "segfuncd.db"
 
 
-def _queue_some(d: DaemonProc, n: int = 50) -> None:
+def _queue_some(d: DaemonProc, n: int = 10) -> None:
     assert d.post("/v1/batch", _batch(n, 10)).status_code == 200
     d.wait_until(lambda: d.function_status("held").get("retrying", 0) >= n, what="events attempted once")
 
@@ -218,7 +218,7 @@ def test_a_wal_lost_after_kill_9_is_refused_and_a_kill_alone_is_not(daemon: Any)
     wal = _db(d).with_name("segfuncd.db-wal")
     assert wal.exists()
     d.start()  # an unclean stop alone is fine: SQLite recovers from the WAL
-    assert d.function_status("held")["pending"] == 50
+    assert d.function_status("held")["pending"] == 10
     _queue_some(d, 20)
     d.kill()
     wal.unlink()
@@ -248,7 +248,7 @@ def test_a_300k_backlog_for_a_plugin_that_cannot_load_costs_under_1pct_cpu(daemo
             conn.close()
         return bool(n == 300_000)
 
-    d.wait_until(held, timeout=60, what="the backlog to be put on hold")
+    wait_until(held, timeout=60, interval=0.5, what="the backlog to be put on hold")  # each look is a scan
     status = d.function_status("broken")
     assert status["pending"] == 300_000
     time.sleep(1.0)  # let the hold's commit settle
