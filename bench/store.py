@@ -1,6 +1,15 @@
-"""Accepted events/s through the store's group commit, beside a raw-SQLite baseline.
+"""Accepted events/s through the store's group commit, beside a raw-SQLite baseline; and the
+store's flat costs under big queues (issue 12).
 
     .venv/bin/python bench/store.py [--events 100000] [--accepters 64] [--per-call 1 20 100] [--repeat 3]
+    .venv/bin/python bench/store.py --only backlog [--drain 10000 300000] [--measure 10000] [--prune-rows 200000]
+
+Backlog figures (`--only backlog`, or `--only all`): the drain rate (lease 100 + complete as
+delivered, 4 tasks, as the dispatcher does) over the first `--measure` rows of a backlog of
+each `--drain` size (issue 12: the 10k and 300k rates must match within 20%); the process
+RSS before and after pruning `--prune-rows` finished rows; the DB and WAL size after the
+largest backlog drained and was pruned. Backlogs are built straight in SQLite (one
+INSERT ... SELECT per table, through the real schema), not through accept.
 
 Each event goes to 2 enabled functions, so one accepted event is 1 event row + 1 dedupe
 key + 2 delivery rows (+ the per-function counters). The store is driven by many
@@ -30,7 +39,8 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from segfuncd.store import NewEvent, open_store  # noqa: E402
+from segfuncd.outcomes import DeliveryState, InvocationResult, Outcome  # noqa: E402
+from segfuncd.store import Completion, NewEvent, open_store  # noqa: E402
 from segfuncd.store.schema import connect, migrate  # noqa: E402
 
 FUNCTIONS = ("teams", "warehouse")
@@ -120,6 +130,135 @@ async def through_store(
     return elapsed, st.commits, st.largest_group
 
 
+# --- backlog figures (issue 12) ----------------------------------------------------------------
+
+SEED_BODY = json.dumps(make_event(0), separators=(",", ":"))
+
+
+def seed(path: Path, n: int, *, state: str, at: float) -> None:
+    """`n` events with one delivery each for 'teams', in `state`, straight into the real schema."""
+    migrate(path)
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    finished = state == "delivered"
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute(
+        "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ?) "
+        "INSERT INTO events (id, message_id, type, body, received_at) SELECT i, 'b-' || i, 'track', ?, ? FROM k",
+        (n, SEED_BODY, at),
+    )
+    conn.execute(
+        "INSERT INTO deliveries (event_id, function, state, attempts, due_at, created_at, updated_at) "
+        "SELECT id, 'teams', ?, ?, ?, ?, ? FROM events",
+        (state, int(finished), None if finished else at, at, at),
+    )
+    if finished:
+        conn.execute(
+            "INSERT INTO attempts (delivery_id, number, at, outcome, duration_ms) "
+            "SELECT id, 1, ?, 'delivered', 1.0 FROM deliveries",
+            (at,),
+        )
+    conn.execute(
+        "INSERT INTO function_stats (function, accepted, pending) VALUES ('teams', ?, ?)", (n, 0 if finished else n)
+    )
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm", encoding="ascii") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+DELIVERED = InvocationResult(outcome=Outcome.DELIVERED, duration_ms=1.0)
+
+
+async def drain(path: Path, *, measure: int, until_empty: bool) -> float:
+    """Rows/s over the first `measure` rows drained (then, if asked, drain everything)."""
+    async with open_store(path, max_pending=10**9, retention_s=0.0, prune_interval_s=math.inf) as store:
+        done = 0
+        started = time.perf_counter()
+        rate = 0.0
+
+        async def worker() -> None:
+            nonlocal done, rate
+            while True:
+                if not until_empty and done >= measure:
+                    return
+                leases = await store.lease(limit=100, lease_s=300)
+                if not leases:
+                    return
+                await store.complete(
+                    [
+                        Completion(
+                            delivery_id=x.id,
+                            function=x.function,
+                            result=DELIVERED,
+                            version="v",
+                            state=DeliveryState.DELIVERED,
+                        )
+                        for x in leases
+                    ]
+                )
+                done += len(leases)
+                if not rate and done >= measure:
+                    rate = done / (time.perf_counter() - started)
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(4):
+                nursery.start_soon(worker)
+        if not rate:
+            rate = done / (time.perf_counter() - started)
+    return rate
+
+
+async def prune_rss(path: Path) -> tuple[int, int, float]:
+    async with open_store(path, retention_s=3600, prune_interval_s=math.inf, clock=lambda: time.time() + 7200) as store:
+        before = rss_bytes()
+        started = time.perf_counter()
+        await store.prune()
+        took = time.perf_counter() - started
+        return before, rss_bytes(), took
+
+
+async def backlog_sizes_open(path: Path) -> tuple[int, int]:
+    """DB and WAL size a running store keeps after the drained backlog is pruned (the WAL
+    is measured while the store is open: SQLite deletes it on close)."""
+    async with open_store(path, max_pending=10**9, retention_s=0.0, prune_interval_s=math.inf) as store:
+        await store.prune()
+        wal = path.with_name(path.name + "-wal")
+        return path.stat().st_size, wal.stat().st_size if wal.exists() else 0
+
+
+def backlog_figures(args: argparse.Namespace) -> None:
+    print(f"backlog bench: SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs, 4 drain tasks, 100 rows/lease")
+    rates: dict[int, float] = {}
+    with tempfile.TemporaryDirectory(prefix="segfuncd-bench-") as tmp:
+        largest = max(args.drain)
+        for n in args.drain:
+            path = Path(tmp) / f"drain-{n}.db"
+            seed(path, n, state="pending", at=time.time() - 60)
+            rate = trio.run(functools.partial(drain, path, measure=min(args.measure, n), until_empty=n == largest))
+            rates[n] = rate
+            print(f"drain rate, backlog {n:>9,}: {rate:>10,.0f} rows/s (first {min(args.measure, n):,} rows)")
+            if n == largest:
+                db, wal = trio.run(backlog_sizes_open, path)
+                print(
+                    f"after the {n:,} backlog drained and was pruned: DB {db / 2**20:.1f} MiB, WAL {wal / 2**20:.1f} MiB"
+                )
+        small, big = min(rates), max(rates)
+        if small != big:
+            ratio = rates[big] / rates[small]
+            verdict = "ok" if 0.8 <= ratio <= 1.2 else "OVER 20%"
+            print(f"drain rate {big:,} vs {small:,}: {ratio:.2f} ({verdict})")
+        path = Path(tmp) / "prune.db"
+        seed(path, args.prune_rows, state="delivered", at=time.time() - 86_400)
+        before, after, took = trio.run(prune_rss, path)
+        print(
+            f"prune {args.prune_rows:,} finished rows in {took:.1f} s: RSS {before / 2**20:.1f} MiB -> "
+            f"{after / 2**20:.1f} MiB ({(after - before) / 2**20:+.1f} MiB; limit +20)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=100_000)
@@ -128,7 +267,15 @@ def main() -> None:
     parser.add_argument("--synchronous", default="normal", choices=("normal", "full"))
     parser.add_argument("--window-ms", type=float, default=2.0)
     parser.add_argument("--repeat", type=int, default=3, help="runs per row; the best is shown (shared CPUs are noisy)")
+    parser.add_argument("--only", choices=("accept", "backlog", "all"), default="accept")
+    parser.add_argument("--drain", type=int, nargs="+", default=[10_000, 300_000], help="backlog sizes to drain")
+    parser.add_argument("--measure", type=int, default=10_000, help="rows over which the drain rate is taken")
+    parser.add_argument("--prune-rows", type=int, default=200_000)
     args = parser.parse_args()
+    if args.only in ("backlog", "all"):
+        backlog_figures(args)
+        if args.only == "backlog":
+            return
 
     events = [make_event(i) for i in range(args.events)]
     best: dict[str, tuple[float, int, int]] = {}

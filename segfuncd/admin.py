@@ -46,6 +46,7 @@ from .admin_views import (
     result_dict,
     sample_event,
     sample_type,
+    storage_status,
 )
 from .config import Config
 from .errors import SegfuncdError
@@ -178,6 +179,7 @@ class Admin:
                 "plugins_dir": str(config.plugins_dir),
                 "admin_socket": str(config.admin_socket),
                 "healthy": bool(stats.healthy),
+                "storage": storage_status(stats),
             },
             "runners": {
                 "workers": getattr(pool, "workers", None),

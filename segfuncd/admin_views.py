@@ -23,6 +23,7 @@ from .redact import Redactor
 
 if TYPE_CHECKING:
     from .plugins import PluginState
+    from .store import StoreStats
 
 LEVELS = ("debug", "log", "info", "warn", "warning", "error", "critical")  # increasing severity
 
@@ -175,3 +176,16 @@ def first_line(error: str | None, plugins_dir: Any) -> str | None:
     if not error or not error.strip():
         return None
     return error.strip().splitlines()[0].replace(f"{plugins_dir}/", "")
+
+
+def storage_status(stats: StoreStats) -> dict[str, Any]:
+    """The store's condition for status: "ok", or "storage full" & co. with the failing error."""
+    fault = stats.fault
+    out: dict[str, Any] = {
+        "condition": "ok" if fault is None else fault.condition,
+        "logs_buffered": stats.logs_buffered,
+        "logs_dropped": stats.logs_dropped,
+    }
+    if fault is not None:
+        out.update(failing=fault.what, error=fault.message, since=fault.since)
+    return out

@@ -121,8 +121,14 @@ def render_status(data: Mapping[str, Any]) -> str:
         + (f" (oldest {_age(oldest)})" if oldest is not None and queue.get("pending") else "")
         + f", {_count(queue.get('retrying', 0))} retrying, {_count(queue.get('dead', 0))} dead"
     )
-    if d.get("healthy") is False:
+    storage = d.get("storage") or {}
+    if storage.get("condition", "ok") != "ok":
+        out.append(f"store    {str(storage['condition']).upper()}: {storage.get('error', '')}")
+        out.append("         new events are refused with 503 until it recovers (by itself once the cause is gone)")
+    elif d.get("healthy") is False:
         out.append("store    UNHEALTHY: the last SQLite commit failed (see segfuncctl logs)")
+    if storage.get("logs_dropped"):
+        out.append(f"logs     {storage['logs_dropped']} log lines dropped while the store could not write them")
     if intake.get("draining"):
         out.append("intake   draining: shutting down, new events are refused with 503")
     functions = data.get("functions") or []

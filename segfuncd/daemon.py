@@ -35,7 +35,7 @@ from . import __version__
 from .admin import Admin
 from .config import Config, load_config, parse_config_file
 from .delivery import Target, serve_delivery
-from .errors import AlreadyRunning, ConfigError, SegfuncdError
+from .errors import AlreadyRunning, ConfigError, SegfuncdError, StoreError
 from .filters import FilterChain, compile_filters
 from .intake import Intake, serve_intake
 from .log import LogTap, configure, get_logger
@@ -86,9 +86,10 @@ def state_lock(path: Path) -> Iterator[None]:
 class Daemon:
     """The running daemon's parts; `config` is swapped by reload, nothing else is global."""
 
-    def __init__(self, config: Config, *, tap: LogTap) -> None:
+    def __init__(self, config: Config, *, tap: LogTap, accept_state_loss: bool = False) -> None:
         self.config = config
         self.tap = tap
+        self.accept_state_loss = accept_state_loss  # --accept-state-loss: start on damaged state
         self.started_at = time.time()
         self.registry: PluginRegistry | None = None  # set by run() once the pool is up
         self.filters: dict[str, FilterChain] = {}
@@ -190,10 +191,35 @@ async def _flush_logs(tap: LogTap, store: Store) -> None:
         )
 
 
-async def ping_watchdog(interval_s: float) -> None:
-    """WATCHDOG=1 from the trio loop: if the loop stalls, systemd notices and restarts us."""
+async def wake_quietly(store: Store, function: str) -> None:
+    """store.wake for the registry: a failing store (disk full) must not stop plugin loading;
+    the dispatcher wakes held functions again by itself."""
+    try:
+        await store.wake(function)
+    except StoreError as exc:
+        log.error("wake_failed", function=function, error=str(exc))
+
+
+async def ping_watchdog(interval_s: float, store: Store | None = None) -> None:
+    """WATCHDOG=1 from the trio loop: if the loop stalls, systemd notices and restarts us.
+
+    A faulted store (disk full) keeps the pings going (a restart would not free the disk)
+    and says so in STATUS=, which `systemctl status` shows.
+    """
+    shown = "ok"
     while True:
-        notify("WATCHDOG=1")
+        fault = store.fault if store is not None else None
+        if fault is None:
+            status = "ok"
+        elif fault.message.startswith(fault.condition):  # "storage full: SQLite failed during ..."
+            status = fault.message
+        else:
+            status = f"{fault.condition}: {fault.message}"
+        if status != shown:
+            shown = status
+            notify(f"WATCHDOG=1\nSTATUS={status}")
+        else:
+            notify("WATCHDOG=1")
         await trio.sleep(interval_s)
 
 
@@ -213,6 +239,7 @@ async def run(daemon: Daemon, *, task_status: trio.TaskStatus[None] = trio.TASK_
                 max_pending=config.storage.max_pending,
                 retention_s=config.storage.retention_hours * 3600,
                 log_lines=config.storage.log_lines,
+                accept_state_loss=daemon.accept_state_loss,
             ) as store,
             open_runner_pool(
                 workers=config.workers,
@@ -229,7 +256,9 @@ async def run(daemon: Daemon, *, task_status: trio.TaskStatus[None] = trio.TASK_
 async def _serve(daemon: Daemon, store: Store, pool: RunnerPool, *, task_status: trio.TaskStatus[None]) -> None:
     config = daemon.config
     metrics = Metrics()
-    registry = PluginRegistry(config.plugins_dir, pool=pool, enabled=daemon.enabled, on_live=store.wake)
+    registry = PluginRegistry(
+        config.plugins_dir, pool=pool, enabled=daemon.enabled, on_live=partial(wake_quietly, store)
+    )
     daemon.registry = registry
     daemon.filters = compile_all_filters(config)
     intake = Intake(
@@ -283,7 +312,7 @@ async def _serve(daemon: Daemon, store: Store, pool: RunnerPool, *, task_status:
                 metrics_listeners = await open_tcp_listeners_for(config.admin.metrics_listen)
                 await root.start(partial(serve_http, metrics_only(admin.handle), metrics_listeners))
             if (interval := watchdog_interval_s()) is not None:
-                root.start_soon(ping_watchdog, interval)
+                root.start_soon(ping_watchdog, interval, store)
             notify("READY=1")
             log.info(
                 "daemon_started",
@@ -368,8 +397,8 @@ intake on 127.0.0.1:8088, no write key).
 signals: SIGHUP reloads config and plugins; SIGTERM/SIGINT drain and exit 0; a second
 SIGTERM/SIGINT exits at once (nothing committed is lost).
 
-exit status: 0 stopped cleanly, 1 runtime error (state directory locked, address in use),
-2 invalid config.
+exit status: 0 stopped cleanly, 1 runtime error (state directory locked, address in use,
+damaged state: see --accept-state-loss), 2 invalid config.
 
 example:
   segfuncd --config /etc/segfuncd/segfuncd.toml
@@ -385,6 +414,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--config", metavar="PATH", help="config file (TOML)")
     parser.add_argument("--check", action="store_true", help="validate the config and exit")
+    parser.add_argument(
+        "--accept-state-loss",
+        action="store_true",
+        help="start even when the state directory's database is missing, replaced or damaged (logged loudly)",
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--version", action="version", version=f"segfuncd {__version__}")
     return parser.parse_args(argv)
@@ -405,7 +439,7 @@ def main(argv: list[str] | None = None, *, stderr: TextIO = sys.stderr) -> int:
     tap = LogTap()
     configure(level=args.log_level, tap=tap)
     try:
-        trio.run(run, Daemon(config, tap=tap))
+        trio.run(run, Daemon(config, tap=tap, accept_state_loss=args.accept_state_loss))
     except KeyboardInterrupt:
         pass
     except BaseException as exc:

@@ -7,9 +7,14 @@ Rules:
   (or at once when the store is reopened), so nothing is lost, at worst delivered twice.
 * The store may hand out a row we still hold (its lease expired while it waited in a
   batch or a slow invocation); we skip those, so one process never runs a row twice.
-* A function without a live version (fails to load, removed, disabled) has its rows
-  postponed with the reason, attempts untouched; the registry's `store.wake(function)`
-  makes them due again when the file loads, so fixing the file delivers them.
+* A function without a live version (fails to load, removed, disabled) has its rows put
+  on hold with the reason, attempts untouched: every pending row of the function at once,
+  with no due time, so leasing never meets them again (issue 12: a 300k backlog of a
+  broken plugin costs nothing while it waits). The registry's `store.wake(function)`
+  makes them due when the file loads; the dispatcher also looks at held functions every
+  HELD_CHECK_S (per function, not per row) and wakes those that can run again.
+* Drain finishes what runs and starts nothing new: rows leased but not started (waiting
+  for a slot or in a batch) go back to pending at once.
 * Secrets (`apiKey`, `secret_settings`) are redacted from console lines and error messages
   before anything is stored, logged or counted (redact.py).
 * Filters run first: a filtered-out event is completed as FILTERED and never reaches the
@@ -23,8 +28,8 @@ Rules:
 
 from __future__ import annotations
 
+import math
 import random
-import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -32,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
+from .clock import steady_time
 from .config import FunctionConfig
 from .delivery_rules import (
     Item,
@@ -73,6 +79,7 @@ DEFAULT_LEASE_S = 300.0
 DEFAULT_POSTPONE_S = 60.0  # a function that cannot run is looked at again this often
 MAX_IDLE_S = 5.0  # bounds the sleep when nothing is due (wall-clock jumps, missed wake-ups)
 RELEASE_DEADLINE_S = 5.0
+HELD_CHECK_S = 1.0  # held functions are looked at this often (one resolve each, no I/O)
 
 
 class ResultRecorder(Protocol):
@@ -113,7 +120,7 @@ class Dispatcher:
         postpone_s: float = DEFAULT_POSTPONE_S,
         metrics: ResultRecorder | None = None,
         on_result: ResultHook | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = steady_time,
         rng: random.Random | None = None,
     ) -> None:
         self._store, self._pool, self._resolve = store, pool, resolve
@@ -135,6 +142,9 @@ class Dispatcher:
         self._wait_scope: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
         self._invocations = self._completed = self._postponed = 0
+        self._held_functions: set[str] = set()  # functions whose rows are on hold in the store
+        self._held_checked = -math.inf
+        self._slot_waiters: set[trio.CancelScope] = set()  # cancelled by drain()
 
     def statistics(self) -> DispatcherStatistics:
         return DispatcherStatistics(
@@ -154,7 +164,12 @@ class Dispatcher:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 task_status.started(self)
+                try:
+                    self._held_functions.update(await self._store.held_functions())
+                except StoreError as exc:
+                    log.error("delivery_store_failed", error=str(exc))
                 while not self._draining:
+                    await self._wake_held()
                     if len(self._held) >= self._max_held:
                         await self._interruptible(self._held_changed.wait)
                         continue
@@ -188,6 +203,8 @@ class Dispatcher:
         self._draining = True
         if self._wait_scope is not None:
             self._wait_scope.cancel()
+        for scope in self._slot_waiters:  # leased, not started: handed back at once
+            scope.cancel()
         waiting = [lease.id for items in self._batches.values() for lease, _ in items]
         self._batches.clear()
         await self._release(waiting)
@@ -204,6 +221,39 @@ class Dispatcher:
         fresh = [lease for lease in leases if lease.id not in self._held]
         self._held.update(lease.id for lease in fresh)
         return fresh
+
+    async def _wake_held(self) -> None:
+        """Wake held functions that can run again (loaded, enabled); per function, not per row."""
+        if not self._held_functions or trio.current_time() - self._held_checked < HELD_CHECK_S:
+            return
+        self._held_checked = trio.current_time()
+        for function in sorted(self._held_functions):
+            target = self._target(function)
+            if target.version is None or not target.config.enabled:
+                continue
+            try:
+                await self._store.wake(function)
+            except StoreError as exc:
+                log.error("delivery_store_failed", error=str(exc))
+                return
+            self._held_functions.discard(function)
+
+    async def _take_slot(self) -> bool:
+        """An invocation slot, or False when drain() began while we waited (rows not started)."""
+        if self._draining:
+            return False
+        with trio.CancelScope() as waiting:
+            self._slot_waiters.add(waiting)
+            try:
+                await self._slots.acquire()
+            finally:
+                self._slot_waiters.discard(waiting)
+        if waiting.cancelled_caught:
+            return False
+        if self._draining:
+            self._slots.release()
+            return False
+        return True
 
     async def _sleep(self, generation: int) -> None:
         """Until new work is committed, the next row is due, or MAX_IDLE_S."""
@@ -240,13 +290,17 @@ class Dispatcher:
             log.error("delivery_store_failed", error=str(exc))
 
     async def _group(self, function: str, leases: list[Lease]) -> None:
-        """Rows of one function: postpone, filter, then batch or run."""
+        """Rows of one function: hold, filter, then batch or run."""
+        if self._draining:  # leased just before drain(): not started, so handed back now
+            await self._release([x.id for x in leases])
+            return
         target = self._target(function)
         if target.version is None or not target.config.enabled:
-            until = self._clock() + self._postpone_s
             reason = target.reason or "function has no live version"
-            await self._settle(leases, self._store.postpone([x.id for x in leases], until=until, reason=reason))
+            await self._settle(leases, self._store.hold(function, [x.id for x in leases], reason=reason))
             self._postponed += len(leases)
+            self._held_functions.add(function)
+            self._held_checked = -math.inf  # it may have come back while we held it
             return
         runnable, done = apply_filters(target.filters, leases, on_crash=_log_filter_crash)
         if done:
@@ -318,13 +372,15 @@ class Dispatcher:
         assert target.version is not None
         leases = [lease for lease, _ in items]
         try:
-            async with self._slots:
+            if not await self._take_slot():
+                return  # draining: the finally below hands the rows back
+            try:
                 self._in_flight += 1
-                try:
-                    self._invocations += 1
-                    results = await self._invoke(target, function, items, batch=batch)
-                finally:
-                    self._in_flight -= 1
+                self._invocations += 1
+                results = await self._invoke(target, function, items, batch=batch)
+            finally:
+                self._in_flight -= 1
+                self._slots.release()
             if results is None:
                 until = self._clock() + self._postpone_s
                 await self._settle(
@@ -467,7 +523,7 @@ async def serve_delivery(
     postpone_s: float = DEFAULT_POSTPONE_S,
     metrics: ResultRecorder | None = None,
     on_result: ResultHook | None = None,
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] = steady_time,
     task_status: trio.TaskStatus[Dispatcher] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run a Dispatcher until cancelled; `task_status.started` hands it over (for drain())."""

@@ -2,7 +2,9 @@
 
 Rules:
 * Outcomes follow `outcomes.state_after` and the retry schedule `outcomes.next_attempt_at`
-  (defaults: 10 attempts, 30 s doubling with jitter: about 4 h before the dead letter).
+  (defaults: 10 attempts, 30 s doubling with jitter: about 4 h before the dead letter); a
+  RetryError after a 429/503 with Retry-After (or with its own `retryAfter`) waits at
+  least that long (`outcomes.requested_delay_s`, capped at 1 h).
 * onBatch (issue 7): when the function's config has `batch` and the plugin defines
   onBatch, rows are grouped per function up to `max_events` or `max_wait_ms`, whichever
   comes first. A group of one goes to the single-event handler when there is one.
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .config import FunctionConfig
-from .outcomes import DeliveryState, InvocationResult, Outcome, next_attempt_at, state_after
+from .outcomes import DeliveryState, InvocationResult, Outcome, next_attempt_at, requested_delay_s, state_after
 from .redact import Redactor
 from .runner.version import PluginVersion
 from .store import Completion, Lease, LogRecord
@@ -111,7 +113,9 @@ def completion_for(
     state = state_after(result.outcome, attempts=attempts, max_attempts=max_attempts)
     due = None
     if state is DeliveryState.PENDING:
-        due = next_attempt_at(attempts, now=now, base_delay_s=base_delay_s, rng=rng)
+        due = next_attempt_at(
+            attempts, now=now, base_delay_s=base_delay_s, rng=rng, retry_after_s=requested_delay_s(result)
+        )
     return Completion(
         delivery_id=lease.id, function=lease.function, result=result, version=version, state=state, next_attempt_at=due
     )

@@ -5,7 +5,9 @@
     ├── PluginLoadError(...)      a plugin does not compile / defines no handler: its author's fault
     ├── IntakeError(status, msg)  a client sent something we refuse: the client's fault
     ├── Backpressure              the queue is over its limit: try again later (503)
-    ├── StoreError                SQLite failed underneath us: the machine's fault
+    ├── StoreError(kind)          SQLite failed underneath us: the machine's fault
+    │   └── DamagedState          the state directory lost or broke its database while we were
+    │                             stopped; refuse to start (the operator decides)
     ├── RunnerError               a runner process died or could not start
     ├── AlreadyRunning(lock)      another daemon holds the state directory
     └── DaemonUnreachable(socket) segfuncctl cannot talk to the daemon
@@ -61,7 +63,28 @@ class Backpressure(SegfuncdError):
 
 
 class StoreError(SegfuncdError):
-    """SQLite failed (disk full, corrupt file, locked); translated from sqlite3 errors."""
+    """SQLite failed (disk full, corrupt file, locked); translated from sqlite3 errors.
+
+    `kind` names the cause for operators and for the store's fault state: "full" (disk or
+    database full), "corrupt" (damaged file), "io" (the disk failed a read or write),
+    "busy" (locked), "closed" (the store is shutting down) or "other".
+    """
+
+    def __init__(self, message: str, *, kind: str = "other") -> None:
+        self.kind = kind
+        super().__init__(message)
+
+
+class DamagedState(StoreError):
+    """At start, the state directory does not hold the database it held when last stopped.
+
+    The machine's (or an operator's) fault: a deleted, truncated or replaced database file, a
+    write-ahead log lost after an unclean stop, a failed integrity check. `segfuncd
+    --accept-state-loss` starts anyway.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, kind="damaged")
 
 
 class RunnerError(SegfuncdError):

@@ -241,7 +241,15 @@ class Intake:
 
     def _health(self) -> Response:
         healthy = bool(self.store.healthy) and not self.draining
-        obj = {"ok": healthy, "pending": self.store.pending_count, "draining": self.draining}
+        fault = getattr(self.store, "fault", None)
+        obj = {
+            "ok": healthy,
+            "pending": self.store.pending_count,
+            "draining": self.draining,
+            "storage": "ok" if fault is None else fault.condition,  # "storage full", "database corrupt", ...
+        }
+        if fault is not None:
+            obj["error"] = fault.message
         return json_response(200 if healthy else 503, obj)
 
     def _preflight(self, request: Request) -> Response:

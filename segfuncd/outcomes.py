@@ -14,8 +14,10 @@ The outcome table is DESIGN.md §1 "Outcomes of one delivery":
 
 from __future__ import annotations
 
+import email.utils
 import enum
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,8 @@ from typing import Any
 DEFAULT_MAX_ATTEMPTS = 10
 DEFAULT_BASE_DELAY_S = 30.0
 MAX_DELAY_S = 6 * 3600.0
+MAX_RETRY_AFTER_S = 3600.0  # a Retry-After beyond this is capped: the schedule stays bounded
+RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
 class Outcome(enum.Enum):
@@ -88,6 +92,7 @@ class RequestRecord:
     status: int | None  # None when the request failed before a response
     duration_ms: float
     error: str | None = None
+    retry_after: float | None = None  # the response's Retry-After, in seconds (delta or HTTP date)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,6 +106,7 @@ class InvocationResult:
     logs: tuple[LogLine, ...] = ()
     requests: tuple[RequestRecord, ...] = ()
     duration_ms: float = 0.0
+    retry_after: float | None = None  # seconds, from `new RetryError(msg, {retryAfter})`
 
     @property
     def error(self) -> str | None:
@@ -108,6 +114,44 @@ class InvocationResult:
         if self.error_name is None:
             return None
         return f"{self.error_name}: {self.error_message}" if self.error_message else self.error_name
+
+
+def requested_delay_s(result: InvocationResult) -> float | None:
+    """How long the destination (or the function) asked us to wait before the next attempt.
+
+    Only for a RetryError: the function's own `retryAfter`, else the Retry-After of the
+    invocation's last response when that was a 429 or 503. Capped at MAX_RETRY_AFTER_S.
+    """
+    if result.outcome is not Outcome.RETRY or result.error_name != "RetryError":
+        return None
+    wanted = result.retry_after
+    if wanted is None and result.requests:
+        last = result.requests[-1]
+        if last.status in RETRY_AFTER_STATUSES:
+            wanted = last.retry_after
+    if wanted is None or wanted != wanted or wanted <= 0:  # None, NaN, or "now"
+        return None
+    return min(float(wanted), MAX_RETRY_AFTER_S)
+
+
+def retry_after_header(headers: Sequence[Sequence[str]], *, now: float) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date, RFC 9110 §10.2.3).
+
+    `headers` are (name, value) pairs; None when absent or unreadable; never negative.
+    """
+    value = next((v for k, v in headers if k.lower() == "retry-after"), None)
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - now)
 
 
 def next_delay_s(
@@ -134,9 +178,14 @@ def next_attempt_at(
     now: float,
     base_delay_s: float = DEFAULT_BASE_DELAY_S,
     rng: random.Random | None = None,
+    retry_after_s: float | None = None,
 ) -> float:
-    """When retry number `attempt` becomes due."""
-    return now + next_delay_s(attempt, base_delay_s=base_delay_s, rng=rng)
+    """When retry number `attempt` becomes due: the schedule's delay, or at least
+    `retry_after_s` when the destination asked for that (requested_delay_s)."""
+    delay = next_delay_s(attempt, base_delay_s=base_delay_s, rng=rng)
+    if retry_after_s is not None:
+        delay = max(delay, min(retry_after_s, MAX_RETRY_AFTER_S))
+    return now + delay
 
 
 def state_after(outcome: Outcome, *, attempts: int, max_attempts: int) -> DeliveryState:

@@ -4,3 +4,73 @@ Each section is owned by the area it serves; keep helpers here, not in test_*.py
 """
 
 from __future__ import annotations
+
+import json as _json
+import os as _os
+import sqlite3 as _sqlite3
+from pathlib import Path as _Path
+
+# --- store faults (issue 12): big queues built straight in SQLite, process figures -------------
+
+_SEED_BODY = _json.dumps({"type": "track", "event": "Seeded", "userId": "u", "properties": {"pad": "x" * 200}})
+
+
+def faults_seed_queue(
+    db: _Path, *, function: str, n: int, state: str = "pending", at: float, attempts: int = 0
+) -> None:
+    """Add `n` events with one delivery each for `function` in `state`, through the real
+    schema (migrated first), with counters to match; one statement per table, in C.
+
+    `at` is received_at / created_at / updated_at / due_at; finished states get one
+    attempt row per delivery, as real deliveries have.
+    """
+    from segfuncd.store.schema import migrate
+
+    migrate(db)
+    conn = _sqlite3.connect(str(db), isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        (base,) = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
+        (seq,) = conn.execute("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'events'").fetchone()
+        base = max(base, seq)
+        conn.execute(
+            "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ?) "
+            "INSERT INTO events (id, message_id, type, body, received_at) "
+            "SELECT ? + i, 'seed-' || (? + i), 'track', ?, ? FROM k",
+            (n, base, base, _SEED_BODY, at),
+        )
+        finished = state in ("delivered", "discarded", "filtered")
+        conn.execute(
+            "INSERT INTO deliveries (event_id, function, state, attempts, due_at, created_at, updated_at) "
+            "SELECT id, ?, ?, ?, ?, ?, ? FROM events WHERE id > ?",
+            (function, state, attempts + finished, None if finished else at, at, at, base),
+        )
+        if finished:
+            conn.execute(
+                "INSERT INTO attempts (delivery_id, number, at, outcome, duration_ms) "
+                "SELECT id, 1, ?, 'delivered', 1.0 FROM deliveries WHERE event_id > ?",
+                (at, base),
+            )
+        active = state in ("pending", "leased")
+        conn.execute(
+            "INSERT INTO function_stats (function, accepted, pending, delivered) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (function) DO UPDATE SET accepted = accepted + excluded.accepted, "
+            "pending = pending + excluded.pending, delivered = delivered + excluded.delivered",
+            (function, n, n if active else 0, n if state == "delivered" else 0),
+        )
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def faults_rss_bytes(pid: int | None = None) -> int:
+    """Resident set size of a process (this one by default), from /proc."""
+    with open(f"/proc/{pid or 'self'}/statm", encoding="ascii") as f:
+        return int(f.read().split()[1]) * _os.sysconf("SC_PAGE_SIZE")
+
+
+def faults_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used, from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _os.sysconf("SC_CLK_TCK")

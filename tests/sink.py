@@ -35,6 +35,7 @@ class Behaviour:
     content_type: str = "application/json"
     # path prefix -> (status, delay_s, body) overriding the defaults
     routes: dict[str, tuple[int, float, bytes]] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # extra response headers (e.g. Retry-After)
 
 
 class Sink:
@@ -42,6 +43,7 @@ class Sink:
 
     def __init__(self) -> None:
         self.requests: list[SunkRequest] = []
+        self.arrived = 0  # requests whose body was read (counted before any delay, unlike `requests`)
         self.behaviour = Behaviour()
         self._cond = threading.Condition()
         sink = self
@@ -56,6 +58,8 @@ class Sink:
                 started = time.monotonic()
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                with sink._cond:
+                    sink.arrived += 1
                 b = sink.behaviour
                 status, delay, out = b.status, b.delay_s, b.body
                 for prefix, spec in b.routes.items():
@@ -66,6 +70,8 @@ class Sink:
                 self.send_response(status)
                 self.send_header("Content-Type", b.content_type)
                 self.send_header("Content-Length", str(len(out)))
+                for name, value in b.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(out)
                 req = SunkRequest(

@@ -179,7 +179,8 @@ async def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) ->
         async with store_at(path, FakeClock()):
             pass
     assert str(path) in str(info.value)
-    assert isinstance(info.value.__cause__, sqlite3.DatabaseError)
+    assert "not a database" in str(info.value)  # refused at the integrity check, before any write
+    assert "--accept-state-loss" in str(info.value)
 
 
 async def test_synchronous_full_is_applied_and_bad_values_refused(tmp_path: Path) -> None:

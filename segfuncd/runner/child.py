@@ -28,6 +28,7 @@ from typing import Any
 
 import trio
 
+from ..outcomes import RETRY_AFTER_STATUSES, retry_after_header
 from .fetch import Fetcher, FetchFailed, FetchSpec
 from .protocol import FrameDecoder, encode
 from .sandbox import LoadFailure, Sandbox, install_limit_handlers
@@ -324,6 +325,8 @@ class Runner:
             result["error_message"] = str(payload.get("message") or "")
             if payload.get("stack"):
                 result["stack"] = payload["stack"]
+            if isinstance(payload.get("retryAfter"), int | float):
+                result["retry_after"] = float(payload["retryAfter"])  # RetryError(msg, {retryAfter})
         req = inv.req
         req.results[inv.pos] = result
         req.remaining -= 1
@@ -353,6 +356,8 @@ class Runner:
                     "rd": reply.redirected,
                 }
                 record["status"] = reply.status
+                if reply.status in RETRY_AFTER_STATUSES:
+                    record["retry_after"] = retry_after_header(reply.headers, now=time.time())
             except FetchFailed as exc:
                 trigger["err"] = exc.reason
                 trigger["code"] = exc.code

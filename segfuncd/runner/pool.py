@@ -403,6 +403,7 @@ def _common(r: dict[str, Any]) -> dict[str, Any]:
                 status=q.get("status"),
                 duration_ms=float(q.get("duration_ms", 0.0)),
                 error=q.get("error"),
+                retry_after=q.get("retry_after"),
             )
             for q in r.get("requests", ())
         ),
@@ -414,7 +415,13 @@ def _result(r: dict[str, Any]) -> InvocationResult:
     name = r.get("error_name")
     if name is None:
         return InvocationResult(outcome=Outcome.DELIVERED, value=_loads(r.get("value")), **_common(r))
-    return InvocationResult(outcome=classify(name), error_name=name, error_message=r.get("error_message"), **_common(r))
+    return InvocationResult(
+        outcome=classify(name),
+        error_name=name,
+        error_message=r.get("error_message"),
+        retry_after=r.get("retry_after"),
+        **_common(r),
+    )
 
 
 def _loads(value: Any) -> Any:

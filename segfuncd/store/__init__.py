@@ -30,6 +30,7 @@ from .models import (
     LogRecord,
     NewEvent,
     PruneResult,
+    StoreFault,
     StoreStatistics,
     StoreStats,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "NewEvent",
     "PruneResult",
     "Store",
+    "StoreFault",
     "StoreStatistics",
     "StoreStats",
     "open_store",

@@ -1,17 +1,20 @@
-"""`open_store()`: migrate, recover, start the owner threads, serve, stop them in order."""
+"""`open_store()`: check, migrate, recover, start the owner threads, serve, stop them in order."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sqlite3
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import trio
 
+from ..clock import steady_time
 from ..errors import StoreError
+from ..log import get_logger
+from . import integrity
 from . import logs as logs_sql
 from .ingest import IdCounters, Ingest
 from .schema import connect, migrate
@@ -19,6 +22,8 @@ from .service import Clock, Store
 from .writer import GroupWriter, OwnerThread
 
 DEFAULT_PRUNE_INTERVAL_S = 300.0
+
+log = get_logger()
 
 
 @asynccontextmanager
@@ -29,18 +34,32 @@ async def open_store(
     max_pending: int = 1_000_000,
     retention_s: float = 86_400,
     log_lines: int = 50_000,
-    clock: Clock = time.time,
+    clock: Clock = steady_time,
     commit_window_s: float = 0.002,
     commit_max_rows: int = 5_000,
     prune_interval_s: float | None = None,
+    accept_state_loss: bool = False,
 ) -> AsyncIterator[Store]:
     """Open (create, migrate) the database at `path` and serve it until the block exits.
+
+    First the state directory's record is checked (integrity.py): a missing, empty or
+    replaced database, a lost WAL after an unclean stop or a failed quick_check raises
+    DamagedState, unless `accept_state_loss`, which logs it loudly and goes on.
 
     Leases left by a previous process are released at once: this process owns the file
     (the daemon holds the state directory's lock), so nothing else can be delivering them.
     """
     path = Path(path)
+    problems = await trio.to_thread.run_sync(integrity.check_state, path)
+    if problems and not accept_state_loss:
+        raise integrity.damaged(path, problems)
+    for problem in problems:
+        log.critical("state_loss_accepted", database=str(path), problem=problem)
     await trio.to_thread.run_sync(migrate, path)
+    try:
+        db_id = await trio.to_thread.run_sync(integrity.mark_started, path)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"cannot record the database identity beside {path}: {exc}") from exc
     wconn = connect(path, synchronous=synchronous)
     rconn = connect(path, synchronous=synchronous)
     try:
@@ -70,6 +89,7 @@ async def open_store(
             interval = prune_interval_s or min(DEFAULT_PRUNE_INTERVAL_S, max(1.0, retention_s / 4))
             if math.isfinite(interval):
                 nursery.start_soon(store._prune_forever, interval)
+            nursery.start_soon(store._probe_forever)
             try:
                 yield store
             finally:
@@ -84,6 +104,9 @@ async def open_store(
         with trio.CancelScope(shield=True):
             await writer.aclose()
             await reader.aclose()
+            if writer.closed_cleanly and reader.closed_cleanly:
+                with contextlib.suppress(OSError):
+                    await trio.to_thread.run_sync(integrity.mark_stopped, path, db_id)
 
 
 def _recover(conn: sqlite3.Connection, now: float) -> tuple[IdCounters, int, int]:

@@ -146,6 +146,35 @@ class StoreStats:
     oldest_pending_age_s: float | None
     functions: Mapping[str, FunctionStats]
     healthy: bool
+    fault: StoreFault | None = None  # why not healthy (the most telling current fault)
+    logs_buffered: int = 0  # log lines held in memory while the store cannot write them
+    logs_dropped: int = 0  # log lines dropped because that buffer was full
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreFault:
+    """A store operation that is failing now; cleared by its next success.
+
+    `condition` is what status, /health and systemd's STATUS= show: "storage full",
+    "database corrupt", ...
+    """
+
+    what: str  # the operation: "lease", "complete", "accept", "append_logs", ...
+    kind: str  # StoreError.kind: "full", "corrupt", "io", "busy", "other"
+    message: str
+    since: float  # when it started failing (store clock)
+
+    @property
+    def condition(self) -> str:
+        return FAULT_CONDITIONS.get(self.kind, "storage failing")
+
+
+FAULT_CONDITIONS = {
+    "full": "storage full",
+    "corrupt": "database corrupt",
+    "io": "storage I/O error",
+    "busy": "database locked",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

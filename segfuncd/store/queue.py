@@ -158,7 +158,7 @@ def _back_to_pending(
     conn: sqlite3.Connection,
     ids: Sequence[int],
     *,
-    due: float,
+    due: float | None,
     note: str | None,
     held: int,
     now: float,
@@ -180,10 +180,51 @@ def _back_to_pending(
     return Moves(leased=-leased)
 
 
+def hold(conn: sqlite3.Connection, now: float, function: str, ids: Sequence[int], *, reason: str) -> Moves:
+    """Put `function`'s rows on hold: pending with no due time, so leasing (which walks the
+    due index from the oldest due time) never meets them; `wake(function)` ends the hold.
+
+    `ids` are the leased rows that met the function's failure; every other pending row
+    of the function is held too, in one statement on the (function, due_at) index, so a
+    backlog of 300k rows costs one update, not 3,000 lease-and-postpone rounds a minute.
+    """
+    moves = _back_to_pending(conn, ids, due=None, note=reason, held=1, now=now)
+    conn.execute(
+        "UPDATE deliveries SET due_at = NULL, held = 1, note = ?, updated_at = ? "
+        f"WHERE {ACTIVE} AND function = ? AND due_at IS NOT NULL AND state = 'pending'",
+        (reason, now, function),
+    )
+    return moves
+
+
+def held_functions(conn: sqlite3.Connection) -> list[str]:
+    """Functions with rows on hold, one index probe per function (a skip scan by hand)."""
+    found: list[str] = []
+    after = ""
+    while True:
+        row = conn.execute(
+            f"SELECT function FROM deliveries WHERE {ACTIVE} AND function > ? ORDER BY function LIMIT 1", (after,)
+        ).fetchone()
+        if row is None:
+            return found
+        after = row[0]
+        held = conn.execute(
+            f"SELECT 1 FROM deliveries WHERE {ACTIVE} AND function = ? AND due_at IS NULL LIMIT 1", (after,)
+        ).fetchone()
+        if held is not None:
+            found.append(after)
+
+
+def probe(conn: sqlite3.Connection, now: float) -> None:
+    """A tiny write: does the disk take writes again?"""
+    conn.execute("INSERT OR REPLACE INTO segfuncd_meta (key, value) VALUES ('probe', ?)", (repr(now),))
+
+
 def wake(conn: sqlite3.Connection, now: float, function: str) -> int:
-    """Make `function`'s postponed rows due now (its file loads again); returns the count."""
+    """Make `function`'s postponed or held rows due now (its file loads again); returns the count."""
     cur = conn.execute(
-        f"UPDATE deliveries SET due_at = ? WHERE {ACTIVE} AND state = 'pending' AND held = 1 AND function = ?",
+        f"UPDATE deliveries SET due_at = ?, held = 0 WHERE {ACTIVE} AND function = ? AND state = 'pending' "
+        "AND held = 1",
         (now, function),
     )
     return cur.rowcount

@@ -10,6 +10,10 @@ Rules:
   fsyncs every commit and survives power loss (group commit keeps that affordable).
 * Hot-path indexes are partial, so a row is indexed only while the index serves it: due
   rows (pending / leased) for leasing, finished rows for retention, dead rows for replay.
+* Disk comes back (issue 12): `auto_vacuum = INCREMENTAL` (set on a new file; an older
+  file is converted by one VACUUM at its upgrade) lets retention hand freed pages back
+  with `PRAGMA incremental_vacuum`, and `journal_size_limit` truncates the WAL after a
+  checkpoint, so a drained backlog does not keep its WAL for the life of the process.
 """
 
 from __future__ import annotations
@@ -161,7 +165,22 @@ def _m005_oldest_pending(db: sqlite_utils.Database) -> None:
     db.execute(f"CREATE INDEX ix_deliveries_active_created ON deliveries(created_at) WHERE {ACTIVE}")
 
 
+@MIGRATIONS(name="m006_held_and_identity")
+def _m006_held_and_identity(db: sqlite_utils.Database) -> None:
+    """Rows of a function that cannot run are held per function (an index by function, so
+    holding and waking them never scans the queue); `segfuncd_meta` keeps the database's
+    identity, which the state directory records (integrity.py)."""
+    db.executescript(
+        f"""
+        CREATE INDEX ix_deliveries_active_function ON deliveries(function, due_at) WHERE {ACTIVE};
+        CREATE TABLE segfuncd_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+        """
+    )
+
+
 SCHEMA_VERSION = len(MIGRATIONS._migrations)
+JOURNAL_SIZE_LIMIT = 8 * 1024 * 1024  # bytes the WAL is truncated to after a checkpoint
+AUTO_VACUUM_INCREMENTAL = 2
 
 
 def migrate(path: Path) -> int:
@@ -175,6 +194,9 @@ def migrate(path: Path) -> int:
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot open the database {path}: {exc}") from exc
     try:
+        (tables,) = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        if not tables:  # a new file: auto_vacuum only takes effect before the first table
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         conn.execute("PRAGMA journal_mode = WAL")
         (found,) = conn.execute("PRAGMA user_version").fetchone()
         if found > SCHEMA_VERSION:
@@ -189,11 +211,28 @@ def migrate(path: Path) -> int:
             raise StoreError(f"{path}: unknown migrations {unknown} (written by a newer segfuncd?)")
         MIGRATIONS.apply(db)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        _convert_auto_vacuum(conn)
         return SCHEMA_VERSION
     except sqlite3.Error as exc:
         raise StoreError(f"cannot migrate the database {path}: {exc}") from exc
     finally:
         conn.close()
+
+
+def _convert_auto_vacuum(conn: sqlite3.Connection) -> None:
+    """An older file gets incremental auto-vacuum by one VACUUM (once, at its upgrade).
+
+    VACUUM needs room for a copy of the file; without it the file keeps working as before,
+    only its free pages are not handed back.
+    """
+    (mode,) = conn.execute("PRAGMA auto_vacuum").fetchone()
+    if mode == AUTO_VACUUM_INCREMENTAL:
+        return
+    conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    try:
+        conn.execute("VACUUM")
+    except sqlite3.Error:
+        pass
 
 
 def connect(path: Path, *, synchronous: str) -> sqlite3.Connection:
@@ -208,6 +247,7 @@ def connect(path: Path, *, synchronous: str) -> sqlite3.Connection:
         conn.execute("PRAGMA busy_timeout = 10000")
         conn.execute("PRAGMA temp_store = MEMORY")
         conn.execute("PRAGMA cache_size = -32768")  # 32 MiB
+        conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
         return conn
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open the database {path}: {exc}") from exc

@@ -9,10 +9,23 @@ Rules:
 * Backpressure is checked before a write is queued: at or above `max_pending` pending
   deliveries, accept() raises Backpressure. A request that gets in may overshoot the limit
   by its own rows, never more; its rows are reserved while it waits for the commit.
+* Faults are a state, not a crash (issue 12). Every write that fails records a StoreFault
+  under its operation ("lease", "complete", "append_logs", ...); its next success clears
+  it. While any operation other than accept is failing, accept() refuses at once with
+  Backpressure (503 + Retry-After), since the queue cannot make progress; accept's own
+  failures already answer 503. The dispatcher keeps retrying, so the faults clear by
+  themselves once space returns.
+* Log lines that cannot be written wait in memory (up to LOG_BACKLOG lines, then the
+  oldest are dropped and counted); append_logs never raises.
+* complete() retries a write that failed for a passing cause (disk full, I/O, locked) for
+  up to COMPLETE_RETRY_S, so an outcome already reached is not thrown away; after that the
+  rows stay leased in the file and are delivered again when the lease expires.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import functools
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -33,6 +46,7 @@ from .models import (
     LogRecord,
     NewEvent,
     PruneResult,
+    StoreFault,
     StoreStatistics,
     StoreStats,
 )
@@ -41,6 +55,17 @@ from .writer import GroupWriter, Job, OwnerThread
 
 T = TypeVar("T")
 Clock = Callable[[], float]
+
+LOG_BACKLOG = 20_000  # log lines kept in memory while the store cannot write them
+COMPLETE_RETRY_S = 30.0
+PASSING = frozenset({"full", "io", "busy"})  # causes worth retrying a write for
+PRUNE_RETRY_S = 10.0  # a failed retention pass is retried this soon (it holds a fault)
+# Operations whose failure is a fault of the store (the ones that recur by themselves, so
+# their next success clears it); the rest (replay, wake, ...) fail only their caller.
+TRACKED = frozenset({"accept", "lease", "complete", "append_logs", "prune"})
+# A success of these wrote rows, which proves the disk takes writes again: it clears every
+# fault with a passing cause, not only its own.
+WRITES_ROWS = frozenset({"accept", "complete", "append_logs", "probe"})
 
 
 class Store:
@@ -76,6 +101,9 @@ class Store:
         self._accept_calls = 0
         self._events_stored = 0
         self._duplicates = 0
+        self._faults: dict[str, StoreFault] = {}
+        self._log_backlog: collections.deque[LogRecord] = collections.deque()
+        self._logs_dropped = 0
 
     # --- intake ---------------------------------------------------------------------------
 
@@ -87,6 +115,11 @@ class Store:
         """
         if not events:
             return []
+        blocking = self._blocking_fault()
+        if blocking is not None:
+            raise Backpressure(
+                f"{blocking.condition}: the queue cannot make progress ({blocking.what} fails: {blocking.message})"
+            )
         if self._pending >= self._max_pending:
             raise Backpressure(
                 f"{self._pending} deliveries are pending, at the limit of storage.max_pending = {self._max_pending}"
@@ -98,9 +131,15 @@ class Store:
             stored: list[bool] = await self._writer.submit(
                 Job(None, payload=payload, rows=len(payload.keys), what="accept"), shield=True
             )
+        except StoreError as exc:
+            self._pending -= rows
+            self._fault("accept", exc)
+            raise
         except BaseException:
             self._pending -= rows
             raise
+        if self._faults:
+            self._cleared("accept")
         self._accept_calls += 1
         if all(stored):  # the usual case, kept cheap: this runs once per request
             self._events_stored += len(stored)
@@ -128,7 +167,16 @@ class Store:
         if not completions:
             return
         items = list(completions)
-        moves = await self._write(lambda c, now: queue_sql.complete(c, now, items), "complete")
+        delay, deadline = 0.25, trio.current_time() + COMPLETE_RETRY_S
+        while True:
+            try:
+                moves = await self._write(lambda c, now: queue_sql.complete(c, now, items), "complete")
+                break
+            except StoreError as exc:
+                if exc.kind not in PASSING or trio.current_time() + delay > deadline:
+                    raise
+            await trio.sleep(delay)
+            delay = min(delay * 2, 5.0)
         self._apply(moves)
         if any(c.state.value == "pending" for c in items):
             self._signal_work()
@@ -141,6 +189,17 @@ class Store:
         )
         self._apply(moves)
         self._signal_work()
+
+    async def hold(self, function: str, ids: Sequence[int], *, reason: str) -> None:
+        """`function` cannot run: its rows (these leased ones and every pending one) wait,
+        without a due time, until `wake(function)`. Costs nothing per row while they wait."""
+        id_list = list(ids)
+        moves = await self._write(lambda c, now: queue_sql.hold(c, now, function, id_list, reason=reason), "hold")
+        self._apply(moves)
+
+    async def held_functions(self) -> list[str]:
+        """Functions with rows on hold (the dispatcher watches them for a live version)."""
+        return await self._read(lambda c, now: queue_sql.held_functions(c), "held_functions")
 
     async def release(self, ids: Sequence[int]) -> None:
         """Give leases back unused: pending and due now."""
@@ -209,6 +268,9 @@ class Store:
             oldest_pending_age_s=age,
             functions=functions,
             healthy=self.healthy,
+            fault=self.fault,
+            logs_buffered=len(self._log_backlog),
+            logs_dropped=self._logs_dropped,
         )
 
     def statistics(self) -> StoreStatistics:
@@ -225,8 +287,33 @@ class Store:
 
     @property
     def healthy(self) -> bool:
-        """False after a failed commit, until the next one succeeds."""
-        return self._writer.healthy
+        """False while any store operation is failing (see `fault`) or the last commit failed."""
+        return not self._faults and self._writer.healthy
+
+    @property
+    def fault(self) -> StoreFault | None:
+        """The most telling operation failing now (disk full first), or None."""
+        if not self._faults:
+            return None
+        order = {"full": 0, "corrupt": 1, "io": 2}
+        return min(self._faults.values(), key=lambda f: (order.get(f.kind, 9), f.since))
+
+    def _blocking_fault(self) -> StoreFault | None:
+        """A failing operation other than accept: the queue is stuck, so intake must refuse."""
+        if not self._faults or set(self._faults) == {"accept"}:
+            return None
+        return min((f for w, f in self._faults.items() if w != "accept"), key=lambda f: f.since)
+
+    def _fault(self, what: str, exc: StoreError) -> None:
+        if exc.kind == "closed" or what not in TRACKED:
+            return
+        if what not in self._faults:
+            self._faults[what] = StoreFault(what=what, kind=exc.kind, message=str(exc), since=self._clock())
+
+    def _cleared(self, what: str) -> None:
+        self._faults.pop(what, None)
+        if what in WRITES_ROWS:
+            self._faults = {w: f for w, f in self._faults.items() if f.kind not in PASSING}
 
     @property
     def pending_count(self) -> int:
@@ -237,12 +324,21 @@ class Store:
 
     async def append_logs(self, records: Sequence[LogRecord]) -> None:
         """Add log lines; the oldest beyond `log_lines` are dropped."""
-        if not records:
+        if not records and not self._log_backlog:
             return
-        items = list(records)
-        newest = await self._write(
-            lambda c, now: logs_sql.append(c, self._ingest.ids, items, keep=self._log_lines), "append_logs"
-        )
+        items = [*self._log_backlog, *records]
+        self._log_backlog.clear()
+        try:
+            newest = await self._write(
+                lambda c, now: logs_sql.append(c, self._ingest.ids, items, keep=self._log_lines), "append_logs"
+            )
+        except StoreError:
+            # Kept for the next append (the pump tries every fraction of a second); beyond
+            # LOG_BACKLOG the oldest go, counted, so a long outage cannot fill the memory.
+            excess = max(0, len(items) - LOG_BACKLOG)
+            self._logs_dropped += excess
+            self._log_backlog.extend(items[excess:])
+            return
         if newest > self._newest_log_id:
             self._newest_log_id = newest
             self._log_event.set()
@@ -291,20 +387,42 @@ class Store:
             keys += k
             if k < retention.CHUNK:
                 break
+        # Hand the freed pages back to the file system, a chunk per job, then truncate the WAL.
+        while await self._write(retention.reclaim, "prune"):
+            pass
+        await self._writer.submit(Job(retention.checkpoint, what="checkpoint", bare=True), shield=True)
         return PruneResult(deliveries=deliveries, events=events, attempts=attempts, dedupe_keys=keys)
 
     async def _prune_forever(self, interval_s: float) -> None:
+        delay = interval_s
         while True:
-            await trio.sleep(interval_s)
+            await trio.sleep(delay)
             try:
                 await self.prune()
+                delay = interval_s
             except StoreError:
-                pass  # healthy turns False; the next pass tries again
+                delay = min(interval_s, PRUNE_RETRY_S)  # it holds a fault: look again soon
+
+    async def _probe_forever(self, interval_s: float = 1.0) -> None:
+        """While a fault with a passing cause (disk full) holds, try a small write each second:
+        its success clears the fault, so intake reopens by itself once space returns."""
+        while True:
+            await trio.sleep(interval_s)
+            if any(f.kind in PASSING for f in self._faults.values()):
+                with contextlib.suppress(StoreError):
+                    await self._write(queue_sql.probe, "probe")
 
     # --- plumbing ---------------------------------------------------------------------------
 
     async def _write(self, fn: Callable[[sqlite3.Connection, float], T], what: str) -> T:
-        return await self._writer.submit(Job(fn, what=what), shield=True)
+        try:
+            result = await self._writer.submit(Job(fn, what=what), shield=True)
+        except StoreError as exc:
+            self._fault(what, exc)
+            raise
+        if self._faults:
+            self._cleared(what)
+        return result
 
     async def _read(self, fn: Callable[[sqlite3.Connection, float], T], what: str) -> T:
         return await self._reader.submit(Job(fn, what=what), shield=False)

@@ -12,12 +12,18 @@ Rules:
 * A caller learns its outcome only after the commit (or the rollback) of its group. Write
   callers wait shielded from cancellation: the write cannot be abandoned halfway, and the
   caller must know whether it happened (STYLE.md: never abandon_on_cancel on writes).
-* sqlite3 errors become StoreError at `submit()`; any other exception is a bug and keeps
-  its type and traceback.
+* sqlite3 errors become StoreError at `submit()`, with `kind` naming the cause (`error_kind`);
+  any other exception is a bug and keeps its type and traceback.
+* A failed rollback never hides the error that caused it. SQLite rolls the whole
+  transaction back by itself after some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM);
+  then `ROLLBACK TO` would fail with "no transaction is active". The writer checks
+  `in_transaction` first, and when the transaction is gone it fails the rest of the
+  group with the original error instead of running their jobs outside any transaction.
 """
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 import threading
 import time
@@ -38,10 +44,13 @@ MergeFn = Callable[[sqlite3.Connection, float, list[Any]], list[Any]]
 class Job(Generic[T]):
     """One unit of work for an owner thread, and its outcome."""
 
-    __slots__ = ("fn", "payload", "rows", "what", "result", "error", "task", "abandoned")
+    __slots__ = ("fn", "payload", "rows", "what", "bare", "result", "error", "task", "abandoned")
 
-    def __init__(self, fn: JobFn[T] | None, *, payload: Any = None, rows: int = 1, what: str) -> None:
+    def __init__(
+        self, fn: JobFn[T] | None, *, payload: Any = None, rows: int = 1, what: str, bare: bool = False
+    ) -> None:
         self.fn = fn  # None: a mergeable payload
+        self.bare = bare  # True: runs outside any transaction, after the group's commit (checkpoints)
         self.payload = payload
         self.rows = rows
         self.what = what  # named in StoreError messages: "accept", "lease", ...
@@ -49,6 +58,63 @@ class Job(Generic[T]):
         self.error: BaseException | None = None
         self.task: trio.lowlevel.Task | None = None  # the caller waiting for it
         self.abandoned = False  # the caller was cancelled (reads only) and left
+
+
+# What an operator reads first in the error message, per kind.
+_CAUSES = {
+    "full": "storage full",
+    "corrupt": "database corrupt",
+    "io": "disk I/O error",
+    "busy": "database locked",
+    "other": "storage error",
+}
+_FULL = {getattr(sqlite3, "SQLITE_FULL", 13)}
+_CORRUPT = {getattr(sqlite3, "SQLITE_CORRUPT", 11), getattr(sqlite3, "SQLITE_NOTADB", 26)}
+_IOERR = 10  # SQLITE_IOERR; extended codes keep it in their low byte
+_BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
+
+
+def error_kind(exc: BaseException) -> str:
+    """The cause of a sqlite3 (or OS) error: "full", "corrupt", "io", "busy" or "other"."""
+    if isinstance(exc, OSError):
+        return "full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "io"
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        primary = code & 0xFF
+        if primary in _FULL:
+            return "full"
+        if primary in _CORRUPT:
+            return "corrupt"
+        if primary == _IOERR:
+            # SQLITE_IOERR_WRITE & co. on a full disk show as I/O errors: look at the text too.
+            return "full" if "full" in str(exc).lower() else "io"
+        if primary in _BUSY:
+            return "busy"
+    text = str(exc).lower()
+    if "disk is full" in text or "database or disk is full" in text:
+        return "full"
+    if "malformed" in text or "not a database" in text:
+        return "corrupt"
+    return "other"
+
+
+def _rollback(conn: sqlite3.Connection, statement: str) -> bool:
+    """Run a ROLLBACK [TO ...]; False when there was no transaction left to roll back."""
+    if not conn.in_transaction:
+        return False
+    try:
+        conn.execute(statement)
+    except sqlite3.Error:
+        return False  # the caller raises the error that made it roll back, not this one
+    return True
+
+
+class _TransactionLost(Exception):
+    """SQLite ended the group's transaction itself after `cause`; the group fails with it."""
+
+    def __init__(self, cause: BaseException) -> None:
+        self.cause = cause
+        super().__init__(str(cause))
 
 
 class OwnerThread:
@@ -67,6 +133,7 @@ class OwnerThread:
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self.commits = 0
         self.healthy = True
+        self.closed_cleanly = False  # the connection closed without error (the WAL is gone)
 
     def start(self) -> None:
         self._thread.start()
@@ -83,7 +150,7 @@ class OwnerThread:
         job.task = trio.lowlevel.current_task()
         with self._cv:
             if self._closing:
-                raise StoreError(f"the store is closed ({job.what})")
+                raise StoreError(f"the store is closed ({job.what})", kind="closed")
             self._queue.append(job)
             self._cv.notify()
 
@@ -99,8 +166,11 @@ class OwnerThread:
 
         await trio.lowlevel.wait_task_rescheduled(abort)
         if job.error is not None:
-            if isinstance(job.error, sqlite3.Error):
-                raise StoreError(f"SQLite failed during {job.what}: {job.error}") from job.error
+            if isinstance(job.error, sqlite3.Error | OSError):
+                kind = error_kind(job.error)
+                raise StoreError(
+                    f"{_CAUSES[kind]}: SQLite failed during {job.what}: {job.error}", kind=kind
+                ) from job.error
             raise job.error
         return job.result  # type: ignore[no-any-return]
 
@@ -125,7 +195,11 @@ class OwnerThread:
                             job.error = exc
                 self._report(group)
         finally:
-            self._conn.close()
+            try:
+                self._conn.close()
+                self.closed_cleanly = True
+            except sqlite3.Error:
+                pass
 
     def _report(self, group: Sequence[Job[Any]]) -> None:
         try:
@@ -143,8 +217,7 @@ class OwnerThread:
                 conn.execute("COMMIT")
             except BaseException as exc:  # noqa: BLE001
                 job.error = exc
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                _rollback(conn, "ROLLBACK")
 
 
 class GroupWriter(OwnerThread):
@@ -192,9 +265,21 @@ class GroupWriter(OwnerThread):
         conn = self._conn
         now = self._clock()
         merged = [job for job in group if job.fn is None]
-        others = [job for job in group if job.fn is not None]
-        conn.execute("BEGIN IMMEDIATE")
+        others = [job for job in group if job.fn is not None and not job.bare]
+        bare = [job for job in group if job.bare]
+        if merged or others:
+            self._run_transaction(now, merged, others)
+        for job in bare:
+            try:
+                assert job.fn is not None
+                job.result = job.fn(conn, now)
+            except BaseException as exc:  # noqa: BLE001
+                job.error = exc
+
+    def _run_transaction(self, now: float, merged: list[Job[Any]], others: list[Job[Any]]) -> None:
+        conn = self._conn
         try:
+            conn.execute("BEGIN IMMEDIATE")
             if merged:
                 conn.execute("SAVEPOINT merged")
                 try:
@@ -203,8 +288,7 @@ class GroupWriter(OwnerThread):
                     for job, result in zip(merged, results, strict=True):
                         job.result = result
                 except BaseException as exc:  # noqa: BLE001
-                    conn.execute("ROLLBACK TO merged")
-                    conn.execute("RELEASE merged")
+                    self._undo_savepoint("merged", exc)
                     for job in merged:
                         job.error = exc
             for job in others:
@@ -215,17 +299,30 @@ class GroupWriter(OwnerThread):
                     conn.execute("RELEASE job")
                 except BaseException as exc:  # noqa: BLE001
                     job.error = exc
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
+                    self._undo_savepoint("job", exc)
             conn.execute("COMMIT")
+        except _TransactionLost as lost:
+            _rollback(conn, "ROLLBACK")
+            self.healthy = False
+            raise lost.cause from None
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            _rollback(conn, "ROLLBACK")
             self.healthy = False
             raise
         self.commits += 1
         self.healthy = True
         self.largest_group = max(self.largest_group, len(merged))
+
+    def _undo_savepoint(self, name: str, cause: BaseException) -> None:
+        """Roll back one job's savepoint; raise _TransactionLost if SQLite already ended it all."""
+        if not _rollback(self._conn, f"ROLLBACK TO {name}"):
+            raise _TransactionLost(cause)
+        try:
+            self._conn.execute(f"RELEASE {name}")
+        except sqlite3.Error:
+            if not self._conn.in_transaction:
+                raise _TransactionLost(cause) from None
+            raise
 
 
 def _set_done(group: Sequence[Job[Any]]) -> None:

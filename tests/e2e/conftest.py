@@ -95,13 +95,14 @@ class DaemonProc:
         self.env = {k: v for k, v in os.environ.items() if k != "SEGFUNCD_CONFIG"}
         self.env.update(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
+        self.extra_args: list[str] = []  # e.g. ["--accept-state-loss"]
 
     # --- lifecycle ----------------------------------------------------------------------
 
     def start(self, *, timeout: float = START_TIMEOUT_S) -> DaemonProc:
         with open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen(
-                [*_exe("segfuncd", "segfuncd.daemon"), "--config", str(self.config_path)],
+                [*_exe("segfuncd", "segfuncd.daemon"), "--config", str(self.config_path), *self.extra_args],
                 stdout=err,
                 stderr=err,
                 cwd=self.dir,
@@ -269,6 +270,30 @@ def daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonProc]]:
     yield start
     for d in started:
         d.kill()
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """tmp_path/var on its own 8 MB tmpfs (root only); unmounted at teardown.
+
+    Request it BEFORE `daemon` in a test's arguments, so the daemon is killed before the
+    unmount (fixtures tear down in reverse order).
+    """
+    where = tmp_path / "var"
+    where.mkdir()
+    try:
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(where)], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.skip(f"cannot mount a tmpfs for the disk-full test: {exc}")
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs for the disk-full test (needs root): {done.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        if subprocess.run(["umount", str(where)], capture_output=True, timeout=10).returncode != 0:
+            subprocess.run(["umount", "-l", str(where)], capture_output=True, timeout=10)
 
 
 def dump_json(obj: Any) -> str:

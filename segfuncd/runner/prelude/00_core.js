@@ -63,7 +63,16 @@ function defineError(name) {
 const EventNotSupported = defineError("EventNotSupported");
 const InvalidEventPayload = defineError("InvalidEventPayload");
 const ValidationError = defineError("ValidationError");
-const RetryError = defineError("RetryError");
+// RetryError(message, { retryAfter: seconds }): segfuncd's extension of Segment's API; the
+// next attempt waits at least that long (capped at 1 h by the daemon).
+class RetryError extends defineError("RetryError") {
+  constructor(message, options) {
+    super(message);
+    const after = options !== null && typeof options === "object" ? options.retryAfter : undefined;
+    if (typeof after === "number" && isFinite(after) && after > 0) this.retryAfter = after;
+  }
+}
+Object.defineProperty(RetryError, "name", { value: "RetryError" });
 class FetchError extends Error {
   constructor(message, type, systemError) {
     super(message);
@@ -79,7 +88,9 @@ function errorInfo(e) {
     let name = typeof e.name === "string" && e.name ? e.name : "Error";
     let message = typeof e.message === "string" ? e.message : safeString(e);
     if (name === "InternalError" && /out of memory/.test(message)) name = "MemoryLimitError";
-    return { name: name, message: message, stack: typeof e.stack === "string" ? e.stack.slice(0, 2048) : null };
+    const info = { name: name, message: message, stack: typeof e.stack === "string" ? e.stack.slice(0, 2048) : null };
+    if (typeof e.retryAfter === "number" && isFinite(e.retryAfter)) info.retryAfter = e.retryAfter;
+    return info;
   }
   return { name: "Error", message: safeString(e), stack: null };
 }
