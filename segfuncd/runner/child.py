@@ -24,11 +24,13 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import trio
 
-from .fetch import Fetcher, FetchFailed, FetchSpec
+from .clock import InvocationClock
+from .fetch import DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION, Fetcher, FetchFailed, FetchSpec
 from .protocol import FrameDecoder, encode
 from .sandbox import LoadFailure, Sandbox, install_limit_handlers
 
@@ -66,7 +68,7 @@ class _Invocation:
     pos: int
     ctx: _Context
     t0: float
-    deadline: float
+    clock: InvocationClock  # timeout_ms: runs from admission, paused while a fetch queues
     logs: list[list[Any]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     scopes: set[trio.CancelScope] = field(default_factory=set)
@@ -86,6 +88,7 @@ class _Context:
     active: int = 0  # invocations started in JS, not finished
     limit: int = DEFAULT_MAX_ACTIVE  # current admission limit (see DEFAULT_MAX_ACTIVE)
     waiting: deque[tuple[_Invocation, dict[str, Any]]] = field(default_factory=deque)
+    name: str = ""  # the function's name: its share of the runner's connections (fetch.py)
 
 
 class Runner:
@@ -97,7 +100,8 @@ class Runner:
         self._fetcher = Fetcher(
             user_agent=config.get("user_agent", "segfuncd"),
             egress_deny=config.get("egress_deny", ()),
-            max_in_flight=config.get("max_fetch_in_flight", 8),
+            max_in_flight=config.get("max_fetch_in_flight", DEFAULT_MAX_IN_FLIGHT),
+            max_in_flight_per_function=config.get("max_fetch_per_function", DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION),
         )
         self._contexts: dict[str, _Context] = {}
         self._busy: dict[str, _Context] = {}
@@ -167,6 +171,7 @@ class Runner:
         except LoadFailure as exc:
             ctx = _Context(version["hash"], None, (), exc.message, exc.line)
         ctx.limit = self._max_active
+        ctx.name = str(version.get("name") or "")
         self._contexts[version["hash"]] = ctx
         self._evict()
         return ctx
@@ -211,13 +216,12 @@ class Runner:
         inv_id = self._next_inv
         self._next_inv += 1
         now = time.monotonic()
-        inv = _Invocation(inv_id, req, pos, ctx, now, now + self._timeout_s)
+        inv = _Invocation(inv_id, req, pos, ctx, now, InvocationClock(self._timeout_s, self._timeout_s))
         self._live[inv_id] = inv
-        heapq.heappush(self._deadlines, (inv.deadline, inv_id))
         start = {"k": "s", "i": inv_id, "h": handlers, "ty": ty, "e": ev, "s": st}
         if ctx.active < ctx.limit:
             ctx.active += 1
-            inv.started = True
+            self._begin(inv)
             self._trigger(ctx, start)
         else:
             ctx.waiting.append((inv, start))
@@ -232,8 +236,14 @@ class Runner:
             inv, start = ctx.waiting.popleft()
             if not inv.done:
                 ctx.active += 1
-                inv.started = True
+                self._begin(inv)
                 self._trigger(ctx, start)
+
+    def _begin(self, inv: _Invocation) -> None:
+        """The invocation enters JS: its timeout_ms starts now (not while it waited here)."""
+        inv.started = True
+        inv.clock.start(time.monotonic())
+        heapq.heappush(self._deadlines, (inv.clock.deadline, inv.id))
 
     def _trigger(self, ctx: _Context, trigger: dict[str, Any]) -> None:
         ctx.triggers.append(trigger)
@@ -343,7 +353,7 @@ class Runner:
         with trio.CancelScope() as scope:
             inv.scopes.add(scope)
             try:
-                reply = await self._fetcher.fetch(spec)
+                reply = await self._fetcher.fetch(spec, owner=inv.ctx.name, on_queue=partial(_pause, inv.clock))
                 trigger["r"] = {
                     "st": reply.status,
                     "tx": reply.reason,
@@ -378,7 +388,10 @@ class Runner:
             while self._deadlines and self._deadlines[0][0] <= now:
                 _, inv_id = heapq.heappop(self._deadlines)
                 inv = self._live.get(inv_id)
-                if inv is not None:
+                if inv is not None and not inv.clock.expired(now):
+                    # paused (a fetch waits for a connection slot) or moved by a pause
+                    heapq.heappush(self._deadlines, (min(inv.clock.next_check(now), now + 0.1), inv_id))
+                elif inv is not None:
                     message = f"the function ran longer than {round(self._timeout_s * 1000)} ms"
                     started = inv.started
                     self._finish(inv, False, {"name": "TimeoutError", "message": message})
@@ -386,6 +399,11 @@ class Runner:
                         self._trigger(inv.ctx, {"k": "x", "i": inv_id})
             nxt = self._deadlines[0][0] - now if self._deadlines else 0.1
             await trio.sleep(max(0.005, min(nxt, 0.1)))
+
+
+def _pause(clock: InvocationClock, waiting: bool) -> None:
+    """fetch.py's on_queue: a connection slot is not the function's time."""
+    (clock.pause if waiting else clock.resume)(time.monotonic())
 
 
 def _report(ctx: _Context) -> dict[str, Any]:

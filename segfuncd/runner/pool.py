@@ -13,6 +13,7 @@ which bounds what a leaky function can accumulate.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -28,11 +29,17 @@ from .. import __version__
 from ..config import DEFAULT_EGRESS_DENY
 from ..errors import RunnerError
 from ..outcomes import InvocationResult, LogLine, Outcome, RequestRecord, classify
+from .fetch import DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION
 from .protocol import FrameDecoder, encode
 from .version import PluginVersion
 
 RESTART_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 WATCHDOG_GRACE_S = 5.0  # beyond timeout_ms, before a silent runner is presumed stuck
+# An overdue request whose runner still answers a ping is not stuck: its events wait for
+# their turn in a busy context (timeout_ms runs from admission, child.py). It is waited for
+# in further timeout_ms rounds while pings are answered, up to this many rounds in all.
+WATCHDOG_MAX_ROUNDS = 10
+PING_GRACE_S = 5.0
 RUNNER_WAIT_S = 5.0  # how long invoke() waits for any runner to be up
 # A runner's resident memory is checked every this many invocations (one /proc read).
 RSS_CHECK_EVERY = 200
@@ -81,6 +88,7 @@ class _Runner:
         self.base_rss: int | None = None  # RSS after the first check: the runner's own size
         self.send_lock = trio.Lock()
         self.exited = trio.Event()
+        self._ping_ids = itertools.count(-1, -1)  # the pool's own ids are positive
 
     async def request(self, msg: dict[str, Any], *, timeout_s: float) -> dict[str, Any]:
         """Send one message and wait for its answer; _RunnerDied if the runner goes away."""
@@ -97,6 +105,13 @@ class _Runner:
                 await self.proc.stdin.send_all(encode(msg))
             with trio.move_on_after(timeout_s):
                 await event.wait()
+            rounds = 1
+            while not slot and self.alive and rounds < WATCHDOG_MAX_ROUNDS and msg.get("op") == "invoke":
+                if not await self._answers_ping():
+                    break
+                rounds += 1
+                with trio.move_on_after(timeout_s):
+                    await event.wait()
             if not slot:
                 if self.alive:
                     # stuck in native code past every limit: kill it, the supervisor respawns
@@ -107,6 +122,16 @@ class _Runner:
             raise _RunnerDied("runner pipe closed") from exc
         finally:
             self.waiting.pop(msg["id"], None)
+
+    async def _answers_ping(self) -> bool:
+        """Whether the runner's loop still answers (busy, not stuck in native code)."""
+        try:
+            await self.request({"op": "ping", "id": next(self._ping_ids)}, timeout_s=PING_GRACE_S)
+        except _Retired:
+            return True  # stdin closed: it cannot be asked; it exits once its work is done
+        except _RunnerDied:
+            return False
+        return True
 
     async def read_loop(self) -> None:
         """Match answers to waiters; on EOF fail everything still waiting."""
@@ -471,7 +496,8 @@ async def open_runner_pool(
     egress_deny: tuple[str, ...] = DEFAULT_EGRESS_DENY,
     recycle_after: int = 100_000,
     user_agent: str = f"segfuncd/{__version__}",
-    max_fetch_in_flight: int = 8,
+    max_fetch_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    max_fetch_per_function: int = DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION,
     max_active: int = 32,
     recycle_growth_mb: int | None = None,
 ) -> AsyncIterator[RunnerPool]:
@@ -488,6 +514,7 @@ async def open_runner_pool(
         "egress_deny": list(egress_deny),
         "user_agent": user_agent,
         "max_fetch_in_flight": max_fetch_in_flight,
+        "max_fetch_per_function": max_fetch_per_function,
         "max_active": max_active,
     }
     async with trio.open_nursery() as nursery:
