@@ -117,11 +117,19 @@ class Store:
 
     # --- the queue --------------------------------------------------------------------------
 
-    async def lease(self, *, limit: int, lease_s: float) -> list[Lease]:
-        """Lease up to `limit` due deliveries for `lease_s` seconds, oldest due first."""
-        leases, moves = await self._write(lambda c, now: queue_sql.lease(c, now, limit=limit, lease_s=lease_s), "lease")
+    async def lease(self, *, limit: int, lease_s: float, skip: Sequence[str] = ()) -> list[Lease]:
+        """Lease up to `limit` due deliveries for `lease_s` seconds, oldest due first, none of `skip`'s."""
+        skipped = tuple(skip)
+        leases, moves = await self._write(
+            lambda c, now: queue_sql.lease(c, now, limit=limit, lease_s=lease_s, skip=skipped), "lease"
+        )
         self._apply(moves)
         return leases
+
+    async def renew(self, ids: Sequence[int], *, lease_s: float) -> None:
+        """Extend leases the caller still holds (rows waiting for an invocation slot)."""
+        id_list = list(ids)
+        await self._write(lambda c, now: queue_sql.renew(c, now, id_list, lease_s=lease_s), "renew")
 
     async def complete(self, completions: Sequence[Completion]) -> None:
         """Record outcomes of leased deliveries: state, attempt rows, counters."""
@@ -156,9 +164,10 @@ class Store:
             self._signal_work()
         return n
 
-    async def next_due(self) -> float | None:
-        """When the earliest pending (or leased) delivery becomes due; None: queue empty."""
-        return await self._read(lambda c, now: queue_sql.next_due(c), "next_due")
+    async def next_due(self, *, skip: Sequence[str] = ()) -> float | None:
+        """When the earliest pending (or leased) delivery becomes due, `skip`'s aside; None: none."""
+        skipped = tuple(skip)
+        return await self._read(lambda c, now: queue_sql.next_due(c, skip=skipped), "next_due")
 
     async def replay(self, *, function: str | None = None, delivery_id: int | None = None) -> int:
         """Dead letters back to pending, attempts reset: all, one function's, or one."""
