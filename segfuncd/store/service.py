@@ -69,6 +69,7 @@ class Store:
         self._pending = pending
         self._leased = 0
         self._newest_log_id = newest_log_id
+        self._log_shares: logs_sql.LogShares | None = None  # writer thread only
         self._log_event = trio.Event()
         self._work_generation = 0
         self._work_event = trio.Event()
@@ -249,13 +250,21 @@ class Store:
         if not records:
             return
         items = list(records)
-        newest = await self._write(
-            lambda c, now: logs_sql.append(c, self._ingest.ids, items, keep=self._log_lines), "append_logs"
-        )
+        newest = await self._write(lambda c, now: self._append_logs(c, items), "append_logs")
         if newest > self._newest_log_id:
             self._newest_log_id = newest
             self._log_event.set()
             self._log_event = trio.Event()
+
+    def _append_logs(self, conn: sqlite3.Connection, items: list[LogRecord]) -> int:
+        """On the writer thread: append, with the per-share row counts loaded once."""
+        if self._log_shares is None:
+            self._log_shares = logs_sql.LogShares.load(conn)
+        try:
+            return logs_sql.append(conn, self._ingest.ids, items, keep=self._log_lines, shares=self._log_shares)
+        except BaseException:
+            self._log_shares = None  # the transaction rolls back: count again next time
+            raise
 
     async def read_logs(
         self,
