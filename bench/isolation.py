@@ -94,6 +94,8 @@ def run_phase(d: Daemon, sink: Sink, phase: str, tag: str, args: argparse.Namesp
         time.sleep(0.05)  # the completions are committed just after the sink answered
         after = d.function("healthy")
     attempts = after.get("attempts", 0) - before.get("attempts", 0)
+    if after.get("last_error") != before.get("last_error"):
+        print(f"  {phase}: the healthy function's last error: {after.get('last_error')}", file=sys.stderr)
     seconds = (s.get("last_ms", wall0) - wall0) / 1000
     return Row(
         phase=phase,

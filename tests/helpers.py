@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 # --- fair share (issue 10): attacker and victim functions, sink bookkeeping ------------------
 
 FAIR_VICTIM_JS = """

@@ -47,3 +47,14 @@ def test_a_wait_that_began_after_the_deadline_does_not_save_it() -> None:
     clock.start(0)
     clock.pause(10.5)
     assert clock.expired(10.6)
+
+
+def test_another_functions_slice_extends_the_deadline_within_the_same_cap() -> None:
+    clock = InvocationClock(timeout_s=10, max_pause_s=3)
+    clock.extend(1)
+    assert not clock.started and clock.paused_total == 0  # not running yet: nothing to extend
+    clock.start(0)
+    clock.extend(2)
+    clock.pause(5)
+    clock.resume(9)
+    assert clock.deadline == 13 and clock.paused_total == 3

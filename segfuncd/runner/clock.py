@@ -7,7 +7,11 @@ timeout_ms is the time the function's own work may take, so the clock
   a connection slot (fetch.py). A destination that answers in 3 s with timeout_ms = 10 s
   must not see a TimeoutError because other requests held the connections, nor a
   duplicate because its own request was sent just before a deadline that had run while
-  it queued. The pause is capped (`max_pause_s`), so an invocation always ends.
+  it queued;
+* does not run while the runner executes another function's long slice (`extend`): the
+  runner has one JS loop, and a CPU burner at its cpu_ms limit must not make its
+  neighbours' invocations time out (and be retried) while they could not run at all.
+The pauses together are capped (`max_pause_s`), so an invocation always ends.
 """
 
 from __future__ import annotations
@@ -48,6 +52,13 @@ class InvocationClock:
         self._waits -= 1
         if self._waits == 0:
             add = min(max(0.0, now - self._paused_since), self.max_pause_s - self.paused_total)
+            self.paused_total += add
+            self.deadline += add
+
+    def extend(self, seconds: float) -> None:
+        """Time spent running another function's code (one JS loop per runner) is not ours."""
+        if self.started:
+            add = min(max(0.0, seconds), self.max_pause_s - self.paused_total)
             self.paused_total += add
             self.deadline += add
 
