@@ -178,6 +178,9 @@ settings = {{ url = "{sink.url}", path = "/delay/{SLOW_MS}", fanout = {fanout} }
                 warm = f"warm-{tag}"
                 post_all(d.intake_url, warm, 200, posters=args.posters, batch=args.batch, extra={"attack": "none"})
                 sink.wait(warm, 200, timeout=30, alive=d.alive)
+                settle = time.monotonic() + BUDGET.cap(10)
+                while d.function("healthy").get("attempts", 0) < 200 and time.monotonic() < settle:
+                    time.sleep(0.05)  # the warm-up's attempts must not count in the first phase
                 for phase in phases:
                     rows.append(run_phase(d, sink, phase, tag, args))
                     r = rows[-1]

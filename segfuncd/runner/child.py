@@ -29,6 +29,7 @@ from typing import Any
 
 import trio
 
+from .affinity import CPU_HEAVY_ERRORS, HEAVY_FOR_S
 from .clock import InvocationClock
 from .fetch import DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION, Fetcher, FetchFailed, FetchSpec
 from .protocol import FrameDecoder, encode
@@ -91,6 +92,9 @@ class _Context:
     limit: int = DEFAULT_MAX_ACTIVE  # current admission limit (see DEFAULT_MAX_ACTIVE)
     waiting: deque[tuple[_Invocation, dict[str, Any]]] = field(default_factory=deque)
     name: str = ""  # the function's name: its share of the runner's connections (fetch.py)
+    # After a slice that ran into its CPU limit, the context rests as long as that slice
+    # took while other functions have work here: a CPU burner gets at most half the loop.
+    rest_until: float = 0.0
 
 
 class Runner:
@@ -109,6 +113,8 @@ class Runner:
         self._busy: dict[str, _Context] = {}
         self._live: dict[int, _Invocation] = {}
         self._deadlines: list[tuple[float, int]] = []
+        self._heavy: dict[str, float] = {}  # function -> when a slice of it last hit its CPU limit
+        self._heavy_now: set[str] = set()  # contexts whose last slice hit the CPU limit
         self._next_inv = 1
         self._max_active = int(config.get("max_active", DEFAULT_MAX_ACTIVE))
         self._wake = trio.Event()
@@ -262,12 +268,28 @@ class Runner:
                 await trio.lowlevel.cancel_shielded_checkpoint()
             self._wake = trio.Event()
             for ctx in list(self._busy.values()):
+                if ctx.rest_until > time.monotonic() and self._others_live(ctx):
+                    continue  # stays busy; _wake_after ends its rest
                 self._busy.pop(ctx.hash, None)
                 t0 = time.monotonic()
                 self._run_slice(ctx)
-                self._not_their_time(ctx, time.monotonic() - t0)
+                took = time.monotonic() - t0
+                self._not_their_time(ctx, took)
+                if ctx.hash in self._heavy_now:
+                    # it ran into its CPU limit: as long again for the others before its next slice
+                    self._heavy_now.discard(ctx.hash)
+                    ctx.rest_until = time.monotonic() + took
+                    if self._nursery is not None:
+                        self._nursery.start_soon(self._wake_after, took)
             # let fetches, timers and the pipe make progress between rounds
             await trio.lowlevel.checkpoint()
+
+    async def _wake_after(self, seconds: float) -> None:
+        await trio.sleep(seconds)
+        self._wake.set()
+
+    def _others_live(self, ctx: _Context) -> bool:
+        return any(inv.ctx is not ctx for inv in self._live.values())
 
     def _not_their_time(self, ran: _Context, seconds: float) -> None:
         """A long slice of one context stalled every other: their clocks stop for it (clock.py)."""
@@ -288,6 +310,10 @@ class Runner:
             for inv in [i for i in self._live.values() if i.ctx is ctx]:
                 self._finish(inv, False, {"name": "FunctionNotLoaded", "message": exc.message})
             return
+        if out.interrupted in CPU_HEAVY_ERRORS:
+            self._heavy_now.add(ctx.hash)
+            if ctx.name:
+                self._heavy[ctx.name] = time.monotonic()  # reported with every answer (affinity.py)
         for box in out.outboxes:
             self._apply_outbox(box)
         self._adapt_limit(ctx, triggers)
@@ -350,7 +376,19 @@ class Runner:
         req.results[inv.pos] = result
         req.remaining -= 1
         if req.remaining == 0:
-            self._send({"id": req.id, "batch": req.batch, "results": req.results})
+            answer: dict[str, Any] = {"id": req.id, "batch": req.batch, "results": req.results}
+            heavy = self._recently_heavy()
+            if heavy:
+                answer["heavy"] = heavy
+            self._send(answer)
+
+    def _recently_heavy(self) -> list[str]:
+        """Functions whose slices hit their CPU limit here lately: the pool keeps them apart."""
+        now = time.monotonic()
+        for name, at in list(self._heavy.items()):
+            if now - at > HEAVY_FOR_S:
+                del self._heavy[name]
+        return list(self._heavy)
 
     # ---- async work on behalf of JS ---------------------------------------------------
     async def _do_fetch(self, inv: _Invocation, item: list[Any]) -> None:

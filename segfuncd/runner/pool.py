@@ -29,6 +29,7 @@ from .. import __version__
 from ..config import DEFAULT_EGRESS_DENY
 from ..errors import RunnerError
 from ..outcomes import InvocationResult, LogLine, Outcome, RequestRecord, classify
+from .affinity import Affinity
 from .fetch import DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION
 from .protocol import FrameDecoder, encode
 from .version import PluginVersion
@@ -191,6 +192,7 @@ class RunnerPool:
         self._in_flight = 0
         self._changed = trio.Event()
         self._closing = False
+        self._affinity = Affinity()
 
     # ---- public API -------------------------------------------------------------------
     async def check(self, version: PluginVersion) -> LoadReport:
@@ -219,6 +221,7 @@ class RunnerPool:
         started = time.monotonic()
         try:
             answer = await self._invoke_once(version, events, settings, batch)
+            results = _results(answer, len(events))
         except _RunnerDied as exc:
             ms = (time.monotonic() - started) * 1000
             crashed = InvocationResult(
@@ -227,7 +230,8 @@ class RunnerPool:
             return [crashed] * len(events)
         finally:
             self._in_flight -= 1
-        return _results(answer, len(events))
+        self._affinity.note(version.name, [r.error_name for r in results], time.monotonic())
+        return results
 
     def statistics(self) -> PoolStatistics:
         return PoolStatistics(
@@ -256,7 +260,7 @@ class RunnerPool:
             "batch": batch,
         }
         timeout = self._timeout_s + WATCHDOG_GRACE_S
-        runner = await self._pick()
+        runner = await self._pick(version.name)
         runner.invocations += len(events)
         for _ in range(3):
             msg["id"] = self._new_id()
@@ -265,21 +269,26 @@ class RunnerPool:
             try:
                 answer = await runner.request(msg, timeout_s=timeout)
             except _Retired:
-                runner = await self._pick()
+                runner = await self._pick(version.name)
                 msg.pop("version", None)
                 continue
             runner.loaded.add(version.hash)
             if not answer.get("missing"):
+                for name in answer.get("heavy") or ():
+                    self._affinity.note(str(name), ["CPULimitError"], time.monotonic())
                 self._maybe_recycle(runner)
                 return answer
             runner.loaded.discard(version.hash)  # the runner evicted it: resend the source
         raise _RunnerDied("runner kept losing the function's source")
 
-    async def _pick(self) -> _Runner:
-        """The live runner with the fewest requests waiting; waits a little for one to start."""
+    async def _pick(self, function: str | None = None) -> _Runner:
+        """The live runner with the fewest requests waiting, where `function` may go
+        (affinity.py keeps CPU-heavy functions apart); waits a little for one to start."""
         with trio.move_on_after(RUNNER_WAIT_S):
             while True:
                 ready = [r for r in self._runners if r.alive and not r.retiring]
+                if ready and function is not None:
+                    return self._affinity.choose(function, ready, lambda r: len(r.waiting), time.monotonic())
                 if ready:
                     return min(ready, key=lambda r: len(r.waiting))
                 changed = self._changed
