@@ -54,3 +54,11 @@ def fair_max_overlap(requests: list[Any], path: str) -> int:
         now += step
         best = max(best, now)
     return best
+
+
+FAIR_BURNER_JS = """
+async function onTrack(event, settings) {
+  let x = 0
+  for (;;) x++
+}
+"""

@@ -13,7 +13,14 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from helpers import FAIR_ATTACKER_JS, FAIR_CHATTY_JS, FAIR_VICTIM_JS, fair_max_overlap, fair_sink_ids
+from helpers import (
+    FAIR_ATTACKER_JS,
+    FAIR_BURNER_JS,
+    FAIR_CHATTY_JS,
+    FAIR_VICTIM_JS,
+    fair_max_overlap,
+    fair_sink_ids,
+)
 
 WORKERS = pytest.mark.parametrize("workers", [1, 2])
 EVENTS = 60
@@ -80,6 +87,23 @@ def test_a_fetch_storm_does_not_time_out_the_victim(daemon: Any, sink: Any, work
     )
     ids = post_events(d, EVENTS, "storm")
     assert_victim_clean(d, sink, ids)
+
+
+@WORKERS
+def test_a_cpu_burner_at_its_limit_does_not_time_out_the_victim(daemon: Any, sink: Any, workers: int) -> None:
+    """Its slices cannot be preempted; the victim's clock stops for them and the burner rests between."""
+    d = daemon(
+        config_text=config(workers, 3000, {}, sink.url).replace("[runtime]", "[runtime]\ncpu_ms = 200"),
+        plugins={"victim": FAIR_VICTIM_JS, "attacker": FAIR_BURNER_JS},
+    )
+    ids = post_events(d, 40, "cpu")
+    assert_victim_clean(d, sink, ids)
+    burner = d.wait_until(
+        lambda: (fn := d.function_status("attacker")).get("attempts", 0) > 0 and fn,
+        timeout=60,
+        what="a burner attempt",
+    )
+    assert burner["delivered"] == 0, burner
 
 
 @WORKERS
