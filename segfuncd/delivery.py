@@ -167,7 +167,8 @@ class Dispatcher:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 task_status.started(self)
-                nursery.start_soon(self._renew_forever)
+                renewing = trio.CancelScope()
+                nursery.start_soon(self._renew_forever, renewing)
                 while not self._draining:
                     generation = self._store.work_generation
                     held_changed = self._held_changed
@@ -182,6 +183,7 @@ class Dispatcher:
                         self._dispatch(nursery, leases)
                     else:
                         await self._sleep(generation, skip=full, held_changed=held_changed)
+                renewing.cancel()  # draining: what is still held settles within drain's timeout
         finally:
             self._batches.clear()
             await self._release(sorted(self._held))
@@ -247,15 +249,16 @@ class Dispatcher:
 
         await self._interruptible(wait)
 
-    async def _renew_forever(self) -> None:
-        """Keep the leases of held rows alive (see the module rules)."""
-        while True:
-            await trio.sleep(self._lease_s / 3)
-            if self._held:
-                try:
-                    await self._store.renew(list(self._held), lease_s=self._lease_s)
-                except StoreError as exc:
-                    log.error("delivery_renew_failed", error=str(exc), deliveries=len(self._held))
+    async def _renew_forever(self, scope: trio.CancelScope) -> None:
+        """Keep the leases of held rows alive (see the module rules) until `scope` is cancelled."""
+        with scope:
+            while True:
+                await trio.sleep(self._lease_s / 3)
+                if self._held:
+                    try:
+                        await self._store.renew(list(self._held), lease_s=self._lease_s)
+                    except StoreError as exc:
+                        log.error("delivery_renew_failed", error=str(exc), deliveries=len(self._held))
 
     async def _interruptible(self, fn: Callable[[], Awaitable[Any]]) -> None:
         """Await `fn()` unless drain() interrupts it."""

@@ -62,3 +62,22 @@ async function onTrack(event, settings) {
   for (;;) x++
 }
 """
+
+
+class FairHangingPool:
+    """A runner pool stand-in for dispatcher tests: invocations of `hung` never return,
+    the others are delivered at once; records the order functions were invoked in."""
+
+    def __init__(self, hung: str) -> None:
+        self.hung = hung
+        self.calls: list[str] = []
+
+    async def invoke(self, version: Any, events: list[Any], settings: Any, *, batch: bool = False) -> list[Any]:
+        import trio
+
+        from segfuncd.outcomes import InvocationResult, Outcome
+
+        self.calls.append(version.name)
+        if version.name == self.hung:
+            await trio.sleep_forever()
+        return [InvocationResult(outcome=Outcome.DELIVERED, duration_ms=1.0) for _ in events]
