@@ -31,27 +31,23 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+from harness import Budget, Daemon, Sink, cpu_delta, cpu_s, post_all
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PLUGIN = HERE / "e2e_plugin.js"
 FUNCTION = PLUGIN.stem
-BIN = Path(sys.executable).parent
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 BUDGET_S = 170.0  # the whole run, waits included, stays under 3 minutes
-BUDGET_END = time.monotonic() + BUDGET_S
+BUDGET = Budget(BUDGET_S)
 
 
 @dataclass
@@ -70,207 +66,23 @@ class Row:
         return self.events / self.seconds if self.seconds else 0.0
 
 
-# --- processes --------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_s(pid: int) -> dict[int, float]:
-    """utime + stime in seconds of `pid` and each of its live descendants (Linux /proc)."""
-    out: dict[int, float] = {}
-    stack = [pid]
-    while stack:
-        p = stack.pop()
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            out[p] = (int(fields[11]) + int(fields[12])) / CLK_TCK
-            for task in Path(f"/proc/{p}/task").iterdir():
-                stack += [int(c) for c in (task / "children").read_text().split()]
-        except (OSError, IndexError, ValueError):
-            pass
-    return out
-
-
-def cpu_delta(pid: int, before: dict[int, float]) -> tuple[float, float]:
-    """CPU seconds since `before`: (the daemon itself, its runner processes)."""
-    now = cpu_s(pid)
-    own = now.get(pid, 0.0) - before.get(pid, 0.0)
-    return own, sum(v - before.get(p, 0.0) for p, v in now.items() if p != pid)
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(["node", str(HERE / "e2e_sink.mjs")], stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        self.url = json.loads(self.proc.stdout.readline())["url"]
-        self.http = httpx.Client(base_url=self.url, timeout=10)
-
-    def stats(self, run: str) -> dict[str, Any]:
-        out: dict[str, Any] = self.http.get("/stats", params={"run": run}).json()
-        return out
-
-    def wait(self, run: str, n: int, *, timeout: float, alive: Any = None) -> dict[str, Any]:
-        timeout = min(timeout, max(1.0, BUDGET_END - time.monotonic()))
-        deadline = time.monotonic() + timeout
-        while True:
-            s = self.stats(run)
-            if s["distinct"] >= n:
-                return s
-            if alive is not None:
-                alive()
-            if time.monotonic() > deadline:
-                raise SystemExit(f"timeout: the sink saw {s['distinct']} of {n} events of run {run!r} in {timeout}s")
-            time.sleep(0.02)
-
-    def close(self) -> None:
-        self.http.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-class Daemon:
-    def __init__(self, tmp: Path, sink_url: str, workers: int) -> None:
-        self.dir = tmp
-        self.port = free_port()
-        (tmp / "plugins").mkdir()
-        (tmp / "plugins" / PLUGIN.name).write_text(PLUGIN.read_text())
-        (tmp / "segfuncd.toml").write_text(f"""
-[intake]
-listen = "127.0.0.1:{self.port}"
-[admin]
-socket = "var/admin.sock"
-[storage]
-path = "var/segfuncd.db"
-synchronous = "normal"
-[runtime]
-plugins_dir = "plugins"
-workers = {workers}
-[functions.{FUNCTION}]
-settings = {{ url = "{sink_url}", apiKey = "bench" }}
-""")
-        self.stderr = open(tmp / "segfuncd.stderr", "wb")
-        exe = BIN / "segfuncd"
-        argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "segfuncd.daemon"]
-        self.proc = subprocess.Popen(
-            [*argv, "--config", str(tmp / "segfuncd.toml")],
-            cwd=tmp,
-            stdout=self.stderr,
-            stderr=self.stderr,
-            env={k: v for k, v in os.environ.items() if k != "SEGFUNCD_CONFIG"},
-        )
-        self.admin = httpx.Client(
-            transport=httpx.HTTPTransport(uds=str(tmp / "var" / "admin.sock")), base_url="http://segfuncd", timeout=10
-        )
-        self.intake_url = f"http://127.0.0.1:{self.port}/v1/batch"
-
-    def alive(self) -> None:
-        if self.proc.poll() is not None:
-            raise SystemExit(f"segfuncd exited with {self.proc.returncode}:\n{self.log_tail()}")
-
-    def log_tail(self) -> str:
-        return (self.dir / "segfuncd.stderr").read_text(errors="replace")[-3000:]
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.alive()
-            try:
-                fn = next((f for f in self.status()["functions"] if f["name"] == FUNCTION), None)
-                if fn is not None and fn.get("version"):
-                    return
-            except (httpx.TransportError, OSError, ValueError):
-                pass
-            time.sleep(0.05)
-        raise SystemExit(f"segfuncd not ready in {timeout}s:\n{self.log_tail()}")
-
-    def status(self) -> dict[str, Any]:
-        r = self.admin.get("/status")
-        r.raise_for_status()
-        out: dict[str, Any] = r.json()
-        return out
-
-    def stop(self, timeout: float = 20) -> int:
-        self.admin.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.stderr.close()
-        return self.proc.returncode
-
-
-# --- posting ----------------------------------------------------------------------------
-
-
-def batch_body(run: str, poster: int, start: int, n: int) -> bytes:
-    sent_ms = time.time() * 1000
-    events = [
-        {
-            "type": "track",
-            "event": "Bench",
-            "userId": f"u-{i % 100}",
-            "messageId": f"{run}-{poster}-{i}",
-            "properties": {"run": run, "poster": poster, "n": i, "sent_ms": sent_ms, "plan": "pro"},
-        }
-        for i in range(start, start + n)
-    ]
-    return json.dumps({"batch": events}, separators=(",", ":")).encode()
-
-
-def post_all(url: str, run: str, events: int, *, posters: int, batch: int, rate: float | None = None) -> float:
-    """Post `events` events in batches from `posters` threads; at `rate` events/s if given.
-
-    Returns when every request was answered 200 (SystemExit otherwise); the start time."""
-    per = [events // posters + (1 if p < events % posters else 0) for p in range(posters)]
-    errors: list[str] = []
-    t0 = time.monotonic()
-    interval = batch * posters / rate if rate else 0.0  # seconds between one poster's batches
-
-    def poster(p: int) -> None:
-        with httpx.Client(timeout=30, headers={"content-type": "application/json"}) as c:
-            k = 0
-            for start in range(0, per[p], batch):
-                if interval:
-                    delay = t0 + (p / posters + k) * interval - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
-                k += 1
-                try:
-                    r = c.post(url, content=batch_body(run, p, start, min(batch, per[p] - start)))
-                except httpx.HTTPError as exc:
-                    errors.append(f"{type(exc).__name__}: {exc}")
-                    return
-                if r.status_code != 200:
-                    errors.append(f"{r.status_code} {r.text[:200]}")
-                    return
-
-    threads = [threading.Thread(target=poster, args=(p,)) for p in range(posters)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise SystemExit(f"intake refused a batch: {errors[0]}")
-    return t0
-
-
 # --- the cases --------------------------------------------------------------------------
 
 
 def run_segfuncd(sink: Sink, args: argparse.Namespace) -> list[Row]:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="segfuncd-e2e-") as tmp:
-        d = Daemon(Path(tmp), sink.url, args.workers)
+        config = f"""
+[storage]
+path = "var/segfuncd.db"
+synchronous = "normal"
+[runtime]
+plugins_dir = "plugins"
+workers = {args.workers}
+[functions.{FUNCTION}]
+settings = {{ url = "{sink.url}", apiKey = "bench" }}
+"""
+        d = Daemon(Path(tmp), config=config, plugins={FUNCTION: PLUGIN.read_text()})
         try:
             d.wait_ready()
             tag = uuid.uuid4().hex[:6]
@@ -392,9 +204,7 @@ def run_node(sink: Sink, args: argparse.Namespace) -> Row:
     ]
     before = os.times()
     try:
-        done = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=min(args.timeout, max(1.0, BUDGET_END - time.monotonic()))
-        )
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=BUDGET.cap(args.timeout))
     except subprocess.TimeoutExpired:
         raise SystemExit("timeout: the node harness did not finish in time") from None
     after = os.times()
@@ -451,7 +261,7 @@ def main() -> None:
     parser.add_argument("--skip-node", action="store_true")
     args = parser.parse_args()
     t0 = time.monotonic()
-    sink = Sink()
+    sink = Sink(BUDGET)
     try:
         rows = run_segfuncd(sink, args)
         if not args.skip_node:

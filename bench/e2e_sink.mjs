@@ -9,6 +9,7 @@
 // only counted.
 //   GET /stats?run=R  -> {run, received, distinct, first_ms, last_ms, p50_ms, p99_ms, max_ms}
 //   GET /stats        -> {untagged, requests}
+//   POST /delay/MS    -> answered after MS ms (bench/isolation.py: slow and hung destinations)
 // The clock is performance.timeOrigin + performance.now(): wall clock, sub-millisecond.
 import http from "node:http";
 
@@ -58,11 +59,18 @@ const server = http.createServer((req, res) => {
     const arrival = now();
     requests++;
     record(Buffer.concat(chunks).toString("utf8"), arrival);
-    res.writeHead(200, { "content-type": "application/json", "content-length": body.length });
-    res.end(body);
+    const answer = () => {
+      res.writeHead(200, { "content-type": "application/json", "content-length": body.length });
+      res.end(body);
+    };
+    const delay = /^\/delay\/(\d+)/.exec(req.url);  // a slow (or, with a long delay, hung) destination
+    if (delay) setTimeout(answer, Number(delay[1]));
+    else answer();
   });
 });
 server.keepAliveTimeout = 60_000;
+server.requestTimeout = 0; // hung destinations hold requests open on purpose
+server.maxConnections = 100_000;
 server.listen(0, "127.0.0.1", () => {
   process.stdout.write(JSON.stringify({ url: `http://127.0.0.1:${server.address().port}` }) + "\n");
 });

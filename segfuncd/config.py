@@ -100,6 +100,9 @@ class FunctionConfig:
     secret_settings: tuple[str, ...] = ()
     filters: tuple[FilterConfig, ...] = ()
     batch: BatchConfig | None = None
+    # Invocations of this function in flight at once; 0: up to all of the dispatcher's
+    # slots. Either way each function with work is served in turn and keeps its fair share.
+    max_concurrency: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -333,6 +336,12 @@ def _check(config: Config) -> None:
             except ValueError as exc:
                 raise ConfigError(str(exc), path=src, key=addr_key) from exc
     for name, fn in config.functions.items():
+        if fn.max_concurrency < 0:
+            raise ConfigError(
+                f"must be 0 (no cap of its own) or more, got {fn.max_concurrency}",
+                path=src,
+                key=f"functions.{name}.max_concurrency",
+            )
         if fn.batch is not None and not (1 <= fn.batch.max_events <= MAX_BATCH_EVENTS):
             raise ConfigError(
                 f"must be between 1 and {MAX_BATCH_EVENTS}, got {fn.batch.max_events}",

@@ -19,8 +19,17 @@ Rules:
   before anything is stored, logged or counted (redact.py).
 * Filters run first: a filtered-out event is completed as FILTERED and never reaches the
   function (no attempt used). A filter that crashes drops the event (fail closed).
-* Up to `concurrency` invocations are in flight at once, so every runner process is busy;
-  leasing pauses while `concurrency * batch_size` leased rows are already in memory.
+* Fair share (issue 10): invocation slots are a FairShare (fairshare.py) keyed by
+  function: up to `concurrency` invocations are in flight at once, so every runner process
+  is busy; functions waiting for a slot are served in turn; one function holds at most its
+  `max_concurrency`; and a function below its share always gets a slot, so a neighbour
+  whose invocations hang until timeout_ms cannot hold another function's events back.
+* Leasing is fair too: at most `concurrency * batch_size` leased rows of one function are
+  in memory; a function at that bound is skipped by the next lease (its backlog would
+  otherwise fill every lease and memory with rows that wait for its slots), and leasing
+  pauses only when no function with due work is below it.
+* A held row's lease is renewed (every `lease_s / 3`) while it waits for a slot or runs:
+  a lease never expires under a row we still hold, so no other holder can run it twice.
 * Outcomes, the retry schedule and the onBatch grouping rules are decided by the pure
   helpers in `delivery_rules.py`; this module owns the I/O around them: leasing, timers,
   invocation slots, settling and releasing.
@@ -52,6 +61,7 @@ from .delivery_rules import (
     split_full,
 )
 from .errors import RunnerError, StoreError
+from .fairshare import FairShare, FairShareStatistics
 from .log import debug_enabled, get_logger
 from .outcomes import DeliveryState, InvocationResult, Outcome
 from .redact import redactor_for, secret_values
@@ -96,6 +106,7 @@ ResultHook = Callable[[str, InvocationResult], None]
 class DispatcherStatistics:
     in_flight: int  # invocations running now
     held: int  # leased rows in memory (running or waiting in a batch)
+    slots: FairShareStatistics  # invocation slots held / waited for, per function
     invocations: int  # pool.invoke calls made
     completed: int  # deliveries completed (any outcome, filtered included)
     postponed: int  # deliveries postponed because their function could not run
@@ -130,10 +141,11 @@ class Dispatcher:
         if concurrency is None:
             stats = getattr(pool, "statistics", None)
             concurrency = max(4, 2 * (stats().workers if stats is not None else 2))
-        self._slots = trio.Semaphore(concurrency)  # invocations in flight
-        self._max_held = concurrency * batch_size  # leased rows in memory, waiting or running
+        self._slots = FairShare(max(1, concurrency))  # invocations in flight, shared by function
+        self._max_held = concurrency * batch_size  # leased rows of one function in memory
         self._metrics, self._on_result, self._clock, self._rng = metrics, on_result, clock, rng
-        self._held: set[int] = set()
+        self._held: dict[int, str] = {}  # leased rows in memory -> their function
+        self._held_by: dict[str, int] = {}  # leased rows in memory per function
         self._held_changed = trio.Event()  # set (and replaced) whenever rows settle
         self._batches: dict[str, list[Item]] = {}
         self._timers: set[str] = set()
@@ -150,6 +162,7 @@ class Dispatcher:
         return DispatcherStatistics(
             in_flight=self._in_flight,
             held=len(self._held),
+            slots=self._slots.statistics(),
             invocations=self._invocations,
             completed=self._completed,
             postponed=self._postponed,
@@ -168,14 +181,15 @@ class Dispatcher:
                     self._held_functions.update(await self._store.held_functions())
                 except StoreError as exc:
                     log.error("delivery_store_failed", error=str(exc))
+                renewing = trio.CancelScope()
+                nursery.start_soon(self._renew_forever, renewing)
                 while not self._draining:
                     await self._wake_held()
-                    if len(self._held) >= self._max_held:
-                        await self._interruptible(self._held_changed.wait)
-                        continue
                     generation = self._store.work_generation
+                    held_changed = self._held_changed
+                    full = self._full()
                     try:
-                        leases = await self._lease()
+                        leases = await self._lease(skip=full)
                     except StoreError as exc:
                         log.error("delivery_lease_failed", error=str(exc))
                         await self._interruptible(partial(trio.sleep, 1.0))
@@ -183,7 +197,8 @@ class Dispatcher:
                     if leases:
                         self._dispatch(nursery, leases)
                     else:
-                        await self._sleep(generation)
+                        await self._sleep(generation, skip=full, held_changed=held_changed)
+                renewing.cancel()  # draining: what is still held settles within drain's timeout
         finally:
             self._batches.clear()
             await self._release(sorted(self._held))
@@ -216,10 +231,12 @@ class Dispatcher:
 
     # --- leasing ----------------------------------------------------------------------------
 
-    async def _lease(self) -> list[Lease]:
-        leases = await self._store.lease(limit=self._batch_size, lease_s=self._lease_s)
+    async def _lease(self, *, skip: Sequence[str] = ()) -> list[Lease]:
+        leases = await self._store.lease(limit=self._batch_size, lease_s=self._lease_s, skip=skip)
         fresh = [lease for lease in leases if lease.id not in self._held]
-        self._held.update(lease.id for lease in fresh)
+        for lease in fresh:
+            self._held[lease.id] = lease.function
+            self._held_by[lease.function] = self._held_by.get(lease.function, 0) + 1
         return fresh
 
     async def _wake_held(self) -> None:
@@ -238,33 +255,61 @@ class Dispatcher:
                 return
             self._held_functions.discard(function)
 
-    async def _take_slot(self) -> bool:
-        """An invocation slot, or False when drain() began while we waited (rows not started)."""
+    async def _take_slot(self, function: str, *, limit: int | None) -> bool:
+        """One of `function`'s fair-share slots, or False when drain() began while we waited
+        (the rows were not started)."""
         if self._draining:
             return False
         with trio.CancelScope() as waiting:
             self._slot_waiters.add(waiting)
             try:
-                await self._slots.acquire()
+                await self._slots.acquire(function, limit=limit)
             finally:
                 self._slot_waiters.discard(waiting)
         if waiting.cancelled_caught:
             return False
         if self._draining:
-            self._slots.release()
+            self._slots.release(function)
             return False
         return True
 
-    async def _sleep(self, generation: int) -> None:
-        """Until new work is committed, the next row is due, or MAX_IDLE_S."""
-        due = await self._store.next_due()
+    def _full(self) -> list[str]:
+        """Functions holding their bound of leased rows: the next lease skips them."""
+        return [function for function, n in self._held_by.items() if n >= self._max_held]
+
+    async def _sleep(self, generation: int, *, skip: Sequence[str] = (), held_changed: trio.Event) -> None:
+        """Until new work is committed, the next row is due, a held row settles, or MAX_IDLE_S.
+
+        Rows of `skip` (functions at their bound) do not count as due: they wait for their
+        own rows to settle, which `held_changed` reports.
+        """
+        due = await self._store.next_due(skip=skip)
         delay = MAX_IDLE_S if due is None else min(max(due - self._clock(), 0.005), MAX_IDLE_S)
 
         async def wait() -> None:
             with trio.move_on_after(delay):
-                await self._store.wait_work(generation)
+                async with trio.open_nursery() as nursery:
+
+                    async def until(fn: Callable[[], Awaitable[Any]]) -> None:
+                        await fn()
+                        nursery.cancel_scope.cancel()
+
+                    nursery.start_soon(until, partial(self._store.wait_work, generation))
+                    if skip:
+                        nursery.start_soon(until, held_changed.wait)
 
         await self._interruptible(wait)
+
+    async def _renew_forever(self, scope: trio.CancelScope) -> None:
+        """Keep the leases of held rows alive (see the module rules) until `scope` is cancelled."""
+        with scope:
+            while True:
+                await trio.sleep(self._lease_s / 3)
+                if self._held:
+                    try:
+                        await self._store.renew(list(self._held), lease_s=self._lease_s)
+                    except StoreError as exc:
+                        log.error("delivery_renew_failed", error=str(exc), deliveries=len(self._held))
 
     async def _interruptible(self, fn: Callable[[], Awaitable[Any]]) -> None:
         """Await `fn()` unless drain() interrupts it."""
@@ -372,7 +417,7 @@ class Dispatcher:
         assert target.version is not None
         leases = [lease for lease, _ in items]
         try:
-            if not await self._take_slot():
+            if not await self._take_slot(function, limit=target.config.max_concurrency or None):
                 return  # draining: the finally below hands the rows back
             try:
                 self._in_flight += 1
@@ -380,7 +425,7 @@ class Dispatcher:
                 results = await self._invoke(target, function, items, batch=batch)
             finally:
                 self._in_flight -= 1
-                self._slots.release()
+                self._slots.release(function)
             if results is None:
                 until = self._clock() + self._postpone_s
                 await self._settle(
@@ -500,7 +545,14 @@ class Dispatcher:
         self._forget(ids)
 
     def _forget(self, ids: Iterable[int]) -> None:
-        self._held.difference_update(ids)
+        for i in ids:
+            function = self._held.pop(i, None)
+            if function is not None:
+                left = self._held_by[function] - 1
+                if left:
+                    self._held_by[function] = left
+                else:
+                    del self._held_by[function]
         self._held_changed.set()
         self._held_changed = trio.Event()
 

@@ -102,6 +102,9 @@ async def test_drain_lets_running_invocations_finish_and_stops_leasing(tmp_path:
                 lambda task_status: serve_delivery(store, pool, resolve=lambda f: LIVE, task_status=task_status)
             )
             await wait_for(store, lambda s: s.leased == 3)
+            with trio.fail_after(10):
+                while d.statistics().in_flight != 1:  # the invocation has started
+                    await trio.sleep(0.005)
             async with trio.open_nursery() as draining:
                 draining.start_soon(lambda: d.drain(timeout_s=5))
                 await trio.sleep(0.01)

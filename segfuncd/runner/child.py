@@ -24,12 +24,15 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import trio
 
 from ..outcomes import RETRY_AFTER_STATUSES, retry_after_header
-from .fetch import Fetcher, FetchFailed, FetchSpec
+from .affinity import CPU_HEAVY_ERRORS, HEAVY_FOR_S
+from .clock import InvocationClock
+from .fetch import DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION, Fetcher, FetchFailed, FetchSpec
 from .protocol import FrameDecoder, encode
 from .sandbox import LoadFailure, Sandbox, install_limit_handlers
 
@@ -50,6 +53,8 @@ MAX_TRIGGERS_PER_SLICE = 500
 # A context whose handlers finish inside their first slice (no await on I/O) parks nothing,
 # so its limit grows up to MAX_TRIGGERS_PER_SLICE and big batches still go in one eval.
 DEFAULT_MAX_ACTIVE = 32
+# A slice of one context longer than this stops the timeout_ms clocks of the others.
+OTHERS_SLICE_MIN_S = 0.01
 
 
 @dataclass(eq=False)
@@ -67,7 +72,7 @@ class _Invocation:
     pos: int
     ctx: _Context
     t0: float
-    deadline: float
+    clock: InvocationClock  # timeout_ms: runs from admission, paused while a fetch queues
     logs: list[list[Any]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     scopes: set[trio.CancelScope] = field(default_factory=set)
@@ -87,6 +92,10 @@ class _Context:
     active: int = 0  # invocations started in JS, not finished
     limit: int = DEFAULT_MAX_ACTIVE  # current admission limit (see DEFAULT_MAX_ACTIVE)
     waiting: deque[tuple[_Invocation, dict[str, Any]]] = field(default_factory=deque)
+    name: str = ""  # the function's name: its share of the runner's connections (fetch.py)
+    # After a slice that ran into its CPU limit, the context rests as long as that slice
+    # took while other functions have work here: a CPU burner gets at most half the loop.
+    rest_until: float = 0.0
 
 
 class Runner:
@@ -98,12 +107,15 @@ class Runner:
         self._fetcher = Fetcher(
             user_agent=config.get("user_agent", "segfuncd"),
             egress_deny=config.get("egress_deny", ()),
-            max_in_flight=config.get("max_fetch_in_flight", 8),
+            max_in_flight=config.get("max_fetch_in_flight", DEFAULT_MAX_IN_FLIGHT),
+            max_in_flight_per_function=config.get("max_fetch_per_function", DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION),
         )
         self._contexts: dict[str, _Context] = {}
         self._busy: dict[str, _Context] = {}
         self._live: dict[int, _Invocation] = {}
         self._deadlines: list[tuple[float, int]] = []
+        self._heavy: dict[str, float] = {}  # function -> when a slice of it last hit its CPU limit
+        self._heavy_now: set[str] = set()  # contexts whose last slice hit the CPU limit
         self._next_inv = 1
         self._max_active = int(config.get("max_active", DEFAULT_MAX_ACTIVE))
         self._wake = trio.Event()
@@ -168,6 +180,7 @@ class Runner:
         except LoadFailure as exc:
             ctx = _Context(version["hash"], None, (), exc.message, exc.line)
         ctx.limit = self._max_active
+        ctx.name = str(version.get("name") or "")
         self._contexts[version["hash"]] = ctx
         self._evict()
         return ctx
@@ -212,13 +225,12 @@ class Runner:
         inv_id = self._next_inv
         self._next_inv += 1
         now = time.monotonic()
-        inv = _Invocation(inv_id, req, pos, ctx, now, now + self._timeout_s)
+        inv = _Invocation(inv_id, req, pos, ctx, now, InvocationClock(self._timeout_s, self._timeout_s))
         self._live[inv_id] = inv
-        heapq.heappush(self._deadlines, (inv.deadline, inv_id))
         start = {"k": "s", "i": inv_id, "h": handlers, "ty": ty, "e": ev, "s": st}
         if ctx.active < ctx.limit:
             ctx.active += 1
-            inv.started = True
+            self._begin(inv)
             self._trigger(ctx, start)
         else:
             ctx.waiting.append((inv, start))
@@ -233,8 +245,14 @@ class Runner:
             inv, start = ctx.waiting.popleft()
             if not inv.done:
                 ctx.active += 1
-                inv.started = True
+                self._begin(inv)
                 self._trigger(ctx, start)
+
+    def _begin(self, inv: _Invocation) -> None:
+        """The invocation enters JS: its timeout_ms starts now (not while it waited here)."""
+        inv.started = True
+        inv.clock.start(time.monotonic())
+        heapq.heappush(self._deadlines, (inv.clock.deadline, inv.id))
 
     def _trigger(self, ctx: _Context, trigger: dict[str, Any]) -> None:
         ctx.triggers.append(trigger)
@@ -251,10 +269,36 @@ class Runner:
                 await trio.lowlevel.cancel_shielded_checkpoint()
             self._wake = trio.Event()
             for ctx in list(self._busy.values()):
+                if ctx.rest_until > time.monotonic() and self._others_live(ctx):
+                    continue  # stays busy; _wake_after ends its rest
                 self._busy.pop(ctx.hash, None)
+                t0 = time.monotonic()
                 self._run_slice(ctx)
+                took = time.monotonic() - t0
+                self._not_their_time(ctx, took)
+                if ctx.hash in self._heavy_now:
+                    # it ran into its CPU limit: as long again for the others before its next slice
+                    self._heavy_now.discard(ctx.hash)
+                    ctx.rest_until = time.monotonic() + took
+                    if self._nursery is not None:
+                        self._nursery.start_soon(self._wake_after, took)
             # let fetches, timers and the pipe make progress between rounds
             await trio.lowlevel.checkpoint()
+
+    async def _wake_after(self, seconds: float) -> None:
+        await trio.sleep(seconds)
+        self._wake.set()
+
+    def _others_live(self, ctx: _Context) -> bool:
+        return any(inv.ctx is not ctx for inv in self._live.values())
+
+    def _not_their_time(self, ran: _Context, seconds: float) -> None:
+        """A long slice of one context stalled every other: their clocks stop for it (clock.py)."""
+        if seconds < OTHERS_SLICE_MIN_S:
+            return
+        for inv in self._live.values():
+            if inv.ctx is not ran:
+                inv.clock.extend(seconds)
 
     def _run_slice(self, ctx: _Context) -> None:
         assert ctx.sandbox is not None
@@ -267,6 +311,10 @@ class Runner:
             for inv in [i for i in self._live.values() if i.ctx is ctx]:
                 self._finish(inv, False, {"name": "FunctionNotLoaded", "message": exc.message})
             return
+        if out.interrupted in CPU_HEAVY_ERRORS:
+            self._heavy_now.add(ctx.hash)
+            if ctx.name:
+                self._heavy[ctx.name] = time.monotonic()  # reported with every answer (affinity.py)
         for box in out.outboxes:
             self._apply_outbox(box)
         self._adapt_limit(ctx, triggers)
@@ -331,7 +379,19 @@ class Runner:
         req.results[inv.pos] = result
         req.remaining -= 1
         if req.remaining == 0:
-            self._send({"id": req.id, "batch": req.batch, "results": req.results})
+            answer: dict[str, Any] = {"id": req.id, "batch": req.batch, "results": req.results}
+            heavy = self._recently_heavy()
+            if heavy:
+                answer["heavy"] = heavy
+            self._send(answer)
+
+    def _recently_heavy(self) -> list[str]:
+        """Functions whose slices hit their CPU limit here lately: the pool keeps them apart."""
+        now = time.monotonic()
+        for name, at in list(self._heavy.items()):
+            if now - at > HEAVY_FOR_S:
+                del self._heavy[name]
+        return list(self._heavy)
 
     # ---- async work on behalf of JS ---------------------------------------------------
     async def _do_fetch(self, inv: _Invocation, item: list[Any]) -> None:
@@ -346,7 +406,7 @@ class Runner:
         with trio.CancelScope() as scope:
             inv.scopes.add(scope)
             try:
-                reply = await self._fetcher.fetch(spec)
+                reply = await self._fetcher.fetch(spec, owner=inv.ctx.name, on_queue=partial(_pause, inv.clock))
                 trigger["r"] = {
                     "st": reply.status,
                     "tx": reply.reason,
@@ -383,7 +443,10 @@ class Runner:
             while self._deadlines and self._deadlines[0][0] <= now:
                 _, inv_id = heapq.heappop(self._deadlines)
                 inv = self._live.get(inv_id)
-                if inv is not None:
+                if inv is not None and not inv.clock.expired(now):
+                    # paused (a fetch waits for a connection slot) or moved by a pause
+                    heapq.heappush(self._deadlines, (min(inv.clock.next_check(now), now + 0.1), inv_id))
+                elif inv is not None:
                     message = f"the function ran longer than {round(self._timeout_s * 1000)} ms"
                     started = inv.started
                     self._finish(inv, False, {"name": "TimeoutError", "message": message})
@@ -391,6 +454,11 @@ class Runner:
                         self._trigger(inv.ctx, {"k": "x", "i": inv_id})
             nxt = self._deadlines[0][0] - now if self._deadlines else 0.1
             await trio.sleep(max(0.005, min(nxt, 0.1)))
+
+
+def _pause(clock: InvocationClock, waiting: bool) -> None:
+    """fetch.py's on_queue: a connection slot is not the function's time."""
+    (clock.pause if waiting else clock.resume)(time.monotonic())
 
 
 def _report(ctx: _Context) -> dict[str, Any]:

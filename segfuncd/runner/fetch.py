@@ -11,7 +11,12 @@ errors into the `reason` of a JS `FetchError` (the one boundary where they are m
 * Direct requests go through httpclient.py (httptools parsing on a keep-alive pool): on loopback it is
   ~6x faster than httpx on trio (DESIGN.md §3 explains httpx's pool scans). Requests a
   proxy variable applies to go through httpx, which implements the proxy protocols.
-* At most `max_in_flight` requests run at once; the rest wait on our own semaphore.
+* Connections are shared fairly among functions (fairshare.py, keyed by function name):
+  one function holds at most `max_in_flight_per_function` requests at once, the runner
+  `max_in_flight` in all, and a function under its share always gets a slot, so a fetch
+  storm or a hung destination of one function never makes another's requests wait. The
+  caller learns when a request has to wait (`on_queue`), so that the wait is not charged
+  to the invocation's timeout_ms (child.py pauses its clock).
 * Defaults as node-fetch v2: `Accept: */*`, `Accept-Encoding: gzip,deflate`, redirects
   followed (at most 20; 303, and 301/302 after POST, become GET), non-2xx resolves.
 """
@@ -22,7 +27,7 @@ import ipaddress
 import socket
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,9 +36,16 @@ import httpx
 import trio
 from httpcore._backends.trio import TrioBackend, TrioStream  # what httpx uses under trio
 
+from ..fairshare import FairShare, FairShareStatistics
 from .httpclient import ConnectionPool, HTTPFailure, TooLarge
 
-DEFAULT_MAX_IN_FLIGHT = 8
+QueueHook = Callable[[bool], None]  # on_queue(True): waits for a connection slot; (False): got one
+
+DEFAULT_MAX_IN_FLIGHT = 64  # requests in flight per runner, all functions
+# One function's requests in flight per runner: at least the invocations one context runs
+# at once (child.DEFAULT_MAX_ACTIVE), so a function making one request per event never
+# waits for a connection slot of its own.
+DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION = 32
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 DEFAULT_REQUEST_TIMEOUT_S = 30.0
 MAX_REDIRECTS = 20
@@ -159,6 +171,7 @@ class Fetcher:
         user_agent: str,
         egress_deny: Iterable[str],
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        max_in_flight_per_function: int = DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
     ) -> None:
@@ -176,7 +189,8 @@ class Fetcher:
         self._proxies = urllib.request.getproxies()  # the environment's, read once
         self._bypass: dict[str, bool] = {}
         self._user_agent = user_agent
-        self._limit = trio.Semaphore(max_in_flight)
+        self._slots = FairShare(max(1, max_in_flight))
+        self._per_function = max(1, max_in_flight_per_function)
         self._max_bytes = max_response_bytes
         self._timeout_s = timeout_s
 
@@ -184,11 +198,31 @@ class Fetcher:
         await self._pool.aclose()
         await self._client.aclose()
 
-    async def fetch(self, spec: FetchSpec) -> FetchReply:
-        """Perform one request; FetchFailed for anything that is not an HTTP response."""
+    def statistics(self) -> FairShareStatistics:
+        """Connection slots held and waited for, per function."""
+        return self._slots.statistics()
+
+    async def fetch(self, spec: FetchSpec, *, owner: str = "", on_queue: QueueHook | None = None) -> FetchReply:
+        """Perform one request for function `owner`; FetchFailed for anything that is not an HTTP response.
+
+        The request's own timeout starts once it holds a connection slot.
+        """
         headers = _with_defaults(spec.headers, self._user_agent)
         timeout = min(spec.timeout_s, self._timeout_s) if spec.timeout_s > 0 else self._timeout_s
-        async with self._limit:
+        queued = False
+
+        def waiting() -> None:
+            nonlocal queued
+            queued = True
+            if on_queue is not None:
+                on_queue(True)
+
+        try:
+            await self._slots.acquire(owner, limit=self._per_function, on_wait=waiting)
+        finally:
+            if queued and on_queue is not None:
+                on_queue(False)
+        try:
             try:
                 with trio.fail_after(timeout):
                     return await self._follow(spec, headers)
@@ -200,6 +234,8 @@ class Fetcher:
                 raise FetchFailed(str(exc), "ECONNRESET") from exc
             except (httpx.HTTPError, httpcore.ConnectError, OSError, ValueError, UnicodeError) as exc:
                 raise FetchFailed(*_reason(exc)) from exc
+        finally:
+            self._slots.release(owner)
 
     async def _follow(self, spec: FetchSpec, headers: list[tuple[str, str]]) -> FetchReply:
         """Send, following redirects the way node-fetch does."""

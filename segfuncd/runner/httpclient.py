@@ -25,7 +25,7 @@ import httptools
 import trio
 
 Connect = Callable[[str, int], Awaitable[trio.SocketStream]]
-MAX_IDLE_PER_ORIGIN = 16
+MAX_IDLE_PER_ORIGIN = 64  # = fetch.DEFAULT_MAX_IN_FLIGHT: a connection used at full share is kept, not reopened
 RECEIVE_SIZE = 65_536
 MAX_HEAD_SIZE = 256 * 1024  # status line + headers of one response (h11's default bound)
 

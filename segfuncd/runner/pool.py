@@ -13,6 +13,7 @@ which bounds what a leaky function can accumulate.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -28,11 +29,18 @@ from .. import __version__
 from ..config import DEFAULT_EGRESS_DENY
 from ..errors import RunnerError
 from ..outcomes import InvocationResult, LogLine, Outcome, RequestRecord, classify
+from .affinity import Affinity
+from .fetch import DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION
 from .protocol import FrameDecoder, encode
 from .version import PluginVersion
 
 RESTART_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 WATCHDOG_GRACE_S = 5.0  # beyond timeout_ms, before a silent runner is presumed stuck
+# An overdue request whose runner still answers a ping is not stuck: its events wait for
+# their turn in a busy context (timeout_ms runs from admission, child.py). It is waited for
+# in further timeout_ms rounds while pings are answered, up to this many rounds in all.
+WATCHDOG_MAX_ROUNDS = 10
+PING_GRACE_S = 5.0
 RUNNER_WAIT_S = 5.0  # how long invoke() waits for any runner to be up
 # A runner's resident memory is checked every this many invocations (one /proc read).
 RSS_CHECK_EVERY = 200
@@ -81,6 +89,7 @@ class _Runner:
         self.base_rss: int | None = None  # RSS after the first check: the runner's own size
         self.send_lock = trio.Lock()
         self.exited = trio.Event()
+        self._ping_ids = itertools.count(-1, -1)  # the pool's own ids are positive
 
     async def request(self, msg: dict[str, Any], *, timeout_s: float) -> dict[str, Any]:
         """Send one message and wait for its answer; _RunnerDied if the runner goes away."""
@@ -97,6 +106,13 @@ class _Runner:
                 await self.proc.stdin.send_all(encode(msg))
             with trio.move_on_after(timeout_s):
                 await event.wait()
+            rounds = 1
+            while not slot and self.alive and rounds < WATCHDOG_MAX_ROUNDS and msg.get("op") == "invoke":
+                if not await self._answers_ping():
+                    break
+                rounds += 1
+                with trio.move_on_after(timeout_s):
+                    await event.wait()
             if not slot:
                 if self.alive:
                     # stuck in native code past every limit: kill it, the supervisor respawns
@@ -107,6 +123,16 @@ class _Runner:
             raise _RunnerDied("runner pipe closed") from exc
         finally:
             self.waiting.pop(msg["id"], None)
+
+    async def _answers_ping(self) -> bool:
+        """Whether the runner's loop still answers (busy, not stuck in native code)."""
+        try:
+            await self.request({"op": "ping", "id": next(self._ping_ids)}, timeout_s=PING_GRACE_S)
+        except _Retired:
+            return True  # stdin closed: it cannot be asked; it exits once its work is done
+        except _RunnerDied:
+            return False
+        return True
 
     async def read_loop(self) -> None:
         """Match answers to waiters; on EOF fail everything still waiting."""
@@ -166,6 +192,7 @@ class RunnerPool:
         self._in_flight = 0
         self._changed = trio.Event()
         self._closing = False
+        self._affinity = Affinity()
 
     # ---- public API -------------------------------------------------------------------
     async def check(self, version: PluginVersion) -> LoadReport:
@@ -194,6 +221,7 @@ class RunnerPool:
         started = time.monotonic()
         try:
             answer = await self._invoke_once(version, events, settings, batch)
+            results = _results(answer, len(events))
         except _RunnerDied as exc:
             ms = (time.monotonic() - started) * 1000
             crashed = InvocationResult(
@@ -202,7 +230,8 @@ class RunnerPool:
             return [crashed] * len(events)
         finally:
             self._in_flight -= 1
-        return _results(answer, len(events))
+        self._affinity.note(version.name, [r.error_name for r in results], time.monotonic())
+        return results
 
     def statistics(self) -> PoolStatistics:
         return PoolStatistics(
@@ -231,7 +260,7 @@ class RunnerPool:
             "batch": batch,
         }
         timeout = self._timeout_s + WATCHDOG_GRACE_S
-        runner = await self._pick()
+        runner = await self._pick(version.name)
         runner.invocations += len(events)
         for _ in range(3):
             msg["id"] = self._new_id()
@@ -240,21 +269,26 @@ class RunnerPool:
             try:
                 answer = await runner.request(msg, timeout_s=timeout)
             except _Retired:
-                runner = await self._pick()
+                runner = await self._pick(version.name)
                 msg.pop("version", None)
                 continue
             runner.loaded.add(version.hash)
             if not answer.get("missing"):
+                for name in answer.get("heavy") or ():
+                    self._affinity.note(str(name), ["CPULimitError"], time.monotonic())
                 self._maybe_recycle(runner)
                 return answer
             runner.loaded.discard(version.hash)  # the runner evicted it: resend the source
         raise _RunnerDied("runner kept losing the function's source")
 
-    async def _pick(self) -> _Runner:
-        """The live runner with the fewest requests waiting; waits a little for one to start."""
+    async def _pick(self, function: str | None = None) -> _Runner:
+        """The live runner with the fewest requests waiting, where `function` may go
+        (affinity.py keeps CPU-heavy functions apart); waits a little for one to start."""
         with trio.move_on_after(RUNNER_WAIT_S):
             while True:
                 ready = [r for r in self._runners if r.alive and not r.retiring]
+                if ready and function is not None:
+                    return self._affinity.choose(function, ready, lambda r: len(r.waiting), time.monotonic())
                 if ready:
                     return min(ready, key=lambda r: len(r.waiting))
                 changed = self._changed
@@ -478,7 +512,8 @@ async def open_runner_pool(
     egress_deny: tuple[str, ...] = DEFAULT_EGRESS_DENY,
     recycle_after: int = 100_000,
     user_agent: str = f"segfuncd/{__version__}",
-    max_fetch_in_flight: int = 8,
+    max_fetch_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    max_fetch_per_function: int = DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION,
     max_active: int = 32,
     recycle_growth_mb: int | None = None,
 ) -> AsyncIterator[RunnerPool]:
@@ -495,6 +530,7 @@ async def open_runner_pool(
         "egress_deny": list(egress_deny),
         "user_agent": user_agent,
         "max_fetch_in_flight": max_fetch_in_flight,
+        "max_fetch_per_function": max_fetch_per_function,
         "max_active": max_active,
     }
     async with trio.open_nursery() as nursery:

@@ -9,7 +9,8 @@ object). Requests carry an `id`; the runner answers each with an object of the s
     runner -> pool   {"id", "report": {ok, error, line, handlers}}
                      {"id", "missing": true}          (hash unknown: resend with version)
                      {"id", "results": [{error_name, error_message, value (json str),
-                                         logs, requests, duration_ms}, ...]}
+                                         logs, requests, duration_ms}, ...],
+                      "heavy"?: [function names that hit their CPU limit here lately]}
 
 Events travel as JSON strings so they are encoded once and each invocation parses its own
 copy inside the sandbox.

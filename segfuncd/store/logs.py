@@ -1,8 +1,13 @@
 """The bounded log table behind `segfuncctl logs`, and waiting for new lines (`-f`).
 
-The table keeps the newest `log_lines` rows: every append deletes what fell off the end
-(ids are consecutive, so that is one range delete). Followers do not poll the table: the
-Store signals a trio.Event after each committed append, and `wait_logs` wakes on it.
+The table keeps at most `log_lines` rows, shared fairly (issue 10): each function's
+lines are one share and the daemon's own lines another. When an append goes over the
+bound, the largest shares are cut back to an equal level (max-min fair, `fair_levels`),
+oldest lines first, so a function that floods its console trims its own history and
+never pushes out another function's lines (nor the daemon's) while those stay within
+their share. Row counts per share live in `LogShares`, owned by the writer thread and
+loaded once from the table. Followers do not poll the table: the Store signals a
+trio.Event after each committed append, and `wait_logs` wakes on it.
 """
 
 from __future__ import annotations
@@ -21,8 +26,64 @@ _INSERT = (
 _COLUMNS = "id, time, level, source, function, version, message_id, outcome, message, fields"
 
 
-def append(conn: sqlite3.Connection, ids: IdCounters, records: Sequence[LogRecord], *, keep: int) -> int:
-    """Insert `records`, trim the table to `keep` rows; returns the newest id (0: none)."""
+DAEMON_SHARE = None  # the share key of the daemon's own lines; a function's is its name
+_SHARE_OF_ROW = "CASE WHEN source = 'daemon' THEN NULL ELSE coalesce(function, '') END"
+
+
+def share_of(record: LogRecord) -> str | None:
+    return DAEMON_SHARE if record.source == "daemon" else (record.function or "")
+
+
+class LogShares:
+    """Rows in the log table per share; used only on the writer thread."""
+
+    def __init__(self, counts: dict[str | None, int]) -> None:
+        self.counts = counts
+
+    @classmethod
+    def load(cls, conn: sqlite3.Connection) -> LogShares:
+        rows = conn.execute(f"SELECT {_SHARE_OF_ROW}, count(*) FROM logs GROUP BY 1").fetchall()
+        return cls({share: int(n) for share, n in rows})
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def fair_levels(counts: dict[str | None, int], keep: int) -> dict[str | None, int]:
+    """How many rows each share over the fair level must drop so that at most `keep` remain.
+
+    Water-filling: shares below the level keep everything; the rest are cut to the level.
+    """
+    if sum(counts.values()) <= keep:
+        return {}
+    order = sorted(counts.items(), key=lambda kv: kv[1])
+    remaining = max(0, keep)
+    cuts: dict[str | None, int] = {}
+    for i, (_share, n) in enumerate(order):
+        level = remaining // (len(order) - i)
+        if n <= level:
+            remaining -= n
+            continue
+        for other, m in order[i:]:
+            if m > level:
+                cuts[other] = m - level
+        break
+    return cuts
+
+
+def append(
+    conn: sqlite3.Connection,
+    ids: IdCounters,
+    records: Sequence[LogRecord],
+    *,
+    keep: int,
+    shares: LogShares | None = None,
+) -> int:
+    """Insert `records`, trim the table to `keep` rows fairly; returns the newest id (0: none).
+
+    `shares` is the writer's running count (loaded from the table when None).
+    """
     rows = []
     next_id = ids.log
     for r in records:
@@ -33,9 +94,29 @@ def append(conn: sqlite3.Connection, ids: IdCounters, records: Sequence[LogRecor
         next_id += 1
     if rows:
         conn.executemany(_INSERT, rows)
-        conn.execute("DELETE FROM logs WHERE id <= ?", (next_id - 1 - keep,))
+        if shares is None:
+            shares = LogShares.load(conn)
+        else:
+            for r in records:
+                key = share_of(r)
+                shares.counts[key] = shares.counts.get(key, 0) + 1
+        counts = shares.counts
+        for share, drop in fair_levels(counts, keep).items():
+            _drop_oldest(conn, share, drop)
+            counts[share] -= drop
+            if not counts[share]:
+                del counts[share]
         ids.log = next_id
     return next_id - 1
+
+
+def _drop_oldest(conn: sqlite3.Connection, share: str | None, n: int) -> None:
+    args: tuple[str, ...] = ()
+    if share is DAEMON_SHARE:
+        where = "source = 'daemon'"
+    else:
+        where, args = "source != 'daemon' AND coalesce(function, '') = ?", (share,)
+    conn.execute(f"DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE {where} ORDER BY id LIMIT ?)", (*args, n))
 
 
 def newest_id(conn: sqlite3.Connection) -> int:

@@ -41,13 +41,20 @@ class Moves:
     dead: int = 0
 
 
-def lease(conn: sqlite3.Connection, now: float, *, limit: int, lease_s: float) -> tuple[list[Lease], Moves]:
-    """Lease up to `limit` due deliveries, oldest due first (expired leases included)."""
+def lease(
+    conn: sqlite3.Connection, now: float, *, limit: int, lease_s: float, skip: Sequence[str] = ()
+) -> tuple[list[Lease], Moves]:
+    """Lease up to `limit` due deliveries, oldest due first (expired leases included).
+
+    Rows of the functions in `skip` are left alone: the dispatcher holds its fair share of
+    their rows already, and their backlog must not hide other functions' rows.
+    """
+    not_skipped, args = _not_in(skip)
     rows = conn.execute(
         "SELECT d.id, d.function, d.attempts, d.created_at, d.state, e.message_id, e.body "
         "FROM deliveries AS d JOIN events AS e ON e.id = d.event_id "
-        f"WHERE d.{ACTIVE} AND d.due_at <= ? ORDER BY d.due_at LIMIT ?",
-        (now, limit),
+        f"WHERE d.{ACTIVE} AND d.due_at <= ?{not_skipped} ORDER BY d.due_at LIMIT ?",
+        (now, *args, limit),
     ).fetchall()
     if not rows:
         return [], Moves()
@@ -230,10 +237,28 @@ def wake(conn: sqlite3.Connection, now: float, function: str) -> int:
     return cur.rowcount
 
 
-def next_due(conn: sqlite3.Connection) -> float | None:
-    """The earliest due_at of pending or leased rows (lease expiry counts)."""
-    (due,) = conn.execute(f"SELECT min(due_at) FROM deliveries WHERE {ACTIVE}").fetchone()
+def next_due(conn: sqlite3.Connection, *, skip: Sequence[str] = ()) -> float | None:
+    """The earliest due_at of pending or leased rows (lease expiry counts), `skip`'s aside."""
+    not_skipped, args = _not_in(skip)
+    (due,) = conn.execute(f"SELECT min(due_at) FROM deliveries WHERE {ACTIVE}{not_skipped}", args).fetchone()
     return None if due is None else float(due)
+
+
+def renew(conn: sqlite3.Connection, now: float, ids: Sequence[int], *, lease_s: float) -> Moves:
+    """Extend the leases of rows still leased to `now + lease_s` (the holder still has them)."""
+    if ids:
+        conn.execute(
+            "UPDATE deliveries SET due_at = ? WHERE id IN (SELECT value FROM json_each(?)) AND state = 'leased'",
+            (now + lease_s, json.dumps(list(ids))),
+        )
+    return Moves()
+
+
+def _not_in(functions: Sequence[str]) -> tuple[str, tuple[str, ...]]:
+    """A `AND function NOT IN (...)` clause and its argument (none when nothing is skipped)."""
+    if not functions:
+        return "", ()
+    return " AND function NOT IN (SELECT value FROM json_each(?))", (json.dumps(sorted(functions)),)
 
 
 def replay(conn: sqlite3.Connection, now: float, *, function: str | None, delivery_id: int | None) -> tuple[int, Moves]:

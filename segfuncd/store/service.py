@@ -94,6 +94,7 @@ class Store:
         self._pending = pending
         self._leased = 0
         self._newest_log_id = newest_log_id
+        self._log_shares: logs_sql.LogShares | None = None  # writer thread only
         self._log_event = trio.Event()
         self._work_generation = 0
         self._work_event = trio.Event()
@@ -156,11 +157,19 @@ class Store:
 
     # --- the queue --------------------------------------------------------------------------
 
-    async def lease(self, *, limit: int, lease_s: float) -> list[Lease]:
-        """Lease up to `limit` due deliveries for `lease_s` seconds, oldest due first."""
-        leases, moves = await self._write(lambda c, now: queue_sql.lease(c, now, limit=limit, lease_s=lease_s), "lease")
+    async def lease(self, *, limit: int, lease_s: float, skip: Sequence[str] = ()) -> list[Lease]:
+        """Lease up to `limit` due deliveries for `lease_s` seconds, oldest due first, none of `skip`'s."""
+        skipped = tuple(skip)
+        leases, moves = await self._write(
+            lambda c, now: queue_sql.lease(c, now, limit=limit, lease_s=lease_s, skip=skipped), "lease"
+        )
         self._apply(moves)
         return leases
+
+    async def renew(self, ids: Sequence[int], *, lease_s: float) -> None:
+        """Extend leases the caller still holds (rows waiting for an invocation slot)."""
+        id_list = list(ids)
+        await self._write(lambda c, now: queue_sql.renew(c, now, id_list, lease_s=lease_s), "renew")
 
     async def complete(self, completions: Sequence[Completion]) -> None:
         """Record outcomes of leased deliveries: state, attempt rows, counters."""
@@ -215,9 +224,10 @@ class Store:
             self._signal_work()
         return n
 
-    async def next_due(self) -> float | None:
-        """When the earliest pending (or leased) delivery becomes due; None: queue empty."""
-        return await self._read(lambda c, now: queue_sql.next_due(c), "next_due")
+    async def next_due(self, *, skip: Sequence[str] = ()) -> float | None:
+        """When the earliest pending (or leased) delivery becomes due, `skip`'s aside; None: none."""
+        skipped = tuple(skip)
+        return await self._read(lambda c, now: queue_sql.next_due(c, skip=skipped), "next_due")
 
     async def replay(self, *, function: str | None = None, delivery_id: int | None = None) -> int:
         """Dead letters back to pending, attempts reset: all, one function's, or one."""
@@ -329,9 +339,7 @@ class Store:
         items = [*self._log_backlog, *records]
         self._log_backlog.clear()
         try:
-            newest = await self._write(
-                lambda c, now: logs_sql.append(c, self._ingest.ids, items, keep=self._log_lines), "append_logs"
-            )
+            newest = await self._write(lambda c, now: self._append_logs(c, items), "append_logs")
         except StoreError:
             # Kept for the next append (the pump tries every fraction of a second); beyond
             # LOG_BACKLOG the oldest go, counted, so a long outage cannot fill the memory.
@@ -343,6 +351,16 @@ class Store:
             self._newest_log_id = newest
             self._log_event.set()
             self._log_event = trio.Event()
+
+    def _append_logs(self, conn: sqlite3.Connection, items: list[LogRecord]) -> int:
+        """On the writer thread: append, with the per-share row counts loaded once."""
+        if self._log_shares is None:
+            self._log_shares = logs_sql.LogShares.load(conn)
+        try:
+            return logs_sql.append(conn, self._ingest.ids, items, keep=self._log_lines, shares=self._log_shares)
+        except BaseException:
+            self._log_shares = None  # the transaction rolls back: count again next time
+            raise
 
     async def read_logs(
         self,

@@ -1,0 +1,34 @@
+"""Affinity: a function that hits its CPU limit is kept on one runner; others avoid it."""
+
+from __future__ import annotations
+
+from segfuncd.runner.affinity import HEAVY_FOR_S, Affinity, _home
+
+RUNNERS = ["r0", "r1", "r2"]
+
+
+def load(runner: str) -> int:
+    return {"r0": 0, "r1": 1, "r2": 2}[runner]
+
+
+def test_without_heavy_functions_the_least_loaded_runner_is_chosen() -> None:
+    a = Affinity()
+    a.note("f", [None, "TimeoutError"], now=0)
+    assert a.choose("f", RUNNERS, load, now=1) == "r0"
+
+
+def test_a_cpu_heavy_function_stays_home_and_the_others_avoid_its_home() -> None:
+    a = Affinity()
+    a.note("burner", [None, "CPULimitError"], now=0)
+    home = RUNNERS[_home("burner", len(RUNNERS))]
+    assert {a.choose("burner", RUNNERS, load, now=1) for _ in range(5)} == {home}
+    others = {a.choose("healthy", RUNNERS, load, now=1) for _ in range(5)}
+    assert home not in others and len(others) == 1
+
+
+def test_heaviness_wears_off_and_one_runner_is_shared_by_all() -> None:
+    a = Affinity()
+    a.note("burner", ["CPULimitError"], now=0)
+    assert a.choose("healthy", ["only"], lambda r: 0, now=1) == "only"
+    assert a.heavy(now=HEAVY_FOR_S + 1) == []
+    assert a.choose("burner", RUNNERS, load, now=HEAVY_FOR_S + 1) == "r0"
