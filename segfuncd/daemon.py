@@ -156,7 +156,7 @@ def _needs_restart(old: Config, new: Config) -> list[str]:
     for section in ("intake", "admin", "storage"):
         if getattr(old, section) != getattr(new, section):
             keys.append(f"[{section}]")
-    for key in ("plugins_dir", "workers", "timeout_ms", "cpu_ms", "memory_mb", "egress_deny"):
+    for key in ("plugins_dir", "workers", "timeout_ms", "cpu_ms", "memory_mb", "egress_deny", "egress_allow"):
         if getattr(old.runtime, key) != getattr(new.runtime, key):
             keys.append(f"runtime.{key}")
     return keys
@@ -220,6 +220,7 @@ async def run(daemon: Daemon, *, task_status: trio.TaskStatus[None] = trio.TASK_
                 cpu_ms=config.runtime.cpu_ms,
                 memory_mb=config.runtime.memory_mb,
                 egress_deny=config.runtime.egress_deny,
+                egress_allow=config.runtime.egress_allow,
                 recycle_after=config.runtime.recycle_after,
             ) as pool,
         ):

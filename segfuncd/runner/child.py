@@ -97,6 +97,7 @@ class Runner:
         self._fetcher = Fetcher(
             user_agent=config.get("user_agent", "segfuncd"),
             egress_deny=config.get("egress_deny", ()),
+            egress_allow=config.get("egress_allow", ()),
             max_in_flight=config.get("max_fetch_in_flight", 8),
         )
         self._contexts: dict[str, _Context] = {}

@@ -234,7 +234,8 @@ def make_config(tmp_path: Path, config_text: str = "") -> dict[str, Any]:
         "intake": {"listen": f"127.0.0.1:{free_port()}"},
         "admin": {"socket": "var/admin.sock"},
         "storage": {"path": "var/segfuncd.db"},
-        "runtime": {"plugins_dir": "plugins", "workers": 1, "timeout_ms": 5000},
+        # loopback is denied to fetch() by default: the test sink on 127.0.0.1 is opened explicitly
+        "runtime": {"plugins_dir": "plugins", "workers": 1, "timeout_ms": 5000, "egress_allow": ["127.0.0.1"]},
         "retry": {"max_attempts": 3, "base_delay_s": 0.2},
     }
     return _merge(base, tomllib.loads(config_text))
