@@ -167,7 +167,10 @@ def parse_host(raw: str) -> tuple[IPAddress | None, str]:
         raise EgressError("invalid URL: host is not UTF-8 after percent-decoding") from None
     try:
         ascii_host = decoded.lower() if decoded.isascii() else _to_ascii(decoded)
-    except idna.IDNAError as exc:
+        for label in ascii_host.split("."):
+            if label.startswith("xn--"):
+                idna.decode(label)  # a bad punycode label makes the URL invalid, as in WHATWG
+    except (idna.IDNAError, UnicodeError) as exc:
         raise EgressError(f"invalid URL: bad host name ({exc})") from None
     if not ascii_host or any(c in _FORBIDDEN for c in ascii_host):
         raise EgressError(f"invalid URL: forbidden character in host {raw!r}")
