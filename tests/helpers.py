@@ -85,3 +85,83 @@ class RecordingServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+# --- hostile intake bodies (issue 11) -----------------------------------------------------
+
+# JSON fragments an attacker (or a buggy SDK) may put anywhere in an event.
+HOSTILE_VALUES = (
+    "1e400",
+    "-1e400",
+    "1e-400",
+    "0.1e999999",
+    '"\\ud800"',
+    '"\\udfff"',
+    '"a\\udbff"',
+    '"\\ud83d\\ude00"',  # a valid pair: fine
+    '"\\u0000"',
+    "9" * 5000,
+    "[" * 3000 + "]" * 3000,
+    '{"a":' * 800 + "1" + "}" * 800,
+    "null",
+    "true",
+    '""',
+    '"' + "x" * 40_000 + '"',
+    "{}",
+    "[]",
+    "-0",
+    '"2024-13-45T99:99:99Z"',
+    '{"\\ud800": 1}',
+    "123456789012345678901234567890",
+)
+HOSTILE_FIELDS = (
+    "type",
+    "userId",
+    "anonymousId",
+    "event",
+    "messageId",
+    "timestamp",
+    "sentAt",
+    "properties",
+    "traits",
+    "context",
+    "integrations",
+    "writeKey",
+    "previousId",
+    "groupId",
+    "\\ud800",
+)
+
+
+def hostile_batch(rng: Any, valid: int) -> tuple[bytes, int]:
+    """A /v1/batch body: `valid` good track events with hostile items mixed in, as raw JSON.
+
+    Returns (body, how many hostile items); the envelope is sometimes hostile too."""
+    items = [
+        f'{{"type":"track","userId":"u{i}","event":"E","messageId":"fz-{rng.random()}","properties":{{"i":{i}}}}}'
+        for i in range(valid)
+    ]
+    hostile = rng.randint(1, 4)
+    for _ in range(hostile):
+        field = rng.choice(HOSTILE_FIELDS)
+        value = rng.choice(HOSTILE_VALUES)
+        items.insert(rng.randint(0, len(items)), f'{{"type":"track","userId":"h","event":"E","{field}":{value}}}')
+    envelope = ""
+    if rng.random() < 0.2:
+        envelope = f',"{rng.choice(("context", "sentAt", "integrations", "writeKey"))}":{rng.choice(HOSTILE_VALUES)}'
+    return ('{"batch":[' + ",".join(items) + "]" + envelope + "}").encode("utf-8"), hostile
+
+
+def corrupt(rng: Any, body: bytes) -> bytes:
+    """Flip, drop or insert a few bytes (invalid UTF-8 and broken JSON included)."""
+    data = bytearray(body)
+    for _ in range(rng.randint(1, 4)):
+        op = rng.randrange(3)
+        at = rng.randrange(max(1, len(data)))
+        if op == 0 and data:
+            data[at] = rng.randrange(256)
+        elif op == 1 and data:
+            del data[at]
+        else:
+            data.insert(at, rng.randrange(256))
+    return bytes(data)

@@ -160,7 +160,14 @@ async def test_a_version_1_database_is_migrated_in_place_without_losing_the_queu
     names = [row[0] for row in conn.execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
     conn.close()
     assert version == SCHEMA_VERSION
-    assert names == ["m001_queue", "m002_counters", "m003_dedupe", "m004_logs_by_time", "m005_oldest_pending"]
+    assert names == [
+        "m001_queue",
+        "m002_counters",
+        "m003_dedupe",
+        "m004_logs_by_time",
+        "m005_oldest_pending",
+        "m006_dedupe_per_source",
+    ]
 
 
 async def test_a_database_from_a_newer_segfuncd_is_refused(tmp_path: Path) -> None:

@@ -161,6 +161,14 @@ def _m005_oldest_pending(db: sqlite_utils.Database) -> None:
     db.execute(f"CREATE INDEX ix_deliveries_active_created ON deliveries(created_at) WHERE {ACTIVE}")
 
 
+@MIGRATIONS(name="m006_dedupe_per_source")
+def _m006_dedupe_per_source(db: sqlite_utils.Database) -> None:
+    """Dedupe keys become `source:messageId` (store/ingest.py dedupe_key), so one source cannot
+    suppress another's events. Keys seen before the upgrade did not record their source: they
+    become the default source's (""), and expire within the 24 h window as before."""
+    db.execute("UPDATE seen SET message_id = ':' || message_id")
+
+
 SCHEMA_VERSION = len(MIGRATIONS._migrations)
 
 
