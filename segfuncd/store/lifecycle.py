@@ -12,6 +12,7 @@ from pathlib import Path
 import trio
 
 from ..errors import StoreError
+from ..private_files import FILE_MODE, private_database
 from . import logs as logs_sql
 from .ingest import IdCounters, Ingest
 from .schema import connect, migrate
@@ -33,13 +34,21 @@ async def open_store(
     commit_window_s: float = 0.002,
     commit_max_rows: int = 5_000,
     prune_interval_s: float | None = None,
+    file_mode: int = FILE_MODE,
 ) -> AsyncIterator[Store]:
     """Open (create, migrate) the database at `path` and serve it until the block exits.
+
+    The database and its WAL / SHM files get `file_mode` whatever the umask (private_files.py).
 
     Leases left by a previous process are released at once: this process owns the file
     (the daemon holds the state directory's lock), so nothing else can be delivering them.
     """
     path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        private_database(path, file_mode)
+    except OSError as exc:
+        raise StoreError(f"cannot create the database {path}: {exc.strerror or exc}") from exc
     await trio.to_thread.run_sync(migrate, path)
     wconn = connect(path, synchronous=synchronous)
     rconn = connect(path, synchronous=synchronous)

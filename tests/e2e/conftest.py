@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -98,7 +99,13 @@ class DaemonProc:
 
     # --- lifecycle ----------------------------------------------------------------------
 
-    def start(self, *, timeout: float = START_TIMEOUT_S) -> DaemonProc:
+    def start(self, *, timeout: float = START_TIMEOUT_S, nofile: tuple[int, int] | None = None) -> DaemonProc:
+        """Start and wait for the admin socket; `nofile` = (soft, hard) RLIMIT_NOFILE to start it with."""
+
+        def limit() -> None:
+            if nofile is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
+
         with open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen(
                 [*_exe("segfuncd", "segfuncd.daemon"), "--config", str(self.config_path)],
@@ -106,6 +113,7 @@ class DaemonProc:
                 stderr=err,
                 cwd=self.dir,
                 env=self.env,
+                preexec_fn=limit if nofile is not None else None,
             )
         deadline = time.monotonic() + timeout
         while True:
