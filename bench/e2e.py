@@ -152,6 +152,7 @@ synchronous = "normal"
 [runtime]
 plugins_dir = "plugins"
 workers = {workers}
+egress_allow = ["127.0.0.1"]  # the sink is on loopback, which fetch may not reach by default
 [functions.{FUNCTION}]
 settings = {{ url = "{sink_url}", apiKey = "bench" }}
 """)

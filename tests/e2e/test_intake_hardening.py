@@ -48,7 +48,6 @@ def test_no_hostile_input_makes_intake_answer_500(daemon: Any) -> None:
     d = daemon(plugins={"noop": "async function onTrack(e) { return 1 }"})
     rng = random.Random(11)
     statuses: dict[int, int] = {}
-    expected_stored = 0
     with httpx.Client(timeout=30) as client:
         for i in range(160):
             body, _ = hostile_batch(rng, valid=rng.randint(0, 5))
@@ -62,17 +61,10 @@ def test_no_hostile_input_makes_intake_answer_500(daemon: Any) -> None:
             statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
             assert r.status_code < 500, (i, r.status_code, r.text, body[:300])
             assert r.headers["content-type"].startswith("application/json")
-            if r.status_code == 200:
-                expected_stored += (
-                    1
-                    if path != "/v1/batch"
-                    else body.count(b'"messageId":"fz-')
-                    - sum(1 for x in r.json()["rejected"] if "fz-" in json.dumps(x))
-                )
     assert statuses.get(200, 0) > 10 and statuses.get(400, 0) > 10, statuses
     assert d.admin_get("/status").status_code == 200
     assert httpx.get(d.intake_url + "/health").json()["ok"] is True
-    assert d.status()["intake"]["accepted"] == len(stored_events(d))
+    assert d.status()["intake"]["accepted"] == len(stored_events(d)) > 0  # what was acknowledged is stored
 
 
 def test_dedupe_is_per_write_key(daemon: Any) -> None:
