@@ -70,6 +70,14 @@ class RecordingServer:
 
             do_POST = do_GET
 
+            def do_CONNECT(self) -> None:  # an HTTPS request handed to the proxy: recorded, refused
+                server.records.append(
+                    EgressRecord(self.command, self.path, {k.lower(): v for k, v in self.headers.items()})
+                )
+                self.send_response(502)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
         class Server(ThreadingHTTPServer):

@@ -164,11 +164,13 @@ def test_malformed_urls_are_errors_not_crashes(daemon: Any, fresh: Servers) -> N
 
 
 def test_through_a_proxy_denied_addresses_never_reach_it_and_no_proxy_holds(daemon: Any, fresh: Servers) -> None:
-    env = {"HTTP_PROXY": fresh.proxy.url, "NO_PROXY": "169.254.169.254,10.99.0.1"}
+    env = {"HTTP_PROXY": fresh.proxy.url, "HTTPS_PROXY": fresh.proxy.url, "NO_PROXY": "169.254.169.254,10.99.0.1"}
     d = daemon("[runtime]\negress_allow = []\n", plugins={"probe": PROBE}, env=env)
     p = fresh.internal.port
-    # every denied spelling is refused before the proxy sees it (a hostname is resolved here first)
-    assert_blocked(probe(d, [{"url": u} for u in fresh.denied_spellings()]))
+    # every denied spelling is refused before the proxy sees it (a hostname is resolved here first),
+    # over http (absolute-form) and https (CONNECT) alike
+    denied = fresh.denied_spellings()
+    assert_blocked(probe(d, [{"url": u} for u in denied + [u.replace("http://", "https://") for u in denied]]))
     # a redirect from a proxied hop to a denied address is refused too
     hop = f"http://10.99.0.2:{p}/redirect?to=http://2852039166:{fresh.meta.port}/latest"
     assert_blocked(probe(d, [{"url": hop}]))

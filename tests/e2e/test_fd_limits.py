@@ -51,3 +51,10 @@ def test_past_the_budget_connections_get_a_quick_503_and_admin_keeps_answering(d
         for s in idle:
             s.close()
     d.wait_until(lambda: d.post("/v1/track", {"userId": "u", "event": "E"}).status_code == 200, what="intake back")
+
+
+def test_the_shipped_unit_sets_a_generous_fd_limit() -> None:
+    unit = (Path(__file__).resolve().parents[2] / "systemd" / "segfuncd.service").read_text()
+    limits = [line.split("=", 1)[1] for line in unit.splitlines() if line.startswith("LimitNOFILE=")]
+    assert limits and int(limits[0].split(":")[0]) >= 16384
+    assert "StateDirectoryMode=0700" in unit
