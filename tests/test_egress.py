@@ -23,6 +23,7 @@ from segfuncd.runner.proxies import ProxySettings
         ("http://\uff11\uff12\uff17.0.0.1/", "http://127.0.0.1/"),  # full-width digits
         ("http://[::ffff:127.0.0.1]:80/", "http://[::ffff:7f00:1]/"),
         ("https://Example.COM:8443/a", "https://example.com:8443/a"),
+        ("http://x/a b?q=é c", "http://x/a%20b?q=%C3%A9%20c"),
     ],
 )
 def test_hosts_are_parsed_as_the_whatwg_url_parser_does(url: str, canonical: str) -> None:

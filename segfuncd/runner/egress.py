@@ -145,8 +145,16 @@ def _parse_target(url: str) -> Target:
     if port > 65535:
         raise EgressError(f"invalid URL: port {port} out of range")
     ip, host = parse_host(raw_host)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    target = _encode_target((parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
     return Target(scheme, host, ip, port, bool(port_text) and port != default, target)
+
+
+def _encode_target(target: str) -> str:
+    """Spaces, other controls and non-ASCII in the path and query percent-encoded (as `new URL()`
+    does), so the request line can never be split by what the URL holds."""
+    if target.isascii() and " " not in target:
+        return target
+    return urllib.parse.quote(target, safe="".join(chr(c) for c in range(0x21, 0x7F)))
 
 
 def parse_host(raw: str) -> tuple[IPAddress | None, str]:
