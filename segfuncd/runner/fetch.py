@@ -211,9 +211,17 @@ class Fetcher:
     ) -> tuple[int, str, list[tuple[str, str]], bytes]:
         client = self._proxy_clients.get(proxy)
         if client is None:
-            client = self._proxy_clients[proxy] = httpx.AsyncClient(
-                proxy=proxy, trust_env=False, verify=self._ssl, timeout=self._timeout_s, follow_redirects=False
-            )
+            try:
+                client = httpx.AsyncClient(
+                    proxy=proxy, trust_env=False, verify=self._ssl, timeout=self._timeout_s, follow_redirects=False
+                )
+            except (ValueError, ImportError, httpx.HTTPError) as exc:
+                # the proxy URL may hold credentials: name only its scheme
+                scheme = proxy.partition("://")[0] if "://" in proxy else "?"
+                raise FetchFailed(
+                    f"the {scheme}:// proxy from the environment is unusable: {type(exc).__name__}"
+                ) from exc
+            self._proxy_clients[proxy] = client
         request = client.build_request(method, target.url, headers=headers, content=body)
         response = await client.send(request, stream=True)
         try:
