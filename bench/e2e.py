@@ -79,6 +79,7 @@ synchronous = "normal"
 [runtime]
 plugins_dir = "plugins"
 workers = {args.workers}
+egress_allow = ["127.0.0.1"]  # the sink is on loopback, which fetch may not reach by default
 [functions.{FUNCTION}]
 settings = {{ url = "{sink.url}", apiKey = "bench" }}
 """

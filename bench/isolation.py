@@ -153,6 +153,7 @@ plugins_dir = "plugins"
 workers = {args.workers}
 timeout_ms = {TIMEOUT_MS}
 cpu_ms = {CPU_MS}
+egress_allow = ["127.0.0.1"]  # the sink is on loopback, which fetch may not reach by default
 [retry]
 max_attempts = 2
 base_delay_s = 600.0

@@ -72,7 +72,7 @@ async def run_segfuncd(case: str, plugin: Path, *, events: int, batch: int, in_f
     settings = {"url": sink, "apiKey": "bench"}
     durations: list[float] = []
     errors = 0
-    async with open_runner_pool(workers=1, timeout_ms=30_000, cpu_ms=10_000) as pool:
+    async with open_runner_pool(workers=1, timeout_ms=30_000, cpu_ms=10_000, egress_allow=("127.0.0.1",)) as pool:
         await pool.invoke(version, [event(-1)], settings)  # load + warm up
         batches = [[event(i) for i in range(s, min(events, s + batch))] for s in range(0, events, batch)]
         it = iter(batches)

@@ -157,12 +157,14 @@ def function_status(
 
 
 def result_dict(event_type: Any, r: InvocationResult, redact: Redactor) -> dict[str, Any]:
-    """One test result: the return value as returned; logs, error and URLs redacted."""
+    """One test result: the return value, logs, error (name and message) and URLs redacted."""
     return {
         "type": event_type,
         "outcome": r.outcome.value,
-        "return": r.value,
-        "error": None if r.error_name is None else {"name": r.error_name, "message": redact(r.error_message or "")},
+        "return": redact.value(r.value),
+        "error": None
+        if r.error_name is None
+        else {"name": redact(r.error_name), "message": redact(r.error_message or "")},
         "logs": [{"level": ln.level, "message": redact(ln.message), "time": ln.time} for ln in r.logs],
         "requests": [
             {**plain(q), "url": redact(q.url), "error": redact(q.error) if q.error else None} for q in r.requests

@@ -9,7 +9,6 @@ running on built-in defaults).
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 import tomllib
 import types
@@ -20,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .runner.egress import parse_rule
 
 ENV_VAR = "SEGFUNCD_CONFIG"
 SYSTEM_CONFIG = Path("/etc/segfuncd/segfuncd.toml")
 LOCAL_CONFIG = Path("segfuncd.toml")
-DEFAULT_EGRESS_DENY = ("169.254.0.0/16", "fe80::/10")
 MAX_BATCH_EVENTS = 400  # Segment's onBatch limit
 
 
@@ -64,7 +63,8 @@ class RuntimeConfig:
     timeout_ms: int = 10_000
     cpu_ms: int = 2_000
     memory_mb: int = 256
-    egress_deny: tuple[str, ...] = DEFAULT_EGRESS_DENY
+    egress_deny: tuple[str, ...] = ()  # added to runner/egress.py BUILTIN_DENY
+    egress_allow: tuple[str, ...] = ()  # holes in the deny list; the most specific rule wins
     recycle_after: int = 100_000  # invocations before a runner is replaced
     drain_timeout_s: float = 10.0
 
@@ -321,11 +321,12 @@ def _check(config: Config) -> None:
         raise ConfigError(
             f'expected "normal" or "full", got {_show(st.synchronous)}', path=src, key="storage.synchronous"
         )
-    for i, cidr in enumerate(rt.egress_deny):
-        try:
-            ipaddress.ip_network(cidr, strict=False)
-        except ValueError as exc:
-            raise ConfigError(f"not a CIDR network: {cidr!r}", path=src, key=f"runtime.egress_deny[{i}]") from exc
+    for name, rules in (("egress_deny", rt.egress_deny), ("egress_allow", rt.egress_allow)):
+        for i, rule in enumerate(rules):
+            try:
+                parse_rule(rule)
+            except ValueError as exc:
+                raise ConfigError(str(exc), path=src, key=f"runtime.{name}[{i}]") from exc
     for addr_key, addr in (
         ("intake.listen", config.intake.listen),
         ("admin.metrics_listen", config.admin.metrics_listen),

@@ -27,6 +27,7 @@ from .ctl_client import AdminClient, CtlError, admin_socket_from_config
 from .ctl_format import render_deliveries, render_delivery, render_log_line, render_status, render_test
 from .ctl_starter import EXAMPLE_PLUGIN, starter_config
 from .errors import SegfuncdError
+from .private_files import write_private_text
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the function threw (test), or the daemon refused the request
@@ -290,7 +291,7 @@ def init(directory: str) -> None:
     if existing:
         raise CtlError(f"refusing to overwrite {', '.join(existing)}")
     plugin_path.parent.mkdir(parents=True, exist_ok=True)
-    config_path.write_text(starter_config(), encoding="utf-8")
+    write_private_text(config_path, starter_config())  # 0600: write keys and secrets live here
     plugin_path.write_text(EXAMPLE_PLUGIN, encoding="utf-8")
     click.echo(f"wrote {config_path}\nwrote {plugin_path}\nstart with: segfuncd --config {config_path}")
 

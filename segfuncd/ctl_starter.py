@@ -47,6 +47,11 @@ _STARTER: list[tuple[str, str, list[tuple[str, Any, str]]]] = [
             ("timeout_ms", 10_000, "wall-clock limit of one invocation"),
             ("cpu_ms", 2_000, "CPU limit of one invocation"),
             ("memory_mb", 256, "per runner process"),
+            (
+                "egress_allow",
+                [],
+                'fetch may not reach loopback or metadata addresses; e.g. ["127.0.0.1:9000"] opens one',
+            ),
         ],
     ),
     (

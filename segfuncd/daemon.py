@@ -36,11 +36,13 @@ from .admin import Admin
 from .config import Config, load_config, parse_config_file
 from .delivery import Target, serve_delivery
 from .errors import AlreadyRunning, ConfigError, SegfuncdError, StoreError
+from .fdlimits import ADMIN_MAX_CONNECTIONS, connection_budget, raise_nofile_limit
 from .filters import FilterChain, compile_filters
 from .intake import Intake, serve_intake
 from .log import LogTap, configure, get_logger
 from .metrics import Metrics
 from .plugins import PluginRegistry
+from .private_files import make_private_dir, modes
 from .runner import RunnerPool, open_runner_pool
 from .server import (
     Handler,
@@ -69,7 +71,7 @@ LOG_PUMP_INTERVAL_S = 0.25
 def state_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive flock on `path` so two daemons never share one state directory."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -93,6 +95,7 @@ class Daemon:
         self.started_at = time.time()
         self.registry: PluginRegistry | None = None  # set by run() once the pool is up
         self.filters: dict[str, FilterChain] = {}
+        self.nofile = 1024  # the soft RLIMIT_NOFILE, once run() raised it
 
     def target(self, name: str) -> Target:
         """What delivery needs to run function `name` now: live version, config, filters."""
@@ -157,7 +160,7 @@ def _needs_restart(old: Config, new: Config) -> list[str]:
     for section in ("intake", "admin", "storage"):
         if getattr(old, section) != getattr(new, section):
             keys.append(f"[{section}]")
-    for key in ("plugins_dir", "workers", "timeout_ms", "cpu_ms", "memory_mb", "egress_deny"):
+    for key in ("plugins_dir", "workers", "timeout_ms", "cpu_ms", "memory_mb", "egress_deny", "egress_allow"):
         if getattr(old.runtime, key) != getattr(new.runtime, key):
             keys.append(f"runtime.{key}")
     return keys
@@ -226,9 +229,18 @@ async def ping_watchdog(interval_s: float, store: Store | None = None) -> None:
 async def run(daemon: Daemon, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     """The daemon's life: start everything in order, serve until a signal, drain, stop."""
     config = daemon.config
-    for folder in (config.db_path.parent, config.admin_socket.parent, config.plugins_dir):
+    daemon.nofile = raise_nofile_limit()  # before any listener: runners inherit it too
+    dir_mode, file_mode = modes(bool(config.admin.group))
+    for folder, private in (
+        (config.db_path.parent, True),
+        (config.admin_socket.parent, True),
+        (config.plugins_dir, False),
+    ):
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            if private:
+                make_private_dir(folder, dir_mode)  # state: 0700 (0750 with admin.group) whatever the umask
+            else:
+                folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SegfuncdError(f"cannot create {folder}: {exc.strerror or exc}") from exc
     with state_lock(config.db_path.parent / "segfuncd.lock"):
@@ -240,6 +252,7 @@ async def run(daemon: Daemon, *, task_status: trio.TaskStatus[None] = trio.TASK_
                 retention_s=config.storage.retention_hours * 3600,
                 log_lines=config.storage.log_lines,
                 accept_state_loss=daemon.accept_state_loss,
+                file_mode=file_mode,
             ) as store,
             open_runner_pool(
                 workers=config.workers,
@@ -247,6 +260,7 @@ async def run(daemon: Daemon, *, task_status: trio.TaskStatus[None] = trio.TASK_
                 cpu_ms=config.runtime.cpu_ms,
                 memory_mb=config.runtime.memory_mb,
                 egress_deny=config.runtime.egress_deny,
+                egress_allow=config.runtime.egress_allow,
                 recycle_after=config.runtime.recycle_after,
             ) as pool,
         ):
@@ -288,10 +302,19 @@ async def _serve(daemon: Daemon, store: Store, pool: RunnerPool, *, task_status:
                     metrics=metrics,
                 )
             )
+            budget = connection_budget(config.intake.max_connections, nofile=daemon.nofile, workers=config.workers)
+            if budget < config.intake.max_connections:
+                log.warning(
+                    "max_connections_capped",
+                    configured=config.intake.max_connections,
+                    allowed=budget,
+                    nofile=daemon.nofile,
+                    hint="raise LimitNOFILE= (ulimit -n) to allow more",
+                )
             intake_limits = ServerLimits(
                 read_timeout_s=config.intake.read_timeout_s,
                 idle_timeout_s=config.intake.idle_timeout_s,
-                max_connections=config.intake.max_connections,
+                max_connections=budget,
             )
             if config.intake.listen or config.intake_socket is not None:
                 await root.start(
@@ -307,7 +330,8 @@ async def _serve(daemon: Daemon, store: Store, pool: RunnerPool, *, task_status:
             admin_listener = await open_unix_listener(config.admin_socket, mode=admin_mode)
             if config.admin.group:
                 _chgrp(config.admin_socket, config.admin.group)
-            await root.start(partial(serve_http, admin.handle, [admin_listener]))
+            admin_limits = ServerLimits(max_connections=ADMIN_MAX_CONNECTIONS)
+            await root.start(partial(serve_http, admin.handle, [admin_listener], limits=admin_limits))
             if config.admin.metrics_listen:
                 metrics_listeners = await open_tcp_listeners_for(config.admin.metrics_listen)
                 await root.start(partial(serve_http, metrics_only(admin.handle), metrics_listeners))

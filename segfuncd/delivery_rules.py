@@ -141,11 +141,12 @@ def fit_results(results: list[InvocationResult], n: int) -> list[InvocationResul
 
 
 def redacted(result: InvocationResult, redact: Redactor) -> InvocationResult:
-    """`result` with secrets removed from its error message and console lines."""
-    if not result.error_message and not result.logs:
+    """`result` with secrets removed from its error name and message and console lines."""
+    if not result.error_message and not result.logs and not result.error_name:
         return result  # nothing that could carry a secret (the common case: saves a copy per event)
     return dataclasses.replace(
         result,
+        error_name=redact(result.error_name) if result.error_name else result.error_name,
         error_message=redact(result.error_message) if result.error_message else result.error_message,
         logs=tuple(dataclasses.replace(line, message=redact(line.message)) for line in result.logs),
     )

@@ -6,8 +6,9 @@ durability and dedupe (store/).
 
 Rules:
 1. Answer 200 only after `store.accept` returned: the events are committed (or were
-   already, as duplicates of a messageId seen in the last 24 h: still a 200, so an SDK
-   retrying after a timeout does not deliver twice).
+   already, as duplicates of a messageId the same source sent in the last 24 h: still a
+   200, so an SDK retrying after a timeout does not deliver twice). A source is a write
+   key; another source's event with the same messageId is a different event.
 2. Nothing valid is lost because something beside it is bad: a batch commits its valid
    items and lists the rejected ones (`{"success": true, "rejected": [...]}`); only an
    all-invalid batch is a 400.
@@ -19,7 +20,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
+import math
+import re
 import time
 import uuid
 import zlib
@@ -44,7 +48,7 @@ from .server import (
     open_unix_listener,
     serve_http,
 )
-from .spec import EVENT_TYPES, MAX_BATCH_BYTES, from_epoch, prepare_batch, prepare_event
+from .spec import EVENT_TYPES, MAX_BATCH_BYTES, Unrepresentable, from_epoch, prepare_batch, prepare_event
 from .store import NewEvent
 
 log = structlog.get_logger("segfuncd.intake")
@@ -114,6 +118,7 @@ class Intake:
         self._accepted = 0
         self._duplicate = 0
         self._rejected = 0
+        self._sources: dict[str, str] = {}  # write key -> its digest
 
     def statistics(self) -> IntakeStatistics:
         """A snapshot of the counters."""
@@ -163,28 +168,46 @@ class Intake:
         header_key = _basic_username(request.headers.get("authorization"))
         if header_key is not None and self.write_keys and header_key not in self.write_keys:
             return _refusal(401, "unknown write key (Authorization header)")
-        body, size = self._decode(request)
+        body, size, odd = self._decode(request)
+        used_key = header_key
         if header_key is None and self.write_keys:
             key = body.get("writeKey") if isinstance(body, dict) else None
             if not key or not isinstance(key, str):
                 return _refusal(401, "missing write key: send it as the HTTP Basic username or as writeKey in the body")
             if key not in self.write_keys:
                 return _refusal(401, "unknown write key (writeKey)")
+            used_key = key
+        source = self._source(used_key)
         received_at = from_epoch(self.clock())
         if type is not None:
             try:
-                event = prepare_event(body, type=type, received_at=received_at, new_id=self.new_id, size=size)
+                event = prepare_event(
+                    body, type=type, received_at=received_at, new_id=self.new_id, size=size, check_json=odd
+                )
             except IntakeError as exc:
                 self._rejected += 1
                 log.warning("intake_rejected", path=path, rejected=1, accepted=0, message=exc.message)
                 raise
-            await self._commit([event])
+            await self._commit([event], source)
             return _OK
-        return await self._batch(body, size, received_at, path)
+        return await self._batch(body, size, received_at, path, odd, source)
 
-    async def _batch(self, body: Any, size: int, received_at: datetime, path: str) -> Response:
+    def _source(self, write_key: str | None) -> str:
+        """Who sent a request, for dedupe: a digest of its write key ("" without write keys).
+
+        The key itself is a secret: only a digest goes to the store."""
+        if not self.write_keys or not write_key:
+            return ""
+        found = self._sources.get(write_key)
+        if found is None:
+            found = hashlib.sha256(write_key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+            if len(self._sources) < 1024:
+                self._sources[write_key] = found
+        return found
+
+    async def _batch(self, body: Any, size: int, received_at: datetime, path: str, odd: bool, source: str) -> Response:
         accepted, rejections = prepare_batch(
-            body, received_at=received_at, new_id=self.new_id, body_size=size, owned=True
+            body, received_at=received_at, new_id=self.new_id, body_size=size, owned=True, check_json=odd
         )
         rejected = [{"index": r.index, "message": r.message} for r in rejections]
         if rejected:
@@ -201,20 +224,26 @@ class Intake:
             return json_response(
                 400, {"success": False, "message": f"all {len(rejected)} events were rejected", "rejected": rejected}
             )
-        await self._commit([event for _, event in accepted])
+        await self._commit([event for _, event in accepted], source)
         return json_response(200, {"success": True, "rejected": rejected})
 
-    async def _commit(self, events: list[dict[str, Any]]) -> None:
+    async def _commit(self, events: list[dict[str, Any]], source: str) -> None:
         route = self.route
         stored = await self.store.accept(
-            [NewEvent(message_id=e["messageId"], type=e["type"], body=e, functions=route(e)) for e in events]
+            [
+                NewEvent(message_id=e["messageId"], type=e["type"], body=e, functions=route(e), source=source)
+                for e in events
+            ]
         )
         new = sum(stored)
         self._accepted += new
         self._duplicate += len(stored) - new
 
-    def _decode(self, request: Request) -> tuple[Any, int]:
-        """Content type, gzip and JSON -> (parsed body, its decompressed size); IntakeError names the problem."""
+    def _decode(self, request: Request) -> tuple[Any, int, bool]:
+        """Content type, gzip and JSON -> (parsed body, its decompressed size, odd); IntakeError names the problem.
+
+        odd: the body may hold lone surrogates or unrepresentable numbers (spec.json_problem finds them).
+        """
         ctype = request.headers.get("content-type")
         if ctype is not None:
             base = ctype.split(";", 1)[0].strip().lower()
@@ -233,7 +262,8 @@ class Intake:
         if not raw:
             raise IntakeError(400, "empty body: expected a JSON object")
         try:
-            return _parse_json(raw.decode("utf-8")), len(raw)
+            body, odd = _parse_json(raw.decode("utf-8"))
+            return body, len(raw), odd
         except (ValueError, UnicodeDecodeError) as exc:
             raise IntakeError(400, f"malformed JSON: {exc}") from None
         except RecursionError:
@@ -281,7 +311,28 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-_parse_json = json.JSONDecoder(parse_constant=_no_constant).decode
+_odd_numbers = [0]  # Unrepresentable numbers decoded so far (decoding is synchronous: no race)
+
+
+def _parse_float(text: str) -> Any:
+    value = float(text)
+    if math.isfinite(value):
+        return value
+    _odd_numbers[0] += 1
+    return Unrepresentable(text)  # 1e400: only the item holding it is rejected
+
+
+# (An integer over Python's 4,300-digit limit fails the whole body: a 400, not a 500.)
+_json_decode = json.JSONDecoder(parse_constant=_no_constant, parse_float=_parse_float).decode
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _parse_json(text: str) -> tuple[Any, bool]:
+    """(value, whether the value may hold lone surrogates or Unrepresentable numbers)."""
+    before = _odd_numbers[0]
+    value = _json_decode(text)
+    odd = _odd_numbers[0] != before or ("\\u" in text and _SURROGATE_ESCAPE.search(text) is not None)
+    return value, odd
 
 
 def _refusal(status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> Response:

@@ -10,6 +10,8 @@ Rules:
   * The swap is atomic: delivery asks `get(name)` per batch, so in-flight invocations
     finish on the version they were handed and new ones get the new one.
   * A removed file receives no new events; its pending deliveries stay in the store.
+  * Files are read by plugin_files.py: never through a symlink out of plugins_dir, and only
+    once complete (unchanged for a short settle time), so an event never meets half a file.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import trio
 import watchfiles
 
 from .log import get_logger
+from .plugin_files import PluginFileError, read_settled
 from .runner import PluginVersion, RunnerPool
 
 PLUGIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -140,12 +143,15 @@ class PluginRegistry:
     async def _load(self, name: str, path: Path) -> None:
         old = self._states.get(name)
         try:
-            version = await trio.to_thread.run_sync(PluginVersion.from_file, path)
+            version = await read_settled(self.plugins_dir, path)
         except FileNotFoundError:
             self._mark_removed(name)
             return
-        except (OSError, UnicodeDecodeError) as exc:
-            self._fail(name, path, old, f"{path}: cannot read: {exc}")
+        except PluginFileError as exc:
+            self._fail(name, path, old, str(exc))
+            return
+        except OSError as exc:
+            self._fail(name, path, old, f"{path}: cannot read: {exc.strerror or exc}")
             return
         if old is not None and old.version is not None and old.version.hash == version.hash:
             if old.removed or old.error:

@@ -9,10 +9,19 @@ be followed: the values of settings named in `[functions.NAME] secret_settings`,
 Pure: plain strings in, plain strings out. Used by the delivery path (logs kept in the
 store) and by admin's `/test` (logs returned to `segfuncctl test`).
 
-Besides the raw value, the forms a function is likely to print are covered: the value as
-it appears inside a JSON string (`console.log(JSON.stringify(settings))`), percent-encoded
-(a key in a query string), and base64 of `value` and of `value:` (the seed's own example
-builds `'Basic ' + btoa(`${settings.apiKey}:`)`).
+Besides the raw value, the forms a function is likely to print are covered, in upper,
+lower or mixed case where case can vary: the value as it appears inside a JSON string
+(`console.log(JSON.stringify(settings))`); percent-encoded as a URL, encodeURIComponent,
+Python or a form encodes it (a key in a query string; a key holding a space or `|` comes
+out of `new URL()` half-encoded); hex; reversed; base64 of the value wherever it sits in
+the encoded text (the seed builds `'Basic ' + btoa(`${settings.apiKey}:`)`; `btoa("user:" +
+key)` too); and, for values of 12+ characters, any run of 7 or more of its characters (a
+key printed in pieces).
+
+What it cannot catch: a function that deliberately transforms a secret some other way
+(encrypts it, interleaves it, shifts its characters, prints it 6 characters at a time)
+gets it out. Redaction protects against accidents, not against a hostile function; the
+README says so too.
 """
 
 from __future__ import annotations
@@ -63,37 +72,177 @@ def _leaves(value: Any, out: list[str]) -> None:
         out.append(str(value))
 
 
-def _forms(secret: str) -> set[str]:
-    """The spellings of `secret` a log line may contain."""
-    forms = {secret, json.dumps(secret)[1:-1], quote(secret, safe="")}
-    for raw in (secret, secret + ":"):
-        b64 = base64.b64encode(raw.encode("utf-8")).decode("ascii")
-        forms.add(b64)
-        forms.add(b64.rstrip("="))
+# Percent-encoding as the places a secret ends up in a URL do it: the WHATWG URL parser's
+# query, path, fragment and userinfo sets (what `new URL(...).href` and so fetch's URL
+# show), encodeURIComponent, Python's quote, and application/x-www-form-urlencoded
+# (URLSearchParams; space becomes "+"). Matching ignores case, so %7c and %7C both count.
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_PRINTABLE = frozenset(chr(c) for c in range(0x21, 0x7F))
+_KEEP_SETS = (
+    _PRINTABLE - set("\"#<>'"),  # query (special schemes)
+    _PRINTABLE - set('"#<>?`{}^'),  # path
+    _PRINTABLE - set('"<>`'),  # fragment
+    _PRINTABLE - set('"#<>?`{}/:;=@[\\]^|'),  # userinfo
+    _ALNUM | set("-_.!~*'()"),  # encodeURIComponent
+    _ALNUM | set("-_.~"),  # Python's quote(safe="")
+)
+_FORM_KEEP = _ALNUM | set("*-._")
+# A secret this long or longer is also found in pieces (a function printing it in two
+# halves, or reversed): any run of SPLIT_PIECE or more of its characters is redacted. Runs
+# are found through the secret's GRAM-character pieces at offsets 0, GRAM, 2*GRAM, ...
+# (any run of 2*GRAM-1 characters holds one), grown both ways: few patterns, so it is cheap.
+SPLIT_MIN_SECRET = 12
+GRAM = 4
+SPLIT_PIECE = 2 * GRAM - 1
+
+
+def _percent(secret: str, keep: frozenset[str] | set[str], space: str | None = None) -> str:
+    out = []
+    for ch in secret:
+        if ch in keep:
+            out.append(ch)
+        elif ch == " " and space is not None:
+            out.append(space)
+        else:
+            out.extend(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass"))
+    return "".join(out)
+
+
+def _folded_forms(secret: str) -> set[str]:
+    """Spellings matched without regard to case: raw, JSON-escaped, percent-encoded, hex, reversed."""
+    forms = {secret, secret[::-1], json.dumps(secret)[1:-1], quote(secret, safe="")}
+    forms.update(_percent(secret, keep) for keep in _KEEP_SETS)
+    forms.add(_percent(secret, _FORM_KEEP, space="+"))
+    forms.add(secret.encode("utf-8", "surrogatepass").hex())
     return {f for f in forms if len(f) >= MIN_SECRET_LEN}
 
 
-class Redactor:
-    """A compiled redactor for one set of secrets; `Redactor(())` changes nothing."""
+def _base64_forms(secret: str) -> set[str]:
+    """Base64 of the secret wherever it sits in the encoded text (`btoa("user:" + key)`,
+    `btoa(key + ":")`): for each of the three alignments, the characters that depend on the
+    secret's bytes alone. Matched case-sensitively."""
+    raw = secret.encode("utf-8", "surrogatepass")
+    forms: set[str] = set()
+    for whole in (raw, raw + b":"):
+        b64 = base64.b64encode(whole).decode("ascii")
+        forms.update((b64, b64.rstrip("=")))
+    for skip in range(3):
+        middle = raw[skip:]
+        middle = middle[: len(middle) // 3 * 3]
+        if len(middle) >= 6:  # 8 base64 characters or more: not a chance match
+            forms.add(base64.b64encode(middle).decode("ascii"))
+    return {f for f in forms if len(f) >= MIN_SECRET_LEN}
 
-    __slots__ = ("_pattern",)
+
+def _alternation(forms: set[str], flags: int = 0) -> re.Pattern[str] | None:
+    # Longest first, so a form that contains another is replaced whole.
+    ordered = sorted(forms, key=lambda f: (-len(f), f))
+    return re.compile("|".join(map(re.escape, ordered)), flags) if ordered else None
+
+
+class Redactor:
+    """A compiled redactor for one set of secrets; `Redactor(())` changes nothing.
+
+    Case-insensitive forms are matched case-sensitively against the lower-cased text (Python's
+    `re` is ~15x slower with IGNORECASE over many alternatives), then cut from the original.
+    """
+
+    __slots__ = ("_folded", "_exact", "_grams", "_whole", "_folded_ci")
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        forms: set[str] = set()
+        folded: set[str] = set()
+        exact: set[str] = set()
+        grams: set[str] = set()
+        whole: list[str] = []
         for s in secrets:
-            if len(s) >= MIN_SECRET_LEN:
-                forms |= _forms(s)
-        # Longest first, so a secret that contains another is replaced whole.
-        ordered = sorted(forms, key=lambda f: (-len(f), f))
-        self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+            if len(s) < MIN_SECRET_LEN:
+                continue
+            folded |= _folded_forms(s)
+            exact |= _base64_forms(s)
+            if len(s) >= SPLIT_MIN_SECRET:
+                for text in (s.lower(), s[::-1].lower()):
+                    whole.append(text)
+                    grams.update(text[i : i + GRAM] for i in range(0, len(text) - GRAM + 1, GRAM))
+        self._folded = _alternation({f.lower() for f in folded})
+        self._exact = _alternation(exact)
+        self._grams = tuple(sorted(grams))
+        self._whole = tuple(whole)
+        # for text whose lower-casing changes its length (rare non-ASCII): slower, same result
+        self._folded_ci = _alternation(folded, re.IGNORECASE)
 
     def __call__(self, text: str) -> str:
-        if self._pattern is None or not text:
+        if self._folded is None or not text:
             return text
-        return self._pattern.sub(REDACTED, text)
+        low = text.lower()
+        if len(low) == len(text):
+            text = _cut(text, [m.span() for m in self._folded.finditer(low)])
+        else:
+            assert self._folded_ci is not None
+            text = self._folded_ci.sub(REDACTED, text)
+        if self._exact is not None:
+            text = self._exact.sub(REDACTED, text)
+        if self._grams:
+            low = text.lower()
+            if len(low) != len(text):  # keep positions aligned: pieces of the ASCII-folded text
+                low = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+            text = _cut(text, self._piece_spans(low))
+        return text
+
+    def _piece_spans(self, low: str) -> list[tuple[int, int]]:
+        """Every run of SPLIT_PIECE+ characters of a secret (or its reverse) in the lower-cased
+        text, grown to its longest. str.find per gram: a few C scans, no regex alternation."""
+        hits: list[tuple[int, int]] = []
+        for gram in self._grams:
+            at = low.find(gram)
+            while at >= 0:
+                start, end = at, at + len(gram)
+                while start > 0 and any(low[start - 1 : end] in w for w in self._whole):
+                    start -= 1
+                while end < len(low) and any(low[start : end + 1] in w for w in self._whole):
+                    end += 1
+                if end - start >= SPLIT_PIECE:
+                    hits.append((start, end))
+                at = low.find(gram, at + 1)
+        if not hits:
+            return hits
+        hits.sort()
+        merged = [hits[0]]
+        for start, end in hits[1:]:
+            if start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+            else:
+                merged.append((start, end))
+        return merged
 
     def __bool__(self) -> bool:
-        return self._pattern is not None
+        return self._folded is not None
+
+    def value(self, value: Any) -> Any:
+        """A JSON-like value with every string in it (keys too) redacted (the Callback Return of `test`)."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, list):
+            return [self.value(v) for v in value]
+        if isinstance(value, dict):
+            return {self(str(k)): self.value(v) for k, v in value.items()}
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and self:
+            shown = self(str(value))
+            return value if shown == str(value) else shown
+        return value
+
+
+def _cut(text: str, spans: list[tuple[int, int]]) -> str:
+    """`text` with each (non-overlapping, ordered) span replaced by REDACTED."""
+    if not spans:
+        return text
+    out: list[str] = []
+    pos = 0
+    for start, end in spans:
+        out.append(text[pos:start])
+        out.append(REDACTED)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 @functools.lru_cache(maxsize=256)

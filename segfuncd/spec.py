@@ -42,7 +42,14 @@ SPEC_VERSION = 2
 _OBJECT_FIELDS = ("properties", "traits", "context", "integrations")
 _TYPES = frozenset(EVENT_TYPES)
 
-_json_size = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+def _size_default(o: Any) -> Any:
+    if isinstance(o, Unrepresentable):
+        return o.text
+    raise TypeError(f"not JSON: {type(o).__name__}")
+
+
+_json_size = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_size_default).encode
 _CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z").fullmatch
 
 
@@ -52,6 +59,38 @@ class Rejection:
 
     index: int
     message: str
+
+
+class Unrepresentable:
+    """A JSON number no store can keep exactly (`1e400` is Infinity; a 5,000-digit integer):
+    the intake's JSON decoder puts one of these in its place, and `json_problem` finds it."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def json_problem(value: Any) -> str | None:
+    """Why `value` cannot be stored as JSON text (a lone UTF-16 surrogate, an unrepresentable
+    number), else None. Walks the whole value: call it only when the decoder saw something odd."""
+    todo = [value]
+    while todo:
+        cur = todo.pop()
+        if isinstance(cur, str):
+            if not cur.isascii():
+                try:
+                    cur.encode("utf-8")
+                except UnicodeEncodeError:
+                    return f"a string holds a lone UTF-16 surrogate ({cur.encode('utf-8', 'backslashreplace')[:40]!r})"
+        elif isinstance(cur, dict):
+            todo.extend(cur.keys())
+            todo.extend(cur.values())
+        elif isinstance(cur, list):
+            todo.extend(cur)
+        elif isinstance(cur, Unrepresentable):
+            return f"number out of range: {cur.text[:40]}"
+    return None
 
 
 def invalid(message: str, field: str | None = None) -> IntakeError:
@@ -95,12 +134,18 @@ def prepare_event(
     new_id: Callable[[], str],
     envelope: Mapping[str, Any] | None = None,
     size: int | None = None,
+    check_json: bool = False,
 ) -> dict[str, Any]:
     """Validate one event and return its enriched copy; IntakeError(400) names the field.
 
     `type` is the path's type, or None in a batch (then the item's own `type` is required).
     `size` is the event's size in bytes when the caller knows it (a single call's body).
+    `check_json`: the decoder saw a surrogate escape or an odd number; look for them (json_problem).
     """
+    if check_json:
+        problem = json_problem(item)
+        if problem:
+            raise invalid(problem)
     if size is None and isinstance(item, dict):
         size = _size(item)
     if size is not None and size > MAX_EVENT_BYTES:
@@ -255,13 +300,20 @@ def _canonical(text: str, dt: datetime) -> str:
 
 
 def prepare_batch(
-    body: Any, *, received_at: datetime, new_id: Callable[[], str], body_size: int | None = None, owned: bool = False
+    body: Any,
+    *,
+    received_at: datetime,
+    new_id: Callable[[], str],
+    body_size: int | None = None,
+    owned: bool = False,
+    check_json: bool = False,
 ) -> tuple[list[tuple[int, dict[str, Any]]], list[Rejection]]:
     """Validate a /v1/batch body -> ([(index, event)], [Rejection]); the envelope itself must be valid.
 
     `body_size` (bytes of the JSON body, when known) lets a small batch skip measuring its
     items; `owned=True` (the caller parsed the body and keeps no other use of it) lets
-    items be enriched in place instead of copied.
+    items be enriched in place instead of copied. `check_json=True` (the decoder saw a
+    surrogate escape or an odd number) rejects the items `json_problem` finds fault with.
     """
     if not isinstance(body, dict):
         raise invalid(f"expected a JSON object, got {_show(body)}")
@@ -277,16 +329,26 @@ def prepare_batch(
             raise invalid(f"{key}: expected an object, got {_show(body[key])}", key)
     if body.get("sentAt") is not None:
         parse_time(body["sentAt"], "sentAt")
+    if check_json:
+        problem = json_problem({k: v for k, v in body.items() if k != "batch"})
+        if problem:
+            raise invalid(f"batch envelope: {problem}")
     accepted: list[tuple[int, dict[str, Any]]] = []
     rejected: list[Rejection] = []
     now = _Now(received_at)
     # Only what the envelope adds to items, so a bare batch skips the merge entirely.
     envelope = {k: body[k] for k in ("context", "integrations", "sentAt") if body.get(k)} or None
-    too_big = _oversized(items, 0, len(items), {}) if body_size is None or body_size > MAX_EVENT_BYTES else {}
+    too_big = (
+        _oversized(items, 0, len(items), {}) if check_json or body_size is None or body_size > MAX_EVENT_BYTES else {}
+    )
     for index, item in enumerate(items):
         try:
             if index in too_big:
                 raise _too_big(too_big[index])
+            if check_json:
+                problem = json_problem(item)
+                if problem:
+                    raise invalid(problem)
             accepted.append((index, _prepare(item, None, now, new_id, envelope, copy=not owned)))
         except IntakeError as exc:
             rejected.append(Rejection(index=index, message=exc.message))
@@ -311,7 +373,9 @@ def _oversized(items: list[Any], lo: int, hi: int, out: dict[int, int]) -> dict[
 
 
 def _size(value: Any) -> int:
-    return len(_json_size(value).encode())
+    # surrogatepass and `default`: a lone surrogate or an Unrepresentable is measured, not
+    # raised on here; json_problem rejects it by name.
+    return len(_json_size(value).encode("utf-8", "surrogatepass"))
 
 
 def _too_big(size: int) -> IntakeError:
@@ -343,5 +407,11 @@ def route_event(event: Mapping[str, Any], enabled: Sequence[str]) -> tuple[str, 
 
 
 def _show(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False)
+    # Any decoded value must be showable: an Unrepresentable number, a lone surrogate (kept
+    # escaped, so the message stays valid UTF-8), a structure too deep to encode.
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=_size_default)
+        text.encode("utf-8")
+    except (UnicodeEncodeError, ValueError, RecursionError):
+        text = json.dumps(value, default=_size_default) if not isinstance(value, (dict, list)) else type(value).__name__
     return text if len(text) <= 40 else text[:37] + "..."

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from helpers import SINK_ALLOW
 from test_admin_fakes import PluginState, make_admin
 
 from segfuncd.config import Config, FunctionConfig
@@ -41,7 +42,7 @@ class Registry:
 
 async def run_test(sink: Any, body: dict[str, Any]) -> dict[str, Any]:
     config = Config(functions={"fn": FunctionConfig(settings={"apiKey": "sk-real-secret", "url": sink.url})})
-    async with open_runner_pool(workers=1) as pool:
+    async with open_runner_pool(workers=1, egress_allow=SINK_ALLOW) as pool:
         admin, _, _ = make_admin(config=config, pool=pool, registry=Registry())
         r = await admin.handle(
             Request(

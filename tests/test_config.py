@@ -26,7 +26,7 @@ def test_defaults_match_the_contract() -> None:
     assert c.admin_socket == Path("/srv/var/admin.sock")
     assert c.intake.write_keys == ()
     assert c.retry.max_attempts == 10 and c.retry.base_delay_s == 30
-    assert c.runtime.egress_deny == ("169.254.0.0/16", "fe80::/10")
+    assert c.runtime.egress_deny == () and c.runtime.egress_allow == ()  # built-in deny list: runner/egress.py
     assert c.function("anything").enabled is True
 
 
@@ -74,7 +74,7 @@ path = "userId"
         ('[storage]\nsynchronous = "off"\n', 'storage.synchronous: expected "normal" or "full", got "off"'),
         ('[intake]\nlisten = "8088"\n', 'intake.listen: expected "host:port"'),
         ('[intake]\nwrite_keys = "k"\n', "intake.write_keys: expected an array"),
-        ('[runtime]\negress_deny = ["nope"]\n', "runtime.egress_deny[0]: not a CIDR network"),
+        ('[runtime]\negress_deny = ["nope"]\n', "runtime.egress_deny[0]: not an IP address or CIDR network"),
         ("[functions.a]\nenabled = 1\n", "functions.a.enabled: expected true or false, got 1"),
         ('[[functions.a.filters]]\naction = "explode"\n', "functions.a.filters[0].action: expected one of"),
         ("[functions.a]\nbatch = { max_events = 401 }\n", "functions.a.batch.max_events: must be between 1 and 400"),

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import h11
 import pytest
 import trio
+from helpers import SINK_ALLOW
 
 from segfuncd.runner.fetch import Fetcher, FetchFailed, FetchSpec
 
@@ -73,7 +74,7 @@ async def test_redirects_are_followed_and_post_becomes_get(nursery: trio.Nursery
         return 200, [("content-type", "text/plain")], req.method + b" " + body
 
     port, _ = await nursery.start(serve, handler)
-    f = Fetcher(user_agent="t", egress_deny=())
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW)
     reply = await f.fetch(spec(f"http://127.0.0.1:{port}/start", "POST", b"data"))
     assert (reply.status, reply.text, reply.redirected) == (200, "GET ", True)
     assert reply.url == f"http://127.0.0.1:{port}/end"
@@ -86,14 +87,14 @@ async def test_gzip_bodies_are_decoded(nursery: trio.Nursery) -> None:
         return 200, [("content-encoding", "gzip"), ("content-type", "application/json")], gzip.compress(b'{"z":1}')
 
     port, _ = await nursery.start(serve, handler)
-    f = Fetcher(user_agent="t", egress_deny=())
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW)
     assert (await f.fetch(spec(f"http://127.0.0.1:{port}/"))).text == '{"z":1}'
     await f.aclose()
 
 
 async def test_connections_are_kept_alive(nursery: trio.Nursery) -> None:
     port, connections = await nursery.start(serve, lambda req, body: (200, [], b"ok"))
-    f = Fetcher(user_agent="t", egress_deny=())
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW)
     for _ in range(5):
         assert (await f.fetch(spec(f"http://127.0.0.1:{port}/"))).text == "ok"
     assert len(connections) == 1
@@ -106,7 +107,7 @@ async def test_a_server_closing_idle_connections_is_handled(nursery: trio.Nurser
             lambda r, b: (200, [("connection", "keep-alive")], b"ok"), close_after_each=True, task_status=task_status
         )
     )
-    f = Fetcher(user_agent="t", egress_deny=())
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW)
     for _ in range(3):
         await trio.sleep(0.01)
         assert (await f.fetch(spec(f"http://127.0.0.1:{port}/", "POST", b"x"))).text == "ok"
@@ -164,7 +165,7 @@ async def test_chunked_response_with_interim_1xx_and_trailers(nursery: trio.Nurs
             b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
         ],
     )
-    f = Fetcher(user_agent="t", egress_deny=())
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW)
     reply = await f.fetch(spec(url))
     assert (reply.status, reply.reason, reply.text) == (201, "Made", "abcdefg")
     assert ["x-a", "1"] in reply.headers and all(k != "x-trailer" for k, _ in reply.headers)
@@ -183,7 +184,7 @@ async def test_content_length_split_across_reads(nursery: trio.Nursery) -> None:
             b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz",
         ],
     )
-    f = Fetcher(user_agent="t", egress_deny=())
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW)
     assert (await f.fetch(spec(url))).text == body.decode()
     assert (await f.fetch(spec(url))).status == 204
     assert (await f.fetch(spec(url))).text == "z"
@@ -195,7 +196,7 @@ async def test_head_response_has_no_body_whatever_content_length_says(nursery: t
     url, connections = await start_raw(
         nursery, [b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"]
     )
-    f = Fetcher(user_agent="t", egress_deny=())
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW)
     reply = await f.fetch(spec(url, "HEAD"))
     assert (reply.status, reply.text) == (200, "")
     assert (await f.fetch(spec(url))).text == "ok"
@@ -212,7 +213,7 @@ async def test_read_to_close_body_and_connection_close(nursery: trio.Nursery) ->
         ],
         close=True,
     )
-    f = Fetcher(user_agent="t", egress_deny=())
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW)
     assert (await f.fetch(spec(url))).text == "until the end"
     assert (await f.fetch(spec(url))).text == "bye"
     assert len(connections) == 2
@@ -227,7 +228,7 @@ async def test_connection_close_is_not_reused(nursery: trio.Nursery) -> None:
             b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb",
         ],
     )  # the server keeps the socket open anyway
-    f = Fetcher(user_agent="t", egress_deny=())
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW)
     assert (await f.fetch(spec(url))).text == "a"
     assert (await f.fetch(spec(url))).text == "b"
     assert len(connections) == 2
@@ -244,7 +245,7 @@ async def test_oversized_responses_are_refused(nursery: trio.Nursery) -> None:
             b"HTTP/1.1 200 OK\r\n\r\n" + big,
         ],
     )
-    f = Fetcher(user_agent="t", egress_deny=(), max_response_bytes=1000)
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW, max_response_bytes=1000)
     for _ in range(3):
         with pytest.raises(FetchFailed, match="over limit: 1000") as info:
             await f.fetch(spec(url))
@@ -258,7 +259,7 @@ async def test_malformed_responses_are_fetch_errors(nursery: trio.Nursery) -> No
         [b"HTTX/1.1 200 OK\r\n\r\n", b"HTTP/1.1 abc OK\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"],
         close=True,
     )
-    f = Fetcher(user_agent="t", egress_deny=())
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW)
     for _ in range(3):
         with pytest.raises(FetchFailed, match="invalid HTTP response") as info:
             await f.fetch(spec(url))
@@ -268,7 +269,7 @@ async def test_malformed_responses_are_fetch_errors(nursery: trio.Nursery) -> No
 
 async def test_header_injection_is_refused(nursery: trio.Nursery) -> None:
     url, connections = await start_raw(nursery, [b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"])
-    f = Fetcher(user_agent="t", egress_deny=())
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW)
     with pytest.raises(FetchFailed, match="invalid HTTP request"):
         await f.fetch(FetchSpec("GET", url, [("x-a", "1\r\nx-b: 2")], None, True, 5.0))
     assert connections == [] or len(connections) == 1

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from helpers import SINK_ALLOW
 
 from segfuncd.plugins import PluginRegistry, plugin_name
 from segfuncd.runner import open_runner_pool
@@ -46,7 +47,7 @@ async def test_load_swap_keep_old_on_error_and_remove(tmp_path: Path) -> None:
     async def on_live(name: str) -> None:
         woke.append(name)
 
-    async with open_runner_pool(workers=1) as pool:
+    async with open_runner_pool(workers=1, egress_allow=SINK_ALLOW) as pool:
         reg = PluginRegistry(tmp_path, pool=pool, enabled=lambda n: n != "off", on_live=on_live)
         write(tmp_path / "a.js", GOOD)
         write(tmp_path / "off.js", GOOD)
@@ -76,7 +77,7 @@ async def test_load_swap_keep_old_on_error_and_remove(tmp_path: Path) -> None:
 
 
 async def test_a_file_without_handlers_is_a_load_error(tmp_path: Path) -> None:
-    async with open_runner_pool(workers=1) as pool:
+    async with open_runner_pool(workers=1, egress_allow=SINK_ALLOW) as pool:
         reg = PluginRegistry(tmp_path, pool=pool, enabled=lambda n: True)
         write(tmp_path / "empty.js", "var x = 1\n")
         await reg.scan()
@@ -91,7 +92,7 @@ async def test_watch_picks_up_a_new_file_and_one_save_is_one_load(tmp_path: Path
     async def on_live(name: str) -> None:
         loads.append(name)
 
-    async with open_runner_pool(workers=1) as pool:
+    async with open_runner_pool(workers=1, egress_allow=SINK_ALLOW) as pool:
         reg = PluginRegistry(tmp_path, pool=pool, enabled=lambda n: True, on_live=on_live)
         async with trio.open_nursery() as nursery:
             await nursery.start(reg.watch)

@@ -65,3 +65,46 @@ def test_longest_secret_wins_when_one_contains_another() -> None:
 def test_empty_redactor_is_falsy_and_identity() -> None:
     r = Redactor([])
     assert not r and r("text") == "text"
+
+
+def test_hex_upper_case_reversed_and_split_forms_are_replaced() -> None:
+    key = "sk_live_0123456789abcdef"
+    for line in (
+        key.upper(),
+        key.encode().hex(),
+        key.encode().hex().upper(),
+        key[::-1],
+        f"first half {key[:12]} second half {key[12:]}",
+    ):
+        out = redact(line, [key])
+        assert REDACTED in out and "0123456789" not in out.lower() and "33343536" not in out.lower(), (line, out)
+
+
+def test_base64_of_user_colon_secret_is_replaced_at_every_alignment() -> None:
+    key = "sk_live_0123456789abcdef"
+    for prefix in ("", "u:", "us:", "user:"):
+        encoded = base64.b64encode((prefix + key).encode()).decode()
+        out = redact("Basic " + encoded, [key])
+        assert REDACTED in out and len(out) < len("Basic " + encoded) - 16, (prefix, out)
+
+
+def test_a_key_with_a_space_or_bar_is_replaced_in_every_url_encoding() -> None:
+    key = "sk live|Abc123xyz"
+    for url in (
+        "https://x/?key=sk%20live|Abc123xyz",  # new URL(): the query set leaves | alone
+        "https://x/sk%20live%7CAbc123xyz",
+        "https://x/?key=sk+live%7CAbc123xyz",  # URLSearchParams
+        "https://x/?key=sk%20live%7cabc123xyz".upper(),
+    ):
+        assert REDACTED in redact(url, [key]) and "ABC123XYZ" not in redact(url, [key]).upper(), url
+
+
+def test_a_callback_return_is_redacted_keys_and_values() -> None:
+    r = Redactor(["sk_live_0123456789"])
+    value = {"a": ["sk_live_0123456789", 1], "sk_live_0123456789": {"b": True}}
+    assert r.value(value) == {"a": [REDACTED, 1], REDACTED: {"b": True}}
+
+
+def test_ordinary_text_is_left_alone() -> None:
+    line = "POST https://api.example.com/v1/events -> 200 (12 ms) user u1 signed up"
+    assert redact(line, ["sk_live_0123456789abcdef", "tok-abcdef"]) == line

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
+from helpers import SINK_ALLOW
 
 from segfuncd.outcomes import Outcome
 from segfuncd.runner import LoadReport, PluginVersion, PoolStatistics, open_runner_pool
@@ -36,7 +37,7 @@ async def test_outcome_table_rows() -> None:
     """Every row of DESIGN.md's outcome table, in one batch of events."""
     v = plugin("outcomes")
     actions = ["return", "retry", "invalid", "validation", "unsupported", "bug", "throw"]
-    async with open_runner_pool(workers=1) as pool:
+    async with open_runner_pool(workers=1, egress_allow=SINK_ALLOW) as pool:
         results = await pool.invoke(v, [track(action=a) for a in actions] + [{"type": "screen"}], {})
     got = [(r.outcome, r.error_name) for r in results]
     assert got == [
@@ -56,7 +57,7 @@ async def test_outcome_table_rows() -> None:
 async def test_seed_request_bin_example_runs_unchanged(sink: Any) -> None:
     v = plugin("seed_requestbin", __SINK__=sink.url)
     event = track(plan="pro")
-    async with open_runner_pool(workers=1) as pool:
+    async with open_runner_pool(workers=1, egress_allow=SINK_ALLOW) as pool:
         [r] = await pool.invoke(v, [event], {"apiKey": "secret"})
     assert r.outcome is Outcome.DELIVERED and r.value == '{"ok":true}'
     [req] = sink.wait_for(1)
@@ -78,7 +79,7 @@ async def test_seed_error_examples() -> None:
         {"type": "alias"},
         {"type": "track"},
     ]
-    async with open_runner_pool(workers=1) as pool:
+    async with open_runner_pool(workers=1, egress_allow=SINK_ALLOW) as pool:
         results = await pool.invoke(v, events, {})
     assert [(r.outcome, r.error) for r in results] == [
         (Outcome.DISCARDED, "InvalidEventPayload: company is required"),
@@ -91,7 +92,7 @@ async def test_seed_error_examples() -> None:
 
 async def test_promise_all_fetches_overlap(sink: Any) -> None:
     sink.behaviour.routes["/slow"] = (200, 0.5, b"ok")
-    async with open_runner_pool(workers=1) as pool:
+    async with open_runner_pool(workers=1, egress_allow=SINK_ALLOW) as pool:
         start = trio.current_time()
         [r] = await pool.invoke(plugin("overlap"), [track()], {"url": sink.url})
         elapsed = trio.current_time() - start
@@ -102,7 +103,7 @@ async def test_promise_all_fetches_overlap(sink: Any) -> None:
 async def test_state_persists_per_version_and_each_invocation_gets_its_own_event() -> None:
     v = plugin("outcomes")
     shared = track(action="mutate", n=1)
-    async with open_runner_pool(workers=1) as pool:
+    async with open_runner_pool(workers=1, egress_allow=SINK_ALLOW) as pool:
         a, b = await pool.invoke(v, [shared, shared], {})
         [c] = await pool.invoke(v, [track(action="return")], {})
     assert a.value == {"action": "mutate", "n": 1, "touched": True} and b.value == a.value
@@ -112,7 +113,7 @@ async def test_state_persists_per_version_and_each_invocation_gets_its_own_event
 
 async def test_wall_clock_timeout_is_retryable(sink: Any) -> None:
     sink.behaviour.routes["/slow"] = (200, 3.0, b"late")
-    async with open_runner_pool(workers=1, timeout_ms=300) as pool:
+    async with open_runner_pool(workers=1, egress_allow=SINK_ALLOW, timeout_ms=300) as pool:
         [r] = await pool.invoke(plugin("outcomes"), [track(action="fetch")], {"url": sink.url + "/slow"})
         [ok] = await pool.invoke(plugin("outcomes"), [track(action="return")], {})
     assert (r.outcome, r.error_name) == (Outcome.RETRY, "TimeoutError")
@@ -121,7 +122,7 @@ async def test_wall_clock_timeout_is_retryable(sink: Any) -> None:
 
 async def test_cpu_limit_is_retryable_and_runner_keeps_serving() -> None:
     v = plugin("outcomes")
-    async with open_runner_pool(workers=1, cpu_ms=200) as pool:
+    async with open_runner_pool(workers=1, egress_allow=SINK_ALLOW, cpu_ms=200) as pool:
         spin, fine = await pool.invoke(v, [track(action="spin"), track(action="return")], {})
         [after] = await pool.invoke(v, [track(action="return")], {})
         assert pool.statistics().restarts == 0
@@ -131,7 +132,7 @@ async def test_cpu_limit_is_retryable_and_runner_keeps_serving() -> None:
 
 async def test_memory_limit_is_retryable_and_runner_keeps_serving() -> None:
     v = plugin("outcomes")
-    async with open_runner_pool(workers=1, memory_mb=64, cpu_ms=5000) as pool:
+    async with open_runner_pool(workers=1, egress_allow=SINK_ALLOW, memory_mb=64, cpu_ms=5000) as pool:
         [bomb] = await pool.invoke(v, [track(action="oom")], {})
         [after] = await pool.invoke(v, [track(action="return")], {})
     assert (bomb.outcome, bomb.error_name) == (Outcome.RETRY, "MemoryLimitError")
@@ -139,7 +140,7 @@ async def test_memory_limit_is_retryable_and_runner_keeps_serving() -> None:
 
 
 async def test_stack_overflow_is_a_bug() -> None:
-    async with open_runner_pool(workers=1) as pool:
+    async with open_runner_pool(workers=1, egress_allow=SINK_ALLOW) as pool:
         [r] = await pool.invoke(plugin("outcomes"), [track(action="recurse")], {})
     assert (r.outcome, r.error_name) == (Outcome.FAILED, "RangeError")
 
@@ -147,7 +148,7 @@ async def test_stack_overflow_is_a_bug() -> None:
 async def test_runner_crash_returns_retry_and_runner_is_replaced(sink: Any) -> None:
     sink.behaviour.routes["/slow"] = (200, 2.0, b"late")
     v = plugin("outcomes")
-    async with open_runner_pool(workers=1) as pool:
+    async with open_runner_pool(workers=1, egress_allow=SINK_ALLOW) as pool:
         [runner] = pool._runners
         async with trio.open_nursery() as nursery:
             results: list[Any] = []
@@ -168,7 +169,7 @@ async def test_runner_crash_returns_retry_and_runner_is_replaced(sink: Any) -> N
 async def test_load_errors_are_reported_with_line_and_never_crash_a_runner() -> None:
     bad = PluginVersion.from_source("bad", "function onTrack() {}\nvar = 3\n")
     none = PluginVersion.from_source("none", "var x = 1\n")
-    async with open_runner_pool(workers=1) as pool:
+    async with open_runner_pool(workers=1, egress_allow=SINK_ALLOW) as pool:
         report = await pool.check(bad)
         assert report == LoadReport(ok=False, error=report.error, line=2, handlers=())
         assert report.error is not None and report.error.startswith("SyntaxError: ")
@@ -183,7 +184,7 @@ async def test_load_errors_are_reported_with_line_and_never_crash_a_runner() -> 
 async def test_on_batch_maps_statuses_by_position() -> None:
     v = plugin("batch")
     events = [track(status=s) for s in (200, 201, 429, 500, 400, 404)]
-    async with open_runner_pool(workers=1) as pool:
+    async with open_runner_pool(workers=1, egress_allow=SINK_ALLOW) as pool:
         results = await pool.invoke(v, events, {}, batch=True)
         failed = await pool.invoke(v, events[:2], {"fail": True}, batch=True)
         single = await pool.invoke(v, events[:1], {}, batch=False)
@@ -201,21 +202,21 @@ async def test_on_batch_maps_statuses_by_position() -> None:
 
 
 async def test_console_logs_come_back_per_invocation() -> None:
-    async with open_runner_pool(workers=1) as pool:
+    async with open_runner_pool(workers=1, egress_allow=SINK_ALLOW) as pool:
         [r] = await pool.invoke(plugin("outcomes"), [track(action="log")], {})
     assert r.logs[0].message.startswith("line 0") and r.logs[0].level == "log"
     assert r.logs[-1].message.endswith("[log output truncated at 4 KB]")
 
 
 async def test_set_timeout_resolves_later() -> None:
-    async with open_runner_pool(workers=1) as pool:
+    async with open_runner_pool(workers=1, egress_allow=SINK_ALLOW) as pool:
         [r] = await pool.invoke(plugin("outcomes"), [track(action="sleep", ms=50)], {})
     assert r.value == "slept"
 
 
 async def test_recycling_replaces_a_runner_without_losing_work() -> None:
     v = plugin("outcomes")
-    async with open_runner_pool(workers=1, recycle_after=3) as pool:
+    async with open_runner_pool(workers=1, egress_allow=SINK_ALLOW, recycle_after=3) as pool:
         first = pool._runners[0]
         for _ in range(3):
             results = await pool.invoke(v, [track(action="return")] * 2, {})
@@ -229,7 +230,7 @@ async def test_a_runner_whose_memory_grows_is_recycled() -> None:
         "leaky",
         "var hoard = []\nasync function onTrack(e) { if (e.properties.grow) hoard.push(new Array(2e4).fill(e.properties.grow)); return hoard.length }",
     )
-    async with open_runner_pool(workers=1, recycle_growth_mb=20) as pool:
+    async with open_runner_pool(workers=1, egress_allow=SINK_ALLOW, recycle_growth_mb=20) as pool:
         first = pool._runners[0]
         await pool.invoke(leaky, [track()] * 200, {})  # the first check records its size
         results = await pool.invoke(leaky, [track(grow=1.5)] * 200, {})  # ~60 MB of arrays
@@ -246,7 +247,7 @@ async def test_a_runner_whose_memory_grows_is_recycled() -> None:
 async def test_invocations_beyond_the_active_limit_wait_their_turn(sink: Any) -> None:
     """With max_active=2, ten fetching invocations still all complete (two at a time in JS)."""
     sink.behaviour.delay_s = 0.05
-    async with open_runner_pool(workers=1, max_active=2) as pool:
+    async with open_runner_pool(workers=1, egress_allow=SINK_ALLOW, max_active=2) as pool:
         results = await pool.invoke(plugin("outcomes"), [track(action="fetch")] * 10, {"url": sink.url + "/q"})
     assert [r.value for r in results] == [200] * 10
     assert max(r.started for r in sink.wait_for(10)) > min(r.finished for r in sink.requests)

@@ -167,6 +167,7 @@ async def test_a_version_1_database_is_migrated_in_place_without_losing_the_queu
         "m004_logs_by_time",
         "m005_oldest_pending",
         "m006_held_and_identity",
+        "m007_dedupe_per_source",
     ]
 
 

@@ -107,6 +107,7 @@ class Runner:
         self._fetcher = Fetcher(
             user_agent=config.get("user_agent", "segfuncd"),
             egress_deny=config.get("egress_deny", ()),
+            egress_allow=config.get("egress_allow", ()),
             max_in_flight=config.get("max_fetch_in_flight", DEFAULT_MAX_IN_FLIGHT),
             max_in_flight_per_function=config.get("max_fetch_per_function", DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION),
         )

@@ -1,13 +1,15 @@
 """fetch() for the sandbox, performed with httpx: egress rules, limits, node-fetch errors.
 
-What lives here: one `Fetcher` per runner process (one `httpx.AsyncClient`), the network
-backend that enforces `egress_deny` after DNS resolution, and the translation of httpx
+What lives here: one `Fetcher` per runner process, the connect step that applies the
+egress policy (egress.py) after DNS resolution, redirects, and the translation of httpx
 errors into the `reason` of a JS `FetchError` (the one boundary where they are mapped).
 
-* Proxy and trust variables (HTTPS_PROXY, NO_PROXY, SSL_CERT_FILE, ...) are honoured by
-  httpx (`trust_env=True`); they live in this process's environment, never in JS.
-* With a proxy the destination is resolved by the proxy, so egress_deny applies to the
-  connections we make ourselves (direct requests, and the proxy's own address).
+* Proxy and trust variables (HTTPS_PROXY, NO_PROXY, SSL_CERT_FILE, ...) are honoured
+  (proxies.py decides on the canonical host); they live in this process's environment, never in JS.
+* The egress policy is applied to the destination on every hop: at connect for direct
+  requests, and before a request is handed to a proxy (the name is resolved here for the
+  check; the proxy resolves it again). The proxy itself is the operator's and not policed.
+* A redirect to another origin drops Authorization, Cookie and Proxy-Authorization.
 * Direct requests go through httpclient.py (httptools parsing on a keep-alive pool): on loopback it is
   ~6x faster than httpx on trio (DESIGN.md §3 explains httpx's pool scans). Requests a
   proxy variable applies to go through httpx, which implements the proxy protocols.
@@ -24,20 +26,19 @@ errors into the `reason` of a JS `FetchError` (the one boundary where they are m
 from __future__ import annotations
 
 import ipaddress
-import socket
+import ssl
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import httpcore
 import httpx
 import trio
-from httpcore._backends.trio import TrioBackend, TrioStream  # what httpx uses under trio
 
 from ..fairshare import FairShare, FairShareStatistics
+from .egress import EgressError, EgressPolicy, IPAddress, Target, parse_target
 from .httpclient import ConnectionPool, HTTPFailure, TooLarge
+from .proxies import ProxySettings
 
 QueueHook = Callable[[bool], None]  # on_queue(True): waits for a connection slot; (False): got one
 
@@ -49,69 +50,27 @@ DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION = 32
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 DEFAULT_REQUEST_TIMEOUT_S = 30.0
 MAX_REDIRECTS = 20
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def parse_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
-    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+# node-fetch 2.6.7+ (CVE-2022-0235) drops these when a redirect leaves the origin.
+CREDENTIAL_HEADERS = frozenset(("authorization", "cookie", "cookie2", "proxy-authorization", "www-authenticate"))
 
 
-def denied_by(ip: str, networks: tuple[Network, ...]) -> Network | None:
-    """The deny-listed network containing ip (IPv4-mapped IPv6 counts as IPv4)."""
-    addr = ipaddress.ip_address(ip.split("%", 1)[0])
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    for net in networks:
-        if addr.version == net.version and addr in net:
-            return net
-    return None
-
-
-async def guarded_connect(host: str, port: int, deny: tuple[Network, ...]) -> trio.SocketStream:
-    """Resolve, refuse deny-listed addresses, then connect to the vetted address itself
+async def guarded_connect(host: str, port: int, policy: EgressPolicy) -> trio.SocketStream:
+    """Resolve, refuse what the egress policy denies, then connect to the vetted address itself
     (connecting by IP closes the DNS-rebinding gap between check and connect)."""
     try:
-        infos = await trio.socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise FetchFailed(f"getaddrinfo ENOTFOUND {host}", "ENOTFOUND") from exc
-    allowed: list[str] = []
-    blocked: list[str] = []
-    for info in infos:
-        ip = str(info[4][0])
-        net = denied_by(ip, deny)
-        if net is None:
-            allowed.append(ip)
-        else:
-            blocked.append(f"{ip} is in {net}")
-    if not allowed:
-        raise FetchFailed(f"blocked by egress_deny: {host} resolves to {', '.join(blocked)}", "EBLOCKED")
+        ip: IPAddress | None = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    try:
+        allowed = await policy.resolve(Target("http", host, ip, port, True, "/"), every=False)
+    except EgressError as exc:
+        raise FetchFailed(exc.reason, "EBLOCKED" if exc.blocked else "ENOTFOUND") from exc
     try:
         return await trio.open_tcp_stream(allowed[0], port)
     except OSError as exc:
         if _refused(exc):
             raise FetchFailed(f"connect ECONNREFUSED {allowed[0]}:{port}", "ECONNREFUSED") from exc
         raise FetchFailed(f"connect {type(exc).__name__} {allowed[0]}:{port}: {exc}", None) from exc
-
-
-class GuardedBackend(TrioBackend):
-    """httpx's network backend, with guarded_connect (used for connections to proxies)."""
-
-    def __init__(self, deny: tuple[Network, ...]) -> None:
-        self._deny = deny
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            return TrioStream(await guarded_connect(host, port, self._deny))
-        except FetchFailed as exc:
-            raise httpcore.ConnectError(exc.reason) from exc
 
 
 def _refused(exc: BaseException) -> bool:
@@ -169,25 +128,24 @@ class Fetcher:
         self,
         *,
         user_agent: str,
-        egress_deny: Iterable[str],
+        egress_deny: Iterable[str] = (),
+        egress_allow: Iterable[str] = (),
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         max_in_flight_per_function: int = DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+        proxies: ProxySettings | None = None,
     ) -> None:
-        self._deny = parse_networks(egress_deny)
-        # no `transport=`: httpx then builds its own, and only then honours env proxies
-        self._client = httpx.AsyncClient(trust_env=True, timeout=timeout_s, follow_redirects=False)
-        # httpx has no public hook for the network backend; the pool reads it on each connect
-        default_pool = self._client._transport._pool  # type: ignore[attr-defined]  # noqa: SLF001
-        default_pool._network_backend = GuardedBackend(self._deny)
+        self._policy = EgressPolicy(allow=egress_allow, deny=egress_deny)
+        self._ssl: ssl.SSLContext = httpx.create_ssl_context(trust_env=True)  # honours SSL_CERT_FILE / _DIR
         self._pool = ConnectionPool(
-            connect=lambda host, port: guarded_connect(host, port, self._deny),
-            ssl_context=httpx.create_ssl_context(trust_env=True),  # honours SSL_CERT_FILE / _DIR
+            connect=lambda host, port: guarded_connect(host, port, self._policy),
+            ssl_context=self._ssl,
             max_body=max_response_bytes,
         )
-        self._proxies = urllib.request.getproxies()  # the environment's, read once
-        self._bypass: dict[str, bool] = {}
+        self._proxies = ProxySettings.from_environment() if proxies is None else proxies
+        # one httpx client per proxy URL, built on first use (the proxy is the operator's: not policed)
+        self._proxy_clients: dict[str, httpx.AsyncClient] = {}
         self._user_agent = user_agent
         self._slots = FairShare(max(1, max_in_flight))
         self._per_function = max(1, max_in_flight_per_function)
@@ -196,7 +154,8 @@ class Fetcher:
 
     async def aclose(self) -> None:
         await self._pool.aclose()
-        await self._client.aclose()
+        for client in self._proxy_clients.values():
+            await client.aclose()
 
     def statistics(self) -> FairShareStatistics:
         """Connection slots held and waited for, per function."""
@@ -232,16 +191,19 @@ class Fetcher:
                 raise FetchFailed(f"content size at {spec.url} over limit: {self._max_bytes}", "EMAXSIZE") from exc
             except HTTPFailure as exc:
                 raise FetchFailed(str(exc), "ECONNRESET") from exc
+            except EgressError as exc:
+                raise FetchFailed(exc.reason, "EBLOCKED" if exc.blocked else "EINVALIDURL") from exc
             except (httpx.HTTPError, httpcore.ConnectError, OSError, ValueError, UnicodeError) as exc:
                 raise FetchFailed(*_reason(exc)) from exc
         finally:
             self._slots.release(owner)
 
     async def _follow(self, spec: FetchSpec, headers: list[tuple[str, str]]) -> FetchReply:
-        """Send, following redirects the way node-fetch does."""
+        """Send, following redirects the way node-fetch does; every hop is parsed and policed anew."""
         url, method, body = spec.url, spec.method, spec.body
+        target = parse_target(url)
         for hop in range(MAX_REDIRECTS + 1):
-            status, reason, resp_headers, raw = await self._send_one(method, url, headers, body)
+            status, reason, resp_headers, raw = await self._send_one(method, target, headers, body)
             location = next((v for k, v in resp_headers if k.lower() == "location"), None)
             if not (spec.follow_redirects and status in (301, 302, 303, 307, 308) and location):
                 return FetchReply(
@@ -252,47 +214,52 @@ class Fetcher:
                     text=_text(raw, resp_headers),
                     redirected=hop > 0,
                 )
-            url = urllib.parse.urljoin(url, location)
+            url = urllib.parse.urljoin(target.url, location)
+            following = parse_target(url)
+            if following.origin != target.origin:
+                headers = [(k, v) for k, v in headers if k.lower() not in CREDENTIAL_HEADERS]
+            target = following
             if status == 303 or (status in (301, 302) and method == "POST"):
                 method, body = "GET", None
                 headers = [(k, v) for k, v in headers if k.lower() not in ("content-type", "content-length")]
         raise FetchFailed(f"maximum redirect reached at: {spec.url}", "EMAXREDIRECT")
 
     async def _send_one(
-        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
+        self, method: str, target: Target, headers: list[tuple[str, str]], body: bytes | None
     ) -> tuple[int, str, list[tuple[str, str]], bytes]:
-        parts = urllib.parse.urlsplit(url)
-        scheme, host = parts.scheme, parts.hostname or ""
-        if scheme not in ("http", "https") or not host:
-            raise FetchFailed(f"unsupported URL {url}", None)
-        if self._proxied(scheme, host):
-            return await self._via_httpx(method, url, headers, body)
-        port = parts.port or (443 if scheme == "https" else 80)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        proxy = self._proxies.proxy_for(target)
+        if proxy is not None:
+            # The proxy resolves the name again; we check what it resolves to here, every address.
+            await self._policy.resolve(target, every=True)
+            return await self._via_httpx(proxy, method, target, headers, body)
+        self._policy.check(target)  # literals fail fast; names are checked at connect
         out = list(headers)
         if not any(k.lower() == "host" for k, _ in out):
-            shown = f"[{host}]" if ":" in host else host
-            out.insert(0, ("host", shown if parts.port is None else f"{shown}:{port}"))
+            out.insert(0, ("host", target.netloc))
         if body is not None or method in ("POST", "PUT", "PATCH"):
             out = [(k, v) for k, v in out if k.lower() != "content-length"]
             out.append(("content-length", str(len(body or b""))))
-        raw = await self._pool.request(scheme, host.encode("idna").decode("ascii"), port, method, target, out, body)
+        raw = await self._pool.request(target.scheme, target.name, target.port, method, target.target, out, body)
         return raw.status, raw.reason, raw.headers, raw.body
 
-    def _proxied(self, scheme: str, host: str) -> bool:
-        if scheme not in self._proxies and "all" not in self._proxies:
-            return False
-        bypass = self._bypass.get(host)
-        if bypass is None:
-            check = getattr(urllib.request, "proxy_bypass_environment")  # noqa: B009 - not in typeshed
-            bypass = self._bypass[host] = bool(check(host, self._proxies))
-        return not bypass
-
     async def _via_httpx(
-        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
+        self, proxy: str, method: str, target: Target, headers: list[tuple[str, str]], body: bytes | None
     ) -> tuple[int, str, list[tuple[str, str]], bytes]:
-        request = self._client.build_request(method, url, headers=headers, content=body)
-        response = await self._client.send(request, stream=True)
+        client = self._proxy_clients.get(proxy)
+        if client is None:
+            try:
+                client = httpx.AsyncClient(
+                    proxy=proxy, trust_env=False, verify=self._ssl, timeout=self._timeout_s, follow_redirects=False
+                )
+            except (ValueError, ImportError, httpx.HTTPError) as exc:
+                # the proxy URL may hold credentials: name only its scheme
+                scheme = proxy.partition("://")[0] if "://" in proxy else "?"
+                raise FetchFailed(
+                    f"the {scheme}:// proxy from the environment is unusable: {type(exc).__name__}"
+                ) from exc
+            self._proxy_clients[proxy] = client
+        request = client.build_request(method, target.url, headers=headers, content=body)
+        response = await client.send(request, stream=True)
         try:
             chunks: list[bytes] = []
             size = 0

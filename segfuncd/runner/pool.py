@@ -26,7 +26,6 @@ from typing import Any
 import trio
 
 from .. import __version__
-from ..config import DEFAULT_EGRESS_DENY
 from ..errors import RunnerError
 from ..outcomes import InvocationResult, LogLine, Outcome, RequestRecord, classify
 from .affinity import Affinity
@@ -509,7 +508,8 @@ async def open_runner_pool(
     timeout_ms: int = 10_000,
     cpu_ms: int = 2_000,
     memory_mb: int = 256,
-    egress_deny: tuple[str, ...] = DEFAULT_EGRESS_DENY,
+    egress_deny: tuple[str, ...] = (),
+    egress_allow: tuple[str, ...] = (),
     recycle_after: int = 100_000,
     user_agent: str = f"segfuncd/{__version__}",
     max_fetch_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
@@ -528,6 +528,7 @@ async def open_runner_pool(
         "cpu_ms": cpu_ms,
         "memory_mb": memory_mb,
         "egress_deny": list(egress_deny),
+        "egress_allow": list(egress_allow),
         "user_agent": user_agent,
         "max_fetch_in_flight": max_fetch_in_flight,
         "max_fetch_per_function": max_fetch_per_function,

@@ -20,16 +20,16 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
-DEDUPE_WINDOW_S = 24 * 3600.0  # a messageId seen in the last 24 h is a duplicate
+DEDUPE_WINDOW_S = 24 * 3600.0  # a messageId seen from the same source in the last 24 h is a duplicate
 
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """One accept() call, serialised on the caller's side (so a bad body fails only it)."""
 
-    message_ids: tuple[str, ...]
+    message_ids: tuple[str, ...]  # per event: its dedupe key, `source:messageId` ("" when it has none)
     events: tuple[tuple[str, str, str], ...]  # (message_id, type, body as JSON text)
-    keys: tuple[str, ...]  # per event: JSON `[message_id, [functions...]]`
+    keys: tuple[str, ...]  # per event: JSON `[dedupe key, [functions...]]`
     fanout: tuple[int, ...]  # delivery rows per event
 
     @property
@@ -162,14 +162,25 @@ def _functions(functions: tuple[str, ...]) -> tuple[str, int]:
     return found
 
 
-def prepare(events: list[tuple[str, str, object, tuple[str, ...]]]) -> Prepared:
-    """Serialise (message_id, type, body, functions) tuples (TypeError / ValueError for bad bodies)."""
+def dedupe_key(source: str, message_id: str) -> str:
+    """The `seen` key: one source's messageId never hides another source's event.
+
+    `source` holds no ":" (intake passes a hex digest), so the first ":" splits the key.
+    """
+    return f"{source}:{message_id}" if message_id else ""
+
+
+def prepare(events: list[tuple[str, str, object, tuple[str, ...], str]]) -> Prepared:
+    """Serialise (message_id, type, body, functions, source) tuples (TypeError / ValueError for bad bodies)."""
     rows = []
     keys = []
     fanout = []
-    for message_id, type_, body, functions in events:
+    dedupe = []
+    for message_id, type_, body, functions, source in events:
         fns, n = _functions(tuple(functions))
         fanout.append(n)
         rows.append((message_id, type_, _encode(body)))
-        keys.append(f"[{_encode_str(message_id)},{fns}]")
-    return Prepared(message_ids=tuple(e[0] for e in events), events=tuple(rows), keys=tuple(keys), fanout=tuple(fanout))
+        key = dedupe_key(source, message_id)
+        dedupe.append(key)
+        keys.append(f"[{_encode_str(key)},{fns}]")
+    return Prepared(message_ids=tuple(dedupe), events=tuple(rows), keys=tuple(keys), fanout=tuple(fanout))

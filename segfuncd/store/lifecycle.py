@@ -14,6 +14,7 @@ import trio
 from ..clock import steady_time
 from ..errors import StoreError
 from ..log import get_logger
+from ..private_files import FILE_MODE, private_database
 from . import integrity
 from . import logs as logs_sql
 from .ingest import IdCounters, Ingest
@@ -39,12 +40,15 @@ async def open_store(
     commit_max_rows: int = 5_000,
     prune_interval_s: float | None = None,
     accept_state_loss: bool = False,
+    file_mode: int = FILE_MODE,
 ) -> AsyncIterator[Store]:
     """Open (create, migrate) the database at `path` and serve it until the block exits.
 
     First the state directory's record is checked (integrity.py): a missing, empty or
     replaced database, a lost WAL after an unclean stop or a failed quick_check raises
     DamagedState, unless `accept_state_loss`, which logs it loudly and goes on.
+
+    The database and its WAL / SHM files get `file_mode` whatever the umask (private_files.py).
 
     Leases left by a previous process are released at once: this process owns the file
     (the daemon holds the state directory's lock), so nothing else can be delivering them.
@@ -55,6 +59,11 @@ async def open_store(
         raise integrity.damaged(path, problems)
     for problem in problems:
         log.critical("state_loss_accepted", database=str(path), problem=problem)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        private_database(path, file_mode)
+    except OSError as exc:
+        raise StoreError(f"cannot create the database {path}: {exc.strerror or exc}") from exc
     await trio.to_thread.run_sync(migrate, path)
     try:
         db_id = await trio.to_thread.run_sync(integrity.mark_started, path)

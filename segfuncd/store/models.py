@@ -24,6 +24,7 @@ class NewEvent:
     type: str
     body: Mapping[str, Any]  # JSON-serialisable
     functions: tuple[str, ...]
+    source: str = ""  # who sent it (intake: a digest of the write key); dedupe is per source + messageId
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -178,6 +178,14 @@ def _m006_held_and_identity(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="m007_dedupe_per_source")
+def _m007_dedupe_per_source(db: sqlite_utils.Database) -> None:
+    """Dedupe keys become `source:messageId` (store/ingest.py dedupe_key), so one source cannot
+    suppress another's events. Keys seen before the upgrade did not record their source: they
+    become the default source's (""), and expire within the 24 h window as before."""
+    db.execute("UPDATE seen SET message_id = ':' || message_id")
+
+
 SCHEMA_VERSION = len(MIGRATIONS._migrations)
 JOURNAL_SIZE_LIMIT = 8 * 1024 * 1024  # bytes the WAL is truncated to after a checkpoint
 AUTO_VACUUM_INCREMENTAL = 2

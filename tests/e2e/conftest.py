@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -99,7 +100,13 @@ class DaemonProc:
 
     # --- lifecycle ----------------------------------------------------------------------
 
-    def start(self, *, timeout: float = START_TIMEOUT_S) -> DaemonProc:
+    def start(self, *, timeout: float = START_TIMEOUT_S, nofile: tuple[int, int] | None = None) -> DaemonProc:
+        """Start and wait for the admin socket; `nofile` = (soft, hard) RLIMIT_NOFILE to start it with."""
+
+        def limit() -> None:
+            if nofile is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
+
         with open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen(
                 [*_exe("segfuncd", "segfuncd.daemon"), "--config", str(self.config_path), *self.extra_args],
@@ -107,6 +114,7 @@ class DaemonProc:
                 stderr=err,
                 cwd=self.dir,
                 env=self.env,
+                preexec_fn=limit if nofile is not None else None,
             )
         deadline = time.monotonic() + timeout
         while True:
@@ -235,7 +243,8 @@ def make_config(tmp_path: Path, config_text: str = "") -> dict[str, Any]:
         "intake": {"listen": f"127.0.0.1:{free_port()}"},
         "admin": {"socket": "var/admin.sock"},
         "storage": {"path": "var/segfuncd.db"},
-        "runtime": {"plugins_dir": "plugins", "workers": 1, "timeout_ms": 5000},
+        # loopback is denied to fetch() by default: the test sink on 127.0.0.1 is opened explicitly
+        "runtime": {"plugins_dir": "plugins", "workers": 1, "timeout_ms": 5000, "egress_allow": ["127.0.0.1"]},
         "retry": {"max_attempts": 3, "base_delay_s": 0.2},
     }
     return _merge(base, tomllib.loads(config_text))

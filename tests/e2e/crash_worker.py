@@ -54,7 +54,7 @@ async def main(db: str, sink_url: str, load: int, exit_when_empty: bool) -> None
                 ]
             )
         print(f"accepted {load}", flush=True)
-        async with open_runner_pool(workers=2) as pool, trio.open_nursery() as nursery:
+        async with open_runner_pool(workers=2, egress_allow=("127.0.0.1",)) as pool, trio.open_nursery() as nursery:
             await nursery.start(
                 lambda task_status: serve_delivery(
                     store,
