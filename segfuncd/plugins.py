@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import trio
-import watchfiles
 
 from .log import get_logger
 from .runner import PluginVersion, RunnerPool
+from .watch import watch_dir
 
 PLUGIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 # Debounce so a burst of editor events is one scan, well inside the 1 s "live" budget.
@@ -124,11 +124,13 @@ class PluginRegistry:
     async def watch(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Follow plugins_dir with inotify (watchfiles) until cancelled."""
         self.plugins_dir.mkdir(parents=True, exist_ok=True)
-        task_status.started()
-        async for changes in watchfiles.awatch(self.plugins_dir, debounce=WATCH_DEBOUNCE_MS, step=30, recursive=False):
-            names = {n for _, p in changes if (n := plugin_name(Path(p))) is not None}
+
+        async def changed(paths: set[Path]) -> None:
+            names = {n for p in paths if (n := plugin_name(p)) is not None}
             if names:
                 await self.scan(names)
+
+        await watch_dir(self.plugins_dir, changed, debounce_ms=WATCH_DEBOUNCE_MS, task_status=task_status)
 
     def _present(self) -> dict[str, Path]:
         try:

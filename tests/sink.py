@@ -42,6 +42,7 @@ class Sink:
 
     def __init__(self) -> None:
         self.requests: list[SunkRequest] = []
+        self.arrived = 0  # requests whose handling began (still delayed, or answered)
         self.behaviour = Behaviour()
         self._cond = threading.Condition()
         sink = self
@@ -56,6 +57,9 @@ class Sink:
                 started = time.monotonic()
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                with sink._cond:
+                    sink.arrived += 1
+                    sink._cond.notify_all()
                 b = sink.behaviour
                 status, delay, out = b.status, b.delay_s, b.body
                 for prefix, spec in b.routes.items():
@@ -94,6 +98,16 @@ class Sink:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def wait_arrived(self, n: int, timeout: float = 10.0) -> None:
+        """Block until at least n requests reached the sink (answered or still being delayed)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self.arrived < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{self.arrived} requests reached the sink, expected {n}")
+                self._cond.wait(left)
 
     def wait_for(self, n: int, timeout: float = 10.0) -> list[SunkRequest]:
         """Block until at least n requests arrived (AssertionError on timeout)."""

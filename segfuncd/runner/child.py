@@ -20,7 +20,9 @@ import json
 import math
 import os
 import resource
+import signal
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -411,7 +413,40 @@ def _limit_memory(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+PARENT_POLL_S = 0.5  # how soon a runner notices that its daemon is gone
+
+
+def ignore_stop_signals() -> None:
+    """SIGINT / SIGTERM sent to the whole process group (Ctrl-C, systemd) are the daemon's to handle.
+
+    The daemon drains on them and then closes our stdin; a runner that died on the signal
+    itself would turn every invocation in flight into a RunnerCrashed retry (a repeated
+    side effect). trio.run leaves an ignored SIGINT alone.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def exit_with_parent(parent: int, *, poll_s: float = PARENT_POLL_S) -> None:
+    """Exit at once when the daemon (`parent`) is gone, so a runner never outlives it.
+
+    A polling thread, not PR_SET_PDEATHSIG: the pool spawns runners from a trio worker
+    thread, and the kernel sends the death signal when that *thread* exits, which trio's
+    thread cache does after a few idle seconds. A dead daemon's results have nowhere to
+    go; its leases expire and the deliveries run again.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def main() -> None:
+    ignore_stop_signals()
+    exit_with_parent(os.getppid())
     config = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
     out_fd = os.dup(1)
     os.dup2(2, 1)  # print() now goes to stderr; fd out_fd is the protocol

@@ -301,6 +301,10 @@ class RunnerPool:
                 stdin=-1,
                 stdout=-1,
                 env=env,
+                # Its own process group: Ctrl-C in a terminal (SIGINT to the foreground group)
+                # reaches only the daemon, which drains and then closes our stdin. The child
+                # also ignores SIGINT/SIGTERM, for `kill -- -PGID` and systemd's control-group kill.
+                process_group=0,
             )
         except OSError as exc:
             raise RunnerError(f"cannot start a runner process: {exc}") from exc

@@ -98,7 +98,8 @@ class DaemonProc:
 
     # --- lifecycle ----------------------------------------------------------------------
 
-    def start(self, *, timeout: float = START_TIMEOUT_S) -> DaemonProc:
+    def start(self, *, timeout: float = START_TIMEOUT_S, process_group: bool = False) -> DaemonProc:
+        """Start segfuncd; `process_group=True` puts it in a group of its own (for `kill -- -PGID`)."""
         with open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen(
                 [*_exe("segfuncd", "segfuncd.daemon"), "--config", str(self.config_path)],
@@ -106,6 +107,7 @@ class DaemonProc:
                 stderr=err,
                 cwd=self.dir,
                 env=self.env,
+                process_group=0 if process_group else None,
             )
         deadline = time.monotonic() + timeout
         while True:
