@@ -34,13 +34,14 @@ import trio
 from . import __version__
 from .admin import Admin
 from .config import Config, load_config, parse_config_file
-from .delivery import Target, serve_delivery
+from .delivery import Dispatcher, Target, serve_delivery
 from .errors import AlreadyRunning, ConfigError, SegfuncdError
 from .filters import FilterChain, compile_filters
 from .intake import Intake, serve_intake
 from .log import LogTap, configure, get_logger
 from .metrics import Metrics
 from .plugins import PluginRegistry
+from .reload import reload_message, restart_needed, watch_config
 from .runner import RunnerPool, open_runner_pool
 from .server import (
     Handler,
@@ -88,10 +89,16 @@ class Daemon:
 
     def __init__(self, config: Config, *, tap: LogTap) -> None:
         self.config = config
+        self.running = config  # what the listeners, sockets, store and pool were opened with
         self.tap = tap
         self.started_at = time.time()
         self.registry: PluginRegistry | None = None  # set by run() once the pool is up
         self.filters: dict[str, FilterChain] = {}
+        # Set by _serve as they start; reload applies the new config to each.
+        self.intake: Intake | None = None
+        self.store: Store | None = None
+        self.pool: RunnerPool | None = None
+        self.dispatcher: Dispatcher | None = None
 
     def target(self, name: str) -> Target:
         """What delivery needs to run function `name` now: live version, config, filters."""
@@ -121,7 +128,10 @@ class Daemon:
         return self.config.function(name).enabled
 
     async def reload(self) -> str:
-        """Re-read the config file and rescan plugins; keeps the old config if the new one is bad."""
+        """Re-read the config file, apply what can be applied, rescan plugins.
+
+        A config that does not parse changes nothing (ConfigError); see reload.py for the rules.
+        """
         if self.config.source.startswith("<"):
             message = "no config file: plugins rescanned"
         else:
@@ -133,33 +143,48 @@ class Daemon:
                 # Plugins still get rescanned: a reload is also how an operator says "look now".
                 await self._rescan()
                 raise ConfigError(f"config not reloaded, the old one stays in force: {exc}") from exc
-            restart = _needs_restart(self.config, new)
             self.config = new
             self.filters = filters
-            message = "config reloaded"
+            self._apply(new)
+            restart = restart_needed(self.running, new)
+            message = reload_message(restart)
             if restart:
-                message += f"; restart to apply: {', '.join(restart)}"
                 log.warning("config_reload_needs_restart", keys=restart)
         await self._rescan()
         log.info("reloaded", message=message)
         return message
 
+    def _apply(self, new: Config) -> None:
+        """Hand the reloaded values to each running part (the RESTART_KEYS excepted)."""
+        if self.intake is not None:
+            self.intake.write_keys = frozenset(new.intake.write_keys)
+            self.intake.allow_remote_without_key = new.intake.allow_remote_without_key
+            self.intake.cors_origins = frozenset(new.intake.cors_origins)
+        if self.store is not None:
+            self.store.set_limits(
+                max_pending=new.storage.max_pending,
+                retention_s=new.storage.retention_hours * 3600,
+                log_lines=new.storage.log_lines,
+            )
+        if self.pool is not None:
+            self.pool.reconfigure(
+                timeout_ms=new.runtime.timeout_ms,
+                recycle_after=new.runtime.recycle_after,
+                cpu_ms=new.runtime.cpu_ms,
+                memory_mb=new.runtime.memory_mb,
+                egress_deny=new.runtime.egress_deny,
+            )
+        if self.dispatcher is not None:
+            self.dispatcher.set_retry(
+                max_attempts=new.retry.max_attempts,
+                base_delay_s=new.retry.base_delay_s,
+                lease_s=lease_seconds(new),
+            )
+
     async def _rescan(self) -> None:
         assert self.registry is not None
         self.registry.set_enabled(self.enabled)
         await self.registry.reload()
-
-
-def _needs_restart(old: Config, new: Config) -> list[str]:
-    """Keys whose change only takes effect on restart (listeners, storage, pool size)."""
-    keys = []
-    for section in ("intake", "admin", "storage"):
-        if getattr(old, section) != getattr(new, section):
-            keys.append(f"[{section}]")
-    for key in ("plugins_dir", "workers", "timeout_ms", "cpu_ms", "memory_mb", "egress_deny"):
-        if getattr(old.runtime, key) != getattr(new.runtime, key):
-            keys.append(f"runtime.{key}")
-    return keys
 
 
 def compile_all_filters(config: Config) -> dict[str, FilterChain]:
@@ -239,6 +264,7 @@ async def _serve(daemon: Daemon, store: Store, pool: RunnerPool, *, task_status:
         allow_remote_without_key=config.intake.allow_remote_without_key,
         cors_origins=config.intake.cors_origins,
     )
+    daemon.intake, daemon.store, daemon.pool = intake, store, pool
     admin = Admin(lambda: daemon.config, store, registry, pool, intake, metrics, daemon.reload, daemon.started_at)
     stop = trio.Event()
     async with trio.open_nursery() as root:
@@ -246,6 +272,8 @@ async def _serve(daemon: Daemon, store: Store, pool: RunnerPool, *, task_status:
         root.start_soon(pump_logs, daemon.tap, store)
         await registry.scan()
         await root.start(registry.watch)
+        if not config.source.startswith("<"):
+            await root.start(watch_config, Path(config.source), daemon.reload)
         async with trio.open_nursery() as delivery_nursery:
             dispatcher = await delivery_nursery.start(
                 partial(
@@ -259,6 +287,7 @@ async def _serve(daemon: Daemon, store: Store, pool: RunnerPool, *, task_status:
                     metrics=metrics,
                 )
             )
+            daemon.dispatcher = dispatcher
             intake_limits = ServerLimits(
                 read_timeout_s=config.intake.read_timeout_s,
                 idle_timeout_s=config.intake.idle_timeout_s,
@@ -298,10 +327,11 @@ async def _serve(daemon: Daemon, store: Store, pool: RunnerPool, *, task_status:
             task_status.started()
             await stop.wait()
             notify("STOPPING=1")
-            log.info("daemon_stopping", drain_timeout_s=config.runtime.drain_timeout_s)
+            drain_timeout_s = daemon.config.runtime.drain_timeout_s  # as reloaded
+            log.info("daemon_stopping", drain_timeout_s=drain_timeout_s)
             intake.draining = True
             admin.close()  # ends `logs -f` streams, which would otherwise hold the stop
-            await dispatcher.drain(timeout_s=config.runtime.drain_timeout_s)
+            await dispatcher.drain(timeout_s=drain_timeout_s)
             delivery_nursery.cancel_scope.cancel()
         log.info("daemon_stopped")
         root.cancel_scope.cancel()

@@ -136,6 +136,10 @@ class Dispatcher:
         self._nursery: trio.Nursery | None = None
         self._invocations = self._completed = self._postponed = 0
 
+    def set_retry(self, *, max_attempts: int, base_delay_s: float, lease_s: float) -> None:
+        """Apply a reloaded [retry] (and lease length) to every attempt recorded from now on."""
+        self._max_attempts, self._base_delay_s, self._lease_s = max_attempts, base_delay_s, lease_s
+
     def statistics(self) -> DispatcherStatistics:
         return DispatcherStatistics(
             in_flight=self._in_flight,

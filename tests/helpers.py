@@ -5,7 +5,13 @@ Each section is owned by the area it serves; keep helpers here, not in test_*.py
 
 from __future__ import annotations
 
+import copy
+import os
 import subprocess
+from pathlib import Path
+from typing import Any
+
+import tomli_w
 
 # --- processes (lifecycle tests, issue 13) ----------------------------------------------
 
@@ -23,3 +29,21 @@ def pid_alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
+
+
+# --- config files (reload tests, issue 13) ----------------------------------------------
+
+
+def save_config(path: Path, config: dict[str, Any]) -> None:
+    """Write `config` as TOML to `path` the way an editor saves: a temp file, then a rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(tomli_w.dumps(config), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def with_changes(config: dict[str, Any], **sections: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `config` with each named section updated (`retry={"base_delay_s": 1}`)."""
+    out = copy.deepcopy(config)
+    for name, values in sections.items():
+        out.setdefault(name, {}).update(values)
+    return out

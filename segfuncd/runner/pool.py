@@ -204,6 +204,26 @@ class RunnerPool:
             self._in_flight -= 1
         return _results(answer, len(events))
 
+    def reconfigure(self, *, timeout_ms: int, recycle_after: int, **runner_config: Any) -> bool:
+        """Apply reloaded runtime limits; True when the runners are being replaced for them.
+
+        `runner_config` holds open_runner_pool's per-runner keys (cpu_ms, memory_mb, ...).
+        A runner reads them at start, so when they change every runner is retired: it
+        finishes its in-flight work and a fresh one, started with the new values, takes over.
+        """
+        self._timeout_s = timeout_ms / 1000
+        self._recycle_after = recycle_after
+        new = {**self._config, "timeout_ms": timeout_ms}
+        new.update({k: list(v) if isinstance(v, tuple) else v for k, v in runner_config.items()})
+        if new == self._config:
+            return False
+        self._config = new
+        for runner in list(self._runners):
+            if not runner.retiring:
+                runner.retiring = True
+                self._nursery.start_soon(self._retire, runner)
+        return True
+
     def statistics(self) -> PoolStatistics:
         return PoolStatistics(
             workers=self._workers,

@@ -77,6 +77,10 @@ class Store:
         self._events_stored = 0
         self._duplicates = 0
 
+    def set_limits(self, *, max_pending: int, retention_s: float, log_lines: int) -> None:
+        """Apply reloaded storage limits; they count from the next write or prune."""
+        self._max_pending, self._retention_s, self._log_lines = max_pending, retention_s, log_lines
+
     # --- intake ---------------------------------------------------------------------------
 
     async def accept(self, events: Sequence[NewEvent]) -> list[bool]:
