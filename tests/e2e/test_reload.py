@@ -77,3 +77,20 @@ def test_failed_reload_then_fixed_reload_asks_for_no_restart(daemon) -> None:
     d.config_path.write_text(good)
     out = d.ctl("reload")
     assert out.returncode == 0 and out.stdout.strip() == "config reloaded", out
+
+
+SLEEPER = """
+async function onTrack(event, settings) {
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  return "slept"
+}
+"""
+
+
+def test_reload_of_runtime_limits_replaces_the_runners(daemon) -> None:
+    d = daemon("[retry]\nmax_attempts = 1\n", plugins={"sleeper": SLEEPER})
+    save_config(d.config_path, with_changes(d.config, runtime={"timeout_ms": 300}))
+    assert d.ctl("reload").stdout.strip() == "config reloaded"
+    d.post("/v1/track", {"userId": "u", "event": "e"})
+    fn = d.wait_until(lambda: (f := d.function_status("sleeper")).get("dead") == 1 and f, timeout=20, what="timed out")
+    assert "TimeoutError" in (fn["last_error"] or ""), fn
