@@ -52,6 +52,7 @@ from .errors import SegfuncdError
 from .metrics import Gauges, Metrics, render_prometheus
 from .redact import redactor_for, secret_values
 from .server import Request, Response, json_response
+from .spec import BATCH_HANDLER, single_handlers
 
 if TYPE_CHECKING:
     from .plugins import PluginRegistry
@@ -333,7 +334,11 @@ class Admin:
         for i, ev in enumerate(events):
             if not isinstance(ev, dict) or not isinstance(ev.get("type"), str):
                 raise BadRequest(f'event {i + 1}: expected an object with a "type" (track, identify, ...)')
-        batch = len(events) > 1 and "onBatch" in ps.handlers
+        # Several events go to onBatch when there is one; a single event too when no
+        # single-event handler takes its type (an onBatch-only plugin).
+        batch = BATCH_HANDLER in ps.handlers and (
+            len(events) > 1 or not any(h in ps.handlers for h in single_handlers(events[0]["type"]))
+        )
         results = await self.pool.invoke(ps.version, [dict(e) for e in events], settings, batch=batch)
         redactor = redactor_for(secret_values(fconfig, settings))
         return json_response(

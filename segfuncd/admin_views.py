@@ -20,28 +20,12 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from .outcomes import InvocationResult
 from .redact import Redactor
+from .spec import first_handled_type
 
 if TYPE_CHECKING:
     from .plugins import PluginState
 
 LEVELS = ("debug", "log", "info", "warn", "warning", "error", "critical")  # increasing severity
-
-# handler name -> event type, in the order a sample event is chosen
-_HANDLER_TYPES = (
-    ("onTrack", "track"),
-    ("track", "track"),
-    ("onIdentify", "identify"),
-    ("identify", "identify"),
-    ("onPage", "page"),
-    ("page", "page"),
-    ("onScreen", "screen"),
-    ("screen", "screen"),
-    ("onGroup", "group"),
-    ("group", "group"),
-    ("onAlias", "alias"),
-    ("alias", "alias"),
-    ("onDelete", "delete"),
-)
 
 
 def plain(value: Any) -> Any:
@@ -92,8 +76,7 @@ def sample_event(event_type: str, *, now: float) -> dict[str, Any]:
 
 def sample_type(handlers: tuple[str, ...]) -> str:
     """The event type a sample should have so that one of `handlers` runs (track by default)."""
-    have = set(handlers)
-    return next((t for h, t in _HANDLER_TYPES if h in have), "track")
+    return first_handled_type(handlers)
 
 
 def level_at_least(level: str | None, minimum: str | None) -> bool:

@@ -280,17 +280,18 @@ class Dispatcher:
     # --- onBatch grouping -------------------------------------------------------------------
 
     def _batch_add(self, target: Target, function: str, items: list[Item]) -> None:
-        assert target.config.batch is not None
+        batch = target.batch
+        assert batch is not None
         buffer = self._batches.setdefault(function, [])
         buffer.extend(items)
         if self._nursery is None:
             return  # run_once flushes everything itself
-        full, buffer[:] = split_full(buffer, target.config.batch.max_events)
+        full, buffer[:] = split_full(buffer, batch.max_events)
         for chunk in full:
             self._nursery.start_soon(self._guarded, self._run_batch, function, chunk)
         if buffer and function not in self._timers:
             self._timers.add(function)
-            self._nursery.start_soon(self._guarded, self._batch_timer, function, target.config.batch.max_wait_ms / 1000)
+            self._nursery.start_soon(self._guarded, self._batch_timer, function, batch.max_wait_ms / 1000)
 
     async def _batch_timer(self, function: str, max_wait_s: float) -> None:
         try:
@@ -301,7 +302,7 @@ class Dispatcher:
 
     async def _flush(self, function: str) -> None:
         items = self._batches.pop(function, [])
-        batch = self._target(function).config.batch
+        batch = self._target(function).batch
         size = batch.max_events if batch is not None else max(1, len(items))
         async with trio.open_nursery() as nursery:
             for i in range(0, len(items), size):

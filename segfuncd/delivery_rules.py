@@ -22,10 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .config import FunctionConfig
+from .config import BatchConfig, FunctionConfig
 from .outcomes import DeliveryState, InvocationResult, Outcome, next_attempt_at, state_after
 from .redact import Redactor
 from .runner.version import PluginVersion
+from .spec import BATCH_HANDLER, has_single_handler, single_handlers
 from .store import Completion, Lease, LogRecord
 
 if TYPE_CHECKING:
@@ -45,15 +46,21 @@ class Target:
     handlers: tuple[str, ...] = ()  # LoadReport.handlers; onBatch needs "onBatch" here
 
     @property
+    def batch(self) -> BatchConfig | None:
+        """How rows are grouped for onBatch; None: one event per handler call.
+
+        A plugin with onBatch batches when its config has a `batch` table, and also without
+        one when onBatch is its only handler, with Segment's defaults (20 events or 10 s).
+        """
+        if BATCH_HANDLER not in self.handlers:
+            return None
+        if self.config.batch is not None:
+            return self.config.batch
+        return None if has_single_handler(self.handlers) else BatchConfig()
+
+    @property
     def batching(self) -> bool:
-        return self.config.batch is not None and "onBatch" in self.handlers
-
-
-def single_handlers(event_type: str) -> tuple[str, ...]:
-    """Handler names that take one event of `event_type` (onTrack / track, ..., onDelete)."""
-    if event_type == "delete":
-        return ("onDelete",)
-    return (f"on{event_type.capitalize()}", event_type) if event_type else ()
+        return self.batch is not None
 
 
 def goes_to_single_handler(chunk: list[Item], handlers: tuple[str, ...]) -> bool:

@@ -32,6 +32,41 @@ from typing import Any
 from .errors import IntakeError
 
 EVENT_TYPES = ("track", "identify", "page", "screen", "group", "alias")
+
+# The handler table: which handlers may take one event of each type, in the order they are
+# tried (Segment's onTrack & co., then the seed's bare names). "delete" is a handler type
+# without an intake path (Segment sends it for user deletion). onBatch takes a list of
+# events of any type. The runner, the sandbox, delivery and admin all read this table.
+EVENT_HANDLERS: dict[str, tuple[str, ...]] = {
+    "track": ("onTrack", "track"),
+    "identify": ("onIdentify", "identify"),
+    "page": ("onPage", "page"),
+    "screen": ("onScreen", "screen"),
+    "group": ("onGroup", "group"),
+    "alias": ("onAlias", "alias"),
+    "delete": ("onDelete",),
+}
+BATCH_HANDLER = "onBatch"
+HANDLER_NAMES = (*(h for names in EVENT_HANDLERS.values() for h in names), BATCH_HANDLER)
+
+
+def single_handlers(event_type: str) -> tuple[str, ...]:
+    """The handlers that take one event of `event_type`, in the order they are tried."""
+    return EVENT_HANDLERS.get(event_type, ())
+
+
+def has_single_handler(handlers: Sequence[str]) -> bool:
+    """Whether a plugin defining `handlers` takes single events of some type."""
+    have = set(handlers)
+    return any(h in have for names in EVENT_HANDLERS.values() for h in names)
+
+
+def first_handled_type(handlers: Sequence[str], *, default: str = "track") -> str:
+    """The first event type (in table order) one of `handlers` takes; `default` when none."""
+    have = set(handlers)
+    return next((t for t, names in EVENT_HANDLERS.items() if any(h in have for h in names)), default)
+
+
 MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 MAX_BATCH_EVENTS = 2_500

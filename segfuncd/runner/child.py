@@ -30,19 +30,12 @@ from typing import Any
 
 import trio
 
+from ..spec import EVENT_HANDLERS
 from .fetch import Fetcher, FetchFailed, FetchSpec
 from .protocol import FrameDecoder, encode
 from .sandbox import LoadFailure, Sandbox, install_limit_handlers
 
-HANDLERS_BY_TYPE: dict[str, list[str]] = {
-    "track": ["onTrack", "track"],
-    "identify": ["onIdentify", "identify"],
-    "page": ["onPage", "page"],
-    "screen": ["onScreen", "screen"],
-    "group": ["onGroup", "group"],
-    "alias": ["onAlias", "alias"],
-    "delete": ["onDelete"],
-}
+HANDLERS_BY_TYPE = {t: list(names) for t, names in EVENT_HANDLERS.items()}  # the table is spec.py's
 MAX_CONTEXTS = 64  # versions kept loaded; the pool resends a source the runner dropped
 MAX_TRIGGERS_PER_SLICE = 500
 # Invocations started in JS and not finished, per context. The rest wait here, in Python:

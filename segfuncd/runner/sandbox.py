@@ -36,23 +36,9 @@ from typing import Any
 
 import dukpy._dukpy as _dukpy  # type: ignore[import-untyped]  # the bare native layer
 
+from ..spec import HANDLER_NAMES
+
 PRELUDE_NAME = "<segfuncd-prelude>"
-HANDLER_NAMES = (
-    "onTrack",
-    "track",
-    "onIdentify",
-    "identify",
-    "onPage",
-    "page",
-    "onScreen",
-    "screen",
-    "onGroup",
-    "group",
-    "onAlias",
-    "alias",
-    "onDelete",
-    "onBatch",
-)
 _HASHES = frozenset({"md5", "sha1", "sha224", "sha256", "sha384", "sha512"})
 MAX_RANDOM_BYTES = 65_536
 
