@@ -49,6 +49,7 @@ from .admin_views import (
 )
 from .config import Config
 from .errors import SegfuncdError
+from .functions import ConfigWarning, UnknownFunction, tables_without_plugin
 from .metrics import Gauges, Metrics, render_prometheus
 from .redact import redactor_for, secret_values
 from .server import Request, Response, json_response
@@ -149,8 +150,30 @@ class Admin:
             return await route(request)
         except BadRequest as exc:
             return json_response(exc.status, {"error": str(exc)})
+        except UnknownFunction as exc:
+            return json_response(404, {"error": str(exc), "unknown_function": exc.name})
         except SegfuncdError as exc:
             return json_response(409, {"error": str(exc)})
+
+    async def require_function(self, name: str | None) -> None:
+        """UnknownFunction unless `name` is None or a plugin, a config table or in the store."""
+        if name is None:
+            return
+        plugins = {s.name for s in self.registry.states()}
+        if name in plugins or name in self.config.functions:
+            return
+        stored = set((await self.store.stats()).functions)
+        if name not in stored:
+            raise UnknownFunction(name, plugins | set(self.config.functions) | stored)
+
+    def config_warnings(self) -> list[ConfigWarning]:
+        """`[functions.NAME]` tables that match no plugin file the registry has seen."""
+        return tables_without_plugin(
+            self.config.functions,
+            (s.name for s in self.registry.states()),
+            source=self.config.source,
+            plugins_dir=str(self.config.plugins_dir),
+        )
 
     # --- /status --------------------------------------------------------------------------
 
@@ -195,6 +218,7 @@ class Admin:
                 "oldest_pending_age_s": stats.oldest_pending_age_s,
             },
             "intake": self._intake_status(now, addresses),
+            "warnings": [w.message for w in self.config_warnings()],
             "functions": [
                 function_status(
                     n,
@@ -244,6 +268,7 @@ class Admin:
         n = _int(q.get("n"), "n", DEFAULT_LOG_LINES, 0, MAX_LOG_LINES)
         after = _int(q.get("after"), "after", None, 0, None)
         function, level = q.get("function") or None, q.get("level") or None
+        await self.require_function(function)
         if level and level.lower() not in LEVELS:
             raise BadRequest(f"unknown level {level!r} (known: {', '.join(LEVELS)})")
         records = list(await self.store.read_logs(after_id=after, limit=n, function=function, level=level)) if n else []
@@ -313,8 +338,7 @@ class Admin:
             raise BadRequest('"function" is required')
         ps = self.registry.get(name)
         if ps is None or ps.removed:
-            known = ", ".join(s.name for s in self.registry.states() if not s.removed) or "none"
-            raise BadRequest(f"no function named {name!r} (functions: {known})", status=404)
+            raise UnknownFunction(name, (s.name for s in self.registry.states() if not s.removed))
         if ps.version is None:
             raise BadRequest(f"{name} has no loaded version: {ps.error or 'not loaded yet'}", status=409)
         fconfig = self.config.function(name)
@@ -368,6 +392,7 @@ class Admin:
             raise BadRequest('"function" must be a string')
         if delivery_id is not None and (not isinstance(delivery_id, int) or isinstance(delivery_id, bool)):
             raise BadRequest('"id" must be an integer')
+        await self.require_function(function)
         n = await self.store.replay(function=function, delivery_id=delivery_id)
         return json_response(200, {"replayed": n})
 
@@ -375,6 +400,7 @@ class Admin:
         q = request.query
         n = _int(q.get("n"), "n", 20, 1, 10_000)
         function, state = q.get("function") or None, q.get("state") or None
+        await self.require_function(function)
         if state is not None and state not in DELIVERY_STATES:
             raise BadRequest(f"unknown state {state!r} (known: {', '.join(DELIVERY_STATES)})")
         if state == "retrying":

@@ -23,21 +23,21 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from . import __version__
-from .ctl_client import AdminClient, CtlError, admin_socket_from_config
+from .ctl_client import AdminClient, CtlError, UnknownFunctionName, admin_socket_from_config
 from .ctl_format import render_deliveries, render_delivery, render_log_line, render_status, render_test
 from .ctl_starter import EXAMPLE_PLUGIN, starter_config
 from .errors import SegfuncdError
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the function threw (test), or the daemon refused the request
-EXIT_USAGE = 2  # click's own code for bad arguments
+EXIT_USAGE = 2  # click's own code for bad arguments; also an unknown function name
 EXIT_UNREACHABLE = 3  # no daemon at the socket, or the config file is invalid
 
 EXIT_CODES_HELP = """\b
 Exit status:
   0  success
   1  the function threw an error (test), or the daemon refused the request
-  2  bad arguments
+  2  bad arguments, or no function of that name
   3  the daemon could not be reached, or the config file is invalid
 """
 
@@ -301,6 +301,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
         code = cli.main(args=argv, prog_name="segfuncctl", standalone_mode=False)
     except SegfuncdError as exc:
         click.echo(f"segfuncctl: {exc}", err=True)
+        if isinstance(exc, UnknownFunctionName):
+            sys.exit(EXIT_USAGE)
         sys.exit(EXIT_FAILED if isinstance(exc, CtlError) else EXIT_UNREACHABLE)
     except click.exceptions.Abort:
         sys.exit(130)

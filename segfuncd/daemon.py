@@ -37,6 +37,7 @@ from .config import Config, load_config, parse_config_file
 from .delivery import Dispatcher, Target, serve_delivery
 from .errors import AlreadyRunning, ConfigError, SegfuncdError
 from .filters import FilterChain, compile_filters
+from .functions import tables_without_plugin
 from .intake import Intake, serve_intake
 from .log import LogTap, configure, get_logger
 from .metrics import Metrics
@@ -185,6 +186,20 @@ class Daemon:
         assert self.registry is not None
         self.registry.set_enabled(self.enabled)
         await self.registry.reload()
+        self.warn_about_config()
+
+    def warn_about_config(self) -> None:
+        """Log a warning per `[functions.NAME]` table that matches no plugin file."""
+        assert self.registry is not None
+        for w in tables_without_plugin(
+            self.config.functions,
+            (s.name for s in self.registry.states()),
+            source=self.config.source,
+            plugins_dir=str(self.config.plugins_dir),
+        ):
+            log.warning(
+                "function_config_without_plugin", function=w.function, did_you_mean=w.did_you_mean, message=w.message
+            )
 
 
 def compile_all_filters(config: Config) -> dict[str, FilterChain]:
@@ -271,6 +286,7 @@ async def _serve(daemon: Daemon, store: Store, pool: RunnerPool, *, task_status:
         await root.start(serve_signals, daemon, stop, root.cancel_scope)
         root.start_soon(pump_logs, daemon.tap, store)
         await registry.scan()
+        daemon.warn_about_config()
         await root.start(registry.watch)
         if not config.source.startswith("<"):
             await root.start(watch_config, Path(config.source), daemon.reload)

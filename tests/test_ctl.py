@@ -101,9 +101,9 @@ class TestAgainstAdmin:
         assert ctl("--socket", str(admin.path), "test", "teams", "--settings", str(s)).returncode == 0
         assert admin.pool.calls[-1][2]["channel"] == "dev"
 
-    def test_unknown_function_is_one_line_and_exit_1(self, admin: SimpleNamespace) -> None:
+    def test_unknown_function_is_one_line_and_exit_2(self, admin: SimpleNamespace) -> None:
         out = ctl("--socket", str(admin.path), "test", "nope")
-        assert out.returncode == 1 and out.stderr.count("\n") == 1 and "no function named 'nope'" in out.stderr
+        assert out.returncode == 2 and out.stderr.count("\n") == 1 and "no function named 'nope'" in out.stderr
 
     def test_logs_n_and_follow_sees_a_line_written_after_it_started(self, admin: SimpleNamespace) -> None:
         for i in range(3):
