@@ -47,7 +47,7 @@ from .delivery_rules import (
 )
 from .errors import RunnerError, StoreError
 from .log import debug_enabled, get_logger
-from .outcomes import DeliveryState, InvocationResult, Outcome
+from .outcomes import DEFAULT_BASE_DELAY_S, DEFAULT_MAX_ATTEMPTS, DeliveryState, InvocationResult, Outcome
 from .redact import redactor_for, secret_values
 from .store import Completion, Lease, Store
 
@@ -104,8 +104,8 @@ class Dispatcher:
         pool: RunnerPool,
         *,
         resolve: Resolve,
-        max_attempts: int = 10,
-        base_delay_s: float = 30.0,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        base_delay_s: float = DEFAULT_BASE_DELAY_S,
         lease_s: float = DEFAULT_LEASE_S,
         batch_size: int = 100,
         invoke_size: int = 25,
@@ -463,8 +463,8 @@ async def serve_delivery(
     pool: RunnerPool,
     *,
     resolve: Resolve,
-    max_attempts: int = 10,
-    base_delay_s: float = 30.0,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    base_delay_s: float = DEFAULT_BASE_DELAY_S,
     lease_s: float = DEFAULT_LEASE_S,
     batch_size: int = 100,
     invoke_size: int = 25,

@@ -3,7 +3,7 @@
 Rules:
 * Outcomes follow `outcomes.state_after` and the retry schedule `outcomes.next_attempt_at`
   (defaults: 10 attempts, 30 s doubling with jitter: about 4 h before the dead letter).
-* onBatch (issue 7): when the function's config has `batch` and the plugin defines
+* onBatch: when the function's config has `batch` and the plugin defines
   onBatch, rows are grouped per function up to `max_events` or `max_wait_ms`, whichever
   comes first. A group of one goes to the single-event handler when there is one.
 * The pool's answer is trusted for nothing: a result count that does not match the events

@@ -2,7 +2,8 @@
 
 Pure: no I/O, no clock, no randomness of its own (time and rng are passed in).
 
-The outcome table is DESIGN.md §1 "Outcomes of one delivery":
+The outcome table (README, "Writing functions"; Segment's own table discards "any other
+error" and does not retry network failures, segfuncd loses nothing instead):
 
     returned anything                                   -> DELIVERED
     EventNotSupported / no handler / InvalidEventPayload

@@ -1,4 +1,4 @@
-"""The Segment event model: validation, enrichment, dedupe key and routing. Pure.
+"""The Segment event model: validation, enrichment, routing and the handler table. Pure.
 
 No I/O, no clock: the receive time and the id generator are passed in. Rules follow
 Segment's HTTP Tracking API page (segment.com/docs/connections/sources/catalog/libraries/
@@ -351,11 +351,6 @@ def _size(value: Any) -> int:
 
 def _too_big(size: int) -> IntakeError:
     return IntakeError(413, f"event is {size} bytes; the limit is {MAX_EVENT_BYTES} bytes per event")
-
-
-def dedupe_key(event: Mapping[str, Any]) -> str:
-    """The key a retried send shares with its first try: the messageId."""
-    return str(event["messageId"])
 
 
 def route_event(event: Mapping[str, Any], enabled: Sequence[str]) -> tuple[str, ...]:

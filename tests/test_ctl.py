@@ -255,3 +255,16 @@ class TestRenderStatus:
         text = render_status({"now": NOW, "daemon": {}, "functions": [fn]})
         row = [line for line in text.splitlines() if line.startswith("teams") and "%" in line][0]
         assert re.search(r"50\s+98\.0%\s+12ms\s+340ms\s+0\s+-\s+-\s+-", row), row
+
+
+def test_starter_config_values_are_the_built_in_defaults(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`segfuncctl init` says "the values below are the defaults": parsing it changes no section."""
+    import tomllib
+
+    from segfuncd.config import Config, parse_config
+    from segfuncd.ctl_starter import starter_config
+
+    parsed = parse_config(tomllib.loads(starter_config()), source="starter", base_dir=tmp_path)
+    defaults = Config()
+    for section in ("intake", "admin", "storage", "runtime", "retry"):
+        assert getattr(parsed, section) == getattr(defaults, section), section

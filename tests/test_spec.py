@@ -11,7 +11,6 @@ import pytest
 from segfuncd.errors import IntakeError
 from segfuncd.spec import (
     MAX_BATCH_EVENTS,
-    dedupe_key,
     format_time,
     parse_time,
     prepare_batch,
@@ -204,7 +203,3 @@ class TestRouting:
         assert route_event({"integrations": {"All": False, "mixed": True, "slack": {"opt": 1}}}, self.enabled) == (
             "slack",
         )
-
-
-def test_dedupe_key_is_the_message_id() -> None:
-    assert dedupe_key(prep({"event": "E", "userId": "u", "messageId": "abc"})) == "abc"

@@ -9,7 +9,7 @@ errors into the `reason` of a JS `FetchError` (the one boundary where they are m
 * With a proxy the destination is resolved by the proxy, so egress_deny applies to the
   connections we make ourselves (direct requests, and the proxy's own address).
 * Direct requests go through httpclient.py (httptools parsing on a keep-alive pool): on loopback it is
-  ~6x faster than httpx on trio (DESIGN.md §3 explains httpx's pool scans). Requests a
+  ~6x faster than httpx on trio, whose pool is rescanned for every request (bench/runtime.py). Requests a
   proxy variable applies to go through httpx, which implements the proxy protocols.
 * At most `max_in_flight` requests run at once; the rest wait on our own semaphore.
 * Defaults as node-fetch v2: `Accept: */*`, `Accept-Encoding: gzip,deflate`, redirects

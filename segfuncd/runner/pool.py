@@ -80,7 +80,6 @@ class _Runner:
         self.rss_checked_at = 0  # invocations count at the last RSS check
         self.base_rss: int | None = None  # RSS after the first check: the runner's own size
         self.send_lock = trio.Lock()
-        self.exited = trio.Event()
 
     async def request(self, msg: dict[str, Any], *, timeout_s: float) -> dict[str, Any]:
         """Send one message and wait for its answer; _RunnerDied if the runner goes away."""

@@ -4,7 +4,7 @@ What lives here: building a context from the prelude files (plus real lodash), l
 plugin's source, running one *slice* (a batch of triggers through the JS dispatcher), and
 the signal timers that stop runaway JavaScript. What does not: I/O, trio, the protocol.
 
-Sandbox rules (DESIGN.md §3 — dukpy's stock interpreter is not a sandbox):
+Sandbox rules (dukpy's stock interpreter is not a sandbox):
   * the context comes from `dukpy._dukpy.create_context()`, never `JSInterpreter`, so there
     is no `require`, no module loader reading disk files and no `process.env`;
   * dukpy re-installs the `call_python` and `dukpy` globals on every eval; the prelude traps
