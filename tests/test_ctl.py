@@ -23,7 +23,8 @@ import trio
 from test_admin_fakes import NOW, make_admin
 
 from segfuncd.config import parse_config_file
-from segfuncd.ctl import cli, render_status
+from segfuncd.ctl import cli
+from segfuncd.ctl_format import render_status
 from segfuncd.server import open_unix_listener, serve_http
 
 ROOT = Path(__file__).resolve().parents[1]

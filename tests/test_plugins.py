@@ -57,6 +57,7 @@ async def test_load_swap_keep_old_on_error_and_remove(tmp_path: Path) -> None:
         assert reg.routable() == ["a"]
         assert woke == ["a", "off"]
         first = a.version
+        assert first is not None
 
         write(tmp_path / "a.js", "async function onTrack(e) {\n  return (\n}\n")
         await reg.scan()

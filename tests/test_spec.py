@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ def ids() -> Callable[[], str]:
     return lambda: f"api-{next(counter)}"
 
 
-def prep(item: object, type: str | None = "track", **kw: object) -> dict:
+def prep(item: object, type: str | None = "track", **kw: object) -> dict[str, Any]:
     return prepare_event(item, type=type, received_at=NOW, new_id=ids(), **kw)  # type: ignore[arg-type]
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,7 +36,7 @@ def test_watchdog_interval_is_half_of_watchdog_usec() -> None:
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
 def test_unit_file_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     """The unit as installed (ExecStart pointing at a real segfuncd) verifies cleanly."""
-    segfuncd = shutil.which("segfuncd") or str(Path(os.sys.executable).parent / "segfuncd")
+    segfuncd = shutil.which("segfuncd") or str(Path(sys.executable).parent / "segfuncd")
     assert Path(segfuncd).exists(), "segfuncd entry point is not installed"
     unit = (ROOT / "systemd/segfuncd.service").read_text()
     assert "Type=notify" in unit and "WatchdogSec=" in unit

@@ -85,7 +85,7 @@ class DaemonProc:
         self.config = config
         self.config_path = tmp_path / "segfuncd.toml"
         self.config_path.write_text(tomli_w.dumps(config), encoding="utf-8")
-        self.plugins_dir = tmp_path / config["runtime"]["plugins_dir"]
+        self.plugins_dir: Path = tmp_path / config["runtime"]["plugins_dir"]
         self.plugins_dir.mkdir(parents=True, exist_ok=True)
         for name, source in plugins.items():
             self.write_plugin(name, source)

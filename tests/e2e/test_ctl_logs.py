@@ -53,7 +53,7 @@ def test_logs_n_function_filter_and_follow(daemon: Any) -> None:
 
     follower = d.ctl_popen("logs", "-f", "-n", "0", "--json", "chatty")
     got: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [got.put(line) for line in follower.stdout], daemon=True).start()  # type: ignore[union-attr]
+    threading.Thread(target=lambda: [got.put(line) for line in follower.stdout], daemon=True).start()  # type: ignore[union-attr,func-returns-value]
     try:
         # The follower prints nothing old (-n 0); a line written after it started must arrive.
         time.sleep(1.0)
