@@ -211,7 +211,12 @@ def _read_json(f: Any, what: str) -> Any:
 @cli.command(epilog=EXIT_CODES_HELP, short_help="Re-read the config and the plugins now.")
 @click.pass_context
 def reload(ctx: click.Context) -> None:
-    """Re-read the config and the plugins now (the daemon also does it by itself).
+    """Re-read the config and the plugins now (saving either also does it).
+
+    Every key is applied except those bound to what the daemon opened at start
+    (listen addresses, sockets, the storage file, plugins_dir, workers): those are
+    named, as in "config reloaded; restart needed for: intake.listen". A config
+    that does not parse changes nothing and exits 1 with the error.
 
     \b
     Example:

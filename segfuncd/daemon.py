@@ -12,7 +12,10 @@ Shutdown on SIGTERM / SIGINT, staged:
   3. deliveries still leased go back to pending (shielded, short deadline), SQLite closes;
   4. exit 0.
 A second signal skips the drain: leases expire on their own, so nothing committed is lost.
-SIGHUP (and `segfuncctl reload`) re-reads the config and rescans the plugins.
+Runner processes ignore SIGINT/SIGTERM sent to the process group (Ctrl-C, systemd's
+control-group kill); they stop when the pool closes their stdin, or when we die.
+SIGHUP, `segfuncctl reload` and a save of the config file re-read the config (reload.py
+says what applies at once and what needs a restart) and rescan the plugins.
 """
 
 from __future__ import annotations
@@ -411,7 +414,8 @@ The config is found as: --config PATH, else $SEGFUNCD_CONFIG, else ./segfuncd.to
 /etc/segfuncd/segfuncd.toml, else built-in defaults (plugins in ./plugins, state in ./var,
 intake on 127.0.0.1:8088, no write key).
 
-signals: SIGHUP reloads config and plugins; SIGTERM/SIGINT drain and exit 0; a second
+signals: SIGHUP reloads config and plugins (so does saving the config file);
+SIGTERM/SIGINT (also Ctrl-C, sent to the whole process group) drain and exit 0; a second
 SIGTERM/SIGINT exits at once (nothing committed is lost).
 
 exit status: 0 stopped cleanly, 1 runtime error (state directory locked, address in use),
