@@ -36,16 +36,15 @@ import trio
 
 from . import __version__
 from .admin import Admin
-from .config import Config, load_config, parse_config_file
-from .delivery import Dispatcher, Target, serve_delivery
+from .config import Config, load_config
+from .delivery import serve_delivery
 from .errors import AlreadyRunning, ConfigError, SegfuncdError
-from .filters import FilterChain, compile_filters
-from .functions import tables_without_plugin
+from .functions import compile_all_filters
 from .intake import Intake, serve_intake
 from .log import LogTap, configure, get_logger
 from .metrics import Metrics
 from .plugins import PluginRegistry
-from .reload import reload_message, restart_needed, watch_config
+from .reload import Reloader, lease_seconds, watch_config
 from .runner import RunnerPool, open_runner_pool
 from .server import (
     Handler,
@@ -89,129 +88,16 @@ def state_lock(path: Path) -> Iterator[None]:
 
 
 class Daemon:
-    """The running daemon's parts; `config` is swapped by reload, nothing else is global."""
+    """The running daemon: its log tap, start time and the config in force (`reloader`)."""
 
     def __init__(self, config: Config, *, tap: LogTap) -> None:
-        self.config = config
-        self.running = config  # what the listeners, sockets, store and pool were opened with
+        self.reloader = Reloader(config)
         self.tap = tap
         self.started_at = time.time()
-        self.registry: PluginRegistry | None = None  # set by run() once the pool is up
-        self.filters: dict[str, FilterChain] = {}
-        # Set by _serve as they start; reload applies the new config to each.
-        self.intake: Intake | None = None
-        self.store: Store | None = None
-        self.pool: RunnerPool | None = None
-        self.dispatcher: Dispatcher | None = None
 
-    def target(self, name: str) -> Target:
-        """What delivery needs to run function `name` now: live version, config, filters."""
-        assert self.registry is not None
-        state = self.registry.get(name)
-        config = self.config.function(name)
-        reason = None
-        if state is None:
-            reason = f"no plugin file {name}.js in {self.config.plugins_dir}"
-        elif state.removed:
-            reason = f"plugin file {state.path} was removed"
-        elif state.version is None:
-            reason = f"function fails to load: {state.error}"
-        elif not config.enabled:
-            reason = "function is disabled in the config"
-        return Target(
-            version=state.version if reason is None and state is not None else None,
-            config=config,
-            filters=self.filters.get(name),
-            reason=reason,
-            handlers=state.handlers if state is not None else (),
-        )
-
-    # --- config ---------------------------------------------------------------------
-
-    def enabled(self, name: str) -> bool:
-        return self.config.function(name).enabled
-
-    async def reload(self) -> str:
-        """Re-read the config file, apply what can be applied, rescan plugins.
-
-        A config that does not parse changes nothing (ConfigError); see reload.py for the rules.
-        """
-        if self.config.source.startswith("<"):
-            message = "no config file: plugins rescanned"
-        else:
-            try:
-                new = await trio.to_thread.run_sync(parse_config_file, Path(self.config.source))
-                filters = compile_all_filters(new)
-            except ConfigError as exc:
-                log.error("config_reload_failed", error=str(exc))
-                # Plugins still get rescanned: a reload is also how an operator says "look now".
-                await self._rescan()
-                raise ConfigError(f"config not reloaded, the old one stays in force: {exc}") from exc
-            self.config = new
-            self.filters = filters
-            self._apply(new)
-            restart = restart_needed(self.running, new)
-            message = reload_message(restart)
-            if restart:
-                log.warning("config_reload_needs_restart", keys=restart)
-        await self._rescan()
-        log.info("reloaded", message=message)
-        return message
-
-    def _apply(self, new: Config) -> None:
-        """Hand the reloaded values to each running part (the RESTART_KEYS excepted)."""
-        if self.intake is not None:
-            self.intake.write_keys = frozenset(new.intake.write_keys)
-            self.intake.allow_remote_without_key = new.intake.allow_remote_without_key
-            self.intake.cors_origins = frozenset(new.intake.cors_origins)
-        if self.store is not None:
-            self.store.set_limits(
-                max_pending=new.storage.max_pending,
-                retention_s=new.storage.retention_hours * 3600,
-                log_lines=new.storage.log_lines,
-            )
-        if self.pool is not None:
-            self.pool.reconfigure(
-                timeout_ms=new.runtime.timeout_ms,
-                recycle_after=new.runtime.recycle_after,
-                cpu_ms=new.runtime.cpu_ms,
-                memory_mb=new.runtime.memory_mb,
-                egress_deny=new.runtime.egress_deny,
-            )
-        if self.dispatcher is not None:
-            self.dispatcher.set_retry(
-                max_attempts=new.retry.max_attempts,
-                base_delay_s=new.retry.base_delay_s,
-                lease_s=lease_seconds(new),
-            )
-
-    async def _rescan(self) -> None:
-        assert self.registry is not None
-        self.registry.set_enabled(self.enabled)
-        await self.registry.reload()
-        self.warn_about_config()
-
-    def warn_about_config(self) -> None:
-        """Log a warning per `[functions.NAME]` table that matches no plugin file."""
-        assert self.registry is not None
-        for w in tables_without_plugin(
-            self.config.functions,
-            (s.name for s in self.registry.states()),
-            source=self.config.source,
-            plugins_dir=str(self.config.plugins_dir),
-        ):
-            log.warning(
-                "function_config_without_plugin", function=w.function, did_you_mean=w.did_you_mean, message=w.message
-            )
-
-
-def compile_all_filters(config: Config) -> dict[str, FilterChain]:
-    """Every function's filters, compiled; a bad FQL string is a ConfigError naming it."""
-    return {
-        name: compile_filters(name, fn.filters, source=config.source)
-        for name, fn in config.functions.items()
-        if fn.filters
-    }
+    @property
+    def config(self) -> Config:
+        return self.reloader.config
 
 
 async def pump_logs(tap: LogTap, store: Store) -> None:
@@ -270,43 +156,42 @@ async def run(daemon: Daemon, *, task_status: trio.TaskStatus[None] = trio.TASK_
 
 
 async def _serve(daemon: Daemon, store: Store, pool: RunnerPool, *, task_status: trio.TaskStatus[None]) -> None:
-    config = daemon.config
+    config, reloader = daemon.config, daemon.reloader
     metrics = Metrics()
-    registry = PluginRegistry(config.plugins_dir, pool=pool, enabled=daemon.enabled, on_live=store.wake)
-    daemon.registry = registry
-    daemon.filters = compile_all_filters(config)
+    registry = PluginRegistry(config.plugins_dir, pool=pool, enabled=reloader.enabled, on_live=store.wake)
+    functions = reloader.attach_registry(registry)
     intake = Intake(
         store,
-        route=lambda event: route_event(event, registry.routable()),
+        route=lambda event: route_event(event, functions.routable()),
         write_keys=config.intake.write_keys,
         allow_remote_without_key=config.intake.allow_remote_without_key,
         cors_origins=config.intake.cors_origins,
     )
-    daemon.intake, daemon.store, daemon.pool = intake, store, pool
-    admin = Admin(lambda: daemon.config, store, registry, pool, intake, metrics, daemon.reload, daemon.started_at)
+    reloader.intake, reloader.store, reloader.pool = intake, store, pool
+    admin = Admin(lambda: reloader.config, store, registry, pool, intake, metrics, reloader.reload, daemon.started_at)
     stop = trio.Event()
     async with trio.open_nursery() as root:
-        await root.start(serve_signals, daemon, stop, root.cancel_scope)
+        await root.start(serve_signals, reloader, stop, root.cancel_scope)
         root.start_soon(pump_logs, daemon.tap, store)
         await registry.scan()
-        daemon.warn_about_config()
+        reloader.warn_about_config()
         await root.start(registry.watch)
         if not config.source.startswith("<"):
-            await root.start(watch_config, Path(config.source), daemon.reload)
+            await root.start(watch_config, Path(config.source), reloader.reload)
         async with trio.open_nursery() as delivery_nursery:
             dispatcher = await delivery_nursery.start(
                 partial(
                     serve_delivery,
                     store,
                     pool,
-                    resolve=daemon.target,
+                    resolve=functions.target,
                     max_attempts=config.retry.max_attempts,
                     base_delay_s=config.retry.base_delay_s,
                     lease_s=lease_seconds(config),
                     metrics=metrics,
                 )
             )
-            daemon.dispatcher = dispatcher
+            reloader.dispatcher = dispatcher
             intake_limits = ServerLimits(
                 read_timeout_s=config.intake.read_timeout_s,
                 idle_timeout_s=config.intake.idle_timeout_s,
@@ -367,11 +252,6 @@ def metrics_only(handler: Handler) -> Handler:
     return handle
 
 
-def lease_seconds(config: Config) -> float:
-    """A lease outlives the slowest invocation (timeout plus queueing) with a margin."""
-    return max(60.0, 3 * config.runtime.timeout_ms / 1000)
-
-
 def _chgrp(path: Path, group: str) -> None:
     import grp
 
@@ -382,7 +262,7 @@ def _chgrp(path: Path, group: str) -> None:
 
 
 async def serve_signals(
-    daemon: Daemon,
+    reloader: Reloader,
     stop: trio.Event,
     root: trio.CancelScope,
     *,
@@ -396,7 +276,7 @@ async def serve_signals(
             if signum == signal.SIGHUP:
                 log.info("signal_received", signal=name)
                 try:
-                    await daemon.reload()
+                    await reloader.reload()
                 except ConfigError:
                     pass  # already logged as config_reload_failed; the old config stays
             elif stop.is_set():
@@ -445,7 +325,7 @@ def main(argv: list[str] | None = None, *, stderr: TextIO = sys.stderr) -> int:
     args = parse_args(argv)
     try:
         config = load_config(args.config)
-        compile_all_filters(config)
+        compile_all_filters(config)  # a bad FQL filter is a config error at start
     except ConfigError as exc:
         print(f"segfuncd: {exc}", file=stderr)
         return EXIT_CONFIG

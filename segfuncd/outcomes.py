@@ -111,6 +111,20 @@ class InvocationResult:
         return f"{self.error_name}: {self.error_message}" if self.error_message else self.error_name
 
 
+def batch_item_outcome(status: object) -> tuple[Outcome, str | None]:
+    """The outcome of one onBatch position from the `status` the function returned for it.
+
+    Segment's rule: a 4xx discards the event (InvalidEventPayload), a 429 or 5xx retries it
+    (RetryError), anything else (2xx, 3xx, no status, not a number) delivers it. The second
+    value is the error name to record, None when delivered.
+    """
+    if not isinstance(status, int | float) or 200 <= status < 300 or status < 400 or status >= 600:
+        return Outcome.DELIVERED, None
+    if status == 429 or status >= 500:
+        return Outcome.RETRY, "RetryError"
+    return Outcome.DISCARDED, "InvalidEventPayload"
+
+
 def next_delay_s(
     attempt: int,
     *,

@@ -10,6 +10,8 @@ Rules:
   * The swap is atomic: delivery asks `get(name)` per batch, so in-flight invocations
     finish on the version they were handed and new ones get the new one.
   * A removed file receives no new events; its pending deliveries stay in the store.
+  * Whether a function is live, routable or runnable is decided in functions.py, from
+    what the registry knows and the config.
 """
 
 from __future__ import annotations
@@ -47,10 +49,6 @@ class PluginState:
     error: str | None = None  # the newest load error ("file:line: message"), None when the file loads
     error_at: float | None = None
     removed: bool = False  # the file is gone: no new events; pending ones are kept
-
-    @property
-    def live(self) -> bool:
-        return self.version is not None and not self.removed and self.enabled
 
 
 def plugin_name(path: Path) -> str | None:
@@ -90,14 +88,6 @@ class PluginRegistry:
     def states(self) -> list[PluginState]:
         """Every plugin seen since start, sorted by name."""
         return [s for s in (self.get(n) for n in sorted(self._states)) if s is not None]
-
-    def routable(self) -> list[str]:
-        """Names that receive new events: present and enabled, loaded or not.
-
-        A plugin whose file fails to load still gets its events (kept pending with the
-        reason), so a bad deploy loses nothing and fixing the file delivers them.
-        """
-        return [n for n, s in self._states.items() if not s.removed and self._enabled(n)]
 
     def set_enabled(self, enabled: Callable[[str], bool]) -> None:
         """Swap the enabled predicate after a config reload."""

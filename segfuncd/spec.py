@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from . import __version__
 from .errors import IntakeError
 
 EVENT_TYPES = ("track", "identify", "page", "screen", "group", "alias")
@@ -375,3 +377,44 @@ def route_event(event: Mapping[str, Any], enabled: Sequence[str]) -> tuple[str, 
 def _show(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+# --- sample events (segfuncctl test without an event) ------------------------------------
+
+
+def sample_event(event_type: str, *, now: float) -> dict[str, Any]:
+    """A Segment-spec event of `event_type`, for `segfuncctl test` without an event."""
+    ts = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    base: dict[str, Any] = {
+        "type": event_type,
+        "messageId": f"test-{uuid.uuid4()}",
+        "userId": "test-user-id",
+        "anonymousId": "test-anonymous-id",
+        "timestamp": ts,
+        "sentAt": ts,
+        "receivedAt": ts,
+        "originalTimestamp": ts,
+        "channel": "server",
+        "context": {"library": {"name": "segfuncctl", "version": __version__}, "ip": "127.0.0.1"},
+        "integrations": {},
+        "version": 2,
+    }
+    extra: dict[str, dict[str, Any]] = {
+        "track": {"event": "Test Event", "properties": {"plan": "pro", "revenue": 42.5, "currency": "USD"}},
+        "identify": {"traits": {"name": "Test User", "email": "test@example.com", "plan": "pro"}},
+        "page": {
+            "name": "Home",
+            "properties": {"title": "Home", "path": "/", "url": "https://example.com/", "referrer": ""},
+        },
+        "screen": {"name": "Home", "properties": {"variation": "blue"}},
+        "group": {"groupId": "test-group-id", "traits": {"name": "Example Inc.", "industry": "Technology"}},
+        "alias": {"previousId": "test-previous-id"},
+        "delete": {},
+    }
+    base.update(extra.get(event_type, {}))
+    return base
+
+
+def sample_type(handlers: tuple[str, ...]) -> str:
+    """The event type a sample should have so that one of `handlers` runs (track by default)."""
+    return first_handled_type(handlers)

@@ -47,3 +47,15 @@ def with_changes(config: dict[str, Any], **sections: dict[str, Any]) -> dict[str
     for name, values in sections.items():
         out.setdefault(name, {}).update(values)
     return out
+
+
+# --- functions (issue 13) -------------------------------------------------------------------
+
+
+def functions_of(registry: Any, *, disabled: str | None = None) -> Any:
+    """A plugin registry seen through segfuncd.functions.Functions, with `disabled` off in the config."""
+    from segfuncd.config import Config, FunctionConfig
+    from segfuncd.functions import Functions
+
+    tables = {disabled: FunctionConfig(enabled=False)} if disabled else {}
+    return Functions(registry, lambda: Config(functions=tables))

@@ -9,8 +9,8 @@ import pytest
 import trio
 from test_admin_fakes import NOW, make_admin
 
-from segfuncd.admin import sample_event, sample_type
 from segfuncd.server import Request
+from segfuncd.spec import sample_event, sample_type
 
 
 def req(method: str, path: str, body: Any = None, **query: str) -> Request:

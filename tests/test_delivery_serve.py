@@ -11,7 +11,8 @@ from test_delivery import LIVE, VERSION, FakePool
 from test_store_helpers import event
 
 from segfuncd.config import BatchConfig, FunctionConfig
-from segfuncd.delivery import Dispatcher, Target, serve_delivery
+from segfuncd.delivery import Dispatcher, serve_delivery
+from segfuncd.functions import Target
 from segfuncd.outcomes import DeliveryState
 from segfuncd.store import Store, open_store
 

@@ -27,7 +27,7 @@ import trio
 from .. import __version__
 from ..config import DEFAULT_EGRESS_DENY
 from ..errors import RunnerError
-from ..outcomes import InvocationResult, LogLine, Outcome, RequestRecord, classify
+from ..outcomes import InvocationResult, LogLine, Outcome, RequestRecord, batch_item_outcome, classify
 from .protocol import FrameDecoder, encode
 from .version import PluginVersion
 
@@ -465,20 +465,14 @@ def _batch_results(r: dict[str, Any], n: int) -> list[InvocationResult]:
 def _position(item: Any, common: dict[str, Any]) -> InvocationResult:
     status = item.get("status") if isinstance(item, dict) else None
     message = item.get("errormessage") if isinstance(item, dict) else None
-    if not isinstance(status, int | float) or 200 <= status < 300 or status < 400 or status >= 600:
-        return InvocationResult(outcome=Outcome.DELIVERED, value=item, **common)
-    if status == 429 or status >= 500:
-        return InvocationResult(
-            outcome=Outcome.RETRY,
-            value=item,
-            error_name="RetryError",
-            error_message=message or f"status {int(status)}",
-            **common,
-        )
+    outcome, error_name = batch_item_outcome(status)  # the rule lives in outcomes.py
+    if error_name is None:
+        return InvocationResult(outcome=outcome, value=item, **common)
+    assert isinstance(status, int | float)
     return InvocationResult(
-        outcome=Outcome.DISCARDED,
+        outcome=outcome,
         value=item,
-        error_name="InvalidEventPayload",
+        error_name=error_name,
         error_message=message or f"status {int(status)}",
         **common,
     )

@@ -15,7 +15,8 @@ from pathlib import Path
 import trio
 
 from segfuncd.config import FunctionConfig
-from segfuncd.delivery import Target, serve_delivery
+from segfuncd.delivery import serve_delivery
+from segfuncd.functions import Target
 from segfuncd.log import configure
 from segfuncd.runner import PluginVersion, open_runner_pool
 from segfuncd.store import NewEvent, open_store
