@@ -59,3 +59,33 @@ def functions_of(registry: Any, *, disabled: str | None = None) -> Any:
 
     tables = {disabled: FunctionConfig(enabled=False)} if disabled else {}
     return Functions(registry, lambda: Config(functions=tables))
+
+
+# --- following output (logs -f tests) -------------------------------------------------------
+
+
+def until_a_line_arrives(stream: Any, write: Any, *, attempts: int = 10, wait_s: float = 2.0) -> tuple[str, Any]:
+    """Call `write(i)` until `stream` yields a non-empty line; (that line, a queue.Queue of the next ones).
+
+    A follower started with `-n 0` prints only what is written after its request reached
+    the daemon, and nothing says when that was (a loaded machine can take seconds to start
+    segfuncctl): so write again until something arrives, a bounded number of times.
+    """
+    import queue
+    import threading
+
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            if line.strip():
+                lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    for i in range(attempts):
+        write(i)
+        try:
+            return lines.get(timeout=wait_s), lines
+        except queue.Empty:
+            continue
+    raise AssertionError(f"no line arrived after {attempts} writes")

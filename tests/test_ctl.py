@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import trio
+from helpers import until_a_line_arrives
 from test_admin_fakes import NOW, make_admin
 
 from segfuncd.config import parse_config_file
@@ -118,12 +119,12 @@ class TestAgainstAdmin:
             cwd=ROOT,
         )
         try:
-            import time
-
-            time.sleep(1.0)
-            admin.run(lambda: admin.store.add_log(function="teams", message="fresh line"))
-            line = proc.stdout.readline()  # type: ignore[union-attr]
+            line, _ = until_a_line_arrives(
+                proc.stdout,
+                lambda i: admin.run(lambda: admin.store.add_log(function="teams", message=f"fresh line {i}")),
+            )
             assert "fresh line" in line and "teams@" not in line  # no version given
+            assert "old" not in line  # -n 0: nothing from before
         finally:
             proc.terminate()
             proc.wait(5)

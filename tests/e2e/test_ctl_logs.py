@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import queue
-import threading
-import time
 from typing import Any
+
+from helpers import until_a_line_arrives
 
 CHATTY = """
 async function onTrack(event, settings) {
@@ -52,18 +51,18 @@ def test_logs_n_function_filter_and_follow(daemon: Any) -> None:
     assert "quiet saw E4" in warned.stdout and "chatty saw" not in warned.stdout
 
     follower = d.ctl_popen("logs", "-f", "-n", "0", "--json", "chatty")
-    got: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [got.put(line) for line in follower.stdout], daemon=True).start()  # type: ignore[union-attr,func-returns-value]
     try:
         # The follower prints nothing old (-n 0); a line written after it started must arrive.
-        time.sleep(1.0)
-        assert follower.poll() is None, follower.stderr.read()  # type: ignore[union-attr]
-        assert got.empty()
-        assert d.post("/v1/track", {"userId": "u1", "event": "LATE"}).status_code == 200
-        line = got.get(timeout=15)
-        assert json.loads(line)["message"] == "chatty saw LATE"
+        def late(i: int) -> None:
+            assert d.post("/v1/track", {"userId": "u1", "event": f"LATE{i}"}).status_code == 200
+
+        line, more = until_a_line_arrives(follower.stdout, late, wait_s=5.0)
+        assert json.loads(line)["message"].startswith("chatty saw LATE")  # never E0..E4 from before
         assert d.post("/v1/track", {"userId": "u1", "event": "LATER"}).status_code == 200
-        assert json.loads(got.get(timeout=15))["message"] == "chatty saw LATER"
+        messages = [json.loads(more.get(timeout=15))["message"]]
+        while messages[-1] != "chatty saw LATER":  # LATE lines written while it connected may come first
+            messages.append(json.loads(more.get(timeout=15))["message"])
+        assert all(m.startswith("chatty saw LATE") for m in messages)
     finally:
         follower.terminate()
         follower.wait(10)
