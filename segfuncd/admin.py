@@ -20,45 +20,40 @@ Routes (JSON unless said otherwise; errors are `{"error": "..."}` with a 4xx sta
 Admin only reads, plus the calls it is handed (reload, replay, test): it owns no task and
 no state beyond a few intake samples for the rate.
 
-Here: Admin (routing, request validation, the calls into store, registry and runner pool,
-log following) and BadRequest. Not here: the pure JSON shaping and sample events
-(`admin_views.py`).
+Here: Admin (routing, request validation, the calls into store, functions and runner
+pool, log following), BadRequest and the JSON shaping of results. Not here: a function's
+state and status row (`functions.py`), sample events (`spec.py`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import json
 import os
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from . import __version__
-from .admin_views import (
-    LEVELS,
-    first_line,
-    function_status,
-    level_at_least,
-    plain,
-    result_dict,
-    sample_event,
-    sample_type,
-    storage_status,
-)
 from .config import Config
 from .errors import SegfuncdError
+from .functions import Functions, FunctionState, UnknownFunction, first_line, status_row
 from .metrics import Gauges, Metrics, render_prometheus
-from .redact import redactor_for, secret_values
+from .outcomes import InvocationResult
+from .redact import Redactor, redactor_for, secret_values
 from .server import Request, Response, json_response
+from .spec import BATCH_HANDLER, sample_event, sample_type, single_handlers
 
 if TYPE_CHECKING:
     from .plugins import PluginRegistry
     from .runner import RunnerPool
+    from .store import StoreStats
 
-__all__ = ["Admin", "BadRequest", "LEVELS", "plain", "sample_event", "sample_type"]  # views: admin_views.py
+LEVELS = ("debug", "log", "info", "warn", "warning", "error", "critical")  # increasing severity
 
 DEFAULT_LOG_LINES = 20
 MAX_LOG_LINES = 10_000
@@ -101,6 +96,7 @@ class Admin:
         self._config = config
         self.store = store
         self.registry = registry
+        self.functions = Functions(registry, lambda: self.config)
         self.pool = pool
         self.intake = intake
         self.metrics = metrics
@@ -149,8 +145,16 @@ class Admin:
             return await route(request)
         except BadRequest as exc:
             return json_response(exc.status, {"error": str(exc)})
+        except UnknownFunction as exc:
+            return json_response(404, {"error": str(exc), "unknown_function": exc.name})
         except SegfuncdError as exc:
             return json_response(409, {"error": str(exc)})
+
+    async def require_function(self, name: str | None) -> None:
+        """UnknownFunction unless `name` is None, a function, or a name in the store."""
+        if name is None or name in self.functions.names():
+            return
+        self.functions.require(name, stored=(await self.store.stats()).functions)
 
     # --- /status --------------------------------------------------------------------------
 
@@ -166,8 +170,8 @@ class Admin:
             addresses.append(f"http://{config.intake.listen}")
         if config.intake_socket:
             addresses.append(f"unix:{config.intake_socket}")
-        states = {s.name: s for s in self.registry.states()}
-        names = sorted(set(states) | set(stats.functions))
+        functions = {f.name: f for f in self.functions.all()}
+        names = sorted(set(functions) | set(stats.functions))
         return {
             "now": now,
             "daemon": {
@@ -196,10 +200,11 @@ class Admin:
                 "oldest_pending_age_s": stats.oldest_pending_age_s,
             },
             "intake": self._intake_status(now, addresses),
+            "warnings": [w.message for w in self.functions.warnings()],
             "functions": [
-                function_status(
+                status_row(
                     n,
-                    states.get(n),
+                    functions.get(n),
                     stats.functions.get(n),
                     snap.functions.get(n),
                     redactor=redactor_for(secret_values(self.config.function(n))),
@@ -245,6 +250,7 @@ class Admin:
         n = _int(q.get("n"), "n", DEFAULT_LOG_LINES, 0, MAX_LOG_LINES)
         after = _int(q.get("after"), "after", None, 0, None)
         function, level = q.get("function") or None, q.get("level") or None
+        await self.require_function(function)
         if level and level.lower() not in LEVELS:
             raise BadRequest(f"unknown level {level!r} (known: {', '.join(LEVELS)})")
         records = list(await self.store.read_logs(after_id=after, limit=n, function=function, level=level)) if n else []
@@ -312,13 +318,13 @@ class Admin:
         name = body.get("function")
         if not isinstance(name, str) or not name:
             raise BadRequest('"function" is required')
-        ps = self.registry.get(name)
-        if ps is None or ps.removed:
-            known = ", ".join(s.name for s in self.registry.states() if not s.removed) or "none"
-            raise BadRequest(f"no function named {name!r} (functions: {known})", status=404)
-        if ps.version is None:
+        fn = self.functions.get(name)
+        ps = fn.plugin
+        if ps is None or fn.state is FunctionState.REMOVED:
+            raise UnknownFunction(name, (f.name for f in self.functions.all() if f.state is not FunctionState.REMOVED))
+        if ps.version is None:  # a disabled function can still be tried: it runs the loaded version
             raise BadRequest(f"{name} has no loaded version: {ps.error or 'not loaded yet'}", status=409)
-        fconfig = self.config.function(name)
+        fconfig = fn.config
         override = body.get("settings") or {}
         if not isinstance(override, dict):
             raise BadRequest('"settings" must be a JSON object')
@@ -335,7 +341,11 @@ class Admin:
         for i, ev in enumerate(events):
             if not isinstance(ev, dict) or not isinstance(ev.get("type"), str):
                 raise BadRequest(f'event {i + 1}: expected an object with a "type" (track, identify, ...)')
-        batch = len(events) > 1 and "onBatch" in ps.handlers
+        # Several events go to onBatch when there is one; a single event too when no
+        # single-event handler takes its type (an onBatch-only plugin).
+        batch = BATCH_HANDLER in ps.handlers and (
+            len(events) > 1 or not any(h in ps.handlers for h in single_handlers(events[0]["type"]))
+        )
         results = await self.pool.invoke(ps.version, [dict(e) for e in events], settings, batch=batch)
         redactor = redactor_for(secret_values(fconfig, settings))
         return json_response(
@@ -365,6 +375,7 @@ class Admin:
             raise BadRequest('"function" must be a string')
         if delivery_id is not None and (not isinstance(delivery_id, int) or isinstance(delivery_id, bool)):
             raise BadRequest('"id" must be an integer')
+        await self.require_function(function)
         n = await self.store.replay(function=function, delivery_id=delivery_id)
         return json_response(200, {"replayed": n})
 
@@ -372,6 +383,7 @@ class Admin:
         q = request.query
         n = _int(q.get("n"), "n", 20, 1, 10_000)
         function, state = q.get("function") or None, q.get("state") or None
+        await self.require_function(function)
         if state is not None and state not in DELIVERY_STATES:
             raise BadRequest(f"unknown state {state!r} (known: {', '.join(DELIVERY_STATES)})")
         if state == "retrying":
@@ -430,10 +442,50 @@ class Admin:
             intake_events={k: int(intake.get(k, 0)) for k in ("accepted", "duplicate", "rejected")} if intake else {},
             runners_alive=int(getattr(pool, "alive", 0) or 0),
             runner_restarts=int(getattr(pool, "restarts", 0) or 0),
-            functions_live={s.name: s.live for s in self.registry.states()},
+            functions_live=self.functions.live(),
             uptime_s=max(0.0, now - self.started_at),
         )
         return render_prometheus(self.metrics.snapshot(now), gauges)
+
+
+def plain(value: Any) -> Any:
+    """Dataclasses, enums, mappings and tuples -> JSON-safe data."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def level_at_least(level: str | None, minimum: str | None) -> bool:
+    """Whether a log record at `level` passes `--level minimum` (unknown levels match exactly)."""
+    if not minimum:
+        return True
+    try:
+        return LEVELS.index((level or "log").lower()) >= LEVELS.index(minimum.lower())
+    except ValueError:
+        return (level or "").lower() == minimum.lower()
+
+
+def result_dict(event_type: Any, r: InvocationResult, redact: Redactor) -> dict[str, Any]:
+    """One test result: the return value, logs, error (name and message) and URLs redacted."""
+    return {
+        "type": event_type,
+        "outcome": r.outcome.value,
+        "return": redact.value(r.value),
+        "error": None
+        if r.error_name is None
+        else {"name": redact(r.error_name), "message": redact(r.error_message or "")},
+        "logs": [{"level": ln.level, "message": redact(ln.message), "time": ln.time} for ln in r.logs],
+        "requests": [
+            {**plain(q), "url": redact(q.url), "error": redact(q.error) if q.error else None} for q in r.requests
+        ],
+        "duration_ms": r.duration_ms,
+    }
 
 
 def _json_body(request: Request) -> dict[str, Any]:
@@ -456,3 +508,16 @@ def _int(raw: str | None, name: str, default: int | None, lo: int, hi: int | Non
     if value < lo or (hi is not None and value > hi):
         raise BadRequest(f"{name}: must be between {lo} and {hi}" if hi is not None else f"{name}: must be >= {lo}")
     return value
+
+
+def storage_status(stats: StoreStats) -> dict[str, Any]:
+    """The store's condition for status: "ok", or "storage full" & co. with the failing error."""
+    fault = stats.fault
+    out: dict[str, Any] = {
+        "condition": "ok" if fault is None else fault.condition,
+        "logs_buffered": stats.logs_buffered,
+        "logs_dropped": stats.logs_dropped,
+    }
+    if fault is not None:
+        out.update(failing=fault.what, error=fault.message, since=fault.since)
+    return out

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .outcomes import DEFAULT_BASE_DELAY_S, DEFAULT_MAX_ATTEMPTS
 from .runner.egress import parse_rule
 
 ENV_VAR = "SEGFUNCD_CONFIG"
@@ -71,8 +72,8 @@ class RuntimeConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetryConfig:
-    max_attempts: int = 10
-    base_delay_s: float = 30.0
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    base_delay_s: float = DEFAULT_BASE_DELAY_S
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -23,7 +23,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from . import __version__
-from .ctl_client import AdminClient, CtlError, admin_socket_from_config
+from .ctl_client import AdminClient, CtlError, UnknownFunctionName, admin_socket_from_config
 from .ctl_format import render_deliveries, render_delivery, render_log_line, render_status, render_test
 from .ctl_starter import EXAMPLE_PLUGIN, starter_config
 from .errors import SegfuncdError
@@ -31,14 +31,14 @@ from .private_files import write_private_text
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the function threw (test), or the daemon refused the request
-EXIT_USAGE = 2  # click's own code for bad arguments
+EXIT_USAGE = 2  # click's own code for bad arguments; also an unknown function name
 EXIT_UNREACHABLE = 3  # no daemon at the socket, or the config file is invalid
 
 EXIT_CODES_HELP = """\b
 Exit status:
   0  success
   1  the function threw an error (test), or the daemon refused the request
-  2  bad arguments
+  2  bad arguments, or no function of that name
   3  the daemon could not be reached, or the config file is invalid
 """
 
@@ -212,7 +212,12 @@ def _read_json(f: Any, what: str) -> Any:
 @cli.command(epilog=EXIT_CODES_HELP, short_help="Re-read the config and the plugins now.")
 @click.pass_context
 def reload(ctx: click.Context) -> None:
-    """Re-read the config and the plugins now (the daemon also does it by itself).
+    """Re-read the config and the plugins now (saving either also does it).
+
+    Every key is applied except those bound to what the daemon opened at start
+    (listen addresses, sockets, the storage file, plugins_dir, workers): those are
+    named, as in "config reloaded; restart needed for: intake.listen". A config
+    that does not parse changes nothing and exits 1 with the error.
 
     \b
     Example:
@@ -302,6 +307,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
         code = cli.main(args=argv, prog_name="segfuncctl", standalone_mode=False)
     except SegfuncdError as exc:
         click.echo(f"segfuncctl: {exc}", err=True)
+        if isinstance(exc, UnknownFunctionName):
+            sys.exit(EXIT_USAGE)
         sys.exit(EXIT_FAILED if isinstance(exc, CtlError) else EXIT_UNREACHABLE)
     except click.exceptions.Abort:
         sys.exit(130)

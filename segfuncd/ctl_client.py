@@ -28,7 +28,11 @@ class CtlError(SegfuncdError):
 
 
 class AdminRefused(CtlError):
-    """The daemon answered, and said no (unknown function, bad event, ...)."""
+    """The daemon answered, and said no (bad event, function not loaded, ...)."""
+
+
+class UnknownFunctionName(CtlError):
+    """The function named on the command line does not exist (a usage mistake: exit status 2)."""
 
 
 def _reason(exc: BaseException) -> str:
@@ -124,6 +128,9 @@ def _raise_for_refusal(response: httpx.Response) -> None:
         message = data.get("error") or data.get("message") or response.text
     except (ValueError, AttributeError):
         message = response.text.strip() or f"HTTP {response.status_code}"
+        data = {}
+    if isinstance(data, dict) and data.get("unknown_function"):
+        raise UnknownFunctionName(str(message))
     raise AdminRefused(f"the daemon refused: {message}")
 
 

@@ -131,6 +131,8 @@ def render_status(data: Mapping[str, Any]) -> str:
         out.append(f"logs     {storage['logs_dropped']} log lines dropped while the store could not write them")
     if intake.get("draining"):
         out.append("intake   draining: shutting down, new events are refused with 503")
+    for warning in data.get("warnings") or []:
+        out.append(f"warning  {warning}")  # not clipped: it names a file and a fix
     functions = data.get("functions") or []
     out.append("")
     if not functions:

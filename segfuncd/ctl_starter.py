@@ -11,42 +11,45 @@ from typing import Any
 
 import tomli_w
 
+from .config import Config
+
 # One example, shipped as package data; the repository's plugins/example.js links to it.
 EXAMPLE_PLUGIN = (resources.files("segfuncd") / "starter" / "example.js").read_text(encoding="utf-8")
 
+_D = Config()  # the starter shows the built-in defaults, read from the one place they are set
 # (section, comment above it, [(key, value, comment)]) — values are written by tomli-w.
 _STARTER: list[tuple[str, str, list[tuple[str, Any, str]]]] = [
     (
         "intake",
         "Where events come in: the Segment HTTP Tracking API (/v1/track, /v1/batch, ...).",
         [
-            ("listen", "127.0.0.1:8088", 'TCP address; "" disables TCP'),
-            ("write_keys", [], "accepted write keys; empty: no auth (loopback clients only)"),
+            ("listen", _D.intake.listen, 'TCP address; "" disables TCP'),
+            ("write_keys", list(_D.intake.write_keys), "accepted write keys; empty: no auth (loopback clients only)"),
         ],
     ),
     (
         "admin",
         "segfuncctl talks to the daemon over this Unix socket (mode 0600).",
         [
-            ("socket", "var/admin.sock", "relative paths are relative to this file's folder"),
+            ("socket", _D.admin.socket, "relative paths are relative to this file's folder"),
         ],
     ),
     (
         "storage",
         "Every event is committed to SQLite before intake answers 200.",
         [
-            ("path", "var/segfuncd.db", ""),
+            ("path", _D.storage.path, ""),
         ],
     ),
     (
         "runtime",
         "Functions run in separate runner processes, with limits per invocation.",
         [
-            ("plugins_dir", "plugins", "one NAME.js per function; edits go live by themselves"),
-            ("workers", 2, "runner processes; 0: one per CPU"),
-            ("timeout_ms", 10_000, "wall-clock limit of one invocation"),
-            ("cpu_ms", 2_000, "CPU limit of one invocation"),
-            ("memory_mb", 256, "per runner process"),
+            ("plugins_dir", _D.runtime.plugins_dir, "one NAME.js per function; edits go live by themselves"),
+            ("workers", _D.runtime.workers, "runner processes; 0: one per CPU"),
+            ("timeout_ms", _D.runtime.timeout_ms, "wall-clock limit of one invocation"),
+            ("cpu_ms", _D.runtime.cpu_ms, "CPU limit of one invocation"),
+            ("memory_mb", _D.runtime.memory_mb, "per runner process"),
             (
                 "egress_allow",
                 [],
@@ -58,8 +61,8 @@ _STARTER: list[tuple[str, str, list[tuple[str, Any, str]]]] = [
         "retry",
         "Failed deliveries are retried with backoff, then dead-lettered (segfuncctl replay).",
         [
-            ("max_attempts", 10, "first try + 9 retries over about 4 hours, as Segment does"),
-            ("base_delay_s", 30.0, "doubling each time, with jitter"),
+            ("max_attempts", _D.retry.max_attempts, "first try + 9 retries over about 4 hours, as Segment does"),
+            ("base_delay_s", _D.retry.base_delay_s, "doubling each time, with jitter"),
         ],
     ),
 ]

@@ -12,7 +12,10 @@ Shutdown on SIGTERM / SIGINT, staged:
   3. deliveries still leased go back to pending (shielded, short deadline), SQLite closes;
   4. exit 0.
 A second signal skips the drain: leases expire on their own, so nothing committed is lost.
-SIGHUP (and `segfuncctl reload`) re-reads the config and rescans the plugins.
+Runner processes ignore SIGINT/SIGTERM sent to the process group (Ctrl-C, systemd's
+control-group kill); they stop when the pool closes their stdin, or when we die.
+SIGHUP, `segfuncctl reload` and a save of the config file re-read the config (reload.py
+says what applies at once and what needs a restart) and rescan the plugins.
 """
 
 from __future__ import annotations
@@ -33,16 +36,17 @@ import trio
 
 from . import __version__
 from .admin import Admin
-from .config import Config, load_config, parse_config_file
-from .delivery import Target, serve_delivery
+from .config import Config, load_config
+from .delivery import serve_delivery
 from .errors import AlreadyRunning, ConfigError, SegfuncdError, StoreError
 from .fdlimits import ADMIN_MAX_CONNECTIONS, connection_budget, raise_nofile_limit
-from .filters import FilterChain, compile_filters
+from .functions import compile_all_filters
 from .intake import Intake, serve_intake
 from .log import LogTap, configure, get_logger
 from .metrics import Metrics
 from .plugins import PluginRegistry
 from .private_files import make_private_dir, modes
+from .reload import Reloader, lease_seconds, watch_config
 from .runner import RunnerPool, open_runner_pool
 from .server import (
     Handler,
@@ -86,93 +90,18 @@ def state_lock(path: Path) -> Iterator[None]:
 
 
 class Daemon:
-    """The running daemon's parts; `config` is swapped by reload, nothing else is global."""
+    """The running daemon: its log tap, start time and the config in force (`reloader`)."""
 
     def __init__(self, config: Config, *, tap: LogTap, accept_state_loss: bool = False) -> None:
-        self.config = config
+        self.reloader = Reloader(config)
         self.tap = tap
         self.accept_state_loss = accept_state_loss  # --accept-state-loss: start on damaged state
         self.started_at = time.time()
-        self.registry: PluginRegistry | None = None  # set by run() once the pool is up
-        self.filters: dict[str, FilterChain] = {}
         self.nofile = 1024  # the soft RLIMIT_NOFILE, once run() raised it
 
-    def target(self, name: str) -> Target:
-        """What delivery needs to run function `name` now: live version, config, filters."""
-        assert self.registry is not None
-        state = self.registry.get(name)
-        config = self.config.function(name)
-        reason = None
-        if state is None:
-            reason = f"no plugin file {name}.js in {self.config.plugins_dir}"
-        elif state.removed:
-            reason = f"plugin file {state.path} was removed"
-        elif state.version is None:
-            reason = f"function fails to load: {state.error}"
-        elif not config.enabled:
-            reason = "function is disabled in the config"
-        return Target(
-            version=state.version if reason is None and state is not None else None,
-            config=config,
-            filters=self.filters.get(name),
-            reason=reason,
-            handlers=state.handlers if state is not None else (),
-        )
-
-    # --- config ---------------------------------------------------------------------
-
-    def enabled(self, name: str) -> bool:
-        return self.config.function(name).enabled
-
-    async def reload(self) -> str:
-        """Re-read the config file and rescan plugins; keeps the old config if the new one is bad."""
-        if self.config.source.startswith("<"):
-            message = "no config file: plugins rescanned"
-        else:
-            try:
-                new = await trio.to_thread.run_sync(parse_config_file, Path(self.config.source))
-                filters = compile_all_filters(new)
-            except ConfigError as exc:
-                log.error("config_reload_failed", error=str(exc))
-                # Plugins still get rescanned: a reload is also how an operator says "look now".
-                await self._rescan()
-                raise ConfigError(f"config not reloaded, the old one stays in force: {exc}") from exc
-            restart = _needs_restart(self.config, new)
-            self.config = new
-            self.filters = filters
-            message = "config reloaded"
-            if restart:
-                message += f"; restart to apply: {', '.join(restart)}"
-                log.warning("config_reload_needs_restart", keys=restart)
-        await self._rescan()
-        log.info("reloaded", message=message)
-        return message
-
-    async def _rescan(self) -> None:
-        assert self.registry is not None
-        self.registry.set_enabled(self.enabled)
-        await self.registry.reload()
-
-
-def _needs_restart(old: Config, new: Config) -> list[str]:
-    """Keys whose change only takes effect on restart (listeners, storage, pool size)."""
-    keys = []
-    for section in ("intake", "admin", "storage"):
-        if getattr(old, section) != getattr(new, section):
-            keys.append(f"[{section}]")
-    for key in ("plugins_dir", "workers", "timeout_ms", "cpu_ms", "memory_mb", "egress_deny", "egress_allow"):
-        if getattr(old.runtime, key) != getattr(new.runtime, key):
-            keys.append(f"runtime.{key}")
-    return keys
-
-
-def compile_all_filters(config: Config) -> dict[str, FilterChain]:
-    """Every function's filters, compiled; a bad FQL string is a ConfigError naming it."""
-    return {
-        name: compile_filters(name, fn.filters, source=config.source)
-        for name, fn in config.functions.items()
-        if fn.filters
-    }
+    @property
+    def config(self) -> Config:
+        return self.reloader.config
 
 
 async def pump_logs(tap: LogTap, store: Store) -> None:
@@ -268,40 +197,44 @@ async def run(daemon: Daemon, *, task_status: trio.TaskStatus[None] = trio.TASK_
 
 
 async def _serve(daemon: Daemon, store: Store, pool: RunnerPool, *, task_status: trio.TaskStatus[None]) -> None:
-    config = daemon.config
+    config, reloader = daemon.config, daemon.reloader
     metrics = Metrics()
     registry = PluginRegistry(
-        config.plugins_dir, pool=pool, enabled=daemon.enabled, on_live=partial(wake_quietly, store)
+        config.plugins_dir, pool=pool, enabled=reloader.enabled, on_live=partial(wake_quietly, store)
     )
-    daemon.registry = registry
-    daemon.filters = compile_all_filters(config)
+    functions = reloader.attach_registry(registry)
     intake = Intake(
         store,
-        route=lambda event: route_event(event, registry.routable()),
+        route=lambda event: route_event(event, functions.routable()),
         write_keys=config.intake.write_keys,
         allow_remote_without_key=config.intake.allow_remote_without_key,
         cors_origins=config.intake.cors_origins,
     )
-    admin = Admin(lambda: daemon.config, store, registry, pool, intake, metrics, daemon.reload, daemon.started_at)
+    reloader.intake, reloader.store, reloader.pool = intake, store, pool
+    admin = Admin(lambda: reloader.config, store, registry, pool, intake, metrics, reloader.reload, daemon.started_at)
     stop = trio.Event()
     async with trio.open_nursery() as root:
-        await root.start(serve_signals, daemon, stop, root.cancel_scope)
+        await root.start(serve_signals, reloader, stop, root.cancel_scope)
         root.start_soon(pump_logs, daemon.tap, store)
         await registry.scan()
+        reloader.warn_about_config()
         await root.start(registry.watch)
+        if not config.source.startswith("<"):
+            await root.start(watch_config, Path(config.source), reloader.reload)
         async with trio.open_nursery() as delivery_nursery:
             dispatcher = await delivery_nursery.start(
                 partial(
                     serve_delivery,
                     store,
                     pool,
-                    resolve=daemon.target,
+                    resolve=functions.target,
                     max_attempts=config.retry.max_attempts,
                     base_delay_s=config.retry.base_delay_s,
                     lease_s=lease_seconds(config),
                     metrics=metrics,
                 )
             )
+            reloader.dispatcher = dispatcher
             budget = connection_budget(config.intake.max_connections, nofile=daemon.nofile, workers=config.workers)
             if budget < config.intake.max_connections:
                 log.warning(
@@ -351,10 +284,11 @@ async def _serve(daemon: Daemon, store: Store, pool: RunnerPool, *, task_status:
             task_status.started()
             await stop.wait()
             notify("STOPPING=1")
-            log.info("daemon_stopping", drain_timeout_s=config.runtime.drain_timeout_s)
+            drain_timeout_s = daemon.config.runtime.drain_timeout_s  # as reloaded
+            log.info("daemon_stopping", drain_timeout_s=drain_timeout_s)
             intake.draining = True
             admin.close()  # ends `logs -f` streams, which would otherwise hold the stop
-            await dispatcher.drain(timeout_s=config.runtime.drain_timeout_s)
+            await dispatcher.drain(timeout_s=drain_timeout_s)
             delivery_nursery.cancel_scope.cancel()
         log.info("daemon_stopped")
         root.cancel_scope.cancel()
@@ -371,11 +305,6 @@ def metrics_only(handler: Handler) -> Handler:
     return handle
 
 
-def lease_seconds(config: Config) -> float:
-    """A lease outlives the slowest invocation (timeout plus queueing) with a margin."""
-    return max(60.0, 3 * config.runtime.timeout_ms / 1000)
-
-
 def _chgrp(path: Path, group: str) -> None:
     import grp
 
@@ -386,7 +315,7 @@ def _chgrp(path: Path, group: str) -> None:
 
 
 async def serve_signals(
-    daemon: Daemon,
+    reloader: Reloader,
     stop: trio.Event,
     root: trio.CancelScope,
     *,
@@ -400,7 +329,7 @@ async def serve_signals(
             if signum == signal.SIGHUP:
                 log.info("signal_received", signal=name)
                 try:
-                    await daemon.reload()
+                    await reloader.reload()
                 except ConfigError:
                     pass  # already logged as config_reload_failed; the old config stays
             elif stop.is_set():
@@ -418,7 +347,8 @@ The config is found as: --config PATH, else $SEGFUNCD_CONFIG, else ./segfuncd.to
 /etc/segfuncd/segfuncd.toml, else built-in defaults (plugins in ./plugins, state in ./var,
 intake on 127.0.0.1:8088, no write key).
 
-signals: SIGHUP reloads config and plugins; SIGTERM/SIGINT drain and exit 0; a second
+signals: SIGHUP reloads config and plugins (so does saving the config file);
+SIGTERM/SIGINT (also Ctrl-C, sent to the whole process group) drain and exit 0; a second
 SIGTERM/SIGINT exits at once (nothing committed is lost).
 
 exit status: 0 stopped cleanly, 1 runtime error (state directory locked, address in use,
@@ -453,7 +383,7 @@ def main(argv: list[str] | None = None, *, stderr: TextIO = sys.stderr) -> int:
     args = parse_args(argv)
     try:
         config = load_config(args.config)
-        compile_all_filters(config)
+        compile_all_filters(config)  # a bad FQL filter is a config error at start
     except ConfigError as exc:
         print(f"segfuncd: {exc}", file=stderr)
         return EXIT_CONFIG

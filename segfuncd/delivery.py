@@ -30,13 +30,23 @@ Rules:
   pauses only when no function with due work is below it.
 * A held row's lease is renewed (every `lease_s / 3`) while it waits for a slot or runs:
   a lease never expires under a row we still hold, so no other holder can run it twice.
-* Outcomes, the retry schedule and the onBatch grouping rules are decided by the pure
-  helpers in `delivery_rules.py`; this module owns the I/O around them: leasing, timers,
-  invocation slots, settling and releasing.
+* Outcomes follow `outcomes.state_after` and the retry schedule `outcomes.next_attempt_at`
+  (a RetryError after a 429/503 with Retry-After, or with its own `retryAfter`, waits at
+  least that long: `outcomes.requested_delay_s`, capped at 1 h).
+  Which version and handlers run, and whether a function batches, is `functions.Target`.
+* onBatch: rows are grouped per function up to `max_events` or `max_wait_ms`, whichever
+  comes first. A group of one goes to the single-event handler when there is one.
+* The pool's answer is trusted for nothing: a result count that does not match the events
+  becomes RETRY for the missing ones, never a lost delivery.
+
+Layout: the Dispatcher (leasing, timers, invocation slots, settling, releasing), then the
+plain functions it applies to one group of rows (filters, outcome -> store update,
+onBatch chunking, redaction, log records), no trio or store calls in those.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -48,40 +58,29 @@ import trio
 
 from .clock import steady_time
 from .config import FunctionConfig
-from .delivery_rules import (
-    Item,
-    Target,
-    apply_filters,
-    completion_for,
-    filtered,
-    fit_results,
-    function_logs,
-    goes_to_single_handler,
-    redacted,
-    split_full,
-)
 from .errors import RunnerError, StoreError
 from .fairshare import FairShare, FairShareStatistics
+from .functions import Target
 from .log import debug_enabled, get_logger
-from .outcomes import DeliveryState, InvocationResult, Outcome
-from .redact import redactor_for, secret_values
-from .store import Completion, Lease, Store
+from .outcomes import (
+    DEFAULT_BASE_DELAY_S,
+    DEFAULT_MAX_ATTEMPTS,
+    DeliveryState,
+    InvocationResult,
+    Outcome,
+    next_attempt_at,
+    requested_delay_s,
+    state_after,
+)
+from .redact import Redactor, redactor_for, secret_values
+from .spec import single_handlers
+from .store import Completion, Lease, LogRecord, Store
 
 if TYPE_CHECKING:
+    from .filters import FilterChain
     from .runner import RunnerPool
 
-__all__ = [
-    "DEFAULT_LEASE_S",
-    "DEFAULT_POSTPONE_S",
-    "Dispatcher",
-    "DispatcherStatistics",
-    "Item",
-    "ResultRecorder",
-    "Target",
-    "completion_for",
-    "filtered",
-    "serve_delivery",
-]  # Target & co. live in delivery_rules.py
+Item = tuple[Lease, dict[str, Any]]  # a leased row and the event its function gets (filtered)
 
 log = get_logger()
 
@@ -122,8 +121,8 @@ class Dispatcher:
         pool: RunnerPool,
         *,
         resolve: Resolve,
-        max_attempts: int = 10,
-        base_delay_s: float = 30.0,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        base_delay_s: float = DEFAULT_BASE_DELAY_S,
         lease_s: float = DEFAULT_LEASE_S,
         batch_size: int = 100,
         invoke_size: int = 25,
@@ -157,6 +156,10 @@ class Dispatcher:
         self._held_functions: set[str] = set()  # functions whose rows are on hold in the store
         self._held_checked = -math.inf
         self._slot_waiters: set[trio.CancelScope] = set()  # cancelled by drain()
+
+    def set_retry(self, *, max_attempts: int, base_delay_s: float, lease_s: float) -> None:
+        """Apply a reloaded [retry] (and lease length) to every attempt recorded from now on."""
+        self._max_attempts, self._base_delay_s, self._lease_s = max_attempts, base_delay_s, lease_s
 
     def statistics(self) -> DispatcherStatistics:
         return DispatcherStatistics(
@@ -375,17 +378,18 @@ class Dispatcher:
     # --- onBatch grouping -------------------------------------------------------------------
 
     def _batch_add(self, target: Target, function: str, items: list[Item]) -> None:
-        assert target.config.batch is not None
+        batch = target.batch
+        assert batch is not None
         buffer = self._batches.setdefault(function, [])
         buffer.extend(items)
         if self._nursery is None:
             return  # run_once flushes everything itself
-        full, buffer[:] = split_full(buffer, target.config.batch.max_events)
+        full, buffer[:] = split_full(buffer, batch.max_events)
         for chunk in full:
             self._nursery.start_soon(self._guarded, self._run_batch, function, chunk)
         if buffer and function not in self._timers:
             self._timers.add(function)
-            self._nursery.start_soon(self._guarded, self._batch_timer, function, target.config.batch.max_wait_ms / 1000)
+            self._nursery.start_soon(self._guarded, self._batch_timer, function, batch.max_wait_ms / 1000)
 
     async def _batch_timer(self, function: str, max_wait_s: float) -> None:
         try:
@@ -396,7 +400,7 @@ class Dispatcher:
 
     async def _flush(self, function: str) -> None:
         items = self._batches.pop(function, [])
-        batch = self._target(function).config.batch
+        batch = self._target(function).batch
         size = batch.max_events if batch is not None else max(1, len(items))
         async with trio.open_nursery() as nursery:
             for i in range(0, len(items), size):
@@ -557,6 +561,120 @@ class Dispatcher:
         self._held_changed = trio.Event()
 
 
+# --- plain decisions over one group of rows ------------------------------------------------
+
+
+def goes_to_single_handler(chunk: list[Item], handlers: tuple[str, ...]) -> bool:
+    """A group of one goes to onTrack & co. when the plugin has one; anything else to onBatch."""
+    event_type = str(chunk[0][0].event.get("type", ""))
+    return len(chunk) == 1 and any(h in handlers for h in single_handlers(event_type))
+
+
+def split_full(buffer: list[Item], max_events: int) -> tuple[list[list[Item]], list[Item]]:
+    """The full onBatch groups of `buffer` (oldest first) and the rows left waiting."""
+    full: list[list[Item]] = []
+    while len(buffer) >= max_events:
+        full.append(buffer[:max_events])
+        buffer = buffer[max_events:]
+    return full, buffer
+
+
+def apply_filters(
+    chain: FilterChain | None, leases: list[Lease], *, on_crash: Callable[[Lease], None]
+) -> tuple[list[Item], list[Completion]]:
+    """Run each event through its function's filters: (rows to run, rows completed as FILTERED).
+
+    A filter that raises drops the event (fail closed); `on_crash` is called inside the
+    `except`, so the caller can log the traceback.
+    """
+    if chain is None:
+        return [(lease, lease.event) for lease in leases], []
+    runnable, done = [], []
+    for lease in leases:
+        try:
+            decision = chain.apply(lease.event)
+        except Exception:  # fail closed, as a filter that cannot evaluate does
+            on_crash(lease)
+            done.append(filtered(lease, "filter_error"))
+            continue
+        if decision.event is None:
+            done.append(filtered(lease, decision.reason or "dropped"))
+        else:
+            runnable.append((lease, decision.event))
+    return runnable, done
+
+
+def completion_for(
+    lease: Lease,
+    result: InvocationResult,
+    *,
+    version: str | None,
+    now: float,
+    max_attempts: int,
+    base_delay_s: float,
+    rng: random.Random | None = None,
+) -> Completion:
+    """The store update for one result: new state and, for a retry, when (pure)."""
+    attempts = lease.attempts + 1
+    state = state_after(result.outcome, attempts=attempts, max_attempts=max_attempts)
+    due = None
+    if state is DeliveryState.PENDING:
+        due = next_attempt_at(
+            attempts, now=now, base_delay_s=base_delay_s, rng=rng, retry_after_s=requested_delay_s(result)
+        )
+    return Completion(
+        delivery_id=lease.id, function=lease.function, result=result, version=version, state=state, next_attempt_at=due
+    )
+
+
+def filtered(lease: Lease, reason: str) -> Completion:
+    result = InvocationResult(outcome=Outcome.DISCARDED, error_name="Filtered", error_message=reason)
+    return Completion(
+        delivery_id=lease.id, function=lease.function, result=result, version=None, state=DeliveryState.FILTERED
+    )
+
+
+def fit_results(results: list[InvocationResult], n: int) -> list[InvocationResult]:
+    """One result per event, whatever the pool answered (a mismatch is retried, not lost)."""
+    if len(results) == n:
+        return results
+    missing = InvocationResult(
+        outcome=Outcome.RETRY,
+        error_name="RunnerCrashed",
+        error_message=f"runner answered {len(results)} results for {n} events",
+    )
+    return (results + [missing] * n)[:n]
+
+
+def redacted(result: InvocationResult, redact: Redactor) -> InvocationResult:
+    """`result` with secrets removed from its error name and message and console lines."""
+    if not result.error_message and not result.logs and not result.error_name:
+        return result  # nothing that could carry a secret (the common case: saves a copy per event)
+    return dataclasses.replace(
+        result,
+        error_name=redact(result.error_name) if result.error_name else result.error_name,
+        error_message=redact(result.error_message) if result.error_message else result.error_message,
+        logs=tuple(dataclasses.replace(line, message=redact(line.message)) for line in result.logs),
+    )
+
+
+def function_logs(function: str, version: str, leases: list[Lease], results: list[InvocationResult]) -> list[LogRecord]:
+    return [
+        LogRecord(
+            time=line.time,
+            level=line.level,
+            source="function",
+            function=function,
+            version=version,
+            message_id=lease.message_id,
+            outcome=result.outcome.value,
+            message=line.message,
+        )
+        for lease, result in zip(leases, results, strict=False)
+        for line in result.logs
+    ]
+
+
 def _log_filter_crash(lease: Lease) -> None:
     log.exception("delivery_filter_crashed", function=lease.function, delivery_id=lease.id)
 
@@ -566,8 +684,8 @@ async def serve_delivery(
     pool: RunnerPool,
     *,
     resolve: Resolve,
-    max_attempts: int = 10,
-    base_delay_s: float = 30.0,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    base_delay_s: float = DEFAULT_BASE_DELAY_S,
     lease_s: float = DEFAULT_LEASE_S,
     batch_size: int = 100,
     invoke_size: int = 25,

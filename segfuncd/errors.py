@@ -2,7 +2,6 @@
 
     SegfuncdError                 base: an operator-facing problem, printed as one line
     ├── ConfigError(path, key)    the config file is wrong: the operator's fault
-    ├── PluginLoadError(...)      a plugin does not compile / defines no handler: its author's fault
     ├── IntakeError(status, msg)  a client sent something we refuse: the client's fault
     ├── Backpressure              the queue is over its limit: try again later (503)
     ├── StoreError(kind)          SQLite failed underneath us: the machine's fault
@@ -31,17 +30,6 @@ class ConfigError(SegfuncdError):
         self.message = message
         where = ": ".join(p for p in (path, key) if p)
         super().__init__(f"{where}: {message}" if where else message)
-
-
-class PluginLoadError(SegfuncdError):
-    """A plugin file failed to load: syntax error, no handler, unreadable."""
-
-    def __init__(self, message: str, *, path: str, line: int | None = None) -> None:
-        self.path = path
-        self.line = line
-        self.message = message
-        loc = f"{path}:{line}" if line else path
-        super().__init__(f"{loc}: {message}")
 
 
 class IntakeError(SegfuncdError):

@@ -225,10 +225,6 @@ class Metrics:
         else:
             rec.prom[-1] += 1
 
-    def forget(self, function: str) -> None:
-        """Drop a function's metrics (its plugin file was removed)."""
-        self._functions.pop(function, None)
-
     def snapshot(self, now: float) -> MetricsSnapshot:
         """Frozen metrics of every function at `now`."""
         out = {}
@@ -250,10 +246,6 @@ class Metrics:
                 latency_sum_s=rec.sum_s,
             )
         return MetricsSnapshot(now=now, functions=out)
-
-
-# The name internals.md gives the object serve_delivery takes.
-DeliveryMetrics = Metrics
 
 
 # --- Prometheus text ----------------------------------------------------------------------

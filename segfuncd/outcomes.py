@@ -2,7 +2,8 @@
 
 Pure: no I/O, no clock, no randomness of its own (time and rng are passed in).
 
-The outcome table is DESIGN.md §1 "Outcomes of one delivery":
+The outcome table (README, "Writing functions"; Segment's own table discards "any other
+error" and does not retry network failures, segfuncd loses nothing instead):
 
     returned anything                                   -> DELIVERED
     EventNotSupported / no handler / InvalidEventPayload
@@ -152,6 +153,20 @@ def retry_after_header(headers: Sequence[Sequence[str]], *, now: float) -> float
     if when.tzinfo is None:
         return None
     return max(0.0, when.timestamp() - now)
+
+
+def batch_item_outcome(status: object) -> tuple[Outcome, str | None]:
+    """The outcome of one onBatch position from the `status` the function returned for it.
+
+    Segment's rule: a 4xx discards the event (InvalidEventPayload), a 429 or 5xx retries it
+    (RetryError), anything else (2xx, 3xx, no status, not a number) delivers it. The second
+    value is the error name to record, None when delivered.
+    """
+    if not isinstance(status, int | float) or 200 <= status < 300 or status < 400 or status >= 600:
+        return Outcome.DELIVERED, None
+    if status == 429 or status >= 500:
+        return Outcome.RETRY, "RetryError"
+    return Outcome.DISCARDED, "InvalidEventPayload"
 
 
 def next_delay_s(

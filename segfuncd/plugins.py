@@ -12,6 +12,8 @@ Rules:
   * A removed file receives no new events; its pending deliveries stay in the store.
   * Files are read by plugin_files.py: never through a symlink out of plugins_dir, and only
     once complete (unchanged for a short settle time), so an event never meets half a file.
+  * Whether a function is live, routable or runnable is decided in functions.py, from
+    what the registry knows and the config.
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import trio
-import watchfiles
 
 from .log import get_logger
 from .plugin_files import PluginFileError, read_settled
 from .runner import PluginVersion, RunnerPool
+from .watch import watch_dir
 
 PLUGIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 # Debounce so a burst of editor events is one scan, well inside the 1 s "live" budget.
@@ -50,10 +52,6 @@ class PluginState:
     error: str | None = None  # the newest load error ("file:line: message"), None when the file loads
     error_at: float | None = None
     removed: bool = False  # the file is gone: no new events; pending ones are kept
-
-    @property
-    def live(self) -> bool:
-        return self.version is not None and not self.removed and self.enabled
 
 
 def plugin_name(path: Path) -> str | None:
@@ -94,14 +92,6 @@ class PluginRegistry:
         """Every plugin seen since start, sorted by name."""
         return [s for s in (self.get(n) for n in sorted(self._states)) if s is not None]
 
-    def routable(self) -> list[str]:
-        """Names that receive new events: present and enabled, loaded or not.
-
-        A plugin whose file fails to load still gets its events (kept pending with the
-        reason), so a bad deploy loses nothing and fixing the file delivers them.
-        """
-        return [n for n, s in self._states.items() if not s.removed and self._enabled(n)]
-
     def set_enabled(self, enabled: Callable[[str], bool]) -> None:
         """Swap the enabled predicate after a config reload."""
         self._enabled = enabled
@@ -127,11 +117,13 @@ class PluginRegistry:
     async def watch(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Follow plugins_dir with inotify (watchfiles) until cancelled."""
         self.plugins_dir.mkdir(parents=True, exist_ok=True)
-        task_status.started()
-        async for changes in watchfiles.awatch(self.plugins_dir, debounce=WATCH_DEBOUNCE_MS, step=30, recursive=False):
-            names = {n for _, p in changes if (n := plugin_name(Path(p))) is not None}
+
+        async def changed(paths: set[Path]) -> None:
+            names = {n for p in paths if (n := plugin_name(p)) is not None}
             if names:
                 await self.scan(names)
+
+        await watch_dir(self.plugins_dir, changed, debounce_ms=WATCH_DEBOUNCE_MS, task_status=task_status)
 
     def _present(self) -> dict[str, Path]:
         try:

@@ -1,4 +1,4 @@
-"""The Segment event model: validation, enrichment, dedupe key and routing. Pure.
+"""The Segment event model: validation, enrichment, routing and the handler table. Pure.
 
 No I/O, no clock: the receive time and the id generator are passed in. Rules follow
 Segment's HTTP Tracking API page (segment.com/docs/connections/sources/catalog/libraries/
@@ -24,14 +24,51 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from . import __version__
 from .errors import IntakeError
 
 EVENT_TYPES = ("track", "identify", "page", "screen", "group", "alias")
+
+# The handler table: which handlers may take one event of each type, in the order they are
+# tried (Segment's onTrack & co., then the seed's bare names). "delete" is a handler type
+# without an intake path (Segment sends it for user deletion). onBatch takes a list of
+# events of any type. The runner, the sandbox, delivery and admin all read this table.
+EVENT_HANDLERS: dict[str, tuple[str, ...]] = {
+    "track": ("onTrack", "track"),
+    "identify": ("onIdentify", "identify"),
+    "page": ("onPage", "page"),
+    "screen": ("onScreen", "screen"),
+    "group": ("onGroup", "group"),
+    "alias": ("onAlias", "alias"),
+    "delete": ("onDelete",),
+}
+BATCH_HANDLER = "onBatch"
+HANDLER_NAMES = (*(h for names in EVENT_HANDLERS.values() for h in names), BATCH_HANDLER)
+
+
+def single_handlers(event_type: str) -> tuple[str, ...]:
+    """The handlers that take one event of `event_type`, in the order they are tried."""
+    return EVENT_HANDLERS.get(event_type, ())
+
+
+def has_single_handler(handlers: Sequence[str]) -> bool:
+    """Whether a plugin defining `handlers` takes single events of some type."""
+    have = set(handlers)
+    return any(h in have for names in EVENT_HANDLERS.values() for h in names)
+
+
+def first_handled_type(handlers: Sequence[str], *, default: str = "track") -> str:
+    """The first event type (in table order) one of `handlers` takes; `default` when none."""
+    have = set(handlers)
+    return next((t for t, names in EVENT_HANDLERS.items() if any(h in have for h in names)), default)
+
+
 MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 MAX_BATCH_EVENTS = 2_500
@@ -382,11 +419,6 @@ def _too_big(size: int) -> IntakeError:
     return IntakeError(413, f"event is {size} bytes; the limit is {MAX_EVENT_BYTES} bytes per event")
 
 
-def dedupe_key(event: Mapping[str, Any]) -> str:
-    """The key a retried send shares with its first try: the messageId."""
-    return str(event["messageId"])
-
-
 def route_event(event: Mapping[str, Any], enabled: Sequence[str]) -> tuple[str, ...]:
     """The enabled functions this event goes to, honouring its `integrations` object.
 
@@ -415,3 +447,44 @@ def _show(value: Any) -> str:
     except (UnicodeEncodeError, ValueError, RecursionError):
         text = json.dumps(value, default=_size_default) if not isinstance(value, (dict, list)) else type(value).__name__
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+# --- sample events (segfuncctl test without an event) ------------------------------------
+
+
+def sample_event(event_type: str, *, now: float) -> dict[str, Any]:
+    """A Segment-spec event of `event_type`, for `segfuncctl test` without an event."""
+    ts = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    base: dict[str, Any] = {
+        "type": event_type,
+        "messageId": f"test-{uuid.uuid4()}",
+        "userId": "test-user-id",
+        "anonymousId": "test-anonymous-id",
+        "timestamp": ts,
+        "sentAt": ts,
+        "receivedAt": ts,
+        "originalTimestamp": ts,
+        "channel": "server",
+        "context": {"library": {"name": "segfuncctl", "version": __version__}, "ip": "127.0.0.1"},
+        "integrations": {},
+        "version": 2,
+    }
+    extra: dict[str, dict[str, Any]] = {
+        "track": {"event": "Test Event", "properties": {"plan": "pro", "revenue": 42.5, "currency": "USD"}},
+        "identify": {"traits": {"name": "Test User", "email": "test@example.com", "plan": "pro"}},
+        "page": {
+            "name": "Home",
+            "properties": {"title": "Home", "path": "/", "url": "https://example.com/", "referrer": ""},
+        },
+        "screen": {"name": "Home", "properties": {"variation": "blue"}},
+        "group": {"groupId": "test-group-id", "traits": {"name": "Example Inc.", "industry": "Technology"}},
+        "alias": {"previousId": "test-previous-id"},
+        "delete": {},
+    }
+    base.update(extra.get(event_type, {}))
+    return base
+
+
+def sample_type(handlers: tuple[str, ...]) -> str:
+    """The event type a sample should have so that one of `handlers` runs (track by default)."""
+    return first_handled_type(handlers)

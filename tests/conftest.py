@@ -1,14 +1,11 @@
+"""Fixtures for every test: the real HTTP sink (tests/sink.py) functions send their requests to."""
+
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from sink import Sink  # noqa: E402
+from sink import Sink
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ class Sink:
 
     def __init__(self) -> None:
         self.requests: list[SunkRequest] = []
-        self.arrived = 0  # requests whose body was read (counted before any delay, unlike `requests`)
+        self.arrived = 0  # requests whose handling began (still delayed, or answered)
         self.behaviour = Behaviour()
         self._cond = threading.Condition()
         sink = self
@@ -66,6 +66,7 @@ class Sink:
                 body = self.rfile.read(length) if length else b""
                 with sink._cond:
                     sink.arrived += 1
+                    sink._cond.notify_all()
                 b = sink.behaviour
                 status, delay, out = b.status, b.delay_s, b.body
                 for prefix, spec in b.routes.items():
@@ -106,6 +107,16 @@ class Sink:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def wait_arrived(self, n: int, timeout: float = 10.0) -> None:
+        """Block until at least n requests reached the sink (answered or still being delayed)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self.arrived < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{self.arrived} requests reached the sink, expected {n}")
+                self._cond.wait(left)
 
     def wait_for(self, n: int, timeout: float = 10.0) -> list[SunkRequest]:
         """Block until at least n requests arrived (AssertionError on timeout)."""

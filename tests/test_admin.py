@@ -9,8 +9,8 @@ import pytest
 import trio
 from test_admin_fakes import NOW, make_admin
 
-from segfuncd.admin import sample_event, sample_type
 from segfuncd.server import Request
+from segfuncd.spec import sample_event, sample_type
 
 
 def req(method: str, path: str, body: Any = None, **query: str) -> Request:
@@ -159,7 +159,7 @@ class TestLogs:
             with trio.fail_after(5):
                 chunk = await it.__anext__()
         assert [json.loads(line)["message"] for line in chunk.splitlines()] == ["after"]
-        await it.aclose()  # type: ignore[attr-defined]
+        await it.aclose()  # type: ignore[union-attr]
 
     async def test_bad_level_is_refused(self) -> None:
         admin, _, _ = make_admin()
@@ -219,10 +219,10 @@ async def test_close_ends_followers_cleanly() -> None:
 async def test_test_says_when_the_file_on_disk_fails_and_the_live_version_ran() -> None:
     import dataclasses
 
-    from segfuncd.ctl import render_test
+    from segfuncd.ctl_format import render_test
 
     admin, _, _ = make_admin()
-    reg = admin.registry
+    reg: Any = admin.registry  # the fake registry
     error = f"{admin.config.plugins_dir}/teams.js:2: SyntaxError: oops"  # the registry names absolute paths
     reg.items["teams"] = dataclasses.replace(reg.items["teams"], error=error)
     _, data = await call(admin, "POST", "/test", {"function": "teams", "event": {"type": "track"}})

@@ -74,7 +74,7 @@ async def test_status_deliveries_replay_and_logs_over_the_real_store(tmp_path: P
         assert bad.status == 400
 
         r = await admin.handle(req("POST", "/replay", {"function": "teams"}))
-        assert json.loads(r.body) == {"replayed": 1}
+        assert json.loads(r.body) == {"replayed": 1}  # type: ignore[arg-type]
 
         await store.append_logs(
             [
@@ -109,7 +109,7 @@ async def test_follow_wakes_on_new_lines_from_the_real_store(tmp_path: Path) -> 
             with trio.fail_after(5):
                 chunk = await it.__anext__()
         assert [json.loads(x)["message"] for x in chunk.splitlines()] == ["plugin_loaded"]
-        await it.aclose()  # type: ignore[attr-defined]
+        await it.aclose()  # type: ignore[union-attr]
 
 
 async def test_follow_skips_daemon_lines_pumped_late_but_older_than_the_request(tmp_path: Path) -> None:
@@ -131,4 +131,4 @@ async def test_follow_skips_daemon_lines_pumped_late_but_older_than_the_request(
             with trio.fail_after(5):
                 chunk = await it.__anext__()
         assert [json.loads(x)["message"] for x in chunk.splitlines()] == ["new"]
-        await it.aclose()  # type: ignore[attr-defined]
+        await it.aclose()  # type: ignore[union-attr]

@@ -20,10 +20,12 @@ from typing import Any
 
 import pytest
 import trio
+from helpers import until_a_line_arrives
 from test_admin_fakes import NOW, make_admin
 
 from segfuncd.config import parse_config_file
-from segfuncd.ctl import cli, render_status
+from segfuncd.ctl import cli
+from segfuncd.ctl_format import render_status
 from segfuncd.server import open_unix_listener, serve_http
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,9 +103,9 @@ class TestAgainstAdmin:
         assert ctl("--socket", str(admin.path), "test", "teams", "--settings", str(s)).returncode == 0
         assert admin.pool.calls[-1][2]["channel"] == "dev"
 
-    def test_unknown_function_is_one_line_and_exit_1(self, admin: SimpleNamespace) -> None:
+    def test_unknown_function_is_one_line_and_exit_2(self, admin: SimpleNamespace) -> None:
         out = ctl("--socket", str(admin.path), "test", "nope")
-        assert out.returncode == 1 and out.stderr.count("\n") == 1 and "no function named 'nope'" in out.stderr
+        assert out.returncode == 2 and out.stderr.count("\n") == 1 and "no function named 'nope'" in out.stderr
 
     def test_logs_n_and_follow_sees_a_line_written_after_it_started(self, admin: SimpleNamespace) -> None:
         for i in range(3):
@@ -117,11 +119,12 @@ class TestAgainstAdmin:
             cwd=ROOT,
         )
         try:
-            # the newest old line comes first: once it is printed, the follow stream is open
-            assert "old 2" in proc.stdout.readline()  # type: ignore[union-attr]
-            admin.run(lambda: admin.store.add_log(function="teams", message="fresh line"))
-            line = proc.stdout.readline()  # type: ignore[union-attr]
+            line, _ = until_a_line_arrives(
+                proc.stdout,
+                lambda i: admin.run(lambda: admin.store.add_log(function="teams", message=f"fresh line {i}")),
+            )
             assert "fresh line" in line and "teams@" not in line  # no version given
+            assert "old" not in line  # -n 0: nothing from before
         finally:
             proc.terminate()
             proc.wait(5)
@@ -254,3 +257,16 @@ class TestRenderStatus:
         text = render_status({"now": NOW, "daemon": {}, "functions": [fn]})
         row = [line for line in text.splitlines() if line.startswith("teams") and "%" in line][0]
         assert re.search(r"50\s+98\.0%\s+12ms\s+340ms\s+0\s+-\s+-\s+-", row), row
+
+
+def test_starter_config_values_are_the_built_in_defaults(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`segfuncctl init` says "the values below are the defaults": parsing it changes no section."""
+    import tomllib
+
+    from segfuncd.config import Config, parse_config
+    from segfuncd.ctl_starter import starter_config
+
+    parsed = parse_config(tomllib.loads(starter_config()), source="starter", base_dir=tmp_path)
+    defaults = Config()
+    for section in ("intake", "admin", "storage", "runtime", "retry"):
+        assert getattr(parsed, section) == getattr(defaults, section), section

@@ -12,9 +12,10 @@ import trio
 from test_store_helpers import FakeClock, event, store_at
 
 from segfuncd.config import BatchConfig, FilterConfig, FunctionConfig
-from segfuncd.delivery import Dispatcher, Target
+from segfuncd.delivery import Dispatcher
 from segfuncd.errors import RunnerError, StoreError
 from segfuncd.filters import compile_filters
+from segfuncd.functions import Target
 from segfuncd.outcomes import DeliveryState, InvocationResult, LogLine, Outcome, next_delay_s
 from segfuncd.runner.version import PluginVersion
 from segfuncd.store import Store
@@ -297,7 +298,7 @@ async def test_a_large_group_is_split_into_invocations_of_invoke_size(tmp_path: 
 
 
 def test_redacted_returns_a_clean_result_as_is_and_scrubs_the_rest() -> None:
-    from segfuncd.delivery_rules import redacted
+    from segfuncd.delivery import redacted
     from segfuncd.redact import redactor_for
 
     redact = redactor_for(("s3cret",))

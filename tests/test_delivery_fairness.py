@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import trio
 from helpers import FairHangingPool
 from test_store_helpers import FakeClock, event, store_at
 
 from segfuncd.config import FunctionConfig
-from segfuncd.delivery import Dispatcher, Target
+from segfuncd.delivery import Dispatcher
+from segfuncd.functions import Target
 from segfuncd.runner.version import PluginVersion
 from segfuncd.store import Store
 
@@ -39,7 +41,7 @@ async def test_a_hung_functions_backlog_neither_fills_the_leases_nor_the_slots(
     async with store_at(tmp_path / "q.db", clock) as store:
         await store.accept([event(i, functions=("hog",)) for i in range(300)])
         await store.accept([event(1000 + i, functions=("victim",)) for i in range(5)])
-        pool = FairHangingPool(hung="hog")
+        pool: Any = FairHangingPool(hung="hog")
         d = Dispatcher(store, pool, resolve=resolve, batch_size=10, invoke_size=5, concurrency=2, clock=clock)
         async with trio.open_nursery() as nursery:
             await nursery.start(d.serve)
@@ -63,7 +65,7 @@ async def test_a_function_at_its_max_concurrency_leaves_slots_to_others(
     async with store_at(tmp_path / "q.db", clock) as store:
         await store.accept([event(i, functions=("hog",)) for i in range(20)])
         await store.accept([event(100 + i, functions=("victim",)) for i in range(3)])
-        pool = FairHangingPool(hung="hog")
+        pool: Any = FairHangingPool(hung="hog")
         d = Dispatcher(store, pool, resolve=capped, batch_size=50, invoke_size=2, concurrency=8, clock=clock)
         async with trio.open_nursery() as nursery:
             await nursery.start(d.serve)

@@ -11,7 +11,8 @@ from test_delivery import LIVE, VERSION, FakePool
 from test_store_helpers import event
 
 from segfuncd.config import BatchConfig, FunctionConfig
-from segfuncd.delivery import Dispatcher, Target, serve_delivery
+from segfuncd.delivery import Dispatcher, serve_delivery
+from segfuncd.functions import Target
 from segfuncd.outcomes import DeliveryState
 from segfuncd.store import Store, open_store
 
@@ -26,7 +27,7 @@ async def wait_for(store: Store, predicate: Any, *, timeout_s: float = 10.0) -> 
 async def test_several_invocations_run_at_once_and_everything_is_delivered(tmp_path: Path) -> None:
     async with open_store(tmp_path / "q.db") as store:
         await store.accept([event(i, functions=(f"fn{i % 4}",)) for i in range(40)])
-        pool = FakePool(delay_s=0.05)
+        pool: Any = FakePool(delay_s=0.05)
         async with trio.open_nursery() as nursery:
             d: Dispatcher = await nursery.start(
                 lambda task_status: serve_delivery(
@@ -47,7 +48,7 @@ async def test_several_invocations_run_at_once_and_everything_is_delivered(tmp_p
 
 async def test_new_work_wakes_an_idle_dispatcher(tmp_path: Path) -> None:
     async with open_store(tmp_path / "q.db") as store:
-        pool = FakePool()
+        pool: Any = FakePool()
         async with trio.open_nursery() as nursery:
             await nursery.start(
                 lambda task_status: serve_delivery(store, pool, resolve=lambda f: LIVE, task_status=task_status)
@@ -65,7 +66,7 @@ async def test_batches_flush_after_max_wait_when_they_do_not_fill(tmp_path: Path
         version=VERSION, config=FunctionConfig(batch=BatchConfig(max_events=10, max_wait_ms=100)), handlers=("onBatch",)
     )
     async with open_store(tmp_path / "q.db") as store:
-        pool = FakePool()
+        pool: Any = FakePool()
         await store.accept([event(i) for i in range(3)])
         async with trio.open_nursery() as nursery:
             await nursery.start(
@@ -79,7 +80,7 @@ async def test_batches_flush_after_max_wait_when_they_do_not_fill(tmp_path: Path
 async def test_cancelling_the_dispatcher_gives_its_leases_back(tmp_path: Path) -> None:
     async with open_store(tmp_path / "q.db") as store:
         await store.accept([event(i) for i in range(5)])
-        pool = FakePool(delay_s=3600)  # a function that never finishes
+        pool: Any = FakePool(delay_s=3600)  # a function that never finishes
         async with trio.open_nursery() as nursery:
             await nursery.start(
                 lambda task_status: serve_delivery(store, pool, resolve=lambda f: LIVE, task_status=task_status)
@@ -96,7 +97,7 @@ async def test_cancelling_the_dispatcher_gives_its_leases_back(tmp_path: Path) -
 async def test_drain_lets_running_invocations_finish_and_stops_leasing(tmp_path: Path) -> None:
     async with open_store(tmp_path / "q.db") as store:
         await store.accept([event(i) for i in range(3)])
-        pool = FakePool(delay_s=0.2)
+        pool: Any = FakePool(delay_s=0.2)
         async with trio.open_nursery() as nursery:
             d: Dispatcher = await nursery.start(
                 lambda task_status: serve_delivery(store, pool, resolve=lambda f: LIVE, task_status=task_status)

@@ -34,7 +34,7 @@ async def test_egress_policy_applies_after_dns_resolution(sink: Any) -> None:
     url = sink.url.replace("127.0.0.1", "localhost") + "/x"
     async with open_runner_pool(workers=1) as pool:  # loopback denied by default
         [r] = await pool.invoke(plugin("fetcher"), [track(url=url, init={})], {})
-    assert r.error_name == "FetchError" and "blocked by egress policy" in r.error_message
+    assert r.error_name == "FetchError" and "blocked by egress policy" in (r.error_message or "")
     assert sink.requests == []
 
 

@@ -259,7 +259,7 @@ class TestValidation:
         ],
     )
     async def test_single_call_refusal_names_the_field(
-        self, running: Running, path: str, body: dict, field: str
+        self, running: Running, path: str, body: dict[str, Any], field: str
     ) -> None:
         async with running.client() as c:
             r = await c.post(f"/v1/{path}", json=body, headers=basic(KEY))

@@ -126,12 +126,6 @@ class TestMetrics:
             m.record(name, ok(1.0), T0)
         assert list(m.snapshot(T0).functions) == ["a", "b"]
 
-    def test_forget_drops_a_function(self) -> None:
-        m = Metrics()
-        m.record("a", ok(1.0), T0)
-        m.forget("a")
-        assert m.snapshot(T0).functions == {}
-
 
 class TestPrometheus:
     def render(self) -> str:

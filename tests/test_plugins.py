@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 import trio
-from helpers import SINK_ALLOW
+from helpers import SINK_ALLOW, functions_of
 
+from segfuncd.functions import FunctionState
 from segfuncd.plugins import PluginRegistry, plugin_name
 from segfuncd.runner import open_runner_pool
 
@@ -54,10 +55,11 @@ async def test_load_swap_keep_old_on_error_and_remove(tmp_path: Path) -> None:
         (tmp_path / "notes.txt").write_text("ignored")
         await reg.scan()
         a = reg.get("a")
-        assert a is not None and a.live and a.handlers == ("onTrack",)
-        assert reg.routable() == ["a"]
+        assert a is not None and a.version is not None and a.handlers == ("onTrack",)
+        assert functions_of(reg, disabled="off").routable() == ["a"]
         assert woke == ["a", "off"]
         first = a.version
+        assert first is not None
 
         write(tmp_path / "a.js", "async function onTrack(e) {\n  return (\n}\n")
         await reg.scan()
@@ -73,7 +75,9 @@ async def test_load_swap_keep_old_on_error_and_remove(tmp_path: Path) -> None:
         (tmp_path / "a.js").unlink()
         await reg.scan()
         a = reg.get("a")
-        assert a is not None and a.removed and not a.live and reg.routable() == []
+        assert a is not None and a.removed
+        assert functions_of(reg, disabled="off").get("a").state is FunctionState.REMOVED
+        assert functions_of(reg, disabled="off").routable() == []
 
 
 async def test_a_file_without_handlers_is_a_load_error(tmp_path: Path) -> None:
@@ -83,7 +87,7 @@ async def test_a_file_without_handlers_is_a_load_error(tmp_path: Path) -> None:
         await reg.scan()
         state = reg.get("empty")
         assert state is not None and state.version is None and state.error
-        assert reg.routable() == ["empty"]  # its events wait until the file is fixed
+        assert functions_of(reg).routable() == ["empty"]  # its events wait until the file is fixed
 
 
 async def test_watch_picks_up_a_new_file_and_one_save_is_one_load(tmp_path: Path) -> None:

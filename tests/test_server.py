@@ -50,9 +50,10 @@ async def start(
     nursery: trio.Nursery, handler: Any = echo, limits: ServerLimits = FAST, unix: Path | None = None
 ) -> HttpServer:
     listeners = [await open_unix_listener(unix, mode=0o660)] if unix else await open_tcp_listeners_for("127.0.0.1:0")
-    return await nursery.start(
+    server: HttpServer = await nursery.start(
         lambda task_status: serve_http(handler, listeners, limits=limits, task_status=task_status)
     )
+    return server
 
 
 async def connect(server: HttpServer) -> trio.abc.Stream:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from segfuncd.errors import IntakeError
 from segfuncd.spec import (
     MAX_BATCH_EVENTS,
-    dedupe_key,
     format_time,
     parse_time,
     prepare_batch,
@@ -27,7 +27,7 @@ def ids() -> Callable[[], str]:
     return lambda: f"api-{next(counter)}"
 
 
-def prep(item: object, type: str | None = "track", **kw: object) -> dict:
+def prep(item: object, type: str | None = "track", **kw: object) -> dict[str, Any]:
     return prepare_event(item, type=type, received_at=NOW, new_id=ids(), **kw)  # type: ignore[arg-type]
 
 
@@ -204,7 +204,3 @@ class TestRouting:
         assert route_event({"integrations": {"All": False, "mixed": True, "slack": {"opt": 1}}}, self.enabled) == (
             "slack",
         )
-
-
-def test_dedupe_key_is_the_message_id() -> None:
-    assert dedupe_key(prep({"event": "E", "userId": "u", "messageId": "abc"})) == "abc"

@@ -17,8 +17,9 @@ from test_store_helpers import FakeClock, event, store_at
 
 from segfuncd.clock import SteadyClock
 from segfuncd.config import FunctionConfig
-from segfuncd.delivery import Dispatcher, Target
+from segfuncd.delivery import Dispatcher
 from segfuncd.errors import Backpressure, StoreError
+from segfuncd.functions import Target
 from segfuncd.outcomes import (
     InvocationResult,
     Outcome,
@@ -115,7 +116,7 @@ async def test_a_function_that_cannot_run_has_its_whole_backlog_held_in_one_go(t
     clock = FakeClock()
     async with store_at(tmp_path / "q.db", clock) as store:
         await store.accept([event(i) for i in range(1_000)])
-        pool = FakePool()
+        pool: Any = FakePool()
         target = {"f": DEAD}
         d = Dispatcher(store, pool, resolve=lambda f: target[f], clock=clock, batch_size=100)
         assert await d.run_once() == 100  # one lease meets the failure...
@@ -137,7 +138,7 @@ async def test_the_dispatcher_wakes_held_functions_when_they_can_run_again(tmp_p
     clock = FakeClock()
     async with store_at(tmp_path / "q.db", clock) as store:
         await store.accept([event(i) for i in range(50)])
-        pool = FakePool()
+        pool: Any = FakePool()
         target = {"f": DEAD}
         async with trio.open_nursery() as nursery:
             d = await nursery.start(Dispatcher(store, pool, resolve=lambda f: target[f], clock=clock).serve)
@@ -160,7 +161,7 @@ async def test_drain_finishes_running_invocations_and_hands_the_rest_back_at_onc
     clock = FakeClock()
     async with store_at(tmp_path / "q.db", clock) as store:
         await store.accept([event(i) for i in range(400)])
-        pool = FakePool(delay_s=1.0)
+        pool: Any = FakePool(delay_s=1.0)
         async with trio.open_nursery() as nursery:
             d = await nursery.start(
                 Dispatcher(store, pool, resolve=lambda f: LIVE, clock=clock, concurrency=2, invoke_size=10).serve
@@ -244,7 +245,7 @@ async def test_a_wall_clock_step_moves_no_retry(tmp_path: Path, autojump_clock: 
     clock = SteadyClock(wall=wall, monotonic=autojump_clock.current_time)
     async with open_store(tmp_path / "q.db", clock=clock, prune_interval_s=math.inf) as store:
         await store.accept([event(1)])
-        pool = FakePool(throwing("RetryError", Outcome.RETRY))
+        pool: Any = FakePool(throwing("RetryError", Outcome.RETRY))
         times: list[float] = []
         orig = pool.invoke
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,7 +36,7 @@ def test_watchdog_interval_is_half_of_watchdog_usec() -> None:
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
 def test_unit_file_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     """The unit as installed (ExecStart pointing at a real segfuncd) verifies cleanly."""
-    segfuncd = shutil.which("segfuncd") or str(Path(os.sys.executable).parent / "segfuncd")
+    segfuncd = shutil.which("segfuncd") or str(Path(sys.executable).parent / "segfuncd")
     assert Path(segfuncd).exists(), "segfuncd entry point is not installed"
     unit = (ROOT / "systemd/segfuncd.service").read_text()
     assert "Type=notify" in unit and "WatchdogSec=" in unit
@@ -48,3 +48,18 @@ def test_unit_file_passes_systemd_analyze_verify(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_unit_stops_by_draining_the_daemon_alone() -> None:
+    """SIGTERM reaches only the daemon (KillMode=mixed) and the stop outlasts the drain."""
+    from segfuncd.config import RuntimeConfig
+
+    unit = dict(
+        line.split("=", 1)
+        for line in (ROOT / "systemd/segfuncd.service").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    assert unit["KillMode"] == "mixed"
+    assert unit["KillSignal"] == "SIGTERM"
+    assert float(unit["TimeoutStopSec"]) > RuntimeConfig().drain_timeout_s + 5
+    assert "MemoryMax" not in unit  # one 256 MB runner per CPU: no fixed cap fits every machine

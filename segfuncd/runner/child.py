@@ -20,7 +20,9 @@ import json
 import math
 import os
 import resource
+import signal
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -30,21 +32,14 @@ from typing import Any
 import trio
 
 from ..outcomes import RETRY_AFTER_STATUSES, retry_after_header
+from ..spec import EVENT_HANDLERS
 from .affinity import CPU_HEAVY_ERRORS, HEAVY_FOR_S
 from .clock import InvocationClock
 from .fetch import DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION, Fetcher, FetchFailed, FetchSpec
 from .protocol import FrameDecoder, encode
 from .sandbox import LoadFailure, Sandbox, install_limit_handlers
 
-HANDLERS_BY_TYPE: dict[str, list[str]] = {
-    "track": ["onTrack", "track"],
-    "identify": ["onIdentify", "identify"],
-    "page": ["onPage", "page"],
-    "screen": ["onScreen", "screen"],
-    "group": ["onGroup", "group"],
-    "alias": ["onAlias", "alias"],
-    "delete": ["onDelete"],
-}
+HANDLERS_BY_TYPE = {t: list(names) for t, names in EVENT_HANDLERS.items()}  # the table is spec.py's
 MAX_CONTEXTS = 64  # versions kept loaded; the pool resends a source the runner dropped
 MAX_TRIGGERS_PER_SLICE = 500
 # Invocations started in JS and not finished, per context. The rest wait here, in Python:
@@ -485,7 +480,40 @@ def _limit_memory(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+PARENT_POLL_S = 0.5  # how soon a runner notices that its daemon is gone
+
+
+def ignore_stop_signals() -> None:
+    """SIGINT / SIGTERM sent to the whole process group (Ctrl-C, systemd) are the daemon's to handle.
+
+    The daemon drains on them and then closes our stdin; a runner that died on the signal
+    itself would turn every invocation in flight into a RunnerCrashed retry (a repeated
+    side effect). trio.run leaves an ignored SIGINT alone.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def exit_with_parent(parent: int, *, poll_s: float = PARENT_POLL_S) -> None:
+    """Exit at once when the daemon (`parent`) is gone, so a runner never outlives it.
+
+    A polling thread, not PR_SET_PDEATHSIG: the pool spawns runners from a trio worker
+    thread, and the kernel sends the death signal when that *thread* exits, which trio's
+    thread cache does after a few idle seconds. A dead daemon's results have nowhere to
+    go; its leases expire and the deliveries run again.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def main() -> None:
+    ignore_stop_signals()
+    exit_with_parent(os.getppid())
     config = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
     out_fd = os.dup(1)
     os.dup2(2, 1)  # print() now goes to stderr; fd out_fd is the protocol

@@ -11,7 +11,7 @@ errors into the `reason` of a JS `FetchError` (the one boundary where they are m
   check; the proxy resolves it again). The proxy itself is the operator's and not policed.
 * A redirect to another origin drops Authorization, Cookie and Proxy-Authorization.
 * Direct requests go through httpclient.py (httptools parsing on a keep-alive pool): on loopback it is
-  ~6x faster than httpx on trio (DESIGN.md §3 explains httpx's pool scans). Requests a
+  ~6x faster than httpx on trio, whose pool is rescanned for every request (bench/runtime.py). Requests a
   proxy variable applies to go through httpx, which implements the proxy protocols.
 * Connections are shared fairly among functions (fairshare.py, keyed by function name):
   one function holds at most `max_in_flight_per_function` requests at once, the runner

@@ -1,8 +1,8 @@
 """A small HTTP/1.1 client on trio + httptools, for fetch()'s direct (non-proxied) requests.
 
 Why not httpx here: on loopback, httpx on trio does ~500-850 requests/s in a runner while
-a plain keep-alive pool does ~4,500 (measured in this repo, bench/runtime.py and DESIGN.md
-§3: httpcore rescans its pool for every request and waiter). httpx still handles
+a plain keep-alive pool does ~4,500 (measured with bench/runtime.py: httpcore rescans its pool for every request and
+waiter). httpx still handles
 everything that goes through a proxy (fetch.py decides).
 
 Responses are parsed by httptools (the llhttp bindings uvicorn uses); h11 did the same job

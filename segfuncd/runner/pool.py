@@ -27,7 +27,7 @@ import trio
 
 from .. import __version__
 from ..errors import RunnerError
-from ..outcomes import InvocationResult, LogLine, Outcome, RequestRecord, classify
+from ..outcomes import InvocationResult, LogLine, Outcome, RequestRecord, batch_item_outcome, classify
 from .affinity import Affinity
 from .fetch import DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION
 from .protocol import FrameDecoder, encode
@@ -87,7 +87,6 @@ class _Runner:
         self.rss_checked_at = 0  # invocations count at the last RSS check
         self.base_rss: int | None = None  # RSS after the first check: the runner's own size
         self.send_lock = trio.Lock()
-        self.exited = trio.Event()
         self._ping_ids = itertools.count(-1, -1)  # the pool's own ids are positive
 
     async def request(self, msg: dict[str, Any], *, timeout_s: float) -> dict[str, Any]:
@@ -232,6 +231,26 @@ class RunnerPool:
         self._affinity.note(version.name, [r.error_name for r in results], time.monotonic())
         return results
 
+    def reconfigure(self, *, timeout_ms: int, recycle_after: int, **runner_config: Any) -> bool:
+        """Apply reloaded runtime limits; True when the runners are being replaced for them.
+
+        `runner_config` holds open_runner_pool's per-runner keys (cpu_ms, memory_mb, ...).
+        A runner reads them at start, so when they change every runner is retired: it
+        finishes its in-flight work and a fresh one, started with the new values, takes over.
+        """
+        self._timeout_s = timeout_ms / 1000
+        self._recycle_after = recycle_after
+        new = {**self._config, "timeout_ms": timeout_ms}
+        new.update({k: list(v) if isinstance(v, tuple) else v for k, v in runner_config.items()})
+        if new == self._config:
+            return False
+        self._config = new
+        for runner in list(self._runners):
+            if not runner.retiring:
+                runner.retiring = True
+                self._nursery.start_soon(self._retire, runner)
+        return True
+
     def statistics(self) -> PoolStatistics:
         return PoolStatistics(
             workers=self._workers,
@@ -334,6 +353,10 @@ class RunnerPool:
                 stdin=-1,
                 stdout=-1,
                 env=env,
+                # Its own process group: Ctrl-C in a terminal (SIGINT to the foreground group)
+                # reaches only the daemon, which drains and then closes our stdin. The child
+                # also ignores SIGINT/SIGTERM, for `kill -- -PGID` and systemd's control-group kill.
+                process_group=0,
             )
         except OSError as exc:
             raise RunnerError(f"cannot start a runner process: {exc}") from exc
@@ -482,20 +505,14 @@ def _batch_results(r: dict[str, Any], n: int) -> list[InvocationResult]:
 def _position(item: Any, common: dict[str, Any]) -> InvocationResult:
     status = item.get("status") if isinstance(item, dict) else None
     message = item.get("errormessage") if isinstance(item, dict) else None
-    if not isinstance(status, int | float) or 200 <= status < 300 or status < 400 or status >= 600:
-        return InvocationResult(outcome=Outcome.DELIVERED, value=item, **common)
-    if status == 429 or status >= 500:
-        return InvocationResult(
-            outcome=Outcome.RETRY,
-            value=item,
-            error_name="RetryError",
-            error_message=message or f"status {int(status)}",
-            **common,
-        )
+    outcome, error_name = batch_item_outcome(status)  # the rule lives in outcomes.py
+    if error_name is None:
+        return InvocationResult(outcome=outcome, value=item, **common)
+    assert isinstance(status, int | float)
     return InvocationResult(
-        outcome=Outcome.DISCARDED,
+        outcome=outcome,
         value=item,
-        error_name="InvalidEventPayload",
+        error_name=error_name,
         error_message=message or f"status {int(status)}",
         **common,
     )

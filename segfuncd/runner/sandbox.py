@@ -4,7 +4,7 @@ What lives here: building a context from the prelude files (plus real lodash), l
 plugin's source, running one *slice* (a batch of triggers through the JS dispatcher), and
 the signal timers that stop runaway JavaScript. What does not: I/O, trio, the protocol.
 
-Sandbox rules (DESIGN.md §3 — dukpy's stock interpreter is not a sandbox):
+Sandbox rules (dukpy's stock interpreter is not a sandbox):
   * the context comes from `dukpy._dukpy.create_context()`, never `JSInterpreter`, so there
     is no `require`, no module loader reading disk files and no `process.env`;
   * dukpy re-installs the `call_python` and `dukpy` globals on every eval; the prelude traps
@@ -36,23 +36,9 @@ from typing import Any
 
 import dukpy._dukpy as _dukpy  # type: ignore[import-untyped]  # the bare native layer
 
+from ..spec import HANDLER_NAMES
+
 PRELUDE_NAME = "<segfuncd-prelude>"
-HANDLER_NAMES = (
-    "onTrack",
-    "track",
-    "onIdentify",
-    "identify",
-    "onPage",
-    "page",
-    "onScreen",
-    "screen",
-    "onGroup",
-    "group",
-    "onAlias",
-    "alias",
-    "onDelete",
-    "onBatch",
-)
 _HASHES = frozenset({"md5", "sha1", "sha224", "sha256", "sha384", "sha512"})
 MAX_RANDOM_BYTES = 65_536
 

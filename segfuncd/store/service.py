@@ -106,6 +106,10 @@ class Store:
         self._log_backlog: collections.deque[LogRecord] = collections.deque()
         self._logs_dropped = 0
 
+    def set_limits(self, *, max_pending: int, retention_s: float, log_lines: int) -> None:
+        """Apply reloaded storage limits; they count from the next write or prune."""
+        self._max_pending, self._retention_s, self._log_lines = max_pending, retention_s, log_lines
+
     # --- intake ---------------------------------------------------------------------------
 
     async def accept(self, events: Sequence[NewEvent]) -> list[bool]:

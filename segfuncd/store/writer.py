@@ -11,7 +11,7 @@ Rules:
   back alone; a failed COMMIT fails every job of the group.
 * A caller learns its outcome only after the commit (or the rollback) of its group. Write
   callers wait shielded from cancellation: the write cannot be abandoned halfway, and the
-  caller must know whether it happened (STYLE.md: never abandon_on_cancel on writes).
+  caller must know whether it happened (so never abandon_on_cancel on writes).
 * sqlite3 errors become StoreError at `submit()`, with `kind` naming the cause (`error_kind`);
   any other exception is a bug and keeps its type and traceback.
 * A failed rollback never hides the error that caused it. SQLite rolls the whole

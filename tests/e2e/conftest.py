@@ -86,7 +86,7 @@ class DaemonProc:
         self.config = config
         self.config_path = tmp_path / "segfuncd.toml"
         self.config_path.write_text(tomli_w.dumps(config), encoding="utf-8")
-        self.plugins_dir = tmp_path / config["runtime"]["plugins_dir"]
+        self.plugins_dir: Path = tmp_path / config["runtime"]["plugins_dir"]
         self.plugins_dir.mkdir(parents=True, exist_ok=True)
         for name, source in plugins.items():
             self.write_plugin(name, source)
@@ -100,8 +100,15 @@ class DaemonProc:
 
     # --- lifecycle ----------------------------------------------------------------------
 
-    def start(self, *, timeout: float = START_TIMEOUT_S, nofile: tuple[int, int] | None = None) -> DaemonProc:
-        """Start and wait for the admin socket; `nofile` = (soft, hard) RLIMIT_NOFILE to start it with."""
+    def start(
+        self,
+        *,
+        timeout: float = START_TIMEOUT_S,
+        nofile: tuple[int, int] | None = None,
+        process_group: bool = False,
+    ) -> DaemonProc:
+        """Start and wait for the admin socket; `nofile` = (soft, hard) RLIMIT_NOFILE to start it
+        with; `process_group=True` puts it in a group of its own (for `kill -- -PGID`)."""
 
         def limit() -> None:
             if nofile is not None:
@@ -115,6 +122,7 @@ class DaemonProc:
                 cwd=self.dir,
                 env=self.env,
                 preexec_fn=limit if nofile is not None else None,
+                process_group=0 if process_group else None,
             )
         deadline = time.monotonic() + timeout
         while True:

@@ -10,11 +10,13 @@ plugin that POSTs each event's messageId to the sink. With --exit-when-empty it 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import trio
 
 from segfuncd.config import FunctionConfig
-from segfuncd.delivery import Target, serve_delivery
+from segfuncd.delivery import serve_delivery
+from segfuncd.functions import Target
 from segfuncd.log import configure
 from segfuncd.runner import PluginVersion, open_runner_pool
 from segfuncd.store import NewEvent, open_store
@@ -35,7 +37,7 @@ async function onTrack(event, settings) {
 async def main(db: str, sink_url: str, load: int, exit_when_empty: bool) -> None:
     version = PluginVersion.from_source("crash", PLUGIN)
     target = Target(version=version, config=FunctionConfig(settings={"url": sink_url}), handlers=("onTrack",))
-    async with open_store(db) as store:
+    async with open_store(Path(db)) as store:
         for start in range(0, load, 100):
             await store.accept(
                 [

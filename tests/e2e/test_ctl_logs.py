@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import queue
-import threading
 from typing import Any
+
+from helpers import until_a_line_arrives
 
 CHATTY = """
 async function onTrack(event, settings) {
@@ -50,18 +50,19 @@ def test_logs_n_function_filter_and_follow(daemon: Any) -> None:
     warned = d.ctl("logs", "--level", "warn", "-n", "1000")
     assert "quiet saw E4" in warned.stdout and "chatty saw" not in warned.stdout
 
-    follower = d.ctl_popen("logs", "-f", "-n", "1", "--json", "chatty")
-    got: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [got.put(line) for line in follower.stdout], daemon=True).start()  # type: ignore[union-attr]
+    follower = d.ctl_popen("logs", "-f", "-n", "0", "--json", "chatty")
     try:
-        # The follower prints the newest old line (-n 1) once its stream is open, then only
-        # lines written after it started.
-        assert json.loads(got.get(timeout=30))["message"] == "chatty saw E4"
-        assert d.post("/v1/track", {"userId": "u1", "event": "LATE"}).status_code == 200
-        line = got.get(timeout=15)
-        assert json.loads(line)["message"] == "chatty saw LATE"
+        # The follower prints nothing old (-n 0); a line written after it started must arrive.
+        def late(i: int) -> None:
+            assert d.post("/v1/track", {"userId": "u1", "event": f"LATE{i}"}).status_code == 200
+
+        line, more = until_a_line_arrives(follower.stdout, late, wait_s=5.0)
+        assert json.loads(line)["message"].startswith("chatty saw LATE")  # never E0..E4 from before
         assert d.post("/v1/track", {"userId": "u1", "event": "LATER"}).status_code == 200
-        assert json.loads(got.get(timeout=15))["message"] == "chatty saw LATER"
+        messages = [json.loads(more.get(timeout=15))["message"]]
+        while messages[-1] != "chatty saw LATER":  # LATE lines written while it connected may come first
+            messages.append(json.loads(more.get(timeout=15))["message"])
+        assert all(m.startswith("chatty saw LATE") for m in messages)
     finally:
         follower.terminate()
         follower.wait(10)

@@ -116,5 +116,5 @@ def test_settings_override_and_unknown_function(d: Any, sink: Any, tmp_path: Any
     out = d.ctl("test", "fn", "-", "--settings", str(settings), input=track("fetch"))
     assert out.returncode == 0 and sink.wait_for(1)[0].path == "/other/hook?x=1"
     missing = d.ctl("test", "nope")
-    assert missing.returncode == 1 and missing.stderr.startswith("segfuncctl: ") and "nope" in missing.stderr
+    assert missing.returncode == 2 and missing.stderr.startswith("segfuncctl: ") and "nope" in missing.stderr
     assert "Traceback" not in missing.stderr

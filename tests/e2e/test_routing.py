@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 FORWARD = """
 async function onTrack(event, settings) {
@@ -85,7 +86,9 @@ batch = {{ max_events = 10, max_wait_ms = 300 }}
 """,
         plugins={"batched": ON_BATCH},
     )
-    events = [{"type": "track", "userId": "u", "event": f"e{i}", "properties": {}} for i in range(6)]
+    events: list[dict[str, Any]] = [
+        {"type": "track", "userId": "u", "event": f"e{i}", "properties": {}} for i in range(6)
+    ]
     events[2]["properties"]["flaky"] = True
     events[4]["properties"]["bad"] = True
     assert d.post("/v1/batch", {"batch": events}).json()["success"] is True

@@ -1,4 +1,4 @@
-// segfuncd prelude, last part: publish the documented globals (DESIGN.md "A plugin").
+// segfuncd prelude, last part: publish the documented globals (README, "Writing functions").
 // Ordinary writable properties, as in Node: a function may shadow one for itself.
 for (const [name, value] of Object.entries({
   fetch, Request, Response, Headers, URL, URLSearchParams, atob, btoa, console,
