@@ -55,6 +55,7 @@ RETRY_ERRORS = frozenset(
         "MemoryLimitError",  # memory_mb / out of memory
         "RunnerCrashed",  # the runner process died mid-invocation
         "FunctionNotLoaded",  # the function currently fails to load or was removed
+        "ContextReset",  # its context was rebuilt after another invocation of it hit a limit
     }
 )
 

@@ -2,7 +2,18 @@
 
 One trio loop in the main thread owns everything: the pipe to the pool (fd 0 in, a dup of
 fd 1 out; fd 1 itself is pointed at stderr so a stray print cannot corrupt a frame), one
-QuickJS context per function version (keyed by hash), and one httpx client.
+QuickJS context per function version (keyed by function name AND full content hash, so
+two functions never share one), and one httpx client.
+
+Trust. Each context is an untrusted party. The runner accepts from a context only results,
+fetches, timers and log lines for invocations it handed to THAT context (`_Context.live`);
+fetch responses and timer callbacks go back only to the context that asked. Anything else
+(an unknown id, a wrong shape: answers.ContextViolation, a broken dispatcher) fails that
+context's own invocations as SandboxViolation (a bug: dead-lettered), and the context is
+rebuilt from its source. A limit (CPU, wall clock, memory) ends the invocation that ran
+and also rebuilds the context: invocations that did nothing outside JS yet are restarted
+on the new one, the others end as ContextReset (retried). Nothing a context says can stop
+the runner or reach another function.
 
 Theory of operation. JS never blocks the loop for long: work reaches a context as
 *triggers* (start an invocation, settle a fetch, fire a timer, abandon an invocation);
@@ -28,9 +39,20 @@ from typing import Any
 
 import trio
 
+from .answers import (
+    LOG_LINE_COST,
+    MAX_FETCHES_PER_INVOCATION,
+    MAX_LOG_BYTES,
+    MAX_TIMERS_PER_INVOCATION,
+    ContextViolation,
+    FetchRequest,
+    Outbox,
+    TimerRequest,
+    cut,
+)
 from .fetch import Fetcher, FetchFailed, FetchSpec
 from .protocol import FrameDecoder, encode
-from .sandbox import LoadFailure, Sandbox, install_limit_handlers
+from .sandbox import LimitExceeded, LoadFailure, Sandbox, install_limit_handlers
 
 HANDLERS_BY_TYPE: dict[str, list[str]] = {
     "track": ["onTrack", "track"],
@@ -67,25 +89,46 @@ class _Invocation:
     ctx: _Context
     t0: float
     deadline: float
+    start: dict[str, Any]  # its start trigger, kept to restart it on a rebuilt context
     logs: list[list[Any]] = field(default_factory=list)
+    log_bytes: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     scopes: set[trio.CancelScope] = field(default_factory=set)
     done: bool = False
     started: bool = False  # handed to JS (holds one of its context's active slots)
+    gen: int = 0  # the context generation it was handed to
+    effects: bool = False  # a fetch or timer of it was performed: it cannot be restarted
+    restarts: int = 0
+    cpu_s: float = 0.0  # CPU charged to it across all slices
+    timers: int = 0  # pending timers
+    fetches: int = 0  # fetches in flight
 
 
 @dataclass(eq=False)
 class _Context:
-    hash: str
+    """One function version's QuickJS context, and what the runner knows about it.
+
+    `live` holds the invocations handed to THIS context's JS; an answer naming any other
+    id is a violation. `ended` holds ids the runner ended itself (timeout, CPU) whose
+    abandon trigger JS may not have seen yet: late entries for those are dropped quietly.
+    """
+
+    key: tuple[str, str]  # (function name, full content hash)
+    version: dict[str, Any]
     sandbox: Sandbox | None
     handlers: tuple[str, ...]
     error: str | None
     line: int | None
+    gen: int = 0  # bumped on every rebuild
     triggers: list[dict[str, Any]] = field(default_factory=list)
     last_used: float = 0.0
     active: int = 0  # invocations started in JS, not finished
     limit: int = DEFAULT_MAX_ACTIVE  # current admission limit (see DEFAULT_MAX_ACTIVE)
-    waiting: deque[tuple[_Invocation, dict[str, Any]]] = field(default_factory=deque)
+    waiting: deque[_Invocation] = field(default_factory=deque)
+    live: dict[int, _Invocation] = field(default_factory=dict)
+    ended: set[int] = field(default_factory=set)
+    solo: set[int] = field(default_factory=set)  # suspects of an interrupt: run one per slice
+    loaded_once: bool = False  # it compiled once: a failed rebuild is retried on the next event
 
 
 class Runner:
@@ -99,8 +142,8 @@ class Runner:
             egress_deny=config.get("egress_deny", ()),
             max_in_flight=config.get("max_fetch_in_flight", 8),
         )
-        self._contexts: dict[str, _Context] = {}
-        self._busy: dict[str, _Context] = {}
+        self._contexts: dict[tuple[str, str], _Context] = {}
+        self._busy: dict[tuple[str, str], _Context] = {}
         self._live: dict[int, _Invocation] = {}
         self._deadlines: list[tuple[float, int]] = []
         self._next_inv = 1
@@ -157,33 +200,47 @@ class Runner:
             self._send({"id": msg["id"], "pong": True})
 
     def _load(self, version: dict[str, Any]) -> _Context:
-        ctx = self._contexts.get(version["hash"])
+        key = (str(version["name"]), str(version["hash"]))
+        ctx = self._contexts.get(key)
         if ctx is not None:
             return ctx
-        sandbox = Sandbox(cpu_s=self._cpu_s, wall_s=self._timeout_s)
-        try:
-            handlers = sandbox.load(version["source"], version.get("path") or version["name"])
-            ctx = _Context(version["hash"], sandbox, handlers, None, None)
-        except LoadFailure as exc:
-            ctx = _Context(version["hash"], None, (), exc.message, exc.line)
+        ctx = _Context(key, version, None, (), None, None)
+        self._build(ctx)
         ctx.limit = self._max_active
-        self._contexts[version["hash"]] = ctx
+        self._contexts[key] = ctx
         self._evict()
         return ctx
+
+    def _build(self, ctx: _Context) -> None:
+        """(Re)create the context's sandbox from its source; on failure it becomes a load error."""
+        ctx.gen += 1
+        ctx.triggers.clear()
+        ctx.ended.clear()
+        ctx.solo.clear()
+        ctx.sandbox = None
+        try:
+            sandbox = Sandbox(cpu_s=self._cpu_s, wall_s=self._timeout_s)
+            version = ctx.version
+            ctx.handlers = sandbox.load(version["source"], version.get("path") or version["name"])
+            ctx.sandbox, ctx.error, ctx.line = sandbox, None, None
+            ctx.loaded_once = True
+        except LoadFailure as exc:
+            ctx.handlers, ctx.error, ctx.line = (), exc.message, exc.line
+        except (MemoryError, LimitExceeded):
+            ctx.handlers, ctx.error, ctx.line = (), "the runner could not build a context for it", None
 
     def _evict(self) -> None:
         """Forget the least recently used idle contexts beyond MAX_CONTEXTS."""
         if len(self._contexts) <= MAX_CONTEXTS:
             return
-        busy = {inv.ctx.hash for inv in self._live.values()}
         for ctx in sorted(self._contexts.values(), key=lambda c: c.last_used):
             if len(self._contexts) <= MAX_CONTEXTS:
                 break
-            if ctx.hash not in busy and ctx.hash not in self._busy:
-                del self._contexts[ctx.hash]
+            if not ctx.live and not ctx.waiting and ctx.key not in self._busy:
+                del self._contexts[ctx.key]
 
     def _on_invoke(self, msg: dict[str, Any]) -> None:
-        ctx = self._contexts.get(msg["hash"])
+        ctx = self._contexts.get((str(msg.get("name")), str(msg["hash"])))
         if ctx is None:
             if "version" not in msg:
                 self._send({"id": msg["id"], "missing": True})
@@ -191,6 +248,8 @@ class Runner:
             ctx = self._load(msg["version"])
         ctx.last_used = time.monotonic()
         events: list[str] = msg["events"]
+        if ctx.sandbox is None and ctx.loaded_once and not ctx.live:
+            self._build(ctx)  # a rebuild after a limit or violation failed: try again
         if ctx.sandbox is None:
             failed = {"error_name": "FunctionNotLoaded", "error_message": ctx.error, "duration_ms": 0.0}
             self._send({"id": msg["id"], "batch": False, "results": [failed] * len(events)})
@@ -211,16 +270,22 @@ class Runner:
         inv_id = self._next_inv
         self._next_inv += 1
         now = time.monotonic()
-        inv = _Invocation(inv_id, req, pos, ctx, now, now + self._timeout_s)
+        start = {"k": "s", "i": inv_id, "h": handlers, "ty": ty, "e": ev, "s": st}
+        inv = _Invocation(inv_id, req, pos, ctx, now, now + self._timeout_s, start)
         self._live[inv_id] = inv
         heapq.heappush(self._deadlines, (inv.deadline, inv_id))
-        start = {"k": "s", "i": inv_id, "h": handlers, "ty": ty, "e": ev, "s": st}
         if ctx.active < ctx.limit:
-            ctx.active += 1
-            inv.started = True
-            self._trigger(ctx, start)
+            self._hand(ctx, inv)
         else:
-            ctx.waiting.append((inv, start))
+            ctx.waiting.append(inv)
+
+    def _hand(self, ctx: _Context, inv: _Invocation) -> None:
+        """Give an invocation to the context's JS (it now holds an active slot)."""
+        ctx.active += 1
+        inv.started = True
+        inv.gen = ctx.gen
+        ctx.live[inv.id] = inv
+        self._trigger(ctx, inv.start)
 
     def _admit(self, ctx: _Context) -> None:
         """A slot freed up: start waiting invocations that have not timed out."""
@@ -228,16 +293,14 @@ class Runner:
         self._admit_waiting(ctx)
 
     def _admit_waiting(self, ctx: _Context) -> None:
-        while ctx.waiting and ctx.active < ctx.limit:
-            inv, start = ctx.waiting.popleft()
+        while ctx.waiting and ctx.active < ctx.limit and ctx.sandbox is not None:
+            inv = ctx.waiting.popleft()
             if not inv.done:
-                ctx.active += 1
-                inv.started = True
-                self._trigger(ctx, start)
+                self._hand(ctx, inv)
 
     def _trigger(self, ctx: _Context, trigger: dict[str, Any]) -> None:
         ctx.triggers.append(trigger)
-        self._busy[ctx.hash] = ctx
+        self._busy[ctx.key] = ctx
         self._wake.set()
 
     # ---- the JS loop ------------------------------------------------------------------
@@ -250,28 +313,140 @@ class Runner:
                 await trio.lowlevel.cancel_shielded_checkpoint()
             self._wake = trio.Event()
             for ctx in list(self._busy.values()):
-                self._busy.pop(ctx.hash, None)
-                self._run_slice(ctx)
+                self._busy.pop(ctx.key, None)
+                if ctx.sandbox is not None:
+                    self._run_slice(ctx)
             # let fetches, timers and the pipe make progress between rounds
             await trio.lowlevel.checkpoint()
 
+    def _take_triggers(self, ctx: _Context) -> list[dict[str, Any]]:
+        if not ctx.solo:
+            triggers = ctx.triggers[:MAX_TRIGGERS_PER_SLICE]
+            del ctx.triggers[:MAX_TRIGGERS_PER_SLICE]
+            return triggers
+        # after an interrupt with several suspects: one invocation per slice finds the culprit
+        if not ctx.triggers:
+            return []
+        first = ctx.triggers[0]["i"]
+        triggers = [t for t in ctx.triggers if t["i"] == first]
+        ctx.triggers[:] = [t for t in ctx.triggers if t["i"] != first]
+        return triggers
+
     def _run_slice(self, ctx: _Context) -> None:
         assert ctx.sandbox is not None
-        triggers = ctx.triggers[:MAX_TRIGGERS_PER_SLICE]
-        del ctx.triggers[:MAX_TRIGGERS_PER_SLICE]
-        try:
-            out = ctx.sandbox.run_slice(triggers)
-        except LoadFailure as exc:
-            # the function broke its own dispatcher: fail what it has in flight
-            for inv in [i for i in self._live.values() if i.ctx is ctx]:
-                self._finish(inv, False, {"name": "FunctionNotLoaded", "message": exc.message})
+        triggers = self._take_triggers(ctx)
+        ran = {t["i"]: inv for t in triggers if t["k"] != "x" and (inv := ctx.live.get(t["i"])) is not None}
+        budget = max((self._cpu_s - inv.cpu_s for inv in ran.values()), default=self._cpu_s)
+        out = ctx.sandbox.run_slice(triggers, cpu_s=min(self._cpu_s, max(budget, 0.01)) + 0.05)
+        if out.answer is None:
+            if out.violation is not None:
+                self._violation(ctx, out.violation)
+            else:
+                self._interrupted(ctx, ran, out.interrupted or "CPULimitError", out.message)
             return
-        for box in out.outboxes:
-            self._apply_outbox(box)
+        try:
+            self._charge(ctx, ran, out.cpu_s, out.answer.outboxes)
+            rebuild = False
+            for box in out.answer.outboxes:
+                rebuild = self._apply_outbox(ctx, box) or rebuild
+        except ContextViolation as exc:
+            self._violation(ctx, str(exc))
+            return
+        if rebuild:  # an invocation ran out of memory: the heap is not to be trusted
+            self._reset(ctx, set(), "MemoryLimitError", "")
+            return
+        if out.answer.queued == 0 and not ctx.triggers:
+            ctx.ended.clear()  # every abandon trigger has been seen
         self._adapt_limit(ctx, triggers)
-        if out.queued or ctx.triggers:
-            self._busy[ctx.hash] = ctx
+        if out.answer.queued or ctx.triggers:
+            self._busy[ctx.key] = ctx
             self._wake.set()
+
+    def _charge(self, ctx: _Context, ran: dict[int, _Invocation], cpu_s: float, boxes: tuple[Outbox, ...]) -> None:
+        """Split the slice's CPU over the invocations that ran (by the time JS saw each run);
+        an invocation past cpu_ms over all its slices ends with CPULimitError."""
+        weights: dict[int, float] = {}
+        for box in boxes:
+            for inv_id, ms in box.costs:
+                if inv_id in ctx.live:
+                    weights[inv_id] = weights.get(inv_id, 0.0) + max(0.0, ms)
+        for inv_id in ran:
+            weights.setdefault(inv_id, 0.0)
+        if not weights:
+            return
+        total = sum(w + 0.1 for w in weights.values())
+        for inv_id, w in weights.items():
+            inv = ctx.live[inv_id]
+            inv.cpu_s += cpu_s * (w + 0.1) / total
+            if inv.cpu_s > self._cpu_s and not inv.done:
+                message = f"the function used more than {round(self._cpu_s * 1000)} ms of CPU"
+                self._end(inv, "CPULimitError", message)
+
+    def _end(self, inv: _Invocation, name: str, message: str) -> None:
+        """The runner ends an invocation JS still runs: fail it, tell JS to drop it."""
+        started = inv.started
+        ctx = inv.ctx
+        self._finish(inv, False, name=name, message=message)
+        if started and inv.gen == ctx.gen and ctx.sandbox is not None:
+            ctx.ended.add(inv.id)
+            self._trigger(ctx, {"k": "x", "i": inv.id})
+
+    def _violation(self, ctx: _Context, reason: str) -> None:
+        """The context said something it may not: fail its invocations as a bug, rebuild it."""
+        message = f"the function broke the runner's protocol ({reason[:300]}); its context was discarded"
+        ctx.sandbox = None  # nothing is handed to the old context from here on
+        for inv in list(ctx.live.values()):
+            self._finish(inv, False, name="SandboxViolation", message=message)
+        self._rebuild(ctx)
+
+    def _interrupted(self, ctx: _Context, ran: dict[int, _Invocation], name: str, message: str) -> None:
+        """A limit stopped a slice: blame the invocation that ran, or find it one by one."""
+        ctx.sandbox = None
+        if len(ran) == 1:
+            [culprit] = ran.values()
+            self._finish(culprit, False, name=name, message=message)
+            self._reset(ctx, set(), name, message)
+            return
+        suspects = set()
+        for inv in ran.values():
+            if inv.effects or inv.restarts >= 2:
+                self._finish(inv, False, name=name, message=message)
+            else:
+                suspects.add(inv.id)
+        self._reset(ctx, suspects, name, message)
+
+    def _reset(self, ctx: _Context, suspects: set[int], name: str, message: str) -> None:
+        """Rebuild the context; restart its invocations that did nothing outside JS yet, and
+        fail (retryably) those whose fetches or timers already ran."""
+        ctx.sandbox = None
+        restart: list[_Invocation] = []
+        for inv in list(ctx.live.values()):
+            if inv.effects or inv.restarts >= 3:
+                why = f"the function's context was discarded after {name} in another invocation"
+                self._finish(inv, False, name="ContextReset", message=why)
+            else:
+                restart.append(inv)
+        self._rebuild(ctx, restart, suspects)
+
+    def _rebuild(
+        self, ctx: _Context, restart: list[_Invocation] | None = None, suspects: set[int] | None = None
+    ) -> None:
+        for inv in restart or ():
+            ctx.live.pop(inv.id, None)
+            ctx.active -= 1
+            inv.started = False
+            inv.restarts += 1
+            inv.logs, inv.log_bytes, inv.requests, inv.cpu_s = [], 0, [], 0.0
+        self._build(ctx)
+        if ctx.sandbox is None:
+            for inv in [*(restart or ()), *ctx.waiting]:
+                self._finish(inv, False, name="FunctionNotLoaded", message=ctx.error or "")
+            ctx.waiting.clear()
+            return
+        ctx.solo = set(suspects or ())
+        for inv in restart or ():
+            self._hand(ctx, inv)
+        self._admit_waiting(ctx)
 
     def _adapt_limit(self, ctx: _Context, triggers: list[dict[str, Any]]) -> None:
         """Grow the admission limit while started invocations finish in their own slice."""
@@ -284,32 +459,70 @@ class Runner:
             ctx.limit = min(ctx.limit * 2, MAX_TRIGGERS_PER_SLICE)
         self._admit_waiting(ctx)
 
-    def _apply_outbox(self, box: dict[str, Any]) -> None:
-        for inv_id, level, message, at in box["l"]:
-            inv = self._live.get(inv_id)
-            if inv is not None:
-                inv.logs.append([level, message, at])
-        for item in box["f"]:
-            inv = self._live.get(item[1])
-            if inv is not None and self._nursery is not None:
-                self._nursery.start_soon(self._do_fetch, inv, item)
-        for timer_id, inv_id, ms in box["t"]:
-            inv = self._live.get(inv_id)
-            if inv is not None and self._nursery is not None:
-                self._nursery.start_soon(self._do_timer, inv, timer_id, ms)
-        for inv_id, ok, payload in box["d"]:
-            inv = self._live.get(inv_id)
-            if inv is not None:
-                self._finish(inv, ok, payload)
+    def _owned(self, ctx: _Context, inv_id: int, what: str) -> _Invocation | None:
+        """The live invocation `inv_id` of THIS context; None if the runner ended it; else a violation."""
+        inv = ctx.live.get(inv_id)
+        if inv is not None:
+            return inv
+        if inv_id in ctx.ended:
+            return None
+        raise ContextViolation(f"{what} for invocation {inv_id}, which this context does not run")
 
-    def _finish(self, inv: _Invocation, ok: bool, payload: Any) -> None:
+    def _apply_outbox(self, ctx: _Context, box: Outbox) -> bool:
+        """Apply one outbox; True if an invocation ran out of memory (rebuild the context)."""
+        for entry in box.logs:
+            inv = self._owned(ctx, entry.inv, "a log line")
+            if inv is not None and inv.log_bytes <= MAX_LOG_BYTES:
+                inv.log_bytes += len(entry.message) + LOG_LINE_COST
+                inv.logs.append([entry.level, cut(entry.message, MAX_LOG_BYTES), entry.time])
+        for fetch in box.fetches:
+            inv = self._owned(ctx, fetch.inv, "a fetch")
+            if inv is not None and self._nursery is not None:
+                inv.fetches += 1
+                if inv.fetches > MAX_FETCHES_PER_INVOCATION:
+                    raise ContextViolation(f"more than {MAX_FETCHES_PER_INVOCATION} fetches in flight")
+                inv.effects = True
+                self._nursery.start_soon(self._do_fetch, inv, fetch)
+        for timer in box.timers:
+            inv = self._owned(ctx, timer.inv, "a timer")
+            if inv is not None and self._nursery is not None:
+                inv.timers += 1
+                if inv.timers > MAX_TIMERS_PER_INVOCATION:
+                    raise ContextViolation(f"more than {MAX_TIMERS_PER_INVOCATION} pending timers")
+                inv.effects = True
+                self._nursery.start_soon(self._do_timer, inv, timer)
+        oom = False
+        for done in box.finished:
+            inv = self._owned(ctx, done.inv, "a result")
+            if inv is None:
+                continue
+            if done.ok:
+                self._finish(inv, True, value=done.value)
+            else:
+                oom = oom or done.error_name == "MemoryLimitError"
+                self._finish(inv, False, name=done.error_name, message=done.error_message, stack=done.stack)
+        return oom
+
+    def _finish(
+        self,
+        inv: _Invocation,
+        ok: bool,
+        *,
+        value: str | None = None,
+        name: str = "Error",
+        message: str = "",
+        stack: str | None = None,
+    ) -> None:
         """Record one invocation's result; answer its request when all positions are in."""
         if inv.done:
             return
         inv.done = True
         self._live.pop(inv.id, None)
+        ctx = inv.ctx
+        ctx.solo.discard(inv.id)
         if inv.started:
-            self._admit(inv.ctx)
+            ctx.live.pop(inv.id, None)
+            self._admit(ctx)
         for scope in inv.scopes:
             scope.cancel()
         result: dict[str, Any] = {
@@ -318,12 +531,12 @@ class Runner:
             "duration_ms": (time.monotonic() - inv.t0) * 1000,
         }
         if ok:
-            result["value"] = payload
+            result["value"] = value
         else:
-            result["error_name"] = str(payload.get("name") or "Error")
-            result["error_message"] = str(payload.get("message") or "")
-            if payload.get("stack"):
-                result["stack"] = payload["stack"]
+            result["error_name"] = name
+            result["error_message"] = cut(message)
+            if stack:
+                result["stack"] = cut(stack)
         req = inv.req
         req.results[inv.pos] = result
         req.remaining -= 1
@@ -331,18 +544,15 @@ class Runner:
             self._send({"id": req.id, "batch": req.batch, "results": req.results})
 
     # ---- async work on behalf of JS ---------------------------------------------------
-    async def _do_fetch(self, inv: _Invocation, item: list[Any]) -> None:
-        fid, _, method, url, headers, body, is_bin, follow, timeout_ms = item
-        raw = None if body is None else body.encode("latin-1" if is_bin else "utf-8")
-        spec = FetchSpec(
-            method, url, [(str(k), str(v)) for k, v in headers], raw, bool(follow), (timeout_ms or 0) / 1000
-        )
+    async def _do_fetch(self, inv: _Invocation, item: FetchRequest) -> None:
+        raw = None if item.body is None else item.body.encode("latin-1" if item.binary else "utf-8", "replace")
         t0 = time.monotonic()
-        trigger: dict[str, Any] = {"k": "f", "i": inv.id, "f": fid}
-        record: dict[str, Any] = {"method": method, "url": url, "status": None}
+        trigger: dict[str, Any] = {"k": "f", "i": inv.id, "f": item.fetch_id}
+        record: dict[str, Any] = {"method": item.method, "url": item.url, "status": None}
         with trio.CancelScope() as scope:
             inv.scopes.add(scope)
             try:
+                spec = FetchSpec(item.method, item.url, list(item.headers), raw, item.follow, item.timeout_ms / 1000)
                 reply = await self._fetcher.fetch(spec)
                 trigger["r"] = {
                     "st": reply.status,
@@ -357,19 +567,25 @@ class Runner:
                 trigger["err"] = exc.reason
                 trigger["code"] = exc.code
                 record["error"] = exc.reason
+            except Exception as exc:  # noqa: BLE001 - whatever a request does, it fails only itself
+                trigger["err"] = f"{type(exc).__name__}: {exc}"[:500]
+                trigger["code"] = None
+                record["error"] = trigger["err"]
         inv.scopes.discard(scope)
+        inv.fetches -= 1
         record["duration_ms"] = (time.monotonic() - t0) * 1000
         inv.requests.append(record)
-        if not inv.done:
+        if not inv.done and inv.gen == inv.ctx.gen:
             self._trigger(inv.ctx, trigger)
 
-    async def _do_timer(self, inv: _Invocation, timer_id: int, ms: float) -> None:
+    async def _do_timer(self, inv: _Invocation, timer: TimerRequest) -> None:
         with trio.CancelScope() as scope:
             inv.scopes.add(scope)
-            await trio.sleep(ms / 1000)
+            await trio.sleep(timer.ms / 1000)
         inv.scopes.discard(scope)
-        if not inv.done:
-            self._trigger(inv.ctx, {"k": "t", "i": inv.id, "t": timer_id})
+        inv.timers -= 1
+        if not inv.done and inv.gen == inv.ctx.gen:
+            self._trigger(inv.ctx, {"k": "t", "i": inv.id, "t": timer.timer_id})
 
     async def _deadline_loop(self) -> None:
         """Wall-clock timeout_ms for invocations waiting on fetches or timers."""
@@ -380,10 +596,7 @@ class Runner:
                 inv = self._live.get(inv_id)
                 if inv is not None:
                     message = f"the function ran longer than {round(self._timeout_s * 1000)} ms"
-                    started = inv.started
-                    self._finish(inv, False, {"name": "TimeoutError", "message": message})
-                    if started:
-                        self._trigger(inv.ctx, {"k": "x", "i": inv_id})
+                    self._end(inv, "TimeoutError", message)
             nxt = self._deadlines[0][0] - now if self._deadlines else 0.1
             await trio.sleep(max(0.005, min(nxt, 0.1)))
 

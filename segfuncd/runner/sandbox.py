@@ -13,8 +13,11 @@ Sandbox rules (DESIGN.md §3 — dukpy's stock interpreter is not a sandbox):
   * the host answers exactly one exported name, and only with the context's secret token;
     every host function is safe with any arguments and never raises (bad input -> null);
   * CPU and wall-clock limits are Python exceptions raised from SIGPROF / SIGALRM handlers,
-    which dukpy's interrupt check turns into an aborted eval; the context stays usable.
-    Signals run only in the main thread, so JS must run in the runner's main thread.
+    which dukpy's interrupt check turns into an aborted eval (uncatchable in JS). A limit
+    that lands inside a host call is deferred until JS runs again (see _Armed). After any
+    interrupt the runner throws the context away: its state is not trusted any more.
+    Signals run only in the main thread, so JS must run in the runner's main thread;
+  * what a slice answers is parsed by answers.py (typed records, ContextViolation).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import os
 import re
 import secrets
 import signal
+import time
 import uuid
 from dataclasses import dataclass
 from functools import cache
@@ -35,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import dukpy._dukpy as _dukpy  # type: ignore[import-untyped]  # the bare native layer
+
+from .answers import ContextViolation, SliceAnswer, parse_answer
 
 PRELUDE_NAME = "<segfuncd-prelude>"
 HANDLER_NAMES = (
@@ -73,21 +79,37 @@ class WallLimitExceeded(LimitExceeded):
 
 
 class _Armed:
-    """Whether a JS eval is running; signals that arrive outside one are ignored."""
+    """Whether a JS eval is running; signals that arrive outside one are ignored.
+
+    A limit that fires while a host function runs (Python code called from JS) must not
+    raise there: dukpy would turn it into a catchable JS error and the eval would go on
+    with both timers spent. So the handler only records it (`fired`) and re-fires in 1 ms;
+    meanwhile every host call returns at once, and the next signal that lands in JS raises.
+    """
 
     on = False
+    in_host = False
+    fired: type[LimitExceeded] | None = None
+
+
+def _on_limit(kind: type[LimitExceeded]) -> None:
+    if not _Armed.on:
+        return
+    if _Armed.fired is None:
+        _Armed.fired = kind
+    if _Armed.in_host:
+        signal.setitimer(signal.ITIMER_REAL, 0.001)
+        return
+    _Armed.on = False  # at most one raise per eval, even if it lands in its `finally`
+    raise _Armed.fired()
 
 
 def _on_sigprof(signum: int, frame: object) -> None:
-    if _Armed.on:
-        _Armed.on = False  # at most one raise per eval, even if it lands in its `finally`
-        raise CPULimitExceeded()
+    _on_limit(CPULimitExceeded)
 
 
 def _on_sigalrm(signum: int, frame: object) -> None:
-    if _Armed.on:
-        _Armed.on = False
-        raise WallLimitExceeded()
+    _on_limit(WallLimitExceeded)
 
 
 def install_limit_handlers() -> None:
@@ -137,20 +159,29 @@ class _Host:
     def __init__(self, token: str) -> None:
         self._ctx = _dukpy.create_context()
         self._token = token
+        self.current: int | None = None  # the invocation running at an interrupt (who())
 
     def _check_exported_function_exists(self, name: bytes) -> bool:
         return name == b"h"
 
     def _call_python(self, name: bytes, json_args: bytes) -> bytes:
+        if _Armed.fired is not None:
+            return b"null"  # a limit fired: let the eval reach JS, where it is raised
+        _Armed.in_host = True
         try:
             args = json.loads(json_args)
             if name != b"h" or not isinstance(args, list) or len(args) < 2:
                 return b"null"
             if not isinstance(args[0], str) or not hmac.compare_digest(args[0], self._token):
                 return b"null"
+            if args[1] == "cur" and len(args) == 3:
+                self.current = args[2] if type(args[2]) is int else None
+                return b"null"
             return json.dumps(_host_call(args[1], args[2:])).encode()
         except Exception:  # noqa: BLE001 - any input from JS must yield an answer, not a crash
             return b"null"
+        finally:
+            _Armed.in_host = False
 
 
 def _latin1(v: Any) -> bytes:
@@ -182,11 +213,21 @@ class LoadFailure(Exception):
 
 @dataclass(frozen=True, slots=True)
 class SliceOutput:
-    """What one slice produced: outboxes not seen before, and triggers still queued."""
+    """What one slice produced.
 
-    outboxes: list[dict[str, Any]]
-    queued: int
-    interrupted: str | None  # error name charged to the running invocation, if any
+    `answer` holds the outboxes not seen before (None when the slice did not complete);
+    `interrupted` names the limit that stopped it (CPULimitError / TimeoutError /
+    MemoryLimitError) and `blame` the invocation that was running then, if known;
+    `violation` says how the context broke the protocol. Either of the last two means the
+    context must be thrown away. `cpu_s` is the CPU the slice used.
+    """
+
+    answer: SliceAnswer | None
+    cpu_s: float
+    interrupted: str | None = None
+    message: str = ""
+    blame: int | None = None
+    violation: str | None = None
 
 
 class Sandbox:
@@ -198,7 +239,6 @@ class Sandbox:
         self._wall_s = wall_s
         self._seq = 0
         self._ack = 0
-        self._blame: tuple[str, str] | None = None
         self._eval(prelude_source(), {"token": self._host._token, "lodash": lodash_source()}, PRELUDE_NAME)
         self.handlers: tuple[str, ...] = ()
 
@@ -207,15 +247,17 @@ class Sandbox:
         raw = self._eval_raw(code.encode("utf-8"), json.dumps(kwargs).encode("utf-8"), name, self._cpu_s)
         return None if raw is None else json.loads(raw)
 
-    def _eval_raw(self, code: bytes, kwargs: bytes, name: str, cpu_s: float) -> bytes | None:
+    def _eval_raw(self, code: bytes, kwargs: bytes, name: str, cpu_s: float, wall_s: float | None = None) -> bytes | None:
         # A signal that lands just after eval_string returned still raises (once) here;
-        # run_slice treats it as an interrupt, and the dispatcher re-sends the outboxes
-        # Python has not acknowledged, so the slice's work is not lost.
+        # the caller treats it as an interrupt (the context is then rebuilt).
+        _Armed.fired = None
         signal.setitimer(signal.ITIMER_PROF, cpu_s)
-        signal.setitimer(signal.ITIMER_REAL, self._wall_s)
+        signal.setitimer(signal.ITIMER_REAL, self._wall_s if wall_s is None else wall_s)
         _Armed.on = True
         try:
             result: bytes | None = _dukpy.eval_string(self._host, code, kwargs, False, name)
+            if _Armed.fired is not None:  # fired in a host call and never reached JS again
+                raise _Armed.fired()
             return result
         finally:
             _Armed.on = False
@@ -226,41 +268,66 @@ class Sandbox:
         """Run the plugin's top-level code; return its handler names (LoadFailure if none)."""
         try:
             self._eval(source, {}, filename)
+            found = self._eval(_BIND, {}, "<bind>")
         except LimitExceeded as exc:
             raise LoadFailure(f"{exc.error_name}: top-level code exceeded a limit", None) from None
         except _dukpy.JSRuntimeError as exc:
             message, line = parse_js_error(str(exc), filename)
             raise LoadFailure(message, line) from None
-        handlers = tuple(self._eval(_BIND, {}, "<bind>"))
+        except (MemoryError, SystemError, ValueError) as exc:
+            raise LoadFailure(f"the function's top-level code broke its runtime: {type(exc).__name__}", None) from None
+        if not isinstance(found, list) or not all(isinstance(h, str) and h in HANDLER_NAMES for h in found):
+            raise LoadFailure("the function's top-level code broke its runtime (handler list)", None)
+        handlers = tuple(found)
         if not handlers:
             raise LoadFailure("no handler defined (expected e.g. onTrack, track or onBatch)", None)
         self.handlers = handlers
         return handlers
 
-    def run_slice(self, triggers: list[dict[str, Any]]) -> SliceOutput:
-        """Feed triggers to the dispatcher; on an interrupt, charge the running invocation."""
+    def run_slice(self, triggers: list[dict[str, Any]], *, cpu_s: float | None = None) -> SliceOutput:
+        """Feed triggers to the dispatcher and parse what it answers (never raises)."""
         self._seq += 1
-        seq = self._seq
-        blame = self._blame
-        self._blame = None
-        call = f"__segfuncd.slice({seq},{self._ack}"
-        call += f",{json.dumps(blame[0])},{json.dumps(blame[1])})" if blame else ")"
-        kwargs = json.dumps({"t": triggers}).encode("utf-8")
-        # a batch of starts may legitimately use a little more than one invocation's budget
+        call = f"__segfuncd.slice({self._seq},{self._ack})".encode()
+        budget = self._cpu_s + 0.05 if cpu_s is None else cpu_s
+        t0 = time.process_time()
         try:
-            raw = self._eval_raw(call.encode(), kwargs, "<slice>", self._cpu_s + 0.05)
+            kwargs = json.dumps({"t": triggers}).encode("utf-8")
+            raw = self._eval_raw(call, kwargs, "<slice>", budget)
         except LimitExceeded as exc:
-            self._blame = (exc.error_name, self._limit_message(exc))
-            return SliceOutput([], 1, exc.error_name)
+            used = time.process_time() - t0
+            return SliceOutput(None, used, exc.error_name, self._limit_message(exc), blame=self._who())
+        except MemoryError:
+            used = time.process_time() - t0
+            return SliceOutput(None, used, "MemoryLimitError", "the function ran out of memory", blame=self._who())
         except _dukpy.JSRuntimeError as exc:
-            # only our own dispatcher runs at the top of a slice; a failure here means the
-            # user shadowed or broke it, which only hurts this version
-            raise LoadFailure(f"the runtime of this function broke: {exc}", None) from None
-        got: dict[str, Any] = json.loads(raw) if raw is not None else {"u": [], "q": 0}
-        fresh = [o for o in got["u"] if o["s"] > self._ack]
+            used = time.process_time() - t0
+            text = str(exc)
+            if "out of memory" in text:
+                return SliceOutput(None, used, "MemoryLimitError", "the function ran out of memory", blame=self._who())
+            # only our own dispatcher runs at the top of a slice: the user broke it
+            return SliceOutput(None, used, violation=f"its runtime broke: {text.splitlines()[0][:200]}")
+        except (SystemError, ValueError, RecursionError) as exc:
+            return SliceOutput(None, time.process_time() - t0, violation=f"its runtime broke: {type(exc).__name__}")
+        used = time.process_time() - t0
+        try:
+            got = parse_answer(raw)
+        except ContextViolation as exc:
+            return SliceOutput(None, used, violation=str(exc))
+        except MemoryError:
+            return SliceOutput(None, used, "MemoryLimitError", "the function's answer did not fit in memory")
+        fresh = tuple(o for o in got.outboxes if o.seq > self._ack)
         if fresh:
-            self._ack = fresh[-1]["s"]
-        return SliceOutput(fresh, int(got["q"]), None)
+            self._ack = max(o.seq for o in fresh)
+        return SliceOutput(SliceAnswer(fresh, got.queued), used)
+
+    def _who(self) -> int | None:
+        """After an interrupt: ask the dispatcher which invocation was running."""
+        self._host.current = None
+        try:
+            self._eval_raw(b"__segfuncd.who()", b"{}", "<who>", 0.05, 0.2)
+        except (LimitExceeded, Exception):  # noqa: BLE001 - best effort; the context is discarded anyway
+            pass
+        return self._host.current
 
     def _limit_message(self, exc: LimitExceeded) -> str:
         if isinstance(exc, CPULimitExceeded):
