@@ -36,6 +36,7 @@ import uuid
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import dukpy._dukpy as _dukpy  # type: ignore[import-untyped]  # the bare native layer
@@ -79,37 +80,53 @@ class WallLimitExceeded(LimitExceeded):
 
 
 class _Armed:
-    """Whether a JS eval is running; signals that arrive outside one are ignored.
+    """Whether a JS eval is running, and which limit fired during it.
 
-    A limit that fires while a host function runs (Python code called from JS) must not
-    raise there: dukpy would turn it into a catchable JS error and the eval would go on
-    with both timers spent. So the handler only records it (`fired`) and re-fires in 1 ms;
-    meanwhile every host call returns at once, and the next signal that lands in JS raises.
+    dukpy runs Python signal handlers from two places: its interrupt check inside JS (a
+    raise there aborts the eval, uncatchably) and the host-call path (a raise there becomes
+    a JS error user code can catch, and the eval goes on). The handler cannot tell which,
+    so once a limit fired it keeps raising every millisecond until the eval is over, and
+    every host call returns at once meanwhile: the first raise that lands in JS ends it.
+    It raises only while a `_run_js` frame is on the stack; elsewhere (the eval's own
+    bookkeeping, the trio loop) a late signal does nothing.
     """
 
     on = False
-    in_host = False
     fired: type[LimitExceeded] | None = None
 
 
-def _on_limit(kind: type[LimitExceeded]) -> None:
-    if not _Armed.on:
+def _in_js(frame: FrameType | None) -> bool:
+    while frame is not None:
+        if frame.f_code is _RUN_CODE:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _on_limit(kind: type[LimitExceeded], frame: FrameType | None) -> None:
+    if not _Armed.on or not _in_js(frame):
         return
     if _Armed.fired is None:
         _Armed.fired = kind
-    if _Armed.in_host:
-        signal.setitimer(signal.ITIMER_REAL, 0.001)
-        return
-    _Armed.on = False  # at most one raise per eval, even if it lands in its `finally`
+    signal.setitimer(signal.ITIMER_REAL, 0.001)  # again, until the eval is over
     raise _Armed.fired()
 
 
-def _on_sigprof(signum: int, frame: object) -> None:
-    _on_limit(CPULimitExceeded)
+def _on_sigprof(signum: int, frame: FrameType | None) -> None:
+    _on_limit(CPULimitExceeded, frame)
 
 
-def _on_sigalrm(signum: int, frame: object) -> None:
-    _on_limit(WallLimitExceeded)
+def _on_sigalrm(signum: int, frame: FrameType | None) -> None:
+    _on_limit(WallLimitExceeded, frame)
+
+
+def _run_js(host: Any, code: bytes, kwargs: bytes, name: str) -> bytes | None:
+    """The only place JS runs; the limit handlers raise only below this frame."""
+    result: bytes | None = _dukpy.eval_string(host, code, kwargs, False, name)
+    return result
+
+
+_RUN_CODE = _run_js.__code__
 
 
 def install_limit_handlers() -> None:
@@ -166,8 +183,7 @@ class _Host:
 
     def _call_python(self, name: bytes, json_args: bytes) -> bytes:
         if _Armed.fired is not None:
-            return b"null"  # a limit fired: let the eval reach JS, where it is raised
-        _Armed.in_host = True
+            raise _Armed.fired()  # a limit fired: host() in the prelude waits for the interrupt
         try:
             args = json.loads(json_args)
             if name != b"h" or not isinstance(args, list) or len(args) < 2:
@@ -180,8 +196,6 @@ class _Host:
             return json.dumps(_host_call(args[1], args[2:])).encode()
         except Exception:  # noqa: BLE001 - any input from JS must yield an answer, not a crash
             return b"null"
-        finally:
-            _Armed.in_host = False
 
 
 def _latin1(v: Any) -> bytes:
@@ -248,26 +262,32 @@ class Sandbox:
         return None if raw is None else json.loads(raw)
 
     def _eval_raw(self, code: bytes, kwargs: bytes, name: str, cpu_s: float, wall_s: float | None = None) -> bytes | None:
-        # A signal that lands just after eval_string returned still raises (once) here;
-        # the caller treats it as an interrupt (the context is then rebuilt).
+        """Run JS with both timers armed; a limit that fired raises LimitExceeded, even when
+        JS caught it or it surfaced as another error (see _Armed)."""
         _Armed.fired = None
         signal.setitimer(signal.ITIMER_PROF, cpu_s)
         signal.setitimer(signal.ITIMER_REAL, self._wall_s if wall_s is None else wall_s)
         _Armed.on = True
         try:
-            result: bytes | None = _dukpy.eval_string(self._host, code, kwargs, False, name)
-            if _Armed.fired is not None:  # fired in a host call and never reached JS again
-                raise _Armed.fired()
-            return result
+            result = _run_js(self._host, code, kwargs, name)
+        except BaseException:
+            if _Armed.fired is None:
+                raise
+            result = None
         finally:
             _Armed.on = False
             signal.setitimer(signal.ITIMER_PROF, 0)
             signal.setitimer(signal.ITIMER_REAL, 0)
+        if _Armed.fired is not None:
+            raise _Armed.fired()
+        return result
 
     def load(self, source: str, filename: str) -> tuple[str, ...]:
         """Run the plugin's top-level code; return its handler names (LoadFailure if none)."""
         try:
-            self._eval(source, {}, filename)
+            # `;null` on a line of its own: the completion value of the script is never
+            # serialized (a trailing function expression is not JSON; a toJSON is user code)
+            self._eval(source + "\n;null", {}, filename)
             found = self._eval(_BIND, {}, "<bind>")
         except LimitExceeded as exc:
             raise LoadFailure(f"{exc.error_name}: top-level code exceeded a limit", None) from None
@@ -276,9 +296,10 @@ class Sandbox:
             raise LoadFailure(message, line) from None
         except (MemoryError, SystemError, ValueError) as exc:
             raise LoadFailure(f"the function's top-level code broke its runtime: {type(exc).__name__}", None) from None
-        if not isinstance(found, list) or not all(isinstance(h, str) and h in HANDLER_NAMES for h in found):
+        names = found.split(",") if isinstance(found, str) and found else []
+        if not isinstance(found, str) or not all(h in HANDLER_NAMES for h in names):
             raise LoadFailure("the function's top-level code broke its runtime (handler list)", None)
-        handlers = tuple(found)
+        handlers = tuple(names)
         if not handlers:
             raise LoadFailure("no handler defined (expected e.g. onTrack, track or onBatch)", None)
         self.handlers = handlers

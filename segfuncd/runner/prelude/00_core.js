@@ -33,6 +33,7 @@ Object.defineProperty(globalThis, "dukpy", {
 
 // ---- captured intrinsics --------------------------------------------------------------
 const _apply = Reflect.apply;
+const _keys = Object.keys;
 const _stringify = JSON.stringify;
 const _parse = JSON.parse;
 const _now = Date.now;
@@ -89,14 +90,26 @@ function restore(saved, n) {
   for (let i = 0; i < n; i++) _define(saved[i].proto, saved[i].key, saved[i].desc);
 }
 
-/** Call an allow-listed host function (sandbox._host_call); arguments must be primitives. */
+/**
+ * Call an allow-listed host function (sandbox._host_call); arguments must be primitives.
+ * The host raises only when a limit fired (every other failure answers null); then we
+ * wait here, out of user code's reach, for the runner's interrupt, which no catch stops.
+ */
 function host(name, a, b, c) {
   const n = arguments.length;
-  return cleanProtos(() =>
-    n === 1 ? __native("h", __token, name)
-      : n === 2 ? __native("h", __token, name, a)
-        : n === 3 ? __native("h", __token, name, a, b)
-          : __native("h", __token, name, a, b, c));
+  let called = false;
+  try {
+    return cleanProtos(() => {
+      called = true;
+      return n === 1 ? __native("h", __token, name)
+        : n === 2 ? __native("h", __token, name, a)
+          : n === 3 ? __native("h", __token, name, a, b)
+            : __native("h", __token, name, a, b, c);
+    });
+  } catch (e) {
+    if (called) for (;;) {} // eslint-disable-line no-empty
+    throw e;
+  }
 }
 
 // ---- Error.prepareStackTrace: V8's API, minus the functions and receivers ---------------
@@ -410,9 +423,11 @@ const dispatcher = Object.freeze({
   /** After the user script ran: find its handlers (declarations or top-level consts). */
   bind(found) {
     handlers = Object.create(null);
-    const names = [];
-    for (const k of Object.keys(found)) {
-      if (typeof found[k] === "function") { handlers[k] = found[k]; _define(names, names.length, { value: k, writable: true, enumerable: true, configurable: true }); }
+    let names = ""; // a string, not an array: nothing user-patched serializes it
+    const keys = _keys(found);
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i];
+      if (typeof found[k] === "function") { handlers[k] = found[k]; names = names === "" ? k : names + "," + k; }
     }
     return names;
   },
