@@ -35,6 +35,7 @@ Array.prototype.toJSON = function () { return this; };
 const realStringify = JSON.stringify;
 JSON.stringify = function (v) { return v && v.u !== undefined ? realStringify(forged()) : realStringify(v); };
 String.prototype.slice = function () { return '"forged"'; };
+0; // the script's completion value: not one of the hooks above
 async function onTrack(event) {
   await fetch("http://127.0.0.1:9/nothing").catch(() => null);
   return "attacker";
@@ -249,7 +250,7 @@ let fns = "";
 function sniff(tag) {
   const prev = Error.prepareStackTrace;
   Error.prepareStackTrace = (err, sites) => {
-    for (let i = 0; i < sites.length; i++) {
+    for (let i = 0; sites && i < sites.length; i++) {
       const f = sites[i].getFunction(), t = sites[i].getThis();
       if (f !== undefined) fns += tag + ":" + (f.name || "anonymous") + " ";
       if (t !== undefined && t !== globalThis) fns += tag + ":this ";
@@ -265,6 +266,7 @@ Array.prototype.toJSON = function () {
   return this;
 };
 Object.prototype.toJSON = function () { sniff("otoJSON"); return this; };
+0; // the script's completion value: not one of the hooks above
 async function onTrack(event) {
   const digest = crypto.createHash("sha256").update("abc").digest("hex");
   const bytes = crypto.randomBytes(4).length;
@@ -278,7 +280,7 @@ async function onTrack(event) {
   delete Object.prototype.toJSON;
   delete Array.prototype.toJSON;
   for (const i of [0, 1, 2, 3]) delete Array.prototype[i];
-  return { digest: digest, uuid: uuid.length, bytes: bytes, leaks: leaks, fns: fns };
+  return { digest: digest, uuid: String(uuid).length, bytes: bytes, leaks: leaks, fns: fns };
 }
 """
 
@@ -290,9 +292,9 @@ async def test_item9_the_bridge_is_not_readable_through_hooks_or_stack_frames(si
         iso_assert_victim_unharmed(pool, sink, victim, workers=workers)
     [r] = attacker
     assert r.outcome is Outcome.DELIVERED, r.error
+    assert r.value["leaks"] == "" and r.value["fns"] == ""  # no token, no bridge, no prelude function
     assert r.value["digest"] == hashlib.sha256(b"abc").hexdigest()  # host calls still work
     assert (r.value["uuid"], r.value["bytes"]) == (36, 4)
-    assert r.value["leaks"] == "" and r.value["fns"] == ""
 
 
 CPU_SLICES = """

@@ -261,7 +261,9 @@ class Sandbox:
         raw = self._eval_raw(code.encode("utf-8"), json.dumps(kwargs).encode("utf-8"), name, self._cpu_s)
         return None if raw is None else json.loads(raw)
 
-    def _eval_raw(self, code: bytes, kwargs: bytes, name: str, cpu_s: float, wall_s: float | None = None) -> bytes | None:
+    def _eval_raw(
+        self, code: bytes, kwargs: bytes, name: str, cpu_s: float, wall_s: float | None = None
+    ) -> bytes | None:
         """Run JS with both timers armed; a limit that fired raises LimitExceeded, even when
         JS caught it or it surfaced as another error (see _Armed)."""
         _Armed.fired = None
