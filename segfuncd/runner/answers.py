@@ -130,7 +130,15 @@ def parse_answer(raw: bytes | None) -> SliceAnswer:
         raise ContextViolation("the slice returned nothing")
     try:
         text = json.loads(raw)
-        doc = json.loads(_str(text, "answer"))
+    except (ValueError, RecursionError) as exc:
+        raise ContextViolation(f"the slice answer is not JSON: {exc}") from None
+    return parse_answer_text(_str(text, "answer"))
+
+
+def parse_answer_text(text: str) -> SliceAnswer:
+    """The answer's JSON text itself (as the salvage host call hands it over)."""
+    try:
+        doc = json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise ContextViolation(f"the slice answer is not JSON: {exc}") from None
     if type(doc) is not dict:

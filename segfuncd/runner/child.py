@@ -46,6 +46,7 @@ from .answers import (
     MAX_TIMERS_PER_INVOCATION,
     ContextViolation,
     FetchRequest,
+    LogEntry,
     Outbox,
     TimerRequest,
     cut,
@@ -342,6 +343,9 @@ class Runner:
             if out.violation is not None:
                 self._violation(ctx, out.violation)
             else:
+                for line in out.logs:  # what it logged before the limit, for its own invocations only
+                    if (inv := ctx.live.get(line.inv)) is not None:
+                        self._log(inv, line)
                 self._interrupted(ctx, ran, out.interrupted or "CPULimitError", out.message)
             return
         try:
@@ -468,13 +472,18 @@ class Runner:
             return None
         raise ContextViolation(f"{what} for invocation {inv_id}, which this context does not run")
 
+    @staticmethod
+    def _log(inv: _Invocation, entry: LogEntry) -> None:
+        if inv.log_bytes <= MAX_LOG_BYTES:
+            inv.log_bytes += len(entry.message) + LOG_LINE_COST
+            inv.logs.append([entry.level, cut(entry.message, MAX_LOG_BYTES), entry.time])
+
     def _apply_outbox(self, ctx: _Context, box: Outbox) -> bool:
         """Apply one outbox; True if an invocation ran out of memory (rebuild the context)."""
         for entry in box.logs:
             inv = self._owned(ctx, entry.inv, "a log line")
-            if inv is not None and inv.log_bytes <= MAX_LOG_BYTES:
-                inv.log_bytes += len(entry.message) + LOG_LINE_COST
-                inv.logs.append([entry.level, cut(entry.message, MAX_LOG_BYTES), entry.time])
+            if inv is not None:
+                self._log(inv, entry)
         for fetch in box.fetches:
             inv = self._owned(ctx, fetch.inv, "a fetch")
             if inv is not None and self._nursery is not None:

@@ -41,7 +41,7 @@ from typing import Any
 
 import dukpy._dukpy as _dukpy  # type: ignore[import-untyped]  # the bare native layer
 
-from .answers import ContextViolation, SliceAnswer, parse_answer
+from .answers import ContextViolation, LogEntry, SliceAnswer, parse_answer, parse_answer_text
 
 PRELUDE_NAME = "<segfuncd-prelude>"
 HANDLER_NAMES = (
@@ -176,7 +176,7 @@ class _Host:
     def __init__(self, token: str) -> None:
         self._ctx = _dukpy.create_context()
         self._token = token
-        self.current: int | None = None  # the invocation running at an interrupt (who())
+        self.salvaged: str | None = None  # the answer text of a slice a limit stopped
 
     def _check_exported_function_exists(self, name: bytes) -> bool:
         return name == b"h"
@@ -190,8 +190,8 @@ class _Host:
                 return b"null"
             if not isinstance(args[0], str) or not hmac.compare_digest(args[0], self._token):
                 return b"null"
-            if args[1] == "cur" and len(args) == 3:
-                self.current = args[2] if type(args[2]) is int else None
+            if args[1] == "salvage" and len(args) == 3 and isinstance(args[2], str):
+                self.salvaged = args[2]
                 return b"null"
             return json.dumps(_host_call(args[1], args[2:])).encode()
         except Exception:  # noqa: BLE001 - any input from JS must yield an answer, not a crash
@@ -231,7 +231,7 @@ class SliceOutput:
 
     `answer` holds the outboxes not seen before (None when the slice did not complete);
     `interrupted` names the limit that stopped it (CPULimitError / TimeoutError /
-    MemoryLimitError) and `blame` the invocation that was running then, if known;
+    MemoryLimitError) and `logs` what the stopped slice had logged;
     `violation` says how the context broke the protocol. Either of the last two means the
     context must be thrown away. `cpu_s` is the CPU the slice used.
     """
@@ -240,7 +240,7 @@ class SliceOutput:
     cpu_s: float
     interrupted: str | None = None
     message: str = ""
-    blame: int | None = None
+    logs: tuple[LogEntry, ...] = ()  # what an interrupted slice had logged
     violation: str | None = None
 
 
@@ -318,15 +318,17 @@ class Sandbox:
             raw = self._eval_raw(call, kwargs, "<slice>", budget)
         except LimitExceeded as exc:
             used = time.process_time() - t0
-            return SliceOutput(None, used, exc.error_name, self._limit_message(exc), blame=self._who())
+            return SliceOutput(None, used, exc.error_name, self._limit_message(exc), logs=self._salvage())
         except MemoryError:
             used = time.process_time() - t0
-            return SliceOutput(None, used, "MemoryLimitError", "the function ran out of memory", blame=self._who())
+            return SliceOutput(None, used, "MemoryLimitError", "the function ran out of memory", logs=self._salvage())
         except _dukpy.JSRuntimeError as exc:
             used = time.process_time() - t0
             text = str(exc)
             if "out of memory" in text:
-                return SliceOutput(None, used, "MemoryLimitError", "the function ran out of memory", blame=self._who())
+                return SliceOutput(
+                    None, used, "MemoryLimitError", "the function ran out of memory", logs=self._salvage()
+                )
             # only our own dispatcher runs at the top of a slice: the user broke it
             return SliceOutput(None, used, violation=f"its runtime broke: {text.splitlines()[0][:200]}")
         except (SystemError, ValueError, RecursionError) as exc:
@@ -343,14 +345,22 @@ class Sandbox:
             self._ack = max(o.seq for o in fresh)
         return SliceOutput(SliceAnswer(fresh, got.queued), used)
 
-    def _who(self) -> int | None:
-        """After an interrupt: ask the dispatcher which invocation was running."""
-        self._host.current = None
+    def _salvage(self) -> tuple[LogEntry, ...]:
+        """After an interrupt: the log lines the lost slice wrote (the context is discarded,
+        but what a function logged before it hit a limit is what its author needs)."""
+        self._host.salvaged = None
         try:
-            self._eval_raw(b"__segfuncd.who()", b"{}", "<who>", 0.05, 0.2)
-        except (LimitExceeded, Exception):  # noqa: BLE001 - best effort; the context is discarded anyway
+            self._eval_raw(b"__segfuncd.salvage()", b"{}", "<salvage>", 0.05, 0.2)
+        except (LimitExceeded, Exception):  # noqa: BLE001 - best effort: the answer came before any job ran
             pass
-        return self._host.current
+        text, self._host.salvaged = self._host.salvaged, None
+        if text is None:
+            return ()
+        try:
+            answer = parse_answer_text(text)
+        except (ContextViolation, MemoryError):
+            return ()
+        return tuple(line for o in answer.outboxes if o.seq > self._ack for line in o.logs)
 
     def _limit_message(self, exc: LimitExceeded) -> str:
         if isinstance(exc, CPULimitExceeded):

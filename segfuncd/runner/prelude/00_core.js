@@ -450,9 +450,9 @@ const dispatcher = Object.freeze({
     reply.toJSON = answer;
     return reply;
   },
-  /** After an interrupt: tell the host which invocation was running (sandbox.blame). */
-  who() {
-    host("cur", cur === null ? 0 : cur);
+  /** After an interrupt: hand the host what the lost slice wrote, before any job runs. */
+  salvage() {
+    host("salvage", answer());
   },
 });
 Object.defineProperty(globalThis, "__segfuncd", { value: dispatcher, enumerable: false, configurable: false, writable: false });
