@@ -312,18 +312,18 @@ class Sandbox:
         self._seq += 1
         call = f"__segfuncd.slice({self._seq},{self._ack})".encode()
         budget = self._cpu_s + 0.05 if cpu_s is None else cpu_s
-        t0 = time.process_time()
+        t0 = time.thread_time()
         try:
             kwargs = json.dumps({"t": triggers}).encode("utf-8")
             raw = self._eval_raw(call, kwargs, "<slice>", budget)
         except LimitExceeded as exc:
-            used = time.process_time() - t0
+            used = time.thread_time() - t0
             return SliceOutput(None, used, exc.error_name, self._limit_message(exc), logs=self._salvage())
         except MemoryError:
-            used = time.process_time() - t0
+            used = time.thread_time() - t0
             return SliceOutput(None, used, "MemoryLimitError", "the function ran out of memory", logs=self._salvage())
         except _dukpy.JSRuntimeError as exc:
-            used = time.process_time() - t0
+            used = time.thread_time() - t0
             text = str(exc)
             if "out of memory" in text:
                 return SliceOutput(
@@ -332,8 +332,8 @@ class Sandbox:
             # only our own dispatcher runs at the top of a slice: the user broke it
             return SliceOutput(None, used, violation=f"its runtime broke: {text.splitlines()[0][:200]}")
         except (SystemError, ValueError, RecursionError) as exc:
-            return SliceOutput(None, time.process_time() - t0, violation=f"its runtime broke: {type(exc).__name__}")
-        used = time.process_time() - t0
+            return SliceOutput(None, time.thread_time() - t0, violation=f"its runtime broke: {type(exc).__name__}")
+        used = time.thread_time() - t0
         try:
             got = parse_answer(raw)
         except ContextViolation as exc:
