@@ -8,7 +8,8 @@ The outcome table is DESIGN.md §1 "Outcomes of one delivery":
     EventNotSupported / no handler / InvalidEventPayload
       / ValidationError                                 -> DISCARDED (never retried)
     RetryError, FetchError, timeout, CPU or memory
-      limit, runner crash, function failing to load     -> RETRY (backoff, then dead letter)
+      limit, runner crash, function failing to load,
+      its context rebuilt (ContextReset)                -> RETRY (backoff, then dead letter)
     any other thrown error (a bug)                      -> FAILED (dead letter at once)
 """
 

@@ -5,6 +5,7 @@ Each section is owned by the area it serves; keep helpers here, not in test_*.py
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import trio
@@ -86,7 +87,13 @@ def iso_assert_victim_unharmed(
         assert [(line.level, line.message) for line in r.logs] == [("log", f"victim {n}")], (n, r.logs)
         assert all(isinstance(line, LogLine) for line in r.logs)
         assert [(q.method, q.status) for q in r.requests] == [("POST", 200)], (n, r.requests)
-    paths = sorted(q.path for q in sink.requests if q.path.startswith("/victim/"))
-    assert paths == sorted(f"/victim/{n}" for n in range(len(victim_results)))
+    want = sorted(f"/victim/{n}" for n in range(len(victim_results)))
+    deadline = time.monotonic() + 5  # the sink records a request just after answering it
+    while True:
+        paths = sorted(q.path for q in list(sink.requests) if q.path.startswith("/victim/"))
+        if paths == want or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    assert paths == want
     stats = pool.statistics()
     assert stats.restarts == 0 and stats.alive == workers, stats
