@@ -72,6 +72,7 @@ MAX_TRIGGERS_PER_SLICE = 500
 # A context whose handlers finish inside their first slice (no await on I/O) parks nothing,
 # so its limit grows up to MAX_TRIGGERS_PER_SLICE and big batches still go in one eval.
 DEFAULT_MAX_ACTIVE = 32
+MAX_REQUEST_RECORDS = 200  # fetch records kept per invocation (shown by `segfuncctl test`)
 
 
 @dataclass(eq=False)
@@ -557,7 +558,7 @@ class Runner:
         raw = None if item.body is None else item.body.encode("latin-1" if item.binary else "utf-8", "replace")
         t0 = time.monotonic()
         trigger: dict[str, Any] = {"k": "f", "i": inv.id, "f": item.fetch_id}
-        record: dict[str, Any] = {"method": item.method, "url": item.url, "status": None}
+        record: dict[str, Any] = {"method": item.method[:20], "url": item.url[:2048], "status": None}
         with trio.CancelScope() as scope:
             inv.scopes.add(scope)
             try:
@@ -583,7 +584,8 @@ class Runner:
         inv.scopes.discard(scope)
         inv.fetches -= 1
         record["duration_ms"] = (time.monotonic() - t0) * 1000
-        inv.requests.append(record)
+        if len(inv.requests) < MAX_REQUEST_RECORDS:
+            inv.requests.append(record)
         if not inv.done and inv.gen == inv.ctx.gen:
             self._trigger(inv.ctx, trigger)
 
