@@ -355,3 +355,33 @@ async def test_victim_alone_baseline(sink: Any, workers: int) -> None:
         with trio.fail_after(5):
             assert pool.statistics().in_flight == 0
     assert [r.value for r in attacker] == ["ok"]
+
+
+SIBLINGS = """
+async function onTrack(event, settings) {
+  if (event.properties.fetcher) {
+    const res = await fetch(settings.url + "/attacker/slow", { method: "POST", body: "once" });
+    return res.status;
+  }
+  if (event.properties.spin) { await new Promise((r) => setTimeout(r, 50)); for (;;) {} }
+  return "plain";
+}
+"""
+
+
+async def test_after_a_limit_the_same_functions_other_events_are_retried_never_duplicated(
+    sink: Any, workers: int
+) -> None:
+    """The context is rebuilt: an event whose request already went out ends as ContextReset
+    (retried later, not re-run now: no duplicate upstream request); the culprit gets the limit."""
+    iso_prepare_sink(sink)
+    sink.behaviour.routes["/attacker/slow"] = (200, 1.0, b"{}")
+    events = [iso_event(0, fetcher=True), iso_event(1, spin=True)]
+    async with open_runner_pool(workers=workers, cpu_ms=300) as pool:
+        attacker, victim = await iso_attack(pool, iso_attacker(SIBLINGS), events, sink)
+        [plain] = await pool.invoke(iso_attacker(SIBLINGS), [iso_event(2)], {})
+        iso_assert_victim_unharmed(pool, sink, victim, workers=workers)
+    fetcher, spin = attacker
+    assert (spin.outcome, spin.error_name) == (Outcome.RETRY, "CPULimitError")
+    assert (fetcher.outcome, fetcher.error_name) == (Outcome.RETRY, "ContextReset")
+    assert plain.value == "plain"
