@@ -139,9 +139,15 @@ function prepareWrapper(err, sites) {
   for (let i = 0; i < n; i++) _define(safe, i, { value: safeSite(sites[i]), writable: true, enumerable: true, configurable: true });
   return userPrepare(err, safe);
 }
+// QuickJS keeps the hook in an internal slot behind its own accessor: we hand it our wrapper.
+const _nativePrepare = _getOwn(Error, "prepareStackTrace");
+const _setPrepare = _nativePrepare && typeof _nativePrepare.set === "function" ? _nativePrepare.set : null;
 Object.defineProperty(Error, "prepareStackTrace", {
-  get() { return typeof userPrepare === "function" ? prepareWrapper : undefined; },
-  set(v) { userPrepare = v; },
+  get() { return userPrepare; },
+  set(v) {
+    userPrepare = v;
+    if (_setPrepare) _apply(_setPrepare, Error, [typeof v === "function" ? prepareWrapper : undefined]);
+  },
   enumerable: false, configurable: false,
 });
 
