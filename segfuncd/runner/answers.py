@@ -167,6 +167,10 @@ def _pair(v: Any) -> list[Any]:
 
 
 def _finished(d: Any) -> Finished:
+    # the hot path (one per event): a returned value, checked inline
+    if type(d) is list and len(d) == 3 and d[1] == 1 and type(d[0]) is int and type(d[2]) is str:
+        value: str = d[2]
+        return Finished(d[0], True, value if len(value) <= MAX_VALUE_CHARS else value[:MAX_VALUE_CHARS])
     d = _list(d, "d")
     if len(d) == 3 and d[1] == 1:
         return Finished(_int(d[0], "d.inv"), True, _str(d[2], "d.value")[:MAX_VALUE_CHARS])
