@@ -152,7 +152,7 @@ def render_status(data: Mapping[str, Any]) -> str:
         discarded = sum((f.get("discarded") or {}).values())
         loaded = _age(now - f["loaded_at"]) if f.get("loaded_at") else "-"
         out.append(
-            f"{name(f)}  {f.get('state', '?'):<10}  {(f.get('version') or '-'):<12}  {loaded:<6}"
+            f"{name(f)}  {f.get('state', '?'):<10}  {_short(f.get('version')):<12}  {loaded:<6}"
             f"{_count(f.get('delivered')):>6}{_count(discarded):>6}{_count(f.get('filtered')):>6}"
             f"{_count(f.get('retrying')):>6}{_count(f.get('dead')):>6}"
         )
@@ -176,7 +176,7 @@ def render_status(data: Mapping[str, Any]) -> str:
             notes += _wrap(f"{n}: load error {_ago(f.get('error_at'), now)}: {first}")
             if f.get("version"):
                 notes.append(
-                    _clip(f"{n}: still running version {f['version']} (loaded {_ago(f.get('loaded_at'), now)})")
+                    _clip(f"{n}: still running version {_short(f['version'])} (loaded {_ago(f.get('loaded_at'), now)})")
                 )
         waiting = int(f.get("pending") or 0) - int(f.get("retrying") or 0)
         if waiting > 0 and f.get("state") != "live":
@@ -253,7 +253,9 @@ def render_test(data: Mapping[str, Any]) -> str:
         out += [f"note: the file on disk does not load ({data['load_error']}); the live version ran", ""]
     if results:
         total = sum(float(r.get("duration_ms") or 0) for r in results)
-        out.append(f"ran {data.get('function', '?')}@{data.get('version', '?')} in {total:.0f} ms (nothing was queued)")
+        out.append(
+            f"ran {data.get('function', '?')}@{_short(data.get('version'), '?')} in {total:.0f} ms (nothing was queued)"
+        )
     return "\n".join(out)
 
 
@@ -292,10 +294,15 @@ def render_delivery(d: Mapping[str, Any]) -> str:
         what = a.get("error") or a.get("outcome") or "?"
         out.append(
             f"  #{a.get('number', '?')} {_clock(float(a.get('at') or 0))}  {a.get('outcome', '?')}  "
-            f"{_ms(a.get('duration_ms'))}  version {a.get('version') or '-'}"
+            f"{_ms(a.get('duration_ms'))}  version {_short(a.get('version'))}"
         )
         if a.get("error"):
             out.append(_indent(str(what), "      "))
         for line in a.get("logs") or []:
             out.append(_indent(f"[{line.get('level', 'log')}] {line.get('message', '')}", "      "))
     return "\n".join(out)
+
+
+def _short(version: object, missing: str = "-") -> str:
+    """A version id (the full SHA-256) as shown in tables: its first 12 hex digits."""
+    return str(version)[:12] if version else missing

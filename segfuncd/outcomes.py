@@ -9,7 +9,8 @@ error" and does not retry network failures, segfuncd loses nothing instead):
     EventNotSupported / no handler / InvalidEventPayload
       / ValidationError                                 -> DISCARDED (never retried)
     RetryError, FetchError, timeout, CPU or memory
-      limit, runner crash, function failing to load     -> RETRY (backoff, then dead letter)
+      limit, runner crash, function failing to load,
+      its context rebuilt (ContextReset)                -> RETRY (backoff, then dead letter)
     any other thrown error (a bug)                      -> FAILED (dead letter at once)
 """
 
@@ -60,6 +61,7 @@ RETRY_ERRORS = frozenset(
         "MemoryLimitError",  # memory_mb / out of memory
         "RunnerCrashed",  # the runner process died mid-invocation
         "FunctionNotLoaded",  # the function currently fails to load or was removed
+        "ContextReset",  # its context was rebuilt after another invocation of it hit a limit
     }
 )
 

@@ -36,7 +36,7 @@ class TestStatus:
         assert data["intake"]["accepted"] == 600 and data["intake"]["requests_rejected"] == 2
         fns = {f["name"]: f for f in data["functions"]}
         teams, broken = fns["teams"], fns["broken"]
-        assert teams["state"] == "live" and len(teams["version"]) == 12 and teams["delivered"] == 120
+        assert teams["state"] == "live" and len(teams["version"]) == 64 and teams["delivered"] == 120
         assert teams["discarded"] == {"EventNotSupported": 2} and teams["dead"] == 1
         assert teams["last_5m"]["count"] == 10 and teams["last_5m"]["success_rate"] == 1.0
         assert teams["last_error"] == "TypeError: x is undefined"

@@ -146,12 +146,10 @@ def test_host_call_allow_list_refuses_unknown_names() -> None:
     assert _host_call("__import__", ["os"]) is None
 
 
-def test_cpu_limit_interrupts_a_runaway_loop_and_context_survives() -> None:
+def test_cpu_limit_interrupts_a_runaway_loop() -> None:
     sb = sandbox("async function onTrack(e) { if (e.spin) while (true) {} return 'fine' }", cpu_s=0.2)
     out = sb.run_slice([{"k": "s", "i": 1, "h": ["onTrack"], "ty": "track", "e": '{"spin": true}', "s": "{}"}])
-    assert out.interrupted == "CPULimitError"
-    r = run(sb)  # the next slice charges the interrupted invocation and serves new work
-    assert r.ok and r.value == "fine"
+    assert out.interrupted == "CPULimitError" and out.answer is None
 
 
 def test_memory_bomb_ends_in_memory_limit_error_and_context_survives() -> None:
@@ -203,3 +201,36 @@ def test_proxy_variables_not_in_sandbox_environment(monkeypatch: pytest.MonkeyPa
         )
         is True
     )
+
+
+def test_a_limit_that_lands_inside_a_host_call_still_stops_the_eval() -> None:
+    """dukpy would hand a raise inside a host call to JS as a catchable error: the limit
+    must hold anyway (issue 10 item 2)."""
+    sb = sandbox(
+        """async function onTrack() {
+          const big = "x".repeat(4 * 1024 * 1024);
+          for (;;) { try { const h = crypto.createHash("sha256"); h._parts = [big]; h.digest("hex"); } catch (e) {} }
+        }""",
+        cpu_s=0.2,
+    )
+    out = sb.run_slice([{"k": "s", "i": 1, "h": ["onTrack"], "ty": "track", "e": "{}", "s": "{}"}], cpu_s=0.2)
+    assert out.interrupted == "CPULimitError" and out.answer is None
+
+
+def test_stack_trace_call_sites_hand_out_no_functions() -> None:
+    got = js(
+        """(() => {
+          Error.prepareStackTrace = (e, sites) => sites.map((s) => [typeof s.getFunction(), typeof s.getThis()]);
+          const frames = [1].map(function cb() { return new Error().stack; })[0];
+          Error.prepareStackTrace = undefined;
+          return frames;
+        })()"""
+    )
+    assert got and all(frame == ["undefined", "undefined"] for frame in got)
+
+
+def test_what_the_slice_logged_before_a_limit_is_salvaged() -> None:
+    sb = sandbox("async function onTrack() { console.log('before'); for (;;) {} }", cpu_s=0.2)
+    out = sb.run_slice([{"k": "s", "i": 7, "h": ["onTrack"], "ty": "track", "e": "{}", "s": "{}"}], cpu_s=0.2)
+    assert out.interrupted == "CPULimitError"
+    assert [(line.inv, line.message) for line in out.logs] == [(7, "before")]

@@ -38,17 +38,20 @@ def run(sb: Sandbox, event: Any = None, settings: Any = None, *, handler: str = 
         "s": json.dumps(settings or {}),
     }
     out = sb.run_slice([trig])
-    boxes = list(out.outboxes)
+    assert out.answer is not None, (out.interrupted, out.violation)
+    boxes = list(out.answer.outboxes)
     for _ in range(10):
-        if not out.queued:
+        if not out.answer.queued:
             break
         out = sb.run_slice([])
-        boxes += out.outboxes
-    logs = [entry for box in boxes for entry in box["l"] if entry[0] == inv]
+        assert out.answer is not None, (out.interrupted, out.violation)
+        boxes += out.answer.outboxes
+    logs = [[e.inv, e.level, e.message, e.time] for box in boxes for e in box.logs if e.inv == inv]
     for box in boxes:
-        for i, ok, payload in box["d"]:
-            if i == inv:
-                return Ran(ok, json.loads(payload) if ok else payload, logs)
+        for d in box.finished:
+            if d.inv == inv:
+                payload = {"name": d.error_name, "message": d.error_message, "stack": d.stack}
+                return Ran(d.ok, json.loads(d.value or "null") if d.ok else payload, logs)
     raise AssertionError("the invocation did not finish within its slice")
 
 

@@ -2,7 +2,18 @@
 
 One trio loop in the main thread owns everything: the pipe to the pool (fd 0 in, a dup of
 fd 1 out; fd 1 itself is pointed at stderr so a stray print cannot corrupt a frame), one
-QuickJS context per function version (keyed by hash), and one httpx client.
+QuickJS context per function version (keyed by function name AND full content hash, so
+two functions never share one), and one httpx client.
+
+Trust. Each context is an untrusted party. The runner accepts from a context only results,
+fetches, timers and log lines for invocations it handed to THAT context (`_Context.live`);
+fetch responses and timer callbacks go back only to the context that asked. Anything else
+(an unknown id, a wrong shape: answers.ContextViolation, a broken dispatcher) fails that
+context's own invocations as SandboxViolation (a bug: dead-lettered), and the context is
+rebuilt from its source. A limit (CPU, wall clock, memory) ends the invocation that ran
+and also rebuilds the context: invocations that did nothing outside JS yet are restarted
+on the new one, the others end as ContextReset (retried). Nothing a context says can stop
+the runner or reach another function.
 
 Theory of operation. JS never blocks the loop for long: work reaches a context as
 *triggers* (start an invocation, settle a fetch, fire a timer, abandon an invocation);
@@ -34,10 +45,22 @@ import trio
 from ..outcomes import RETRY_AFTER_STATUSES, retry_after_header
 from ..spec import EVENT_HANDLERS
 from .affinity import CPU_HEAVY_ERRORS, HEAVY_FOR_S
+from .answers import (
+    LOG_LINE_COST,
+    MAX_FETCHES_PER_INVOCATION,
+    MAX_LOG_BYTES,
+    MAX_TIMERS_PER_INVOCATION,
+    ContextViolation,
+    FetchRequest,
+    LogEntry,
+    Outbox,
+    TimerRequest,
+    cut,
+)
 from .clock import InvocationClock
 from .fetch import DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION, Fetcher, FetchFailed, FetchSpec
 from .protocol import FrameDecoder, encode
-from .sandbox import LoadFailure, Sandbox, install_limit_handlers
+from .sandbox import LimitExceeded, LoadFailure, Sandbox, install_limit_handlers
 
 HANDLERS_BY_TYPE = {t: list(names) for t, names in EVENT_HANDLERS.items()}  # the table is spec.py's
 MAX_CONTEXTS = 64  # versions kept loaded; the pool resends a source the runner dropped
@@ -48,6 +71,7 @@ MAX_TRIGGERS_PER_SLICE = 500
 # A context whose handlers finish inside their first slice (no await on I/O) parks nothing,
 # so its limit grows up to MAX_TRIGGERS_PER_SLICE and big batches still go in one eval.
 DEFAULT_MAX_ACTIVE = 32
+MAX_REQUEST_RECORDS = 200  # fetch records kept per invocation (shown by `segfuncctl test`)
 # A slice of one context longer than this stops the timeout_ms clocks of the others.
 OTHERS_SLICE_MIN_S = 0.01
 
@@ -68,29 +92,54 @@ class _Invocation:
     ctx: _Context
     t0: float
     clock: InvocationClock  # timeout_ms: runs from admission, paused while a fetch queues
+    start: dict[str, Any]  # its start trigger, kept to restart it on a rebuilt context
     logs: list[list[Any]] = field(default_factory=list)
+    log_bytes: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     scopes: set[trio.CancelScope] = field(default_factory=set)
     done: bool = False
     started: bool = False  # handed to JS (holds one of its context's active slots)
+    gen: int = 0  # the context generation it was handed to
+    effects: bool = False  # a fetch or timer of it was performed: it cannot be restarted
+    restarts: int = 0
+    cpu_s: float = 0.0  # CPU charged to it across all slices
+    timers: int = 0  # pending timers
+    fetches: int = 0  # fetches in flight
 
 
 @dataclass(eq=False)
 class _Context:
-    hash: str
+    """One function version's QuickJS context, and what the runner knows about it.
+
+    `live` holds the invocations handed to THIS context's JS; an answer naming any other
+    id is a violation. `ended` holds ids the runner ended itself (timeout, CPU) whose
+    abandon trigger JS may not have seen yet: late entries for those are dropped quietly.
+    """
+
+    key: tuple[str, str]  # (function name, full content hash)
+    version: dict[str, Any]
     sandbox: Sandbox | None
     handlers: tuple[str, ...]
     error: str | None
     line: int | None
+    gen: int = 0  # bumped on every rebuild
     triggers: list[dict[str, Any]] = field(default_factory=list)
     last_used: float = 0.0
     active: int = 0  # invocations started in JS, not finished
     limit: int = DEFAULT_MAX_ACTIVE  # current admission limit (see DEFAULT_MAX_ACTIVE)
-    waiting: deque[tuple[_Invocation, dict[str, Any]]] = field(default_factory=deque)
-    name: str = ""  # the function's name: its share of the runner's connections (fetch.py)
+    waiting: deque[_Invocation] = field(default_factory=deque)
+    live: dict[int, _Invocation] = field(default_factory=dict)
+    ended: set[int] = field(default_factory=set)
+    solo: set[int] = field(default_factory=set)  # suspects of an interrupt: run one per slice
+    loaded_once: bool = False  # it compiled once: a failed rebuild is retried on the next event
     # After a slice that ran into its CPU limit, the context rests as long as that slice
     # took while other functions have work here: a CPU burner gets at most half the loop.
     rest_until: float = 0.0
+
+    @property
+    def name(self) -> str:
+        """The function's name: its share of the runner's connections (fetch.py)."""
+        return self.key[0]
 
 
 class Runner:
@@ -106,12 +155,12 @@ class Runner:
             max_in_flight=config.get("max_fetch_in_flight", DEFAULT_MAX_IN_FLIGHT),
             max_in_flight_per_function=config.get("max_fetch_per_function", DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION),
         )
-        self._contexts: dict[str, _Context] = {}
-        self._busy: dict[str, _Context] = {}
+        self._contexts: dict[tuple[str, str], _Context] = {}
+        self._busy: dict[tuple[str, str], _Context] = {}
         self._live: dict[int, _Invocation] = {}
         self._deadlines: list[tuple[float, int]] = []
         self._heavy: dict[str, float] = {}  # function -> when a slice of it last hit its CPU limit
-        self._heavy_now: set[str] = set()  # contexts whose last slice hit the CPU limit
+        self._heavy_now: set[tuple[str, str]] = set()  # contexts whose last slice hit the CPU limit
         self._next_inv = 1
         self._max_active = int(config.get("max_active", DEFAULT_MAX_ACTIVE))
         self._wake = trio.Event()
@@ -166,34 +215,47 @@ class Runner:
             self._send({"id": msg["id"], "pong": True})
 
     def _load(self, version: dict[str, Any]) -> _Context:
-        ctx = self._contexts.get(version["hash"])
+        key = (str(version["name"]), str(version["hash"]))
+        ctx = self._contexts.get(key)
         if ctx is not None:
             return ctx
-        sandbox = Sandbox(cpu_s=self._cpu_s, wall_s=self._timeout_s)
-        try:
-            handlers = sandbox.load(version["source"], version.get("path") or version["name"])
-            ctx = _Context(version["hash"], sandbox, handlers, None, None)
-        except LoadFailure as exc:
-            ctx = _Context(version["hash"], None, (), exc.message, exc.line)
+        ctx = _Context(key, version, None, (), None, None)
+        self._build(ctx)
         ctx.limit = self._max_active
-        ctx.name = str(version.get("name") or "")
-        self._contexts[version["hash"]] = ctx
+        self._contexts[key] = ctx
         self._evict()
         return ctx
+
+    def _build(self, ctx: _Context) -> None:
+        """(Re)create the context's sandbox from its source; on failure it becomes a load error."""
+        ctx.gen += 1
+        ctx.triggers.clear()
+        ctx.ended.clear()
+        ctx.solo.clear()
+        ctx.sandbox = None
+        try:
+            sandbox = Sandbox(cpu_s=self._cpu_s, wall_s=self._timeout_s)
+            version = ctx.version
+            ctx.handlers = sandbox.load(version["source"], version.get("path") or version["name"])
+            ctx.sandbox, ctx.error, ctx.line = sandbox, None, None
+            ctx.loaded_once = True
+        except LoadFailure as exc:
+            ctx.handlers, ctx.error, ctx.line = (), exc.message, exc.line
+        except (MemoryError, LimitExceeded):
+            ctx.handlers, ctx.error, ctx.line = (), "the runner could not build a context for it", None
 
     def _evict(self) -> None:
         """Forget the least recently used idle contexts beyond MAX_CONTEXTS."""
         if len(self._contexts) <= MAX_CONTEXTS:
             return
-        busy = {inv.ctx.hash for inv in self._live.values()}
         for ctx in sorted(self._contexts.values(), key=lambda c: c.last_used):
             if len(self._contexts) <= MAX_CONTEXTS:
                 break
-            if ctx.hash not in busy and ctx.hash not in self._busy:
-                del self._contexts[ctx.hash]
+            if not ctx.live and not ctx.waiting and ctx.key not in self._busy:
+                del self._contexts[ctx.key]
 
     def _on_invoke(self, msg: dict[str, Any]) -> None:
-        ctx = self._contexts.get(msg["hash"])
+        ctx = self._contexts.get((str(msg.get("name")), str(msg["hash"])))
         if ctx is None:
             if "version" not in msg:
                 self._send({"id": msg["id"], "missing": True})
@@ -201,6 +263,8 @@ class Runner:
             ctx = self._load(msg["version"])
         ctx.last_used = time.monotonic()
         events: list[str] = msg["events"]
+        if ctx.sandbox is None and ctx.loaded_once and not ctx.live:
+            self._build(ctx)  # a rebuild after a limit or violation failed: try again
         if ctx.sandbox is None:
             failed = {"error_name": "FunctionNotLoaded", "error_message": ctx.error, "duration_ms": 0.0}
             self._send({"id": msg["id"], "batch": False, "results": [failed] * len(events)})
@@ -221,15 +285,24 @@ class Runner:
         inv_id = self._next_inv
         self._next_inv += 1
         now = time.monotonic()
-        inv = _Invocation(inv_id, req, pos, ctx, now, InvocationClock(self._timeout_s, self._timeout_s))
-        self._live[inv_id] = inv
         start = {"k": "s", "i": inv_id, "h": handlers, "ty": ty, "e": ev, "s": st}
+        inv = _Invocation(inv_id, req, pos, ctx, now, InvocationClock(self._timeout_s, self._timeout_s), start)
+        self._live[inv_id] = inv
         if ctx.active < ctx.limit:
-            ctx.active += 1
-            self._begin(inv)
-            self._trigger(ctx, start)
+            self._hand(ctx, inv)
         else:
-            ctx.waiting.append((inv, start))
+            ctx.waiting.append(inv)
+
+    def _hand(self, ctx: _Context, inv: _Invocation) -> None:
+        """Give an invocation to the context's JS (it now holds an active slot)."""
+        ctx.active += 1
+        inv.started = True
+        inv.gen = ctx.gen
+        ctx.live[inv.id] = inv
+        if not inv.clock.started:  # timeout_ms starts now, not while it waited here
+            inv.clock.start(time.monotonic())
+            heapq.heappush(self._deadlines, (inv.clock.deadline, inv.id))
+        self._trigger(ctx, inv.start)
 
     def _admit(self, ctx: _Context) -> None:
         """A slot freed up: start waiting invocations that have not timed out."""
@@ -237,22 +310,14 @@ class Runner:
         self._admit_waiting(ctx)
 
     def _admit_waiting(self, ctx: _Context) -> None:
-        while ctx.waiting and ctx.active < ctx.limit:
-            inv, start = ctx.waiting.popleft()
+        while ctx.waiting and ctx.active < ctx.limit and ctx.sandbox is not None:
+            inv = ctx.waiting.popleft()
             if not inv.done:
-                ctx.active += 1
-                self._begin(inv)
-                self._trigger(ctx, start)
-
-    def _begin(self, inv: _Invocation) -> None:
-        """The invocation enters JS: its timeout_ms starts now (not while it waited here)."""
-        inv.started = True
-        inv.clock.start(time.monotonic())
-        heapq.heappush(self._deadlines, (inv.clock.deadline, inv.id))
+                self._hand(ctx, inv)
 
     def _trigger(self, ctx: _Context, trigger: dict[str, Any]) -> None:
         ctx.triggers.append(trigger)
-        self._busy[ctx.hash] = ctx
+        self._busy[ctx.key] = ctx
         self._wake.set()
 
     # ---- the JS loop ------------------------------------------------------------------
@@ -267,14 +332,16 @@ class Runner:
             for ctx in list(self._busy.values()):
                 if ctx.rest_until > time.monotonic() and self._others_live(ctx):
                     continue  # stays busy; _wake_after ends its rest
-                self._busy.pop(ctx.hash, None)
+                self._busy.pop(ctx.key, None)
+                if ctx.sandbox is None:
+                    continue
                 t0 = time.monotonic()
                 self._run_slice(ctx)
                 took = time.monotonic() - t0
                 self._not_their_time(ctx, took)
-                if ctx.hash in self._heavy_now:
+                if ctx.key in self._heavy_now:
                     # it ran into its CPU limit: as long again for the others before its next slice
-                    self._heavy_now.discard(ctx.hash)
+                    self._heavy_now.discard(ctx.key)
                     ctx.rest_until = time.monotonic() + took
                     if self._nursery is not None:
                         self._nursery.start_soon(self._wake_after, took)
@@ -296,27 +363,145 @@ class Runner:
             if inv.ctx is not ran:
                 inv.clock.extend(seconds)
 
+    def _note_heavy(self, ctx: _Context, error_name: str) -> None:
+        """A slice of `ctx` ran into its CPU limit: rest it, and tell the pool (affinity.py)."""
+        if error_name in CPU_HEAVY_ERRORS:
+            self._heavy_now.add(ctx.key)
+            self._heavy[ctx.name] = time.monotonic()  # reported with every answer
+
+    def _take_triggers(self, ctx: _Context) -> list[dict[str, Any]]:
+        if not ctx.solo:
+            triggers = ctx.triggers[:MAX_TRIGGERS_PER_SLICE]
+            del ctx.triggers[:MAX_TRIGGERS_PER_SLICE]
+            return triggers
+        # after an interrupt with several suspects: one invocation per slice finds the culprit
+        if not ctx.triggers:
+            return []
+        first = ctx.triggers[0]["i"]
+        triggers = [t for t in ctx.triggers if t["i"] == first]
+        ctx.triggers[:] = [t for t in ctx.triggers if t["i"] != first]
+        return triggers
+
     def _run_slice(self, ctx: _Context) -> None:
         assert ctx.sandbox is not None
-        triggers = ctx.triggers[:MAX_TRIGGERS_PER_SLICE]
-        del ctx.triggers[:MAX_TRIGGERS_PER_SLICE]
-        try:
-            out = ctx.sandbox.run_slice(triggers)
-        except LoadFailure as exc:
-            # the function broke its own dispatcher: fail what it has in flight
-            for inv in [i for i in self._live.values() if i.ctx is ctx]:
-                self._finish(inv, False, {"name": "FunctionNotLoaded", "message": exc.message})
+        triggers = self._take_triggers(ctx)
+        ran = {t["i"]: inv for t in triggers if t["k"] != "x" and (inv := ctx.live.get(t["i"])) is not None}
+        budget = max((self._cpu_s - inv.cpu_s for inv in ran.values()), default=self._cpu_s)
+        out = ctx.sandbox.run_slice(triggers, cpu_s=min(self._cpu_s, max(budget, 0.01)) + 0.05)
+        if out.answer is None:
+            if out.violation is not None:
+                self._violation(ctx, out.violation)
+            else:
+                for line in out.logs:  # what it logged before the limit, for its own invocations only
+                    if (inv := ctx.live.get(line.inv)) is not None:
+                        self._log(inv, line)
+                self._note_heavy(ctx, out.interrupted or "CPULimitError")
+                self._interrupted(ctx, ran, out.interrupted or "CPULimitError", out.message)
             return
-        if out.interrupted in CPU_HEAVY_ERRORS:
-            self._heavy_now.add(ctx.hash)
-            if ctx.name:
-                self._heavy[ctx.name] = time.monotonic()  # reported with every answer (affinity.py)
-        for box in out.outboxes:
-            self._apply_outbox(box)
+        try:
+            self._charge(ctx, ran, out.cpu_s, out.answer.outboxes)
+            rebuild = False
+            for box in out.answer.outboxes:
+                rebuild = self._apply_outbox(ctx, box) or rebuild
+        except ContextViolation as exc:
+            self._violation(ctx, str(exc))
+            return
+        if rebuild:  # an invocation ran out of memory: the heap is not to be trusted
+            self._reset(ctx, set(), "MemoryLimitError", "")
+            return
+        if out.answer.queued == 0 and not ctx.triggers:
+            ctx.ended.clear()  # every abandon trigger has been seen
         self._adapt_limit(ctx, triggers)
-        if out.queued or ctx.triggers:
-            self._busy[ctx.hash] = ctx
+        if out.answer.queued or ctx.triggers:
+            self._busy[ctx.key] = ctx
             self._wake.set()
+
+    def _charge(self, ctx: _Context, ran: dict[int, _Invocation], cpu_s: float, boxes: tuple[Outbox, ...]) -> None:
+        """Split the slice's CPU over the invocations that ran (by the time JS saw each run);
+        an invocation past cpu_ms over all its slices ends with CPULimitError."""
+        weights: dict[int, float] = {}
+        for box in boxes:
+            for inv_id, ms in box.costs:
+                if inv_id in ctx.live:
+                    weights[inv_id] = weights.get(inv_id, 0.0) + max(0.0, ms)
+        for inv_id in ran:
+            weights.setdefault(inv_id, 0.0)
+        if not weights:
+            return
+        total = sum(w + 0.1 for w in weights.values())
+        for inv_id, w in weights.items():
+            inv = ctx.live[inv_id]
+            inv.cpu_s += cpu_s * (w + 0.1) / total
+            if inv.cpu_s > self._cpu_s and not inv.done:
+                message = f"the function used more than {round(self._cpu_s * 1000)} ms of CPU"
+                self._note_heavy(ctx, "CPULimitError")
+                self._end(inv, "CPULimitError", message)
+
+    def _end(self, inv: _Invocation, name: str, message: str) -> None:
+        """The runner ends an invocation JS still runs: fail it, tell JS to drop it."""
+        started = inv.started
+        ctx = inv.ctx
+        self._finish(inv, False, name=name, message=message)
+        if started and inv.gen == ctx.gen and ctx.sandbox is not None:
+            ctx.ended.add(inv.id)
+            self._trigger(ctx, {"k": "x", "i": inv.id})
+
+    def _violation(self, ctx: _Context, reason: str) -> None:
+        """The context said something it may not: fail its invocations as a bug, rebuild it."""
+        message = f"the function broke the runner's protocol ({reason[:300]}); its context was discarded"
+        ctx.sandbox = None  # nothing is handed to the old context from here on
+        for inv in list(ctx.live.values()):
+            self._finish(inv, False, name="SandboxViolation", message=message)
+        self._rebuild(ctx)
+
+    def _interrupted(self, ctx: _Context, ran: dict[int, _Invocation], name: str, message: str) -> None:
+        """A limit stopped a slice: blame the invocation that ran, or find it one by one."""
+        ctx.sandbox = None
+        if len(ran) == 1:
+            [culprit] = ran.values()
+            self._finish(culprit, False, name=name, message=message)
+            self._reset(ctx, set(), name, message)
+            return
+        suspects = set()
+        for inv in ran.values():
+            if inv.effects or inv.restarts >= 2:
+                self._finish(inv, False, name=name, message=message)
+            else:
+                suspects.add(inv.id)
+        self._reset(ctx, suspects, name, message)
+
+    def _reset(self, ctx: _Context, suspects: set[int], name: str, message: str) -> None:
+        """Rebuild the context; restart its invocations that did nothing outside JS yet, and
+        fail (retryably) those whose fetches or timers already ran."""
+        ctx.sandbox = None
+        restart: list[_Invocation] = []
+        for inv in list(ctx.live.values()):
+            if inv.effects or inv.restarts >= 3:
+                why = f"the function's context was discarded after {name} in another invocation"
+                self._finish(inv, False, name="ContextReset", message=why)
+            else:
+                restart.append(inv)
+        self._rebuild(ctx, restart, suspects)
+
+    def _rebuild(
+        self, ctx: _Context, restart: list[_Invocation] | None = None, suspects: set[int] | None = None
+    ) -> None:
+        for inv in restart or ():
+            ctx.live.pop(inv.id, None)
+            ctx.active -= 1
+            inv.started = False
+            inv.restarts += 1
+            inv.logs, inv.log_bytes, inv.requests, inv.cpu_s = [], 0, [], 0.0
+        self._build(ctx)
+        if ctx.sandbox is None:
+            for inv in [*(restart or ()), *ctx.waiting]:
+                self._finish(inv, False, name="FunctionNotLoaded", message=ctx.error or "")
+            ctx.waiting.clear()
+            return
+        ctx.solo = set(suspects or ())
+        for inv in restart or ():
+            self._hand(ctx, inv)
+        self._admit_waiting(ctx)
 
     def _adapt_limit(self, ctx: _Context, triggers: list[dict[str, Any]]) -> None:
         """Grow the admission limit while started invocations finish in their own slice."""
@@ -329,32 +514,83 @@ class Runner:
             ctx.limit = min(ctx.limit * 2, MAX_TRIGGERS_PER_SLICE)
         self._admit_waiting(ctx)
 
-    def _apply_outbox(self, box: dict[str, Any]) -> None:
-        for inv_id, level, message, at in box["l"]:
-            inv = self._live.get(inv_id)
-            if inv is not None:
-                inv.logs.append([level, message, at])
-        for item in box["f"]:
-            inv = self._live.get(item[1])
-            if inv is not None and self._nursery is not None:
-                self._nursery.start_soon(self._do_fetch, inv, item)
-        for timer_id, inv_id, ms in box["t"]:
-            inv = self._live.get(inv_id)
-            if inv is not None and self._nursery is not None:
-                self._nursery.start_soon(self._do_timer, inv, timer_id, ms)
-        for inv_id, ok, payload in box["d"]:
-            inv = self._live.get(inv_id)
-            if inv is not None:
-                self._finish(inv, ok, payload)
+    def _owned(self, ctx: _Context, inv_id: int, what: str) -> _Invocation | None:
+        """The live invocation `inv_id` of THIS context; None if the runner ended it; else a violation."""
+        inv = ctx.live.get(inv_id)
+        if inv is not None:
+            return inv
+        if inv_id in ctx.ended:
+            return None
+        raise ContextViolation(f"{what} for invocation {inv_id}, which this context does not run")
 
-    def _finish(self, inv: _Invocation, ok: bool, payload: Any) -> None:
+    @staticmethod
+    def _log(inv: _Invocation, entry: LogEntry) -> None:
+        if inv.log_bytes <= MAX_LOG_BYTES:
+            inv.log_bytes += len(entry.message) + LOG_LINE_COST
+            inv.logs.append([entry.level, cut(entry.message, MAX_LOG_BYTES), entry.time])
+
+    def _apply_outbox(self, ctx: _Context, box: Outbox) -> bool:
+        """Apply one outbox; True if an invocation ran out of memory (rebuild the context)."""
+        for entry in box.logs:
+            inv = self._owned(ctx, entry.inv, "a log line")
+            if inv is not None:
+                self._log(inv, entry)
+        for fetch in box.fetches:
+            inv = self._owned(ctx, fetch.inv, "a fetch")
+            if inv is not None and self._nursery is not None:
+                inv.fetches += 1
+                if inv.fetches > MAX_FETCHES_PER_INVOCATION:
+                    raise ContextViolation(f"more than {MAX_FETCHES_PER_INVOCATION} fetches in flight")
+                inv.effects = True
+                self._nursery.start_soon(self._do_fetch, inv, fetch)
+        for timer in box.timers:
+            inv = self._owned(ctx, timer.inv, "a timer")
+            if inv is not None and self._nursery is not None:
+                inv.timers += 1
+                if inv.timers > MAX_TIMERS_PER_INVOCATION:
+                    raise ContextViolation(f"more than {MAX_TIMERS_PER_INVOCATION} pending timers")
+                inv.effects = True
+                self._nursery.start_soon(self._do_timer, inv, timer)
+        oom = False
+        for done in box.finished:
+            inv = self._owned(ctx, done.inv, "a result")
+            if inv is None:
+                continue
+            if done.ok:
+                self._finish(inv, True, value=done.value)
+            else:
+                oom = oom or done.error_name == "MemoryLimitError"
+                self._finish(
+                    inv,
+                    False,
+                    name=done.error_name,
+                    message=done.error_message,
+                    stack=done.stack,
+                    retry_after=done.retry_after,
+                )
+        return oom
+
+    def _finish(
+        self,
+        inv: _Invocation,
+        ok: bool,
+        *,
+        value: str | None = None,
+        name: str = "Error",
+        message: str = "",
+        stack: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         """Record one invocation's result; answer its request when all positions are in."""
         if inv.done:
             return
         inv.done = True
         self._live.pop(inv.id, None)
+        ctx = inv.ctx
+        ctx.solo.discard(inv.id)
         if inv.started:
-            self._admit(inv.ctx)
+            ctx.live.pop(inv.id, None)
+            self._admit(ctx)
         for scope in inv.scopes:
             scope.cancel()
         result: dict[str, Any] = {
@@ -363,14 +599,14 @@ class Runner:
             "duration_ms": (time.monotonic() - inv.t0) * 1000,
         }
         if ok:
-            result["value"] = payload
+            result["value"] = value
         else:
-            result["error_name"] = str(payload.get("name") or "Error")
-            result["error_message"] = str(payload.get("message") or "")
-            if payload.get("stack"):
-                result["stack"] = payload["stack"]
-            if isinstance(payload.get("retryAfter"), int | float):
-                result["retry_after"] = float(payload["retryAfter"])  # RetryError(msg, {retryAfter})
+            result["error_name"] = name
+            result["error_message"] = cut(message)
+            if stack:
+                result["stack"] = cut(stack)
+            if retry_after is not None:
+                result["retry_after"] = retry_after  # RetryError(msg, {retryAfter})
         req = inv.req
         req.results[inv.pos] = result
         req.remaining -= 1
@@ -383,6 +619,8 @@ class Runner:
 
     def _recently_heavy(self) -> list[str]:
         """Functions whose slices hit their CPU limit here lately: the pool keeps them apart."""
+        if not self._heavy:
+            return []
         now = time.monotonic()
         for name, at in list(self._heavy.items()):
             if now - at > HEAVY_FOR_S:
@@ -390,18 +628,15 @@ class Runner:
         return list(self._heavy)
 
     # ---- async work on behalf of JS ---------------------------------------------------
-    async def _do_fetch(self, inv: _Invocation, item: list[Any]) -> None:
-        fid, _, method, url, headers, body, is_bin, follow, timeout_ms = item
-        raw = None if body is None else body.encode("latin-1" if is_bin else "utf-8")
-        spec = FetchSpec(
-            method, url, [(str(k), str(v)) for k, v in headers], raw, bool(follow), (timeout_ms or 0) / 1000
-        )
+    async def _do_fetch(self, inv: _Invocation, item: FetchRequest) -> None:
+        raw = None if item.body is None else item.body.encode("latin-1" if item.binary else "utf-8", "replace")
         t0 = time.monotonic()
-        trigger: dict[str, Any] = {"k": "f", "i": inv.id, "f": fid}
-        record: dict[str, Any] = {"method": method, "url": url, "status": None}
+        trigger: dict[str, Any] = {"k": "f", "i": inv.id, "f": item.fetch_id}
+        record: dict[str, Any] = {"method": item.method[:20], "url": item.url[:2048], "status": None}
         with trio.CancelScope() as scope:
             inv.scopes.add(scope)
             try:
+                spec = FetchSpec(item.method, item.url, list(item.headers), raw, item.follow, item.timeout_ms / 1000)
                 reply = await self._fetcher.fetch(spec, owner=inv.ctx.name, on_queue=partial(_pause, inv.clock))
                 trigger["r"] = {
                     "st": reply.status,
@@ -418,19 +653,26 @@ class Runner:
                 trigger["err"] = exc.reason
                 trigger["code"] = exc.code
                 record["error"] = exc.reason
+            except Exception as exc:  # noqa: BLE001 - whatever a request does, it fails only itself
+                trigger["err"] = f"{type(exc).__name__}: {exc}"[:500]
+                trigger["code"] = None
+                record["error"] = trigger["err"]
         inv.scopes.discard(scope)
+        inv.fetches -= 1
         record["duration_ms"] = (time.monotonic() - t0) * 1000
-        inv.requests.append(record)
-        if not inv.done:
+        if len(inv.requests) < MAX_REQUEST_RECORDS:
+            inv.requests.append(record)
+        if not inv.done and inv.gen == inv.ctx.gen:
             self._trigger(inv.ctx, trigger)
 
-    async def _do_timer(self, inv: _Invocation, timer_id: int, ms: float) -> None:
+    async def _do_timer(self, inv: _Invocation, timer: TimerRequest) -> None:
         with trio.CancelScope() as scope:
             inv.scopes.add(scope)
-            await trio.sleep(ms / 1000)
+            await trio.sleep(timer.ms / 1000)
         inv.scopes.discard(scope)
-        if not inv.done:
-            self._trigger(inv.ctx, {"k": "t", "i": inv.id, "t": timer_id})
+        inv.timers -= 1
+        if not inv.done and inv.gen == inv.ctx.gen:
+            self._trigger(inv.ctx, {"k": "t", "i": inv.id, "t": timer.timer_id})
 
     async def _deadline_loop(self) -> None:
         """Wall-clock timeout_ms for invocations waiting on fetches or timers."""
@@ -444,10 +686,7 @@ class Runner:
                     heapq.heappush(self._deadlines, (min(inv.clock.next_check(now), now + 0.1), inv_id))
                 elif inv is not None:
                     message = f"the function ran longer than {round(self._timeout_s * 1000)} ms"
-                    started = inv.started
-                    self._finish(inv, False, {"name": "TimeoutError", "message": message})
-                    if started:
-                        self._trigger(inv.ctx, {"k": "x", "i": inv_id})
+                    self._end(inv, "TimeoutError", message)
             nxt = self._deadlines[0][0] - now if self._deadlines else 0.1
             await trio.sleep(max(0.005, min(nxt, 0.1)))
 

@@ -80,7 +80,7 @@ class _Runner:
     def __init__(self, proc: trio.Process) -> None:
         self.proc = proc
         self.waiting: dict[int, tuple[trio.Event, list[dict[str, Any]]]] = {}
-        self.loaded: set[str] = set()
+        self.loaded: set[tuple[str, str]] = set()  # (function name, version hash) it holds
         self.alive = True
         self.retiring = False
         self.invocations = 0
@@ -203,7 +203,7 @@ class RunnerPool:
             )
         except _RunnerDied as exc:
             return LoadReport(ok=False, error=f"RunnerCrashed: {exc}")
-        runner.loaded.add(version.hash)
+        runner.loaded.add((version.name, version.hash))
         rep = answer["report"]
         # error is the bare message; callers prefix the file and line (plugins.py does)
         return LoadReport(ok=bool(rep["ok"]), error=rep["error"], line=rep.get("line"), handlers=tuple(rep["handlers"]))
@@ -219,7 +219,6 @@ class RunnerPool:
         started = time.monotonic()
         try:
             answer = await self._invoke_once(version, events, settings, batch)
-            results = _results(answer, len(events))
         except _RunnerDied as exc:
             ms = (time.monotonic() - started) * 1000
             crashed = InvocationResult(
@@ -228,6 +227,14 @@ class RunnerPool:
             return [crashed] * len(events)
         finally:
             self._in_flight -= 1
+        try:
+            results = _results(answer, len(events))
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            # our own runner answered nonsense: a bug, but one event batch's, not the daemon's
+            bad = InvocationResult(
+                outcome=Outcome.RETRY, error_name="RunnerCrashed", error_message=f"malformed runner answer: {exc!r}"
+            )
+            return [bad] * len(events)
         self._affinity.note(version.name, [r.error_name for r in results], time.monotonic())
         return results
 
@@ -271,6 +278,7 @@ class RunnerPool:
     ) -> dict[str, Any]:
         msg: dict[str, Any] = {
             "op": "invoke",
+            "name": version.name,
             "hash": version.hash,
             "events": [json.dumps(e, separators=(",", ":")) for e in events],
             "types": [str(e.get("type", "")) if isinstance(e, dict) else "" for e in events],
@@ -282,7 +290,8 @@ class RunnerPool:
         runner.invocations += len(events)
         for _ in range(3):
             msg["id"] = self._new_id()
-            if version.hash not in runner.loaded:
+            key = (version.name, version.hash)
+            if key not in runner.loaded:
                 msg["version"] = _version_msg(version)
             try:
                 answer = await runner.request(msg, timeout_s=timeout)
@@ -290,13 +299,13 @@ class RunnerPool:
                 runner = await self._pick(version.name)
                 msg.pop("version", None)
                 continue
-            runner.loaded.add(version.hash)
+            runner.loaded.add(key)
             if not answer.get("missing"):
                 for name in answer.get("heavy") or ():
                     self._affinity.note(str(name), ["CPULimitError"], time.monotonic())
                 self._maybe_recycle(runner)
                 return answer
-            runner.loaded.discard(version.hash)  # the runner evicted it: resend the source
+            runner.loaded.discard(key)  # the runner evicted it: resend the source
         raise _RunnerDied("runner kept losing the function's source")
 
     async def _pick(self, function: str | None = None) -> _Runner:
@@ -444,9 +453,21 @@ def _version_msg(version: PluginVersion) -> dict[str, Any]:
 
 def _results(answer: dict[str, Any], n: int) -> list[InvocationResult]:
     raw = answer["results"]
+    if not isinstance(raw, list):
+        raise TypeError("results is not a list")
     if answer.get("batch"):
         return _batch_results(raw[0], n)
+    if len(raw) != n:
+        raise ValueError(f"{len(raw)} results for {n} events")
     return [_result(r) for r in raw]
+
+
+def _opt_str(v: Any) -> str | None:
+    return None if v is None else str(v)
+
+
+def _opt_num(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
 def _common(r: dict[str, Any]) -> dict[str, Any]:
@@ -454,12 +475,12 @@ def _common(r: dict[str, Any]) -> dict[str, Any]:
         "logs": tuple(LogLine(level=str(lv), message=str(m), time=float(t)) for lv, m, t in r.get("logs", ())),
         "requests": tuple(
             RequestRecord(
-                method=q["method"],
-                url=q["url"],
-                status=q.get("status"),
+                method=str(q["method"]),
+                url=str(q["url"]),
+                status=q.get("status") if isinstance(q.get("status"), int) else None,
                 duration_ms=float(q.get("duration_ms", 0.0)),
-                error=q.get("error"),
-                retry_after=q.get("retry_after"),
+                error=_opt_str(q.get("error")),
+                retry_after=_opt_num(q.get("retry_after")),
             )
             for q in r.get("requests", ())
         ),
@@ -468,14 +489,17 @@ def _common(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _result(r: dict[str, Any]) -> InvocationResult:
+    if not isinstance(r, dict):
+        raise TypeError("a result is not an object")
     name = r.get("error_name")
     if name is None:
         return InvocationResult(outcome=Outcome.DELIVERED, value=_loads(r.get("value")), **_common(r))
+    name = str(name)
     return InvocationResult(
         outcome=classify(name),
         error_name=name,
-        error_message=r.get("error_message"),
-        retry_after=r.get("retry_after"),
+        error_message=_opt_str(r.get("error_message")),
+        retry_after=_opt_num(r.get("retry_after")),
         **_common(r),
     )
 
@@ -491,6 +515,8 @@ def _loads(value: Any) -> Any:
 
 def _batch_results(r: dict[str, Any], n: int) -> list[InvocationResult]:
     """Map onBatch's result to positions: an error applies to all; else each {status}."""
+    if not isinstance(r, dict):
+        raise TypeError("a result is not an object")
     if r.get("error_name") is not None:
         return [_result(r)] * n
     common = _common(r)

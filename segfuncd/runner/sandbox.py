@@ -13,8 +13,11 @@ Sandbox rules (dukpy's stock interpreter is not a sandbox):
   * the host answers exactly one exported name, and only with the context's secret token;
     every host function is safe with any arguments and never raises (bad input -> null);
   * CPU and wall-clock limits are Python exceptions raised from SIGPROF / SIGALRM handlers,
-    which dukpy's interrupt check turns into an aborted eval; the context stays usable.
-    Signals run only in the main thread, so JS must run in the runner's main thread.
+    which dukpy's interrupt check turns into an aborted eval (uncatchable in JS). A limit
+    that lands inside a host call is deferred until JS runs again (see _Armed). After any
+    interrupt the runner throws the context away: its state is not trusted any more.
+    Signals run only in the main thread, so JS must run in the runner's main thread;
+  * what a slice answers is parsed by answers.py (typed records, ContextViolation).
 """
 
 from __future__ import annotations
@@ -28,15 +31,18 @@ import os
 import re
 import secrets
 import signal
+import time
 import uuid
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import dukpy._dukpy as _dukpy  # type: ignore[import-untyped]  # the bare native layer
 
 from ..spec import HANDLER_NAMES
+from .answers import ContextViolation, LogEntry, SliceAnswer, parse_answer, parse_answer_text
 
 PRELUDE_NAME = "<segfuncd-prelude>"
 _HASHES = frozenset({"md5", "sha1", "sha224", "sha256", "sha384", "sha512"})
@@ -59,21 +65,53 @@ class WallLimitExceeded(LimitExceeded):
 
 
 class _Armed:
-    """Whether a JS eval is running; signals that arrive outside one are ignored."""
+    """Whether a JS eval is running, and which limit fired during it.
+
+    dukpy runs Python signal handlers from two places: its interrupt check inside JS (a
+    raise there aborts the eval, uncatchably) and the host-call path (a raise there becomes
+    a JS error user code can catch, and the eval goes on). The handler cannot tell which,
+    so once a limit fired it keeps raising every millisecond until the eval is over, and
+    every host call returns at once meanwhile: the first raise that lands in JS ends it.
+    It raises only while a `_run_js` frame is on the stack; elsewhere (the eval's own
+    bookkeeping, the trio loop) a late signal does nothing.
+    """
 
     on = False
+    fired: type[LimitExceeded] | None = None
 
 
-def _on_sigprof(signum: int, frame: object) -> None:
-    if _Armed.on:
-        _Armed.on = False  # at most one raise per eval, even if it lands in its `finally`
-        raise CPULimitExceeded()
+def _in_js(frame: FrameType | None) -> bool:
+    while frame is not None:
+        if frame.f_code is _RUN_CODE:
+            return True
+        frame = frame.f_back
+    return False
 
 
-def _on_sigalrm(signum: int, frame: object) -> None:
-    if _Armed.on:
-        _Armed.on = False
-        raise WallLimitExceeded()
+def _on_limit(kind: type[LimitExceeded], frame: FrameType | None) -> None:
+    if not _Armed.on or not _in_js(frame):
+        return
+    if _Armed.fired is None:
+        _Armed.fired = kind
+    signal.setitimer(signal.ITIMER_REAL, 0.001)  # again, until the eval is over
+    raise _Armed.fired()
+
+
+def _on_sigprof(signum: int, frame: FrameType | None) -> None:
+    _on_limit(CPULimitExceeded, frame)
+
+
+def _on_sigalrm(signum: int, frame: FrameType | None) -> None:
+    _on_limit(WallLimitExceeded, frame)
+
+
+def _run_js(host: Any, code: bytes, kwargs: bytes, name: str) -> bytes | None:
+    """The only place JS runs; the limit handlers raise only below this frame."""
+    result: bytes | None = _dukpy.eval_string(host, code, kwargs, False, name)
+    return result
+
+
+_RUN_CODE = _run_js.__code__
 
 
 def install_limit_handlers() -> None:
@@ -123,16 +161,22 @@ class _Host:
     def __init__(self, token: str) -> None:
         self._ctx = _dukpy.create_context()
         self._token = token
+        self.salvaged: str | None = None  # the answer text of a slice a limit stopped
 
     def _check_exported_function_exists(self, name: bytes) -> bool:
         return name == b"h"
 
     def _call_python(self, name: bytes, json_args: bytes) -> bytes:
+        if _Armed.fired is not None:
+            raise _Armed.fired()  # a limit fired: host() in the prelude waits for the interrupt
         try:
             args = json.loads(json_args)
             if name != b"h" or not isinstance(args, list) or len(args) < 2:
                 return b"null"
             if not isinstance(args[0], str) or not hmac.compare_digest(args[0], self._token):
+                return b"null"
+            if args[1] == "salvage" and len(args) == 3 and isinstance(args[2], str):
+                self.salvaged = args[2]
                 return b"null"
             return json.dumps(_host_call(args[1], args[2:])).encode()
         except Exception:  # noqa: BLE001 - any input from JS must yield an answer, not a crash
@@ -168,11 +212,21 @@ class LoadFailure(Exception):
 
 @dataclass(frozen=True, slots=True)
 class SliceOutput:
-    """What one slice produced: outboxes not seen before, and triggers still queued."""
+    """What one slice produced.
 
-    outboxes: list[dict[str, Any]]
-    queued: int
-    interrupted: str | None  # error name charged to the running invocation, if any
+    `answer` holds the outboxes not seen before (None when the slice did not complete);
+    `interrupted` names the limit that stopped it (CPULimitError / TimeoutError /
+    MemoryLimitError) and `logs` what the stopped slice had logged;
+    `violation` says how the context broke the protocol. Either of the last two means the
+    context must be thrown away. `cpu_s` is the CPU the slice used.
+    """
+
+    answer: SliceAnswer | None
+    cpu_s: float
+    interrupted: str | None = None
+    message: str = ""
+    logs: tuple[LogEntry, ...] = ()  # what an interrupted slice had logged
+    violation: str | None = None
 
 
 class Sandbox:
@@ -184,7 +238,6 @@ class Sandbox:
         self._wall_s = wall_s
         self._seq = 0
         self._ack = 0
-        self._blame: tuple[str, str] | None = None
         self._eval(prelude_source(), {"token": self._host._token, "lodash": lodash_source()}, PRELUDE_NAME)
         self.handlers: tuple[str, ...] = ()
 
@@ -193,60 +246,106 @@ class Sandbox:
         raw = self._eval_raw(code.encode("utf-8"), json.dumps(kwargs).encode("utf-8"), name, self._cpu_s)
         return None if raw is None else json.loads(raw)
 
-    def _eval_raw(self, code: bytes, kwargs: bytes, name: str, cpu_s: float) -> bytes | None:
-        # A signal that lands just after eval_string returned still raises (once) here;
-        # run_slice treats it as an interrupt, and the dispatcher re-sends the outboxes
-        # Python has not acknowledged, so the slice's work is not lost.
+    def _eval_raw(
+        self, code: bytes, kwargs: bytes, name: str, cpu_s: float, wall_s: float | None = None
+    ) -> bytes | None:
+        """Run JS with both timers armed; a limit that fired raises LimitExceeded, even when
+        JS caught it or it surfaced as another error (see _Armed)."""
+        _Armed.fired = None
         signal.setitimer(signal.ITIMER_PROF, cpu_s)
-        signal.setitimer(signal.ITIMER_REAL, self._wall_s)
+        signal.setitimer(signal.ITIMER_REAL, self._wall_s if wall_s is None else wall_s)
         _Armed.on = True
         try:
-            result: bytes | None = _dukpy.eval_string(self._host, code, kwargs, False, name)
-            return result
+            result = _run_js(self._host, code, kwargs, name)
+        except BaseException:
+            if _Armed.fired is None:
+                raise
+            result = None
         finally:
             _Armed.on = False
             signal.setitimer(signal.ITIMER_PROF, 0)
             signal.setitimer(signal.ITIMER_REAL, 0)
+        if _Armed.fired is not None:
+            raise _Armed.fired()
+        return result
 
     def load(self, source: str, filename: str) -> tuple[str, ...]:
         """Run the plugin's top-level code; return its handler names (LoadFailure if none)."""
         try:
-            self._eval(source, {}, filename)
+            # `;null` on a line of its own: the completion value of the script is never
+            # serialized (a trailing function expression is not JSON; a toJSON is user code)
+            self._eval(source + "\n;null", {}, filename)
+            found = self._eval(_BIND, {}, "<bind>")
         except LimitExceeded as exc:
             raise LoadFailure(f"{exc.error_name}: top-level code exceeded a limit", None) from None
         except _dukpy.JSRuntimeError as exc:
             message, line = parse_js_error(str(exc), filename)
             raise LoadFailure(message, line) from None
-        handlers = tuple(self._eval(_BIND, {}, "<bind>"))
+        except (MemoryError, SystemError, ValueError) as exc:
+            raise LoadFailure(f"the function's top-level code broke its runtime: {type(exc).__name__}", None) from None
+        names = found.split(",") if isinstance(found, str) and found else []
+        if not isinstance(found, str) or not all(h in HANDLER_NAMES for h in names):
+            raise LoadFailure("the function's top-level code broke its runtime (handler list)", None)
+        handlers = tuple(names)
         if not handlers:
             raise LoadFailure("no handler defined (expected e.g. onTrack, track or onBatch)", None)
         self.handlers = handlers
         return handlers
 
-    def run_slice(self, triggers: list[dict[str, Any]]) -> SliceOutput:
-        """Feed triggers to the dispatcher; on an interrupt, charge the running invocation."""
+    def run_slice(self, triggers: list[dict[str, Any]], *, cpu_s: float | None = None) -> SliceOutput:
+        """Feed triggers to the dispatcher and parse what it answers (never raises)."""
         self._seq += 1
-        seq = self._seq
-        blame = self._blame
-        self._blame = None
-        call = f"__segfuncd.slice({seq},{self._ack}"
-        call += f",{json.dumps(blame[0])},{json.dumps(blame[1])})" if blame else ")"
-        kwargs = json.dumps({"t": triggers}).encode("utf-8")
-        # a batch of starts may legitimately use a little more than one invocation's budget
+        call = f"__segfuncd.slice({self._seq},{self._ack})".encode()
+        budget = self._cpu_s + 0.05 if cpu_s is None else cpu_s
+        t0 = time.thread_time()
         try:
-            raw = self._eval_raw(call.encode(), kwargs, "<slice>", self._cpu_s + 0.05)
+            kwargs = json.dumps({"t": triggers}).encode("utf-8")
+            raw = self._eval_raw(call, kwargs, "<slice>", budget)
         except LimitExceeded as exc:
-            self._blame = (exc.error_name, self._limit_message(exc))
-            return SliceOutput([], 1, exc.error_name)
+            used = time.thread_time() - t0
+            return SliceOutput(None, used, exc.error_name, self._limit_message(exc), logs=self._salvage())
+        except MemoryError:
+            used = time.thread_time() - t0
+            return SliceOutput(None, used, "MemoryLimitError", "the function ran out of memory", logs=self._salvage())
         except _dukpy.JSRuntimeError as exc:
-            # only our own dispatcher runs at the top of a slice; a failure here means the
-            # user shadowed or broke it, which only hurts this version
-            raise LoadFailure(f"the runtime of this function broke: {exc}", None) from None
-        got: dict[str, Any] = json.loads(raw) if raw is not None else {"u": [], "q": 0}
-        fresh = [o for o in got["u"] if o["s"] > self._ack]
+            used = time.thread_time() - t0
+            text = str(exc)
+            if "out of memory" in text:
+                return SliceOutput(
+                    None, used, "MemoryLimitError", "the function ran out of memory", logs=self._salvage()
+                )
+            # only our own dispatcher runs at the top of a slice: the user broke it
+            return SliceOutput(None, used, violation=f"its runtime broke: {text.splitlines()[0][:200]}")
+        except (SystemError, ValueError, RecursionError) as exc:
+            return SliceOutput(None, time.thread_time() - t0, violation=f"its runtime broke: {type(exc).__name__}")
+        used = time.thread_time() - t0
+        try:
+            got = parse_answer(raw)
+        except ContextViolation as exc:
+            return SliceOutput(None, used, violation=str(exc))
+        except MemoryError:
+            return SliceOutput(None, used, "MemoryLimitError", "the function's answer did not fit in memory")
+        fresh = tuple(o for o in got.outboxes if o.seq > self._ack)
         if fresh:
-            self._ack = fresh[-1]["s"]
-        return SliceOutput(fresh, int(got["q"]), None)
+            self._ack = max(o.seq for o in fresh)
+        return SliceOutput(SliceAnswer(fresh, got.queued), used)
+
+    def _salvage(self) -> tuple[LogEntry, ...]:
+        """After an interrupt: the log lines the lost slice wrote (the context is discarded,
+        but what a function logged before it hit a limit is what its author needs)."""
+        self._host.salvaged = None
+        try:
+            self._eval_raw(b"__segfuncd.salvage()", b"{}", "<salvage>", 0.05, 0.2)
+        except (LimitExceeded, Exception):  # noqa: BLE001 - best effort: the answer came before any job ran
+            pass
+        text, self._host.salvaged = self._host.salvaged, None
+        if text is None:
+            return ()
+        try:
+            answer = parse_answer_text(text)
+        except (ContextViolation, MemoryError):
+            return ()
+        return tuple(line for o in answer.outboxes if o.seq > self._ack for line in o.logs)
 
     def _limit_message(self, exc: LimitExceeded) -> str:
         if isinstance(exc, CPULimitExceeded):

@@ -2,11 +2,19 @@
 //
 // sandbox.py evaluates every prelude file inside ONE strict-mode function, so the names
 // declared here (host, dispatcher state) are closure variables that user code can never
-// reach. Rules:
+// reach. The context is untrusted (answers.py parses what it says; child.py checks ids),
+// but the prelude still keeps its own secrets. Rules:
 //  * the native `call_python` and the `dukpy` keyword object are re-installed by dukpy on
 //    every eval; we trap both globals with non-configurable accessors so user code can
 //    neither read them nor plant its own setter to steal them;
-//  * every host call carries a per-context token, so a stolen native would be useless;
+//  * every host call carries a per-context token; the native builds its argument array
+//    with [[Set]] and serializes it with JSON.stringify, so host() first makes sure no
+//    user accessor or toJSON sits on Array.prototype / Object.prototype (see cleanProtos);
+//  * Error.prepareStackTrace is an accessor of ours: user code gets call sites whose
+//    getFunction() / getThis() are undefined, so no stack frame hands out a prelude function;
+//  * intrinsics the dispatcher relies on are captured below before user code runs, and
+//    the slice answer is ONE string built by concatenation (answer()), so no user hook
+//    (toJSON, getters, patched Array/Map/Promise/JSON methods) can reshape it;
 //  * user code runs only from the dispatcher below, which records which invocation is
 //    running (`cur`) so console output, fetches and timers are charged to it.
 
@@ -23,29 +31,162 @@ Object.defineProperty(globalThis, "dukpy", {
   get() { return undefined; }, set(v) { __kw = v; }, enumerable: false, configurable: false,
 });
 
-/** Call an allow-listed host function (sandbox.Host.call). */
-function host(name, ...args) {
-  return __native("h", __token, name, ...args);
+// ---- captured intrinsics --------------------------------------------------------------
+const _apply = Reflect.apply;
+const _keys = Object.keys;
+const _stringify = JSON.stringify;
+const _parse = JSON.parse;
+const _now = Date.now;
+const _define = Reflect.defineProperty;
+const _deleteProperty = Reflect.deleteProperty;
+const _getOwn = Reflect.getOwnPropertyDescriptor;
+const _getProto = Reflect.getPrototypeOf;
+const _strSlice = String.prototype.slice;
+const _test = RegExp.prototype.test;
+const _ObjectProto = Object.prototype;
+const _ArrayProto = Array.prototype;
+const _HOOKED = ["toJSON", "0", "1", "2", "3", "4", "5"]; // what host()'s native touches
+const _String = String;
+
+function str(v) {
+  return typeof v === "string" ? v : safeString(v);
+}
+function cutText(s, n) {
+  return s.length <= n ? s : _apply(_strSlice, s, [0, n]) + " … [cut at " + (n >> 10) + " KB]";
+}
+function q(s) {
+  return _stringify(typeof s === "string" ? s : "");
+}
+function num(n) {
+  return typeof n === "number" && n === n && n !== Infinity && n !== -Infinity ? "" + n : "0";
 }
 
+/** Remove user properties the native would run (accessors, toJSON), run fn, put them back. */
+function cleanProtos(fn) {
+  if (_getProto(_ArrayProto) !== _ObjectProto) {
+    throw new TypeError("host functions are unavailable: the prototype of Array.prototype was replaced");
+  }
+  let saved = null;
+  let n = 0;
+  for (let k = 0; k < 2 * _HOOKED.length; k++) {
+    const proto = k & 1 ? _ObjectProto : _ArrayProto;
+    const key = _HOOKED[k >> 1];
+    const d = _getOwn(proto, key);
+    if (d === undefined) continue;
+    if (!_deleteProperty(proto, key)) {
+      if (saved) restore(saved, n);
+      throw new TypeError(`host functions are unavailable: ${key} on a built-in prototype cannot be removed`);
+    }
+    if (!saved) saved = Object.create(null);
+    saved[n++] = { proto: proto, key: key, desc: d };
+  }
+  try {
+    return fn();
+  } finally {
+    if (saved) restore(saved, n);
+  }
+}
+function restore(saved, n) {
+  for (let i = 0; i < n; i++) _define(saved[i].proto, saved[i].key, saved[i].desc);
+}
+
+/**
+ * Call an allow-listed host function (sandbox._host_call); arguments must be primitives.
+ * The host raises only when a limit fired (every other failure answers null); then we
+ * wait here, out of user code's reach, for the runner's interrupt, which no catch stops.
+ */
+function host(name, a, b, c) {
+  const n = arguments.length;
+  let called = false;
+  try {
+    return cleanProtos(() => {
+      called = true;
+      return n === 1 ? __native("h", __token, name)
+        : n === 2 ? __native("h", __token, name, a)
+          : n === 3 ? __native("h", __token, name, a, b)
+            : __native("h", __token, name, a, b, c);
+    });
+  } catch (e) {
+    if (called) for (;;) {} // eslint-disable-line no-empty
+    throw e;
+  }
+}
+
+// ---- Error.prepareStackTrace: V8's API, minus the functions and receivers ---------------
+let userPrepare;
+function safeSite(site) {
+  const call = (m) => { try { return _apply(site[m], site, []); } catch (e) { return null; } };
+  const o = {
+    getFileName: () => call("getFileName"),
+    getLineNumber: () => call("getLineNumber"),
+    getColumnNumber: () => call("getColumnNumber"),
+    getFunctionName: () => call("getFunctionName"),
+    getTypeName: () => null,
+    getMethodName: () => null,
+    isNative: () => call("isNative"),
+    isToplevel: () => null,
+    isEval: () => null,
+    isConstructor: () => null,
+    getFunction: () => undefined,
+    getThis: () => undefined,
+    toString: () => str(call("toString")),
+  };
+  return Object.freeze(o);
+}
+function prepareWrapper(err, sites) {
+  const safe = [];
+  const n = sites && typeof sites.length === "number" ? sites.length : 0;
+  for (let i = 0; i < n; i++) _define(safe, i, { value: safeSite(sites[i]), writable: true, enumerable: true, configurable: true });
+  return userPrepare(err, safe);
+}
+// QuickJS keeps the hook in an internal slot behind its own accessor: we hand it our wrapper.
+const _nativePrepare = _getOwn(Error, "prepareStackTrace");
+const _setPrepare = _nativePrepare && typeof _nativePrepare.set === "function" ? _nativePrepare.set : null;
+Object.defineProperty(Error, "prepareStackTrace", {
+  get() { return userPrepare; },
+  set(v) {
+    userPrepare = v;
+    if (_setPrepare) _apply(_setPrepare, Error, [typeof v === "function" ? prepareWrapper : undefined]);
+  },
+  enumerable: false, configurable: false,
+});
+
 const LOG_CAP = 4096; // bytes of console output kept per invocation
+const LOG_LINE_COST = 16; // every line costs this on top of its length (empty lines too)
 const VALUE_CAP = 4096; // characters of JSON return value kept
+const ERROR_CAP = 8192; // characters of an error message or stack kept
+const MAX_TIMERS = 1000; // pending setTimeout callbacks per invocation
+const MAX_FETCHES = 1000; // fetches in flight per invocation
+const MAX_BODY = 8 * 1024 * 1024; // characters of one request body
 const BARRIER = 12; // microtask ticks granted to each trigger before the next one runs
 const SLICE_MS = 20; // a slice stops starting new work after this long
 
+// Tables keyed by id are null-prototype objects: no user-patched Map method, no prototype
+// lookup on a miss. Invocation state: {logBytes, truncated, timers, fetches}.
 let cur = null; // id of the invocation whose code is running
 let unacked = []; // outboxes not yet confirmed by Python (an interrupt can lose a return value)
+let unackedHead = 0;
 let out = newOutbox(0);
-let handlers = {};
-const queue = [];
-const live = new Map(); // invocation id -> {logBytes, truncated}
-const fetches = new Map(); // fetch id -> {resolve, reject, inv, url}
-const timers = new Map(); // timer id -> {fn, args, inv}
+let handlers = Object.create(null);
+const queue = Object.create(null);
+let qHead = 0;
+let qTail = 0;
+const live = Object.create(null);
+const fetches = Object.create(null); // fetch id -> {resolve, reject, inv, url}
+const timers = Object.create(null); // timer id -> {fn, args, inv}
 let nextFetchId = 1;
 let nextTimerId = 1;
 
+function isLive(inv) {
+  return inv !== null && live[inv] !== undefined;
+}
+
 function newOutbox(seq) {
-  return { s: seq, d: [], f: [], t: [], l: [] };
+  // each list is the comma-joined text of its entries; c: invocation id -> ms run
+  return { s: seq, d: "", f: "", t: "", l: "", c: Object.create(null) };
+}
+function add(list, entry) {
+  out[list] = out[list] === "" ? entry : out[list] + "," + entry;
 }
 
 // ---- errors ---------------------------------------------------------------------------
@@ -69,10 +210,11 @@ class RetryError extends defineError("RetryError") {
   constructor(message, options) {
     super(message);
     const after = options !== null && typeof options === "object" ? options.retryAfter : undefined;
-    if (typeof after === "number" && isFinite(after) && after > 0) this.retryAfter = after;
+    if (typeof after === "number" && after > 0 && after < Infinity) this.retryAfter = after;
   }
 }
 Object.defineProperty(RetryError, "name", { value: "RetryError" });
+const ResourceLimitError = defineError("ResourceLimitError"); // a per-invocation cap (not a global)
 class FetchError extends Error {
   constructor(message, type, systemError) {
     super(message);
@@ -85,28 +227,47 @@ Object.defineProperty(FetchError.prototype, "name", { value: "FetchError", writa
 
 function errorInfo(e) {
   if (e !== null && typeof e === "object") {
-    let name = typeof e.name === "string" && e.name ? e.name : "Error";
-    let message = typeof e.message === "string" ? e.message : safeString(e);
-    if (name === "InternalError" && /out of memory/.test(message)) name = "MemoryLimitError";
-    const info = { name: name, message: message, stack: typeof e.stack === "string" ? e.stack.slice(0, 2048) : null };
-    if (typeof e.retryAfter === "number" && isFinite(e.retryAfter)) info.retryAfter = e.retryAfter;
-    return info;
+    let name = "Error", message = "", stack = null, retryAfter = null;
+    try { if (typeof e.name === "string" && e.name) name = e.name; } catch (x) {}
+    try {
+      const after = e.retryAfter; // RetryError(msg, { retryAfter }): a number, or nothing
+      if (typeof after === "number" && after > 0 && after < Infinity) retryAfter = after;
+    } catch (x) {}
+    try { message = typeof e.message === "string" ? e.message : safeString(e); } catch (x) { message = "[unprintable]"; }
+    try { if (typeof e.stack === "string") stack = e.stack; } catch (x) {}
+    if (name === "InternalError" && _apply(_test, /out of memory/, [message])) name = "MemoryLimitError";
+    return {
+      name: cutText(name, 200), message: cutText(message, ERROR_CAP),
+      stack: stack === null ? null : cutText(stack, ERROR_CAP), retryAfter: retryAfter,
+    };
   }
-  return { name: "Error", message: safeString(e), stack: null };
+  return { name: "Error", message: cutText(safeString(e), ERROR_CAP), stack: null, retryAfter: null };
 }
 
 function safeString(v) {
-  try { return String(v); } catch (e) { return "[unprintable]"; }
+  try {
+    const s = _String(v);
+    return typeof s === "string" ? s : "[unprintable]";
+  } catch (e) {
+    return "[unprintable]";
+  }
+}
+
+/** The invocation broke a per-invocation cap: it ends now with `message`; throws to stop its code. */
+function overCap(message) {
+  const err = new ResourceLimitError(message);
+  if (isLive(cur)) finish(cur, false, err);
+  throw err;
 }
 
 // ---- console --------------------------------------------------------------------------
 function inspect(v, depth) {
-  if (typeof v === "string") return depth ? JSON.stringify(v) : v;
+  if (typeof v === "string") return depth ? _stringify(v) : v;
   if (v instanceof Error) return v.stack ? `${v.name}: ${v.message}\n${v.stack}`.trim() : `${v.name}: ${v.message}`;
   if (typeof v === "function") return `[Function: ${v.name || "anonymous"}]`;
   if (typeof v === "undefined" || typeof v === "symbol" || typeof v === "bigint") return safeString(v);
   try {
-    const s = JSON.stringify(v);
+    const s = _stringify(v);
     return s === undefined ? safeString(v) : s;
   } catch (e) {
     return safeString(v);
@@ -114,16 +275,23 @@ function inspect(v, depth) {
 }
 
 function log(level, args) {
-  if (cur === null) return; // output from nowhere (top-level code at load) is dropped
-  const st = live.get(cur);
-  if (!st || st.truncated) return;
-  let msg = Array.prototype.map.call(args, (a) => inspect(a, false)).join(" ");
-  if (st.logBytes + msg.length > LOG_CAP) {
-    msg = msg.slice(0, Math.max(0, LOG_CAP - st.logBytes)) + " … [log output truncated at 4 KB]";
+  if (!isLive(cur)) return; // output from nowhere (top-level code at load) is dropped
+  const st = live[cur];
+  if (st.truncated) return;
+  let msg = "";
+  for (let i = 0; i < args.length; i++) {
+    let part;
+    try { part = str(inspect(args[i], false)); } catch (e) { part = "[unprintable]"; }
+    msg = i === 0 ? part : msg + " " + part;
+    if (msg.length > LOG_CAP) break;
+  }
+  const cost = msg.length + LOG_LINE_COST;
+  if (st.logBytes + cost > LOG_CAP) {
+    msg = _apply(_strSlice, msg, [0, Math.max(0, LOG_CAP - st.logBytes - LOG_LINE_COST)]) + " … [log output truncated at 4 KB]";
     st.truncated = true;
   }
-  st.logBytes += msg.length;
-  out.l.push([cur, level, msg, Date.now() / 1000]);
+  st.logBytes += cost;
+  add("l", "[" + cur + "," + q(level) + "," + q(msg) + "," + num(_now() / 1000) + "]");
 }
 
 const console = Object.freeze({
@@ -139,12 +307,19 @@ const console = Object.freeze({
 function setTimeout(fn, ms, ...args) {
   if (typeof fn !== "function") throw new TypeError("setTimeout: callback must be a function");
   const id = nextTimerId++;
-  timers.set(id, { fn: fn, args: args, inv: cur });
-  out.t.push([id, cur, Math.max(0, Number(ms) || 0)]);
+  if (!isLive(cur)) return id; // the invocation has ended: the callback would never run
+  const st = live[cur];
+  if (st.timers >= MAX_TIMERS) overCap(`more than ${MAX_TIMERS} pending setTimeout callbacks`);
+  st.timers++;
+  timers[id] = { fn: fn, args: args, inv: cur };
+  add("t", "[" + id + "," + cur + "," + num(Math.max(0, Number(ms) || 0)) + "]");
   return id;
 }
 function clearTimeout(id) {
-  timers.delete(id);
+  const tm = timers[id];
+  if (tm === undefined) return;
+  delete timers[id];
+  if (isLive(tm.inv)) live[tm.inv].timers--;
 }
 
 // ---- cache.load / cache.delete: a per-version, best-effort memo ------------------------
@@ -167,53 +342,62 @@ const cache = Object.freeze({
 
 // ---- the dispatcher -------------------------------------------------------------------
 function finish(inv, ok, value) {
-  if (!live.has(inv)) return; // abandoned (timed out, limited) or already reported
-  live.delete(inv);
+  if (!isLive(inv)) return; // abandoned (timed out, limited) or already reported
+  delete live[inv];
   if (ok) {
     let s;
-    try { s = JSON.stringify(value === undefined ? null : value); } catch (e) { s = JSON.stringify(safeString(value)); }
-    if (s === undefined) s = "null";
-    if (s.length > VALUE_CAP) s = JSON.stringify(s.slice(0, VALUE_CAP) + "… [truncated]");
-    out.d.push([inv, true, s]);
+    try { s = _stringify(value === undefined ? null : value); } catch (e) { s = _stringify(safeString(value)); }
+    if (typeof s !== "string") s = "null";
+    if (s.length > VALUE_CAP) s = _stringify(_apply(_strSlice, s, [0, VALUE_CAP]) + "… [truncated]");
+    add("d", "[" + inv + ",1," + q(s) + "]");
   } else {
-    out.d.push([inv, false, errorInfo(value)]);
+    const info = errorInfo(value);
+    const after = info.retryAfter === null ? "" : "," + info.retryAfter; // a number primitive: no user hook
+    add("d", "[" + inv + ",0," + q(info.name) + "," + q(info.message) + "," + (info.stack === null ? "null" : q(info.stack)) + after + "]");
   }
 }
 
+async function run(inv, fn, event, settings) {
+  let v;
+  try {
+    v = await fn(event, settings);
+  } catch (e) {
+    finish(inv, false, e);
+    return;
+  }
+  finish(inv, true, v);
+}
+
 function start(t) {
-  live.set(t.i, { logBytes: 0, truncated: false });
+  live[t.i] = { logBytes: 0, truncated: false, timers: 0, fetches: 0 };
   let fn = null;
-  for (const name of t.h) {
-    if (typeof handlers[name] === "function") { fn = handlers[name]; break; }
+  for (let k = 0; k < t.h.length; k++) {
+    const f = handlers[t.h[k]];
+    if (typeof f === "function") { fn = f; break; }
   }
   if (fn === null) {
     finish(t.i, false, new EventNotSupported(`${t.ty} is not supported`));
     return;
   }
-  let p;
-  try {
-    p = Promise.resolve(fn(JSON.parse(t.e), JSON.parse(t.s)));
-  } catch (e) {
-    finish(t.i, false, e);
-    return;
-  }
-  p.then((v) => finish(t.i, true, v), (e) => finish(t.i, false, e));
+  run(t.i, fn, _parse(t.e), _parse(t.s));
 }
 
 function settleFetch(t) {
-  const f = fetches.get(t.f);
-  if (!f) return;
-  fetches.delete(t.f);
+  const f = fetches[t.f];
+  if (f === undefined || f.inv !== t.i) return;
+  delete fetches[t.f];
+  if (isLive(f.inv)) live[f.inv].fetches--;
   if (t.err !== undefined) f.reject(new FetchError(`request to ${f.url} failed, reason: ${t.err}`, "system", t.code));
   else f.resolve(__makeResponse(t.r));
 }
 
 function fireTimer(t) {
-  const tm = timers.get(t.t);
-  if (!tm) return;
-  timers.delete(t.t);
-  if (!live.has(tm.inv)) return;
-  tm.fn.apply(undefined, tm.args);
+  const tm = timers[t.t];
+  if (tm === undefined || tm.inv !== t.i) return;
+  delete timers[t.t];
+  if (!isLive(tm.inv)) return;
+  live[tm.inv].timers--;
+  _apply(tm.fn, undefined, tm.args);
 }
 
 function apply(t) {
@@ -226,47 +410,72 @@ function apply(t) {
 }
 
 function abandon(inv) {
-  live.delete(inv);
-  for (const [id, f] of fetches) if (f.inv === inv) fetches.delete(id);
-  for (const [id, tm] of timers) if (tm.inv === inv) timers.delete(id);
+  delete live[inv];
+  for (const id in fetches) if (fetches[id].inv === inv) delete fetches[id];
+  for (const id in timers) if (timers[id].inv === inv) delete timers[id];
 }
 
 async function pump() {
-  const began = Date.now();
-  while (queue.length) {
-    if (Date.now() - began > SLICE_MS) break; // Python sees `q` > 0 and runs another slice
-    const t = queue.shift();
-    try { apply(t); } catch (e) { if (live.has(cur)) finish(cur, false, e); }
+  const began = _now();
+  while (qHead < qTail) {
+    if (_now() - began > SLICE_MS) break; // Python sees `q` > 0 and runs another slice
+    const t = queue[qHead];
+    delete queue[qHead++];
+    const t0 = _now();
+    try { apply(t); } catch (e) { if (isLive(cur)) finish(cur, false, e); }
     // let this trigger's own continuations run while `cur` still names it
     for (let k = 0; k < BARRIER; k++) await undefined;
+    if (cur !== null) out.c[cur] = (out.c[cur] || 0) + (_now() - t0);
   }
+}
+
+/** The slice answer: every unacknowledged outbox, as one JSON text (answers.py parses it). */
+function answer() {
+  let u = "";
+  for (let k = unackedHead; k < unacked.length; k++) {
+    const o = unacked[k];
+    let c = "";
+    for (const inv in o.c) c = (c === "" ? "" : c + ",") + "[" + inv + "," + num(o.c[inv]) + "]";
+    const box = '{"s":' + o.s + ',"d":[' + o.d + '],"f":[' + o.f + '],"t":[' + o.t + '],"l":[' + o.l + '],"c":[' + c + "]}";
+    u = u === "" ? box : u + "," + box;
+  }
+  return '{"u":[' + u + '],"q":' + (qTail - qHead) + "}";
 }
 
 const dispatcher = Object.freeze({
   /** After the user script ran: find its handlers (declarations or top-level consts). */
   bind(found) {
-    handlers = found;
-    return Object.keys(found).filter((k) => typeof found[k] === "function");
+    handlers = Object.create(null);
+    let names = ""; // a string, not an array: nothing user-patched serializes it
+    const keys = _keys(found);
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i];
+      if (typeof found[k] === "function") { handlers[k] = found[k]; names = names === "" ? k : names + "," + k; }
+    }
+    return names;
   },
   /**
-   * Run one slice: the triggers passed as dukpy.t. Returns every outbox Python has not
-   * acknowledged (seq > ack), so nothing is lost when an interrupt ate a return value.
-   * After an interrupt Python passes the error to charge to the invocation that was running.
+   * Run one slice: the triggers passed as dukpy.t. Returns (when dukpy serializes it,
+   * after the promise jobs ran) every outbox Python has not acknowledged (seq > ack), so
+   * nothing is lost when an interrupt ate a return value.
    */
-  slice(seq, ack, blameName, blameMessage) {
-    while (unacked.length && unacked[0].s <= ack) unacked.shift();
+  slice(seq, ack) {
+    while (unackedHead < unacked.length && unacked[unackedHead].s <= ack) unacked[unackedHead++] = null;
+    if (unackedHead === unacked.length) { unacked = []; unackedHead = 0; }
     out = newOutbox(seq);
-    unacked.push(out);
-    if (blameName && cur !== null && live.has(cur)) {
-      out.d.push([cur, false, { name: blameName, message: blameMessage, stack: null }]);
-      abandon(cur);
-    }
+    _define(unacked, unacked.length, { value: out, writable: true, enumerable: true, configurable: true });
     cur = null;
     const kw = __kw;
     __kw = null;
-    if (kw && kw.t) for (const t of kw.t) queue.push(t);
+    if (kw && kw.t) for (let k = 0; k < kw.t.length; k++) queue[qTail++] = kw.t[k];
     pump();
-    return { u: unacked, get q() { return queue.length; } };
+    const reply = Object.create(null);
+    reply.toJSON = answer;
+    return reply;
+  },
+  /** After an interrupt: hand the host what the lost slice wrote, before any job runs. */
+  salvage() {
+    host("salvage", answer());
   },
 });
 Object.defineProperty(globalThis, "__segfuncd", { value: dispatcher, enumerable: false, configurable: false, writable: false });

@@ -350,18 +350,25 @@ function fetch(input, init) {
   if (proto !== "http:" && proto !== "https:") {
     return Promise.reject(new FetchError(`request to ${req.url} failed, reason: unsupported protocol ${proto}`, "system"));
   }
-  if (cur === null || !live.has(cur)) {
+  if (!isLive(cur)) {
     return Promise.reject(new FetchError(`request to ${req.url} failed, reason: the invocation has ended`, "system"));
   }
+  const st = live[cur];
+  if (st.fetches >= MAX_FETCHES) overCap(`more than ${MAX_FETCHES} fetches in flight`);
   const body = encodeBody(req._raw);
+  const raw = body ? (body.bin !== undefined ? body.bin : body.text) : null;
+  if (raw !== null && str(raw).length > MAX_BODY) overCap(`request body of ${str(raw).length} characters is over the ${MAX_BODY >> 20} MB limit`);
   if (body && body.type && !req.headers.has("content-type")) req.headers.set("content-type", body.type);
+  let headers = "";
+  for (const [k, v] of req.headers._pairs()) headers = (headers === "" ? "" : headers + ",") + "[" + q(str(k)) + "," + q(str(v)) + "]";
   const id = nextFetchId++;
   const p = new Promise((resolve, reject) => {
-    fetches.set(id, { resolve: resolve, reject: reject, inv: cur, url: req.url });
+    fetches[id] = { resolve: resolve, reject: reject, inv: cur, url: req.url };
   });
-  out.f.push([id, cur, req.method, req.url, req.headers._pairs(),
-    body ? (body.bin !== undefined ? body.bin : body.text) : null, body && body.bin !== undefined ? 1 : 0,
-    req.redirect === "follow" ? 1 : 0, Number(req.timeout) || 0]);
+  st.fetches++;
+  add("f", "[" + id + "," + cur + "," + q(str(req.method)) + "," + q(str(req.url)) + ",[" + headers + "],"
+    + (raw === null ? "null" : q(str(raw))) + "," + (body && body.bin !== undefined ? 1 : 0) + ","
+    + (req.redirect === "follow" ? 1 : 0) + "," + num(Number(req.timeout) || 0) + "]");
   return p;
 }
 

@@ -170,8 +170,18 @@ const crypto = Object.freeze({
     return Buffer.from(host("random", n), "hex");
   },
   getRandomValues(arr) {
+    if (!ArrayBuffer.isView(arr) || arr instanceof Float32Array || arr instanceof Float64Array || arr instanceof DataView) {
+      throw new TypeError("The data argument must be an integer-type TypedArray");
+    }
+    if (arr.byteLength > 65536) {
+      // Web Crypto: "QuotaExceededError" DOMException above 65,536 bytes, nothing written
+      const e = new Error(`The ArrayBufferView's byte length (${arr.byteLength}) exceeds the number of bytes of entropy available via this API (65536)`);
+      Object.defineProperty(e, "name", { value: "QuotaExceededError", writable: true, configurable: true });
+      e.code = 22;
+      throw e;
+    }
     const u8 = new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength);
-    u8.set(Buffer.from(host("random", Math.min(u8.length, 65536)), "hex"));
+    u8.set(Buffer.from(host("random", u8.length), "hex"));
     return arr;
   },
   timingSafeEqual(a, b) { if (a.length !== b.length) throw new RangeError("Input buffers must have the same byte length"); let d = 0; for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i]; return d === 0; },
