@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .secrets import resolve_settings
 
 ENV_VAR = "SEGFUNCD_CONFIG"
 SYSTEM_CONFIG = Path("/etc/segfuncd/segfuncd.toml")
@@ -175,8 +176,8 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
     return parse_config_file(path)
 
 
-def parse_config_file(path: Path) -> Config:
-    """Read and validate one TOML file."""
+def parse_config_file(path: Path, *, read_secrets: bool = True) -> Config:
+    """Read and validate one TOML file; `read_secrets=False` leaves secret references unread (segfuncctl)."""
     name = str(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -186,10 +187,10 @@ def parse_config_file(path: Path) -> Config:
         raise ConfigError("not UTF-8 text", path=name) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML: {exc}", path=name) from exc
-    return parse_config(raw, source=name, base_dir=path.resolve().parent)
+    return parse_config(raw, source=name, base_dir=path.resolve().parent, read_secrets=read_secrets)
 
 
-def parse_config(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Config:
+def parse_config(raw: Mapping[str, Any], *, source: str, base_dir: Path, read_secrets: bool = True) -> Config:
     """Validate a parsed TOML document into a Config."""
     sections: dict[str, Any] = {}
     section_types = {
@@ -201,7 +202,7 @@ def parse_config(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Conf
     }
     for key, value in raw.items():
         if key == "functions":
-            sections["functions"] = _parse_functions(value, source)
+            sections["functions"] = _parse_functions(value, source, base_dir, read_secrets)
         elif key in section_types:
             sections[key] = _build(section_types[key], value, source, key)
         else:
@@ -211,7 +212,7 @@ def parse_config(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Conf
     return config
 
 
-def _parse_functions(value: Any, source: str) -> dict[str, FunctionConfig]:
+def _parse_functions(value: Any, source: str, base_dir: Path, read_secrets: bool) -> dict[str, FunctionConfig]:
     if not isinstance(value, dict):
         raise ConfigError(f"expected a table, got {_show(value)}", path=source, key="functions")
     out = {}
@@ -235,7 +236,16 @@ def _parse_functions(value: Any, source: str) -> dict[str, FunctionConfig]:
                 f["if_"] = f.pop("if")
             parsed_filters.append(_build(FilterConfig, f, source, fkey))
         parsed_batch = None if batch is None else _build(BatchConfig, batch, source, f"{key}.batch")
-        out[name] = dataclasses.replace(fn, filters=tuple(parsed_filters), batch=parsed_batch)
+        settings, secret = resolve_settings(
+            fn.settings, source=source, key=f"{key}.settings", base_dir=base_dir, read=read_secrets
+        )
+        out[name] = dataclasses.replace(
+            fn,
+            settings=settings,
+            secret_settings=tuple(dict.fromkeys((*fn.secret_settings, *secret))),
+            filters=tuple(parsed_filters),
+            batch=parsed_batch,
+        )
     return out
 
 
