@@ -31,7 +31,7 @@ import json
 import os
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -52,6 +52,7 @@ from .errors import SegfuncdError
 from .metrics import Gauges, Metrics, render_prometheus
 from .redact import redactor_for, secret_values
 from .server import Request, Response, json_response
+from .sources import display_name, source_names
 
 if TYPE_CHECKING:
     from .plugins import PluginRegistry
@@ -221,6 +222,7 @@ class Admin:
             "requests": requests,
             "requests_rejected": sum(v for k, v in requests.items() if k[:1] in "45"),
             "draining": bool(st.draining),
+            "sources": self._source_status(st.sources),
         }
         # The rate over about the last minute, from samples taken by status calls; before
         # there is a sample old enough, the average since start.
@@ -231,6 +233,22 @@ class Admin:
         if now - t0 < 5.0:
             t0, n0 = self.started_at, 0
         out["events_per_s"] = round((accepted - n0) / max(now - t0, 1e-9), 2)
+        return out
+
+    def _source_status(self, counts: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Per source: events accepted / duplicate / rejected since start (configured ones even at 0)."""
+        names = list(dict.fromkeys([*source_names(self.config), *sorted(counts)]))
+        out = []
+        for name in names:
+            c = counts.get(name)
+            out.append(
+                {
+                    "name": display_name(name),
+                    "accepted": c.accepted if c else 0,
+                    "duplicate": c.duplicate if c else 0,
+                    "rejected": c.rejected if c else 0,
+                }
+            )
         return out
 
     async def _status(self, request: Request) -> Response:

@@ -27,6 +27,7 @@ SYSTEM_CONFIG = Path("/etc/segfuncd/segfuncd.toml")
 LOCAL_CONFIG = Path("segfuncd.toml")
 DEFAULT_EGRESS_DENY = ("169.254.0.0/16", "fe80::/10")
 MAX_BATCH_EVENTS = 400  # Segment's onBatch limit
+DEFAULT_SOURCE_NAME = "default"  # how config and status name the source of intake.write_keys
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,9 +38,24 @@ class IntakeConfig:
     # With no write keys, only loopback / unix clients are served unless this is true.
     allow_remote_without_key: bool = False
     cors_origins: tuple[str, ...] = ()
+    # Peers (IPs or CIDRs) whose X-Forwarded-For first hop is taken as the client's address.
+    trusted_proxies: tuple[str, ...] = ()
     max_connections: int = 1024
     idle_timeout_s: float = 60.0
     read_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceConfig:
+    """One `[sources.NAME]` table: the write key(s) events of this source arrive with."""
+
+    write_key: str = ""
+    write_keys: tuple[str, ...] = ()
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every write key of the source, `write_key` first."""
+        return tuple(dict.fromkeys(k for k in (self.write_key, *self.write_keys) if k))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,6 +117,8 @@ class FunctionConfig:
     secret_settings: tuple[str, ...] = ()
     filters: tuple[FilterConfig, ...] = ()
     batch: BatchConfig | None = None
+    # Sources this function is connected to ("default" = intake.write_keys); None: all.
+    sources: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,6 +132,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     retry: RetryConfig = field(default_factory=RetryConfig)
+    sources: Mapping[str, SourceConfig] = field(default_factory=dict)
     functions: Mapping[str, FunctionConfig] = field(default_factory=dict)
 
     def resolve(self, path: str) -> Path:
@@ -203,10 +222,14 @@ def parse_config(raw: Mapping[str, Any], *, source: str, base_dir: Path, read_se
     for key, value in raw.items():
         if key == "functions":
             sections["functions"] = _parse_functions(value, source, base_dir, read_secrets)
+        elif key == "sources":
+            if not isinstance(value, dict):
+                raise ConfigError(f"expected a table, got {_show(value)}", path=source, key="sources")
+            sections["sources"] = {n: _build(SourceConfig, t, source, f"sources.{n}") for n, t in value.items()}
         elif key in section_types:
             sections[key] = _build(section_types[key], value, source, key)
         else:
-            raise ConfigError(_unknown(key, [*section_types, "functions"]), path=source, key=key)
+            raise ConfigError(_unknown(key, [*section_types, "functions", "sources"]), path=source, key=key)
     config = Config(source=source, base_dir=base_dir, **sections)
     _check(config)
     return config
@@ -342,6 +365,14 @@ def _check(config: Config) -> None:
                 parse_address(addr)
             except ValueError as exc:
                 raise ConfigError(str(exc), path=src, key=addr_key) from exc
+    _check_sources(config)
+    for i, proxy in enumerate(config.intake.trusted_proxies):
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError as exc:
+            raise ConfigError(
+                f"not an IP address or CIDR network: {proxy!r}", path=src, key=f"intake.trusted_proxies[{i}]"
+            ) from exc
     for name, fn in config.functions.items():
         if fn.batch is not None and not (1 <= fn.batch.max_events <= MAX_BATCH_EVENTS):
             raise ConfigError(
@@ -359,6 +390,37 @@ def _check(config: Config) -> None:
                 )
             if not 0.0 <= f.percent <= 1.0:
                 raise ConfigError(f"must be between 0 and 1, got {f.percent}", path=src, key=f"{key}.percent")
+
+
+def _check_sources(config: Config) -> None:
+    """Named sources have keys, no key belongs to two sources, functions name known sources."""
+    src = config.source
+    owner: dict[str, str] = {key: "intake.write_keys" for key in config.intake.write_keys}
+    for name, table in config.sources.items():
+        key = f"sources.{name}"
+        if name == DEFAULT_SOURCE_NAME:
+            raise ConfigError(
+                f'"{DEFAULT_SOURCE_NAME}" is the name of the unnamed source of intake.write_keys; pick another name',
+                path=src,
+                key=key,
+            )
+        if not name or not all(c.isalnum() or c in "-_." for c in name):
+            raise ConfigError("a source name uses letters, digits, '-', '_' and '.'", path=src, key=key)
+        if not table.keys:
+            raise ConfigError("a source needs write_key or write_keys", path=src, key=key)
+        for write_key in table.keys:
+            if write_key in owner:
+                raise ConfigError(f"this write key is also in {owner[write_key]}", path=src, key=f"{key}.write_keys")
+            owner[write_key] = key
+    known = {DEFAULT_SOURCE_NAME, *config.sources}
+    for name, fn in config.functions.items():
+        for i, wanted in enumerate(fn.sources or ()):
+            if wanted not in known:
+                raise ConfigError(
+                    _unknown(wanted, sorted(known)).replace("unknown key", "unknown source"),
+                    path=src,
+                    key=f"functions.{name}.sources[{i}]",
+                )
 
 
 def parse_address(addr: str) -> tuple[str, int]:

@@ -115,6 +115,15 @@ def render_status(data: Mapping[str, Any]) -> str:
         f"runners  {runners.get('alive', '?')}/{runners.get('workers', '?')} alive, "
         f"{runners.get('restarts', 0)} restarts, {runners.get('in_flight', 0)} in flight",
     ]
+    sources = intake.get("sources") or []
+    if len(sources) > 1 or any(s.get("name") != "default" for s in sources):
+        for s in sources:
+            out.append(
+                _clip(
+                    f"  source {s.get('name', '?')}: {_count(s.get('accepted', 0))} accepted, "
+                    f"{_count(s.get('duplicate', 0))} duplicate, {_count(s.get('rejected', 0))} rejected"
+                )
+            )
     oldest = queue.get("oldest_pending_age_s")
     out.append(
         f"queue    {_count(queue.get('pending', 0))} pending"

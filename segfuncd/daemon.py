@@ -52,6 +52,7 @@ from .server import (
     open_unix_listener,
     serve_http,
 )
+from .sources import connected, named_sources
 from .spec import route_event
 from .store import LogRecord, Store, open_store
 from .systemd import notify, watchdog_interval_s
@@ -153,7 +154,7 @@ class Daemon:
 def _needs_restart(old: Config, new: Config) -> list[str]:
     """Keys whose change only takes effect on restart (listeners, storage, pool size)."""
     keys = []
-    for section in ("intake", "admin", "storage"):
+    for section in ("intake", "admin", "storage", "sources"):
         if getattr(old, section) != getattr(new, section):
             keys.append(f"[{section}]")
     for key in ("plugins_dir", "workers", "timeout_ms", "cpu_ms", "memory_mb", "egress_deny"):
@@ -236,6 +237,8 @@ async def _serve(daemon: Daemon, store: Store, pool: RunnerPool, *, task_status:
         store,
         route=lambda event: route_event(event, registry.routable()),
         write_keys=config.intake.write_keys,
+        sources=named_sources(config),
+        connected=lambda function, source: connected(daemon.config.function(function).sources, source),
         allow_remote_without_key=config.intake.allow_remote_without_key,
         cors_origins=config.intake.cors_origins,
     )

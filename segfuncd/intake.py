@@ -61,6 +61,8 @@ _JSON_TYPES = ("application/json", "text/plain")
 _CORS_ALLOW_HEADERS = "Content-Type, Authorization, Content-Encoding"
 
 Route = Callable[[dict[str, Any]], tuple[str, ...]]
+# (function, source) -> does this function take events of this source ([functions.X] sources)
+Connected = Callable[[str, str], bool]
 
 
 class _Store(Protocol):
@@ -84,6 +86,16 @@ class IntakeStatistics:
     events_duplicate: int = 0  # acknowledged, already stored (messageId seen before)
     events_rejected: int = 0  # refused by validation (single calls and batch items)
     draining: bool = False
+    sources: Mapping[str, SourceCounts] = field(default_factory=dict)  # source ("" = default) -> counts
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceCounts:
+    """What one source sent since start."""
+
+    accepted: int = 0
+    duplicate: int = 0
+    rejected: int = 0
 
 
 class Intake:
@@ -95,6 +107,8 @@ class Intake:
         *,
         route: Route,
         write_keys: tuple[str, ...] = (),
+        sources: Mapping[str, tuple[str, ...]] | None = None,
+        connected: Connected | None = None,
         allow_remote_without_key: bool = False,
         cors_origins: tuple[str, ...] = (),
         clock: Callable[[], float] = time.time,
@@ -103,7 +117,12 @@ class Intake:
     ) -> None:
         self.store = store
         self.route = route
-        self.write_keys = frozenset(write_keys)
+        # write key -> source ("" is the unnamed default source of `write_keys`).
+        self.key_sources = dict.fromkeys(write_keys, "")
+        for name, keys in (sources or {}).items():
+            self.key_sources.update(dict.fromkeys(keys, name))
+        self.write_keys = frozenset(self.key_sources)
+        self.connected = connected
         self.allow_remote_without_key = allow_remote_without_key
         self.cors_origins = frozenset(cors_origins)
         self.clock = clock
@@ -114,6 +133,13 @@ class Intake:
         self._accepted = 0
         self._duplicate = 0
         self._rejected = 0
+        self._by_source: dict[str, list[int]] = {}  # source -> [accepted, duplicate, rejected]
+
+    def _source_counts(self, source: str) -> list[int]:
+        counts = self._by_source.get(source)
+        if counts is None:
+            counts = self._by_source[source] = [0, 0, 0]
+        return counts
 
     def statistics(self) -> IntakeStatistics:
         """A snapshot of the counters."""
@@ -123,6 +149,7 @@ class Intake:
             events_duplicate=self._duplicate,
             events_rejected=self._rejected,
             draining=self.draining,
+            sources={s: SourceCounts(accepted=a, duplicate=d, rejected=r) for s, (a, d, r) in self._by_source.items()},
         )
 
     async def handle(self, request: Request) -> Response:
@@ -164,31 +191,37 @@ class Intake:
         if header_key is not None and self.write_keys and header_key not in self.write_keys:
             return _refusal(401, "unknown write key (Authorization header)")
         body, size = self._decode(request)
+        source = ""
         if header_key is None and self.write_keys:
             key = body.get("writeKey") if isinstance(body, dict) else None
             if not key or not isinstance(key, str):
                 return _refusal(401, "missing write key: send it as the HTTP Basic username or as writeKey in the body")
             if key not in self.write_keys:
                 return _refusal(401, "unknown write key (writeKey)")
+            source = self.key_sources[key]
+        elif header_key is not None and self.write_keys:
+            source = self.key_sources[header_key]
         received_at = from_epoch(self.clock())
         if type is not None:
             try:
                 event = prepare_event(body, type=type, received_at=received_at, new_id=self.new_id, size=size)
             except IntakeError as exc:
                 self._rejected += 1
+                self._source_counts(source)[2] += 1
                 log.warning("intake_rejected", path=path, rejected=1, accepted=0, message=exc.message)
                 raise
-            await self._commit([event])
+            await self._commit([event], source)
             return _OK
-        return await self._batch(body, size, received_at, path)
+        return await self._batch(body, size, received_at, path, source)
 
-    async def _batch(self, body: Any, size: int, received_at: datetime, path: str) -> Response:
+    async def _batch(self, body: Any, size: int, received_at: datetime, path: str, source: str) -> Response:
         accepted, rejections = prepare_batch(
             body, received_at=received_at, new_id=self.new_id, body_size=size, owned=True
         )
         rejected = [{"index": r.index, "message": r.message} for r in rejections]
         if rejected:
             self._rejected += len(rejected)
+            self._source_counts(source)[2] += len(rejected)
             log.warning(
                 "intake_rejected",
                 path=path,
@@ -201,17 +234,35 @@ class Intake:
             return json_response(
                 400, {"success": False, "message": f"all {len(rejected)} events were rejected", "rejected": rejected}
             )
-        await self._commit([event for _, event in accepted])
+        await self._commit([event for _, event in accepted], source)
         return json_response(200, {"success": True, "rejected": rejected})
 
-    async def _commit(self, events: list[dict[str, Any]]) -> None:
+    async def _commit(self, events: list[dict[str, Any]], source: str) -> None:
         route = self.route
-        stored = await self.store.accept(
-            [NewEvent(message_id=e["messageId"], type=e["type"], body=e, functions=route(e)) for e in events]
-        )
+        connected = self.connected
+        if connected is None:
+            new_events = [
+                NewEvent(message_id=e["messageId"], type=e["type"], body=e, functions=route(e), source=source)
+                for e in events
+            ]
+        else:
+            new_events = [
+                NewEvent(
+                    message_id=e["messageId"],
+                    type=e["type"],
+                    body=e,
+                    functions=tuple(f for f in route(e) if connected(f, source)),
+                    source=source,
+                )
+                for e in events
+            ]
+        stored = await self.store.accept(new_events)
         new = sum(stored)
         self._accepted += new
         self._duplicate += len(stored) - new
+        counts = self._source_counts(source)
+        counts[0] += new
+        counts[1] += len(stored) - new
 
     def _decode(self, request: Request) -> tuple[Any, int]:
         """Content type, gzip and JSON -> (parsed body, its decompressed size); IntakeError names the problem."""

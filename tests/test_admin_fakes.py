@@ -217,6 +217,7 @@ class IntakeStats:
     events_duplicate: int = 1
     events_rejected: int = 2
     draining: bool = False
+    sources: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 class FakeIntake:

@@ -27,8 +27,8 @@ DEDUPE_WINDOW_S = 24 * 3600.0  # a messageId seen in the last 24 h is a duplicat
 class Prepared:
     """One accept() call, serialised on the caller's side (so a bad body fails only it)."""
 
-    message_ids: tuple[str, ...]
-    events: tuple[tuple[str, str, str], ...]  # (message_id, type, body as JSON text)
+    message_ids: tuple[str, ...]  # dedupe keys: the messageId, scoped by source (see dedupe_key)
+    events: tuple[tuple[str, str, str, str], ...]  # (message_id, type, body as JSON text, source)
     keys: tuple[str, ...]  # per event: JSON `[message_id, [functions...]]`
     fanout: tuple[int, ...]  # delivery rows per event
 
@@ -41,13 +41,13 @@ _SEEN = "SELECT message_id FROM seen WHERE message_id IN (SELECT value FROM json
 _INSERT_SEEN = (
     "INSERT OR REPLACE INTO seen (message_id, at) SELECT value ->> 0, ?1 FROM json_each(?2) WHERE value ->> 0 != ''"
 )
-_INSERT_EVENT = "INSERT INTO events (id, message_id, type, body, received_at) VALUES (?, ?, ?, ?, ?)"
+_INSERT_EVENT = "INSERT INTO events (id, message_id, type, body, source, received_at) VALUES (?, ?, ?, ?, ?, ?)"
 # Bodies go in multi-row INSERTs of this many rows: one sqlite3_step (one release of the
 # GIL) per chunk instead of per row, so the trio thread cannot make the writer queue for
 # the GIL once per row. The statement text is fixed, so it stays prepared in the cache.
 EVENT_CHUNK = 32
-_INSERT_EVENTS = "INSERT INTO events (id, message_id, type, body, received_at) VALUES " + ",".join(
-    ["(?, ?, ?, ?, ?)"] * EVENT_CHUNK
+_INSERT_EVENTS = "INSERT INTO events (id, message_id, type, body, source, received_at) VALUES " + ",".join(
+    ["(?, ?, ?, ?, ?, ?)"] * EVENT_CHUNK
 )
 _INSERT_DELIVERIES = (
     "INSERT INTO deliveries (event_id, function, state, attempts, due_at, created_at, updated_at) "
@@ -112,7 +112,7 @@ class Ingest:
         return results
 
 
-def _insert_events(conn: sqlite3.Connection, rows: list[tuple[int, str, str, str, float]]) -> None:
+def _insert_events(conn: sqlite3.Connection, rows: list[tuple[int, str, str, str, str, float]]) -> None:
     full = len(rows) - len(rows) % EVENT_CHUNK
     if full:
         conn.executemany(
@@ -123,7 +123,7 @@ def _insert_events(conn: sqlite3.Connection, rows: list[tuple[int, str, str, str
         conn.executemany(_INSERT_EVENT, rows[full:])
 
 
-Kept = list[tuple[str, tuple[str, str, str], int]]
+Kept = list[tuple[str, tuple[str, str, str, str], int]]
 
 
 def _drop_duplicates(payloads: list[Prepared], known: set[str]) -> tuple[list[list[bool]], Kept]:
@@ -162,14 +162,22 @@ def _functions(functions: tuple[str, ...]) -> tuple[str, int]:
     return found
 
 
-def prepare(events: list[tuple[str, str, object, tuple[str, ...]]]) -> Prepared:
-    """Serialise (message_id, type, body, functions) tuples (TypeError / ValueError for bad bodies)."""
+def dedupe_key(message_id: str, source: str) -> str:
+    """The `seen` key of an event: its messageId within its source ("" stays bare, as before sources)."""
+    return f"{source}\x1f{message_id}" if source and message_id else message_id
+
+
+def prepare(events: list[tuple[str, str, object, tuple[str, ...], str]]) -> Prepared:
+    """Serialise (message_id, type, body, functions, source) tuples (TypeError / ValueError for bad bodies)."""
     rows = []
     keys = []
     fanout = []
-    for message_id, type_, body, functions in events:
+    dedupe = []
+    for message_id, type_, body, functions, source in events:
         fns, n = _functions(tuple(functions))
         fanout.append(n)
-        rows.append((message_id, type_, _encode(body)))
-        keys.append(f"[{_encode_str(message_id)},{fns}]")
-    return Prepared(message_ids=tuple(e[0] for e in events), events=tuple(rows), keys=tuple(keys), fanout=tuple(fanout))
+        rows.append((message_id, type_, _encode(body), source))
+        key = dedupe_key(message_id, source)
+        dedupe.append(key)
+        keys.append(f"[{_encode_str(key)},{fns}]")
+    return Prepared(message_ids=tuple(dedupe), events=tuple(rows), keys=tuple(keys), fanout=tuple(fanout))

@@ -24,6 +24,9 @@ class NewEvent:
     type: str
     body: Mapping[str, Any]  # JSON-serialisable
     functions: tuple[str, ...]
+    # The source it came in through ("" = the unnamed default source): stored with the
+    # event, and the scope of messageId dedupe (the same messageId from two sources is two events).
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,6 +103,7 @@ class DeliverySummary:
     version: str | None
     last_error: str | None
     note: str | None  # why it waits (postponed), or the filter / discard reason
+    source: str = ""  # the source its event came in through ("" = the unnamed default)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

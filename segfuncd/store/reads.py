@@ -15,12 +15,12 @@ from .stats import read_function_stats, totals
 
 _SUMMARY = (
     "SELECT d.id, d.function, e.message_id, e.type, d.state, d.attempts, d.due_at, d.created_at, "
-    "d.updated_at, d.version, d.last_error, d.note FROM deliveries AS d JOIN events AS e ON e.id = d.event_id"
+    "d.updated_at, d.version, d.last_error, d.note, e.source FROM deliveries AS d JOIN events AS e ON e.id = d.event_id"
 )
 
 
 def _summary(row: tuple[object, ...]) -> DeliverySummary:
-    i, fn, mid, typ, state, attempts, due, created, updated, version, error, note = row
+    i, fn, mid, typ, state, attempts, due, created, updated, version, error, note, source = row
     return DeliverySummary(
         id=int(i),  # type: ignore[call-overload]
         function=str(fn),
@@ -34,6 +34,7 @@ def _summary(row: tuple[object, ...]) -> DeliverySummary:
         version=None if version is None else str(version),
         last_error=None if error is None else str(error),
         note=None if note is None else str(note),
+        source=str(source or ""),
     )
 
 

@@ -161,6 +161,12 @@ def _m005_oldest_pending(db: sqlite_utils.Database) -> None:
     db.execute(f"CREATE INDEX ix_deliveries_active_created ON deliveries(created_at) WHERE {ACTIVE}")
 
 
+@MIGRATIONS(name="m_i14_event_source")
+def _m_i14_event_source(db: sqlite_utils.Database) -> None:
+    """The source ([sources.NAME]) each event came in through; "" is the unnamed default source."""
+    db.execute("ALTER TABLE events ADD COLUMN source TEXT NOT NULL DEFAULT ''")
+
+
 SCHEMA_VERSION = len(MIGRATIONS._migrations)
 
 

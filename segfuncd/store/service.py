@@ -91,7 +91,7 @@ class Store:
             raise Backpressure(
                 f"{self._pending} deliveries are pending, at the limit of storage.max_pending = {self._max_pending}"
             )
-        payload = prepare([(e.message_id, e.type, e.body, e.functions) for e in events])
+        payload = prepare([(e.message_id, e.type, e.body, e.functions, e.source) for e in events])
         rows = payload.deliveries
         self._pending += rows  # reserved: concurrent callers see the queue as it will be
         try:
