@@ -185,6 +185,11 @@ class Intake:
             return _refusal(405, f"{path}: use POST", (("allow", "POST, OPTIONS"),))
         if self.draining:
             return _refusal(503, "shutting down; retry shortly", (("retry-after", "5"),))
+        origin = request.headers.get("origin")
+        if origin is not None and self.cors_origins and not self._origin_allowed(origin):
+            # CORS alone only stops a browser from reading the answer: a text/plain POST
+            # or sendBeacon would still be delivered. With cors_origins set, refuse it.
+            raise IntakeError(403, f"origin not allowed: {origin!r} is not in intake.cors_origins", field="origin")
         if not self.write_keys and not request.local and not self.allow_remote_without_key:
             return _refusal(403, "no write keys are configured, so only loopback and unix-socket clients are accepted")
         header_key = _basic_username(request.headers.get("authorization"))
