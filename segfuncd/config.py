@@ -368,10 +368,11 @@ def _check(config: Config) -> None:
     _check_sources(config)
     for i, proxy in enumerate(config.intake.trusted_proxies):
         try:
-            ipaddress.ip_network(proxy, strict=False)
+            if proxy != "unix":
+                ipaddress.ip_network(proxy, strict=False)
         except ValueError as exc:
             raise ConfigError(
-                f"not an IP address or CIDR network: {proxy!r}", path=src, key=f"intake.trusted_proxies[{i}]"
+                f'not an IP address, a CIDR network or "unix": {proxy!r}', path=src, key=f"intake.trusted_proxies[{i}]"
             ) from exc
     for name, fn in config.functions.items():
         if fn.batch is not None and not (1 <= fn.batch.max_events <= MAX_BATCH_EVENTS):

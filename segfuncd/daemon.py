@@ -241,6 +241,7 @@ async def _serve(daemon: Daemon, store: Store, pool: RunnerPool, *, task_status:
         connected=lambda function, source: connected(daemon.config.function(function).sources, source),
         allow_remote_without_key=config.intake.allow_remote_without_key,
         cors_origins=config.intake.cors_origins,
+        trusted_proxies=config.intake.trusted_proxies,
     )
     admin = Admin(lambda: daemon.config, store, registry, pool, intake, metrics, daemon.reload, daemon.started_at)
     stop = trio.Event()

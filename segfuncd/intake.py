@@ -34,6 +34,7 @@ import structlog
 import trio
 
 from .errors import Backpressure, IntakeError, SegfuncdError, StoreError
+from .peers import TrustedProxies, client_address, from_browser
 from .server import (
     HttpServer,
     Request,
@@ -111,6 +112,7 @@ class Intake:
         connected: Connected | None = None,
         allow_remote_without_key: bool = False,
         cors_origins: tuple[str, ...] = (),
+        trusted_proxies: tuple[str, ...] = (),
         clock: Callable[[], float] = time.time,
         max_body_bytes: int = MAX_BATCH_BYTES,
         new_id: Callable[[], str] | None = None,
@@ -125,6 +127,7 @@ class Intake:
         self.connected = connected
         self.allow_remote_without_key = allow_remote_without_key
         self.cors_origins = frozenset(cors_origins)
+        self.trusted_proxies = TrustedProxies.parse(trusted_proxies)
         self.clock = clock
         self.max_body_bytes = max_body_bytes
         self.new_id = new_id or (lambda: f"api-{uuid.uuid4()}")
@@ -207,9 +210,13 @@ class Intake:
         elif header_key is not None and self.write_keys:
             source = self.key_sources[header_key]
         received_at = from_epoch(self.clock())
+        browser = from_browser(request.headers)
+        ip = client_address(request.peer, request.headers, self.trusted_proxies)
         if type is not None:
             try:
-                event = prepare_event(body, type=type, received_at=received_at, new_id=self.new_id, size=size)
+                event = prepare_event(
+                    body, type=type, received_at=received_at, new_id=self.new_id, size=size, browser=browser, ip=ip
+                )
             except IntakeError as exc:
                 self._rejected += 1
                 self._source_counts(source)[2] += 1
@@ -217,11 +224,13 @@ class Intake:
                 raise
             await self._commit([event], source)
             return _OK
-        return await self._batch(body, size, received_at, path, source)
+        return await self._batch(body, size, received_at, path, source, browser=browser, ip=ip)
 
-    async def _batch(self, body: Any, size: int, received_at: datetime, path: str, source: str) -> Response:
+    async def _batch(
+        self, body: Any, size: int, received_at: datetime, path: str, source: str, *, browser: bool, ip: str | None
+    ) -> Response:
         accepted, rejections = prepare_batch(
-            body, received_at=received_at, new_id=self.new_id, body_size=size, owned=True
+            body, received_at=received_at, new_id=self.new_id, body_size=size, owned=True, browser=browser, ip=ip
         )
         rejected = [{"index": r.index, "message": r.message} for r in rejections]
         if rejected:
