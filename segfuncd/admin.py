@@ -212,7 +212,14 @@ class Admin:
         out: dict[str, Any] = {"addresses": addresses}
         st = self.intake.statistics() if self.intake is not None else None
         if st is None:
-            return out | {"accepted": 0, "duplicate": 0, "rejected": 0, "requests": {}, "events_per_s": 0.0}
+            return out | {
+                "accepted": 0,
+                "duplicate": 0,
+                "rejected": 0,
+                "requests": {},
+                "events_per_s": 0.0,
+                "refused": {},
+            }
         accepted = st.events_accepted
         requests = {str(k): int(v) for k, v in st.requests.items()}
         out |= {
@@ -223,6 +230,7 @@ class Admin:
             "requests_rejected": sum(v for k, v in requests.items() if k[:1] in "45"),
             "draining": bool(st.draining),
             "sources": self._source_status(st.sources),
+            "refused": {reason: {"last_5m": c.last_5m, "total": c.total} for reason, c in (st.refused or {}).items()},
         }
         # The rate over about the last minute, from samples taken by status calls; before
         # there is a sample old enough, the average since start.

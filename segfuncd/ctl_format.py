@@ -99,6 +99,9 @@ def _clock(t: float) -> str:
     return datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
+_REFUSAL_REASONS = {"bad_key": "bad key", "origin": "origin", "too_large": "too large", "malformed": "malformed"}
+
+
 def render_status(data: Mapping[str, Any]) -> str:
     """The `segfuncctl status` report: a header, two tables and notes, 80 columns wide."""
     d = data.get("daemon", {})
@@ -115,6 +118,15 @@ def render_status(data: Mapping[str, Any]) -> str:
         f"runners  {runners.get('alive', '?')}/{runners.get('workers', '?')} alive, "
         f"{runners.get('restarts', 0)} restarts, {runners.get('in_flight', 0)} in flight",
     ]
+    refused = intake.get("refused") or {}
+    if refused:
+        for window, figure in (("last 5 min", "last_5m"), ("since start", "total")):
+            counts = ", ".join(
+                f"{_count((refused.get(r) or {}).get(figure, 0))} {label}"
+                for r, label in _REFUSAL_REASONS.items()
+                if r in refused
+            )
+            out.append(_clip(f"  refused {window:<11}: {counts}"))
     sources = intake.get("sources") or []
     if len(sources) > 1 or any(s.get("name") != "default" for s in sources):
         for s in sources:

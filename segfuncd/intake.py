@@ -35,6 +35,7 @@ import trio
 
 from .errors import Backpressure, IntakeError, SegfuncdError, StoreError
 from .peers import TrustedProxies, client_address, from_browser
+from .refusals import RefusalCount, Refusals, reason_for
 from .server import (
     HttpServer,
     Request,
@@ -87,6 +88,7 @@ class IntakeStatistics:
     events_duplicate: int = 0  # acknowledged, already stored (messageId seen before)
     events_rejected: int = 0  # refused by validation (single calls and batch items)
     draining: bool = False
+    refused: Mapping[str, RefusalCount] = field(default_factory=dict)  # reason -> last 5 min / since start
     sources: Mapping[str, SourceCounts] = field(default_factory=dict)  # source ("" = default) -> counts
 
 
@@ -137,6 +139,7 @@ class Intake:
         self._duplicate = 0
         self._rejected = 0
         self._by_source: dict[str, list[int]] = {}  # source -> [accepted, duplicate, rejected]
+        self.refusals = Refusals(log=log.warning)
 
     def _source_counts(self, source: str) -> list[int]:
         counts = self._by_source.get(source)
@@ -152,6 +155,7 @@ class Intake:
             events_duplicate=self._duplicate,
             events_rejected=self._rejected,
             draining=self.draining,
+            refused=self.refusals.statistics(),
             sources={s: SourceCounts(accepted=a, duplicate=d, rejected=r) for s, (a, d, r) in self._by_source.items()},
         )
 
@@ -161,6 +165,9 @@ class Intake:
             response = await self._route(request)
         except IntakeError as exc:
             response = _refusal(exc.status, exc.message)
+            reason = "origin" if exc.field == "origin" else reason_for(exc.status)
+            if reason is not None:
+                self._refused(reason, exc.status, request, exc.message)
         except Backpressure as exc:
             response = _refusal(503, str(exc), (("retry-after", str(exc.retry_after_s)),))
         except StoreError as exc:
@@ -171,6 +178,17 @@ class Intake:
         if origin is not None and self.cors_origins:
             response = self._with_cors(response, origin)
         return response
+
+    def _refused(self, reason: str, status: int, request: Request, message: str) -> None:
+        client = client_address(request.peer, request.headers, self.trusted_proxies)
+        self.refusals.record(reason, status=status, client=client, message=message)
+
+    def server_refused(self, status: int, peer: str | None, message: str) -> None:
+        """The HTTP server answered an error itself (body over the limit, broken HTTP): count it."""
+        reason = reason_for(status)
+        if reason is not None:
+            self._requests[status] += 1
+            self.refusals.record(reason, status=status, client=peer, message=message)
 
     async def _route(self, request: Request) -> Response:
         path = request.path
@@ -194,18 +212,22 @@ class Intake:
             # or sendBeacon would still be delivered. With cors_origins set, refuse it.
             raise IntakeError(403, f"origin not allowed: {origin!r} is not in intake.cors_origins", field="origin")
         if not self.write_keys and not request.local and not self.allow_remote_without_key:
-            return _refusal(403, "no write keys are configured, so only loopback and unix-socket clients are accepted")
+            raise IntakeError(
+                403, "no write keys are configured, so only loopback and unix-socket clients are accepted"
+            )
         header_key = _basic_username(request.headers.get("authorization"))
         if header_key is not None and self.write_keys and header_key not in self.write_keys:
-            return _refusal(401, "unknown write key (Authorization header)")
+            raise IntakeError(401, "unknown write key (Authorization header)")
         body, size = self._decode(request)
         source = ""
         if header_key is None and self.write_keys:
             key = body.get("writeKey") if isinstance(body, dict) else None
             if not key or not isinstance(key, str):
-                return _refusal(401, "missing write key: send it as the HTTP Basic username or as writeKey in the body")
+                raise IntakeError(
+                    401, "missing write key: send it as the HTTP Basic username or as writeKey in the body"
+                )
             if key not in self.write_keys:
-                return _refusal(401, "unknown write key (writeKey)")
+                raise IntakeError(401, "unknown write key (writeKey)")
             source = self.key_sources[key]
         elif header_key is not None and self.write_keys:
             source = self.key_sources[header_key]
@@ -217,18 +239,26 @@ class Intake:
                 event = prepare_event(
                     body, type=type, received_at=received_at, new_id=self.new_id, size=size, browser=browser, ip=ip
                 )
-            except IntakeError as exc:
+            except IntakeError:
                 self._rejected += 1
                 self._source_counts(source)[2] += 1
-                log.warning("intake_rejected", path=path, rejected=1, accepted=0, message=exc.message)
-                raise
+                raise  # logged, rate-limited, as a refusal by handle()
             await self._commit([event], source)
             return _OK
-        return await self._batch(body, size, received_at, path, source, browser=browser, ip=ip)
+        return await self._batch(body, size, received_at, request, source, browser=browser, ip=ip)
 
     async def _batch(
-        self, body: Any, size: int, received_at: datetime, path: str, source: str, *, browser: bool, ip: str | None
+        self,
+        body: Any,
+        size: int,
+        received_at: datetime,
+        request: Request,
+        source: str,
+        *,
+        browser: bool,
+        ip: str | None,
     ) -> Response:
+        path = request.path
         accepted, rejections = prepare_batch(
             body, received_at=received_at, new_id=self.new_id, body_size=size, owned=True, browser=browser, ip=ip
         )
@@ -245,9 +275,9 @@ class Intake:
                 message=rejected[0]["message"],
             )
         if not accepted:
-            return json_response(
-                400, {"success": False, "message": f"all {len(rejected)} events were rejected", "rejected": rejected}
-            )
+            message = f"all {len(rejected)} events were rejected"
+            self._refused("malformed", 400, request, message)
+            return json_response(400, {"success": False, "message": message, "rejected": rejected})
         await self._commit([event for _, event in accepted], source)
         return json_response(200, {"success": True, "rejected": rejected})
 
@@ -312,7 +342,7 @@ class Intake:
     def _preflight(self, request: Request) -> Response:
         origin = request.headers.get("origin", "")
         if not self._origin_allowed(origin):
-            return _refusal(403, f"origin not allowed: {origin!r}")
+            raise IntakeError(403, f"origin not allowed: {origin!r}", field="origin")
         asked = request.headers.get("access-control-request-headers")
         return Response(
             status=204,
@@ -399,7 +429,9 @@ async def serve_intake(
         raise SegfuncdError("intake has nothing to listen on: both intake.listen and intake.unix_socket are empty")
     async with trio.open_nursery() as nursery:
         server = await nursery.start(
-            lambda task_status: serve_http(intake.handle, listeners, limits=limits, task_status=task_status)
+            lambda task_status: serve_http(
+                intake.handle, listeners, limits=limits, on_error=intake.server_refused, task_status=task_status
+            )
         )
         log.info("intake_listening", addresses=[_show_address(a) for a in server.addresses])
         task_status.started(server)

@@ -218,6 +218,7 @@ class IntakeStats:
     events_rejected: int = 2
     draining: bool = False
     sources: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    refused: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 class FakeIntake:
