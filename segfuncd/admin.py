@@ -49,7 +49,9 @@ from .admin_views import (
 )
 from .config import Config
 from .errors import SegfuncdError
+from .log import get_logger
 from .metrics import Gauges, Metrics, render_prometheus
+from .pausing import PAUSED_STATE, Pauses
 from .redact import redactor_for, secret_values
 from .server import Request, Response, json_response
 from .sources import display_name, source_names
@@ -67,6 +69,9 @@ FOLLOW_KEEPALIVE_S = 15.0  # a blank line now and then, so a vanished client is 
 MAX_TEST_EVENTS = 400  # Segment's onBatch limit
 RATE_WINDOW_S = 60.0
 DELIVERY_STATES = ("pending", "leased", "retrying", "delivered", "discarded", "filtered", "dead")
+
+
+log = get_logger()
 
 
 class BadRequest(SegfuncdError):
@@ -97,8 +102,10 @@ class Admin:
         pid: int | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        pauses: Pauses | None = None,
     ) -> None:
         self._config = config
+        self.pauses = pauses
         self.store = store
         self.registry = registry
         self.pool = pool
@@ -135,6 +142,8 @@ class Admin:
             ("POST", "/test"): self._test,
             ("POST", "/reload"): self._reload_route,
             ("POST", "/replay"): self._replay,
+            ("POST", "/pause"): self._pause,
+            ("POST", "/resume"): self._pause,
             ("GET", "/deliveries"): self._deliveries,
             ("GET", "/metrics"): self._metrics,
         }
@@ -168,7 +177,7 @@ class Admin:
             addresses.append(f"unix:{config.intake_socket}")
         states = {s.name: s for s in self.registry.states()}
         names = sorted(set(states) | set(stats.functions))
-        return {
+        out: dict[str, Any] = {
             "now": now,
             "daemon": {
                 "version": __version__,
@@ -207,6 +216,12 @@ class Admin:
                 for n in names
             ],
         }
+        if self.pauses is not None:
+            for f in out["functions"]:
+                if f["name"] in self.pauses:
+                    f["state"] = PAUSED_STATE
+                    f["paused"] = True
+        return out
 
     def _intake_status(self, now: float, addresses: list[str]) -> dict[str, Any]:
         out: dict[str, Any] = {"addresses": addresses}
@@ -381,6 +396,30 @@ class Admin:
 
     async def _reload_route(self, request: Request) -> Response:
         return json_response(200, {"message": await self._reload()})
+
+    async def _pause(self, request: Request) -> Response:
+        """POST /pause or /resume {"function": NAME}."""
+        if self.pauses is None:
+            raise BadRequest("pausing is not available", status=409)
+        function = _json_body(request).get("function")
+        if not isinstance(function, str) or not function:
+            raise BadRequest('"function" must be a function name')
+        known = {s.name for s in self.registry.states()} | set(self.config.functions)
+        if function not in known and function not in self.pauses:
+            raise BadRequest(
+                f"no function named {function!r} (known: {', '.join(sorted(known)) or 'none'})", status=404
+            )
+        if request.path.rstrip("/").endswith("/pause"):
+            changed = await self.pauses.pause(function)
+            if changed:
+                log.info("function_paused", function=function)
+            return json_response(200, {"function": function, "paused": True, "changed": changed})
+        woken = await self.pauses.resume(function)
+        if woken is not None:
+            log.info("function_resumed", function=function, deliveries=woken)
+        return json_response(
+            200, {"function": function, "paused": False, "changed": woken is not None, "deliveries": woken or 0}
+        )
 
     async def _replay(self, request: Request) -> Response:
         body = _json_body(request) if request.body.strip() else {}

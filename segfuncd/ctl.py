@@ -242,6 +242,49 @@ def replay(ctx: click.Context, function: str | None, delivery_id: int | None) ->
     click.echo(f"replayed {n} dead-lettered {'delivery' if n == 1 else 'deliveries'}{scope}")
 
 
+@cli.command(epilog=EXIT_CODES_HELP, short_help="Hold a function's events pending (survives restarts).")
+@click.argument("function")
+@json_option
+@click.pass_context
+def pause(ctx: click.Context, function: str, as_json: bool) -> None:
+    """Hold FUNCTION's events: they are still accepted and stay pending, no attempt is used.
+
+    The pause survives restarts; `status` shows the function as paused until `resume`.
+
+    \b
+    Example:
+      segfuncctl pause teams
+    """
+    data = _client(ctx).post_json("/pause", {"function": function})
+    if as_json:
+        _print_json(data)
+    elif data.get("changed"):
+        click.echo(f"paused {function}: its events wait until `segfuncctl resume {function}`")
+    else:
+        click.echo(f"{function} was already paused")
+
+
+@cli.command(epilog=EXIT_CODES_HELP, short_help="Deliver a paused function's events again.")
+@click.argument("function")
+@json_option
+@click.pass_context
+def resume(ctx: click.Context, function: str, as_json: bool) -> None:
+    """Resume FUNCTION: the events held while it was paused are due at once.
+
+    \b
+    Example:
+      segfuncctl resume teams
+    """
+    data = _client(ctx).post_json("/resume", {"function": function})
+    if as_json:
+        _print_json(data)
+    elif data.get("changed"):
+        n = int(data.get("deliveries", 0))
+        click.echo(f"resumed {function}: {n} held {'delivery is' if n == 1 else 'deliveries are'} due now")
+    else:
+        click.echo(f"{function} was not paused")
+
+
 @cli.command(epilog=EXIT_CODES_HELP, short_help="List deliveries, or show one with every attempt.")
 @click.argument("args", metavar="[FUNCTION] | show ID", nargs=-1)
 @click.option(

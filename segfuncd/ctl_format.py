@@ -192,7 +192,9 @@ def render_status(data: Mapping[str, Any]) -> str:
                     _clip(f"{n}: still running version {f['version']} (loaded {_ago(f.get('loaded_at'), now)})")
                 )
         waiting = int(f.get("pending") or 0) - int(f.get("retrying") or 0)
-        if waiting > 0 and f.get("state") != "live":
+        if waiting > 0 and f.get("state") == "paused":
+            notes.append(_clip(f"{n}: paused; {waiting} {'event waits' if waiting == 1 else 'events wait'} for resume"))
+        elif waiting > 0 and f.get("state") != "live":
             notes.append(_clip(f"{n}: {waiting} {'event waits' if waiting == 1 else 'events wait'} until it is live"))
         if f.get("discarded"):
             reasons = ", ".join(f"{k} {v}" for k, v in sorted(f["discarded"].items()))

@@ -40,6 +40,7 @@ from .filters import FilterChain, compile_filters
 from .intake import Intake, serve_intake
 from .log import LogTap, configure, get_logger
 from .metrics import Metrics
+from .pausing import PAUSED_RECHECK_S, Pauses
 from .plugins import PluginRegistry
 from .runner import RunnerPool, open_runner_pool
 from .server import (
@@ -93,6 +94,7 @@ class Daemon:
         self.started_at = time.time()
         self.registry: PluginRegistry | None = None  # set by run() once the pool is up
         self.filters: dict[str, FilterChain] = {}
+        self.pauses: Pauses | None = None  # set by run() once the store is open
 
     def target(self, name: str) -> Target:
         """What delivery needs to run function `name` now: live version, config, filters."""
@@ -108,12 +110,16 @@ class Daemon:
             reason = f"function fails to load: {state.error}"
         elif not config.enabled:
             reason = "function is disabled in the config"
+        paused = self.pauses is not None and name in self.pauses
+        if paused and self.pauses is not None:
+            reason = self.pauses.reason(name)
         return Target(
             version=state.version if reason is None and state is not None else None,
             config=config,
             filters=self.filters.get(name),
             reason=reason,
             handlers=state.handlers if state is not None else (),
+            hold_s=PAUSED_RECHECK_S if paused else None,
         )
 
     # --- config ---------------------------------------------------------------------
@@ -232,6 +238,8 @@ async def _serve(daemon: Daemon, store: Store, pool: RunnerPool, *, task_status:
     metrics = Metrics()
     registry = PluginRegistry(config.plugins_dir, pool=pool, enabled=daemon.enabled, on_live=store.wake)
     daemon.registry = registry
+    pauses = daemon.pauses = Pauses(store)
+    await pauses.load()
     daemon.filters = compile_all_filters(config)
     intake = Intake(
         store,
@@ -243,7 +251,9 @@ async def _serve(daemon: Daemon, store: Store, pool: RunnerPool, *, task_status:
         cors_origins=config.intake.cors_origins,
         trusted_proxies=config.intake.trusted_proxies,
     )
-    admin = Admin(lambda: daemon.config, store, registry, pool, intake, metrics, daemon.reload, daemon.started_at)
+    admin = Admin(
+        lambda: daemon.config, store, registry, pool, intake, metrics, daemon.reload, daemon.started_at, pauses=pauses
+    )
     stop = trio.Event()
     async with trio.open_nursery() as root:
         await root.start(serve_signals, daemon, stop, root.cancel_scope)

@@ -243,7 +243,7 @@ class Dispatcher:
         """Rows of one function: postpone, filter, then batch or run."""
         target = self._target(function)
         if target.version is None or not target.config.enabled:
-            until = self._clock() + self._postpone_s
+            until = self._clock() + (self._postpone_s if target.hold_s is None else target.hold_s)
             reason = target.reason or "function has no live version"
             await self._settle(leases, self._store.postpone([x.id for x in leases], until=until, reason=reason))
             self._postponed += len(leases)

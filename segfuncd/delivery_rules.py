@@ -43,6 +43,7 @@ class Target:
     filters: FilterChain | None = None
     reason: str | None = None  # why there is no live version, shown on the waiting rows
     handlers: tuple[str, ...] = ()  # LoadReport.handlers; onBatch needs "onBatch" here
+    hold_s: float | None = None  # with no version: how long rows wait (None: the dispatcher's default)
 
     @property
     def batching(self) -> bool:

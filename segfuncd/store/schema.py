@@ -167,6 +167,12 @@ def _m_i14_event_source(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE events ADD COLUMN source TEXT NOT NULL DEFAULT ''")
 
 
+@MIGRATIONS(name="m_i14_paused_functions")
+def _m_i14_paused_functions(db: sqlite_utils.Database) -> None:
+    """Functions paused by `segfuncctl pause`: their deliveries wait, across restarts."""
+    db.execute("CREATE TABLE paused_functions (function TEXT PRIMARY KEY, paused_at REAL NOT NULL) WITHOUT ROWID")
+
+
 SCHEMA_VERSION = len(MIGRATIONS._migrations)
 
 

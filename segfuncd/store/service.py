@@ -22,6 +22,7 @@ import trio
 
 from ..errors import Backpressure, StoreError
 from . import logs as logs_sql
+from . import pauses as pauses_sql
 from . import queue as queue_sql
 from . import reads, retention
 from .ingest import Ingest, prepare
@@ -155,6 +156,16 @@ class Store:
         if n:
             self._signal_work()
         return n
+
+    async def set_paused(self, function: str, paused: bool) -> bool:
+        """Pause or resume `function` (kept across restarts); True when that changed anything."""
+        changed: bool = await self._write(lambda c, now: pauses_sql.set_paused(c, now, function, paused), "pause")
+        return changed
+
+    async def paused(self) -> frozenset[str]:
+        """The functions paused now."""
+        names: frozenset[str] = await self._read(lambda c, now: pauses_sql.paused(c), "paused")
+        return names
 
     async def next_due(self) -> float | None:
         """When the earliest pending (or leased) delivery becomes due; None: queue empty."""
