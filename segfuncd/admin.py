@@ -47,6 +47,7 @@ from .admin_views import (
     sample_event,
     sample_type,
 )
+from .attempts import parse_detail
 from .config import Config
 from .errors import SegfuncdError
 from .log import get_logger
@@ -286,10 +287,21 @@ class Admin:
         function, level = q.get("function") or None, q.get("level") or None
         if level and level.lower() not in LEVELS:
             raise BadRequest(f"unknown level {level!r} (known: {', '.join(LEVELS)})")
-        records = list(await self.store.read_logs(after_id=after, limit=n, function=function, level=level)) if n else []
+        message_id = q.get("message_id") or None
+        records = (
+            list(
+                await self.store.read_logs(
+                    after_id=after, limit=n, function=function, level=level, message_id=message_id
+                )
+            )
+            if n
+            else []
+        )
         if q.get("follow") not in (None, "", "0", "false"):
             return Response(
-                status=200, body=self._follow(records, function, level), content_type="application/x-ndjson"
+                status=200,
+                body=self._follow(records, function, level, message_id),
+                content_type="application/x-ndjson",
             )
         return json_response(200, {"logs": [self._log_dict(r) for r in records]})
 
@@ -301,7 +313,9 @@ class Admin:
                 d["message"] = redactor(d["message"])
         return d
 
-    async def _follow(self, first: list[Any], function: str | None, level: str | None) -> AsyncIterator[bytes]:
+    async def _follow(
+        self, first: list[Any], function: str | None, level: str | None, message_id: str | None = None
+    ) -> AsyncIterator[bytes]:
         """NDJSON: the first records, then each new one as the store signals it.
 
         The cursor is a log id. `first` is the newest lines *by time*, and daemon events
@@ -336,7 +350,11 @@ class Admin:
                     cursor = max(cursor, r.id or 0)
                     if catching_up and r.time < started:
                         continue
-                    if (function is None or r.function == function) and level_at_least(r.level, level):
+                    if (
+                        (function is None or r.function == function)
+                        and (message_id is None or r.message_id == message_id)
+                        and level_at_least(r.level, level)
+                    ):
                         out.append(json.dumps(self._log_dict(r), default=str) + "\n")
                 if out:
                     yield "".join(out).encode()
@@ -435,6 +453,7 @@ class Admin:
         q = request.query
         n = _int(q.get("n"), "n", 20, 1, 10_000)
         function, state = q.get("function") or None, q.get("state") or None
+        message_id = q.get("message_id") or None
         if state is not None and state not in DELIVERY_STATES:
             raise BadRequest(f"unknown state {state!r} (known: {', '.join(DELIVERY_STATES)})")
         if state == "retrying":
@@ -442,12 +461,14 @@ class Admin:
             rows = [
                 r
                 for st in ("pending", "leased")
-                for r in await self.store.deliveries(function=function, state=st, limit=min(10 * n, 10_000))
+                for r in await self.store.deliveries(
+                    function=function, state=st, limit=min(10 * n, 10_000), message_id=message_id
+                )
                 if r.attempts > 0
             ]
             rows = sorted(rows, key=lambda r: r.created_at, reverse=True)[:n]
         else:
-            rows = await self.store.deliveries(function=function, state=state, limit=n)
+            rows = await self.store.deliveries(function=function, state=state, limit=n, message_id=message_id)
         return json_response(200, {"now": self.clock(), "deliveries": [plain(r) for r in rows]})
 
     async def _delivery(self, raw_id: str) -> Response:
@@ -460,7 +481,10 @@ class Admin:
         out |= {
             "now": self.clock(),
             "event": detail.event,
-            "history": [{**plain(a), "at": a.time} for a in detail.attempts],
+            "history": [
+                {**{k: v for k, v in plain(a).items() if k != "detail"}, "at": a.time, "record": parse_detail(a.detail)}
+                for a in detail.attempts
+            ],
         }
         return json_response(200, out)
 

@@ -128,9 +128,18 @@ def status(ctx: click.Context, as_json: bool) -> None:
     help="How many of the newest lines to print first.",
 )
 @click.option("--level", metavar="LEVEL", help="Only lines at this level or above (debug, info, warn, error).")
+@click.option("--message-id", "message_id", metavar="ID", help="Only lines about this event (its messageId).")
 @json_option
 @click.pass_context
-def logs(ctx: click.Context, function: str | None, follow: bool, n: int, level: str | None, as_json: bool) -> None:
+def logs(
+    ctx: click.Context,
+    function: str | None,
+    follow: bool,
+    n: int,
+    level: str | None,
+    message_id: str | None,
+    as_json: bool,
+) -> None:
     """The functions' console output and the daemon's own events, newest last.
 
     FUNCTION limits the output to one function's lines.
@@ -139,9 +148,10 @@ def logs(ctx: click.Context, function: str | None, follow: bool, n: int, level: 
     Example:
       segfuncctl logs -n 50 teams
       segfuncctl logs -f --level warn
+      segfuncctl logs --message-id ajs-next-1715000000-abc
     """
     client = _client(ctx)
-    params = {"n": n, "function": function, "level": level}
+    params = {"n": n, "function": function, "level": level, "message_id": message_id}
     if follow:
         for line in client.stream_lines("/logs", follow=1, **params):
             if not line.strip():
@@ -293,14 +303,21 @@ def resume(ctx: click.Context, function: str, as_json: bool) -> None:
     help="Only deliveries in this state.",
 )
 @click.option("-n", "n", type=click.IntRange(1, 10_000), default=20, show_default=True, help="How many, newest first.")
+@click.option("--message-id", "message_id", metavar="ID", help="Only deliveries of this event, across functions.")
 @json_option
 @click.pass_context
-def deliveries(ctx: click.Context, args: tuple[str, ...], state: str | None, n: int, as_json: bool) -> None:
+def deliveries(
+    ctx: click.Context, args: tuple[str, ...], state: str | None, n: int, message_id: str | None, as_json: bool
+) -> None:
     """List deliveries, or show one with its event and every attempt.
+
+    `show ID` prints each attempt like the Functions editor's debugger: Callback Return,
+    Log Output and the Requests the function made (headers and bodies with --json).
 
     \b
     Example:
       segfuncctl deliveries teams --state dead
+      segfuncctl deliveries --message-id ajs-next-1715000000-abc
       segfuncctl deliveries show 1234
     """
     client = _client(ctx)
@@ -312,7 +329,7 @@ def deliveries(ctx: click.Context, args: tuple[str, ...], state: str | None, n: 
         return
     if len(args) > 1:
         raise click.UsageError("expected at most one FUNCTION")
-    data = client.get_json("/deliveries", function=args[0] if args else None, state=state, n=n)
+    data = client.get_json("/deliveries", function=args[0] if args else None, state=state, n=n, message_id=message_id)
     _print_json(data) if as_json else click.echo(render_deliveries(data))
 
 

@@ -304,13 +304,65 @@ def render_delivery(d: Mapping[str, Any]) -> str:
     history = d.get("history") or []
     out.append("Attempts" if history else "Attempts: none yet")
     for a in history:
-        what = a.get("error") or a.get("outcome") or "?"
+        record = a.get("record") or {}
+        runner = f"  runner {record['runner']}" if record.get("runner") else ""
         out.append(
             f"  #{a.get('number', '?')} {_clock(float(a.get('at') or 0))}  {a.get('outcome', '?')}  "
-            f"{_ms(a.get('duration_ms'))}  version {a.get('version') or '-'}"
+            f"{_ms(a.get('duration_ms'))}  version {a.get('version') or '-'}{runner}"
         )
-        if a.get("error"):
-            out.append(_indent(str(what), "      "))
-        for line in a.get("logs") or []:
-            out.append(_indent(f"[{line.get('level', 'log')}] {line.get('message', '')}", "      "))
+        if not record:
+            if a.get("error"):
+                out.append(_indent(str(a["error"]), "      "))
+            out.append("      (no attempt record: trimmed, or written by an older segfuncd)")
+            continue
+        out += _attempt_record(record, a.get("error"))
     return "\n".join(out)
+
+
+BODY_PREVIEW_CHARS = 300
+
+
+def _attempt_record(record: Mapping[str, Any], error: Any) -> list[str]:
+    """One attempt's Callback Return, Log Output and Requests, indented under its header."""
+    pad = "      "
+    out = [f"{pad[:-2]}Callback Return"]
+    err = record.get("error")
+    if err:
+        out.append(_indent(str(error or f"{err.get('name')}: {err.get('message') or ''}"), pad))
+        if err.get("stack"):
+            out.append(_indent(str(err["stack"]), pad + "  "))
+    else:
+        value = record.get("return")
+        try:
+            shown = json.dumps(json.loads(value), indent=2) if isinstance(value, str) else str(value)
+        except ValueError:
+            shown = str(value)  # a truncated value is no longer JSON
+        out.append(_indent(shown, pad))
+    out.append(f"{pad[:-2]}Log Output")
+    lines = record.get("logs") or []
+    if not lines:
+        out.append(f"{pad}(nothing logged)")
+    for line in lines:
+        level = line.get("level", "log")
+        prefix = "" if level in ("log", "info") else f"[{level}] "
+        out.append(_indent(prefix + str(line.get("message", "")), pad))
+    if record.get("logs_dropped"):
+        out.append(f"{pad}(+{record['logs_dropped']} more lines not kept)")
+    out.append(f"{pad[:-2]}Requests")
+    requests = record.get("requests") or []
+    if not requests:
+        out.append(f"{pad}(no requests)")
+    for q in requests:
+        result = str(q["status"]) if q.get("status") is not None else f"failed: {q.get('error') or '?'}"
+        out.append(
+            f"{pad}{q.get('method', '?')} {q.get('url', '?')} -> {result} ({float(q.get('duration_ms') or 0):.0f} ms)"
+        )
+        for label, body in (("sent", q.get("request_body")), ("got", q.get("response_body"))):
+            if body:
+                preview = str(body).replace("\n", " ")
+                if len(preview) > BODY_PREVIEW_CHARS:
+                    preview = preview[:BODY_PREVIEW_CHARS] + "…"
+                out.append(f"{pad}  {label} {preview}")
+    if record.get("requests_dropped"):
+        out.append(f"{pad}(+{record['requests_dropped']} more requests not kept)")
+    return out

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
+from .attempts import attempt_detail
 from .config import FunctionConfig
 from .delivery_rules import (
     Item,
@@ -348,6 +349,9 @@ class Dispatcher:
                     max_attempts=self._max_attempts,
                     base_delay_s=self._base_delay_s,
                     rng=self._rng,
+                    detail=attempt_detail(
+                        result, started_at=now - result.duration_ms / 1000, redact=redact if redact else None
+                    ),
                 )
                 for lease, result in zip(leases, results, strict=False)
             ]

@@ -106,6 +106,7 @@ def completion_for(
     max_attempts: int,
     base_delay_s: float,
     rng: random.Random | None = None,
+    detail: str | None = None,
 ) -> Completion:
     """The store update for one result: new state and, for a retry, when (pure)."""
     attempts = lease.attempts + 1
@@ -114,7 +115,13 @@ def completion_for(
     if state is DeliveryState.PENDING:
         due = next_attempt_at(attempts, now=now, base_delay_s=base_delay_s, rng=rng)
     return Completion(
-        delivery_id=lease.id, function=lease.function, result=result, version=version, state=state, next_attempt_at=due
+        delivery_id=lease.id,
+        function=lease.function,
+        result=result,
+        version=version,
+        state=state,
+        next_attempt_at=due,
+        detail=detail,
     )
 
 

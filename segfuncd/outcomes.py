@@ -88,6 +88,11 @@ class RequestRecord:
     status: int | None  # None when the request failed before a response
     duration_ms: float
     error: str | None = None
+    # For attempt records (capped in the runner at CAPTURE_CHARS each; redacted before storage):
+    request_headers: tuple[tuple[str, str], ...] = ()
+    request_body: str | None = None
+    response_headers: tuple[tuple[str, str], ...] = ()
+    response_body: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,6 +106,8 @@ class InvocationResult:
     logs: tuple[LogLine, ...] = ()
     requests: tuple[RequestRecord, ...] = ()
     duration_ms: float = 0.0
+    stack: str | None = None  # the thrown error's JS stack, as QuickJS wrote it
+    runner: int | None = None  # pid of the runner process that ran it
 
     @property
     def error(self) -> str | None:

@@ -41,6 +41,8 @@ HANDLERS_BY_TYPE: dict[str, list[str]] = {
     "alias": ["onAlias", "alias"],
     "delete": ["onDelete"],
 }
+CAPTURE_CHARS = 4096  # request/response bodies and header values kept for attempt records
+CAPTURE_HEADERS = 64
 MAX_CONTEXTS = 64  # versions kept loaded; the pool resends a source the runner dropped
 MAX_TRIGGERS_PER_SLICE = 500
 # Invocations started in JS and not finished, per context. The rest wait here, in Python:
@@ -328,7 +330,7 @@ class Runner:
         req.results[inv.pos] = result
         req.remaining -= 1
         if req.remaining == 0:
-            self._send({"id": req.id, "batch": req.batch, "results": req.results})
+            self._send({"id": req.id, "batch": req.batch, "results": req.results, "pid": os.getpid()})
 
     # ---- async work on behalf of JS ---------------------------------------------------
     async def _do_fetch(self, inv: _Invocation, item: list[Any]) -> None:
@@ -340,6 +342,9 @@ class Runner:
         t0 = time.monotonic()
         trigger: dict[str, Any] = {"k": "f", "i": inv.id, "f": fid}
         record: dict[str, Any] = {"method": method, "url": url, "status": None}
+        # Attempt records: what was sent and received, capped (see outcomes.RequestRecord).
+        record["rqh"] = [[str(k), str(v)[:CAPTURE_CHARS]] for k, v in headers][:CAPTURE_HEADERS]
+        record["rqb"] = None if body is None else body[:CAPTURE_CHARS]
         with trio.CancelScope() as scope:
             inv.scopes.add(scope)
             try:
@@ -353,6 +358,8 @@ class Runner:
                     "rd": reply.redirected,
                 }
                 record["status"] = reply.status
+                record["rsh"] = [[str(k), str(v)[:CAPTURE_CHARS]] for k, v in reply.headers][:CAPTURE_HEADERS]
+                record["rsb"] = reply.text[:CAPTURE_CHARS]
             except FetchFailed as exc:
                 trigger["err"] = exc.reason
                 trigger["code"] = exc.code

@@ -202,7 +202,7 @@ class RunnerPool:
             return [crashed] * len(events)
         finally:
             self._in_flight -= 1
-        return _results(answer, len(events))
+        return _results(answer, len(events), runner=answer.get("pid"))
 
     def statistics(self) -> PoolStatistics:
         return PoolStatistics(
@@ -386,15 +386,20 @@ def _version_msg(version: PluginVersion) -> dict[str, Any]:
     return {"name": version.name, "path": version.path, "hash": version.hash, "source": version.source}
 
 
-def _results(answer: dict[str, Any], n: int) -> list[InvocationResult]:
+def _results(answer: dict[str, Any], n: int, *, runner: int | None = None) -> list[InvocationResult]:
     raw = answer["results"]
     if answer.get("batch"):
-        return _batch_results(raw[0], n)
-    return [_result(r) for r in raw]
+        return _batch_results(raw[0], n, runner)
+    return [_result(r, runner) for r in raw]
 
 
-def _common(r: dict[str, Any]) -> dict[str, Any]:
+def _pairs(raw: Any) -> tuple[tuple[str, str], ...]:
+    return tuple((str(k), str(v)) for k, v in raw or ())
+
+
+def _common(r: dict[str, Any], runner: int | None = None) -> dict[str, Any]:
     return {
+        "runner": runner,
         "logs": tuple(LogLine(level=str(lv), message=str(m), time=float(t)) for lv, m, t in r.get("logs", ())),
         "requests": tuple(
             RequestRecord(
@@ -403,6 +408,10 @@ def _common(r: dict[str, Any]) -> dict[str, Any]:
                 status=q.get("status"),
                 duration_ms=float(q.get("duration_ms", 0.0)),
                 error=q.get("error"),
+                request_headers=_pairs(q.get("rqh")),
+                request_body=q.get("rqb"),
+                response_headers=_pairs(q.get("rsh")),
+                response_body=q.get("rsb"),
             )
             for q in r.get("requests", ())
         ),
@@ -410,11 +419,17 @@ def _common(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _result(r: dict[str, Any]) -> InvocationResult:
+def _result(r: dict[str, Any], runner: int | None = None) -> InvocationResult:
     name = r.get("error_name")
     if name is None:
-        return InvocationResult(outcome=Outcome.DELIVERED, value=_loads(r.get("value")), **_common(r))
-    return InvocationResult(outcome=classify(name), error_name=name, error_message=r.get("error_message"), **_common(r))
+        return InvocationResult(outcome=Outcome.DELIVERED, value=_loads(r.get("value")), **_common(r, runner))
+    return InvocationResult(
+        outcome=classify(name),
+        error_name=name,
+        error_message=r.get("error_message"),
+        stack=r.get("stack"),
+        **_common(r, runner),
+    )
 
 
 def _loads(value: Any) -> Any:
@@ -426,11 +441,11 @@ def _loads(value: Any) -> Any:
         return value
 
 
-def _batch_results(r: dict[str, Any], n: int) -> list[InvocationResult]:
+def _batch_results(r: dict[str, Any], n: int, runner: int | None = None) -> list[InvocationResult]:
     """Map onBatch's result to positions: an error applies to all; else each {status}."""
     if r.get("error_name") is not None:
-        return [_result(r)] * n
-    common = _common(r)
+        return [_result(r, runner)] * n
+    common = _common(r, runner)
     value = _loads(r.get("value"))
     out: list[InvocationResult] = []
     for pos in range(n):

@@ -51,6 +51,7 @@ class Completion:
     version: str | None  # PluginVersion.hash that ran (None when nothing ran)
     state: DeliveryState
     next_attempt_at: float | None = None  # required when state is PENDING
+    detail: str | None = None  # the attempt record, JSON (segfuncd.attempts), already redacted
 
     def __post_init__(self) -> None:
         if self.state is DeliveryState.PENDING and self.next_attempt_at is None:
@@ -85,6 +86,7 @@ class AttemptRecord:
     outcome: str  # Outcome.value
     error: str | None
     duration_ms: float
+    detail: str | None = None  # the attempt record, JSON (segfuncd.attempts); None when trimmed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -173,6 +173,13 @@ def _m_i14_paused_functions(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE paused_functions (function TEXT PRIMARY KEY, paused_at REAL NOT NULL) WITHOUT ROWID")
 
 
+@MIGRATIONS(name="m_i14_attempt_details")
+def _m_i14_attempt_details(db: sqlite_utils.Database) -> None:
+    """Attempt records (segfuncd.attempts): return value, logs, requests, stack, as JSON."""
+    db.execute("ALTER TABLE attempts ADD COLUMN detail TEXT")
+    db.execute("CREATE INDEX ix_attempts_detail ON attempts(delivery_id, id) WHERE detail IS NOT NULL")
+
+
 SCHEMA_VERSION = len(MIGRATIONS._migrations)
 
 

@@ -21,10 +21,10 @@ from typing import TypeVar
 import trio
 
 from ..errors import Backpressure, StoreError
+from . import attempt_details, reads, retention
 from . import logs as logs_sql
 from . import pauses as pauses_sql
 from . import queue as queue_sql
-from . import reads, retention
 from .ingest import Ingest, prepare
 from .models import (
     Completion,
@@ -59,7 +59,9 @@ class Store:
         log_lines: int,
         pending: int,
         newest_log_id: int,
+        keep_details: int = attempt_details.KEEP_PER_FUNCTION,
     ) -> None:
+        self._keep_details = keep_details  # attempt records kept per function
         self._writer = writer
         self._reader = reader
         self._ingest = ingest
@@ -198,11 +200,12 @@ class Store:
     # --- admin reads ------------------------------------------------------------------------
 
     async def deliveries(
-        self, *, function: str | None = None, state: str | None = None, limit: int = 20
+        self, *, function: str | None = None, state: str | None = None, limit: int = 20, message_id: str | None = None
     ) -> list[DeliverySummary]:
-        """Newest deliveries first, optionally of one function and/or in one state."""
+        """Newest deliveries first, optionally of one function, in one state and/or of one messageId."""
         return await self._read(
-            lambda c, now: reads.deliveries(c, function=function, state=state, limit=limit), "deliveries"
+            lambda c, now: reads.deliveries(c, function=function, state=state, limit=limit, message_id=message_id),
+            "deliveries",
         )
 
     async def delivery(self, delivery_id: int) -> DeliveryDetail | None:
@@ -266,10 +269,13 @@ class Store:
         limit: int = 100,
         function: str | None = None,
         level: str | None = None,
+        message_id: str | None = None,
     ) -> list[LogRecord]:
         """Oldest first: the newest `limit` lines, or the first `limit` after `after_id`."""
         return await self._read(
-            lambda c, now: logs_sql.read(c, after_id=after_id, limit=limit, function=function, level=level),
+            lambda c, now: logs_sql.read(
+                c, after_id=after_id, limit=limit, function=function, level=level, message_id=message_id
+            ),
             "read_logs",
         )
 
@@ -302,6 +308,7 @@ class Store:
             keys += k
             if k < retention.CHUNK:
                 break
+        await self._write(lambda c, now: attempt_details.trim(c, now, keep=self._keep_details), "prune")
         return PruneResult(deliveries=deliveries, events=events, attempts=attempts, dedupe_keys=keys)
 
     async def _prune_forever(self, interval_s: float) -> None:
