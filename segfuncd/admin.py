@@ -56,6 +56,7 @@ from .pausing import PAUSED_STATE, Pauses
 from .redact import redactor_for, secret_values
 from .server import Request, Response, json_response
 from .sources import display_name, source_names
+from .stacks import located
 
 if TYPE_CHECKING:
     from .plugins import PluginRegistry
@@ -394,6 +395,7 @@ class Admin:
                 raise BadRequest(f'event {i + 1}: expected an object with a "type" (track, identify, ...)')
         batch = len(events) > 1 and "onBatch" in ps.handlers
         results = await self.pool.invoke(ps.version, [dict(e) for e in events], settings, batch=batch)
+        results = [located(r, filename=f"{ps.version.name}.js", source=ps.version.source) for r in results]
         redactor = redactor_for(secret_values(fconfig, settings))
         return json_response(
             200,

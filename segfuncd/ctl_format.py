@@ -244,6 +244,8 @@ def render_test(data: Mapping[str, Any]) -> str:
         err = r.get("error")
         if err:
             out.append(_indent(f"{err.get('name')}: {err.get('message') or ''}".rstrip(": ")))
+            if err.get("stack"):
+                out.append(_indent(str(err["stack"]), "  "))
         else:
             out.append(_indent(json.dumps(r.get("return"), indent=2, default=str)))
         out += ["", "Log Output"]

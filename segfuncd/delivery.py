@@ -50,6 +50,7 @@ from .errors import RunnerError, StoreError
 from .log import debug_enabled, get_logger
 from .outcomes import DeliveryState, InvocationResult, Outcome
 from .redact import redactor_for, secret_values
+from .stacks import located
 from .store import Completion, Lease, Store
 
 if TYPE_CHECKING:
@@ -336,6 +337,8 @@ class Dispatcher:
                 )
                 return
             redact = redactor_for(secret_values(target.config))
+            plugin = target.version
+            results = [located(r, filename=f"{plugin.name}.js", source=plugin.source) for r in results]
             if redact:  # before anything is stored, logged or counted
                 results = [redacted(r, redact) for r in results]
             now = self._clock()
