@@ -163,7 +163,7 @@ def result_dict(event_type: Any, r: InvocationResult, redact: Redactor) -> dict[
         "return": r.value,
         "error": None
         if r.error_name is None
-        else {"name": r.error_name, "message": redact(r.error_message or ""), "stack": r.stack},
+        else {"name": r.error_name, "message": redact(r.error_message or "")} | ({"stack": r.stack} if r.stack else {}),
         "logs": [{"level": ln.level, "message": redact(ln.message), "time": ln.time} for ln in r.logs],
         "requests": [
             {**plain(q), "url": redact(q.url), "error": redact(q.error) if q.error else None} for q in r.requests

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from helpers import ManualClock
+
 from segfuncd.refusals import Refusals, reason_for
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def make() -> tuple[Refusals, Clock, list[dict[str, Any]]]:
+def make() -> tuple[Refusals, ManualClock, list[dict[str, Any]]]:
     lines: list[dict[str, Any]] = []
-    clock = Clock()
+    clock = ManualClock()
     return Refusals(log=lambda event, **kw: lines.append({"event": event, **kw}), clock=clock), clock, lines
 
 

@@ -5,23 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import write_toml
 
 from segfuncd.config import parse_config_file
 from segfuncd.errors import ConfigError
 from segfuncd.sources import connected, display_name, named_sources, source_names
 
 
-def load(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
-    p = tmp_path / "segfuncd.toml"
-    p.write_text(text)
-    return parse_config_file(p)
-
-
 def test_sources_and_their_keys(tmp_path: Path) -> None:
-    c = load(
-        tmp_path,
-        '[intake]\nwrite_keys = ["d"]\n[sources.web]\nwrite_key = "w1"\nwrite_keys = ["w2", "w1"]\n'
-        '[functions.f]\nsources = ["web", "default"]\n',
+    c = parse_config_file(
+        write_toml(
+            tmp_path,
+            '[intake]\nwrite_keys = ["d"]\n[sources.web]\nwrite_key = "w1"\nwrite_keys = ["w2", "w1"]\n'
+            '[functions.f]\nsources = ["web", "default"]\n',
+        )
     )
     assert named_sources(c) == {"web": ("w1", "w2")}
     assert source_names(c) == ["", "web"]
@@ -43,7 +40,7 @@ def test_sources_and_their_keys(tmp_path: Path) -> None:
 )
 def test_source_mistakes_name_the_key(tmp_path: Path, text: str, key: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
-        load(tmp_path, text)
+        parse_config_file(write_toml(tmp_path, text))
     assert info.value.key == key and message in str(info.value)
 
 

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import httpx
+from helpers import beacon_post  # type: ignore[import-not-found]
 
 FORWARD = """
 async function onTrack(event, settings) {
   await fetch(settings.sink + "/" + event.event, {method: "post", body: JSON.stringify(event)})
 }
 """
-
-
-def beacon(d: Any, path: str, body: dict[str, Any], origin: str | None, **headers: str) -> httpx.Response:
-    """A sendBeacon-style POST: text/plain, no preflight."""
-    h = {"content-type": "text/plain;charset=UTF-8", **headers}
-    if origin is not None:
-        h["origin"] = origin
-    return httpx.post(d.intake_url + path, content=json.dumps(body).encode(), headers=h, timeout=10)
 
 
 def test_an_unlisted_origin_is_refused_even_for_a_text_plain_beacon(daemon: Any, sink: Any) -> None:
@@ -34,12 +25,12 @@ settings = {{ sink = "{sink.url}" }}
         plugins={"fwd": FORWARD},
     )
     event = {"writeKey": "wk", "userId": "u", "event": "evil"}
-    refused = beacon(d, "/v1/t", event, "https://evil.example")
+    refused = beacon_post(d.intake_url, "/v1/t", event, "https://evil.example")
     assert refused.status_code == 403 and "origin not allowed" in refused.json()["message"]
-    assert beacon(d, "/v1/track", event, "null").status_code == 403
-    ok = beacon(d, "/v1/t", event | {"event": "shop"}, "https://shop.example")
+    assert beacon_post(d.intake_url, "/v1/track", event, "null").status_code == 403
+    ok = beacon_post(d.intake_url, "/v1/t", event | {"event": "shop"}, "https://shop.example")
     assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == "https://shop.example"
-    assert beacon(d, "/v1/track", event | {"event": "server"}, None).status_code == 200
+    assert beacon_post(d.intake_url, "/v1/track", event | {"event": "server"}, None).status_code == 200
     sink.wait_for(2)
     d.wait_until(lambda: d.status()["queue"]["pending"] == 0, what="the queue to empty")
     assert sorted(r.path for r in sink.requests) == ["/server", "/shop"]
@@ -56,11 +47,17 @@ settings = {{ sink = "{sink.url}" }}
 """,
         plugins={"fwd": FORWARD},
     )
-    assert beacon(d, "/v1/t", {"userId": "u", "event": "browser"}, "https://shop.example").status_code == 200
+    assert (
+        beacon_post(d.intake_url, "/v1/t", {"userId": "u", "event": "browser"}, "https://shop.example").status_code
+        == 200
+    )
     lib = {"context": {"library": {"name": "analytics.js"}}}
     assert d.post("/v1/track", {"userId": "u", "event": "library", **lib}).status_code == 200
     forwarded = {"x-forwarded-for": "203.0.113.7, 127.0.0.1"}
-    assert beacon(d, "/v1/track", {"userId": "u", "event": "proxied"}, None, **forwarded).status_code == 200
+    assert (
+        beacon_post(d.intake_url, "/v1/track", {"userId": "u", "event": "proxied"}, None, **forwarded).status_code
+        == 200
+    )
     own = {"userId": "u", "event": "own", "context": {"ip": "192.0.2.1"}}
     assert d.post("/v1/track", own).status_code == 200
     got = {r.path[1:]: r.json() for r in sink.wait_for(4)}
@@ -73,6 +70,6 @@ settings = {{ sink = "{sink.url}" }}
 def test_forwarded_for_from_an_untrusted_peer_is_ignored(daemon: Any, sink: Any) -> None:
     d = daemon(f'[functions.fwd]\nsettings = {{ sink = "{sink.url}" }}\n', plugins={"fwd": FORWARD})
     forged = {"x-forwarded-for": "203.0.113.7"}
-    assert beacon(d, "/v1/track", {"userId": "u", "event": "forged"}, None, **forged).status_code == 200
+    assert beacon_post(d.intake_url, "/v1/track", {"userId": "u", "event": "forged"}, None, **forged).status_code == 200
     (got,) = sink.wait_for(1)
     assert got.json()["context"]["ip"] == "127.0.0.1"

@@ -5,24 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from helpers import ctl_deliveries, held_by_pause  # type: ignore[import-not-found]
+
 FORWARD = """
 async function onTrack(event, settings) {
   await fetch(settings.sink + "/" + event.event, {method: "post", body: "{}"})
 }
 """
-
-
-def rows(d: Any, function: str) -> list[dict[str, Any]]:
-    out = d.ctl("deliveries", "--json", "-n", "100", function)
-    assert out.returncode == 0, out.stderr
-    deliveries: list[dict[str, Any]] = json.loads(out.stdout)["deliveries"]
-    return deliveries
-
-
-def held(d: Any, function: str, n: int) -> bool:
-    """n deliveries the dispatcher has looked at and put back because the function is paused."""
-    got = rows(d, function)
-    return len(got) == n and all("paused" in (r.get("note") or "") and r["attempts"] == 0 for r in got)
 
 
 def test_pause_holds_events_across_a_restart_and_resume_delivers(daemon: Any, sink: Any) -> None:
@@ -35,7 +24,7 @@ def test_pause_holds_events_across_a_restart_and_resume_delivers(daemon: Any, si
     assert "already paused" in d.ctl("pause", "fwd").stdout
     for i in range(3):
         assert d.post("/v1/track", {"userId": "u", "event": f"e{i}"}).status_code == 200
-    d.wait_until(lambda: held(d, "fwd", 3), what="3 deliveries held by the pause")
+    d.wait_until(lambda: held_by_pause(ctl_deliveries(d, "fwd"), 3), what="3 deliveries held by the pause")
     sink.wait_for(3)  # "other" is not paused: it delivers
     assert all(r.path.startswith("/o/") for r in sink.requests)
     assert d.function_status("fwd")["state"] == "paused"
@@ -45,7 +34,7 @@ def test_pause_holds_events_across_a_restart_and_resume_delivers(daemon: Any, si
     d.start()
     assert d.function_status("fwd")["state"] == "paused"
     assert d.post("/v1/track", {"userId": "u", "event": "e3"}).status_code == 200
-    d.wait_until(lambda: held(d, "fwd", 4), what="4 deliveries held after the restart")
+    d.wait_until(lambda: held_by_pause(ctl_deliveries(d, "fwd"), 4), what="4 deliveries held after the restart")
     assert len(sink.requests) == 4 and all(r.path.startswith("/o/") for r in sink.requests)
 
     out = d.ctl("resume", "fwd", "--json")
@@ -58,7 +47,7 @@ def test_pause_holds_events_across_a_restart_and_resume_delivers(daemon: Any, si
     got = sink.wait_for(8)
     assert sorted(r.path for r in got if not r.path.startswith("/o/")) == ["/e0", "/e1", "/e2", "/e3"]
     d.wait_until(lambda: d.function_status("fwd").get("delivered") == 4, what="4 delivered")
-    assert all(r["attempts"] == 1 for r in rows(d, "fwd"))
+    assert all(r["attempts"] == 1 for r in ctl_deliveries(d, "fwd"))
     assert d.function_status("fwd")["state"] == "live"
     assert "was not paused" in d.ctl("resume", "fwd").stdout
 
