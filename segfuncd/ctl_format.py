@@ -297,8 +297,8 @@ def render_delivery(d: Mapping[str, Any]) -> str:
     now = float(d.get("now") or 0)
     out = [
         f"delivery {d.get('id')}  {d.get('function')}  {d.get('state')}",
-        f"messageId {d.get('message_id') or '-'}, created {_ago(d.get('created_at'), now)}, "
-        f"{d.get('attempts', 0)} attempt(s)",
+        f"messageId {d.get('message_id') or '-'}, source {d.get('source') or 'default'}, "
+        f"created {_ago(d.get('created_at'), now)}, {d.get('attempts', 0)} attempt(s)",
     ]
     if d.get("next_attempt_at"):
         out.append(f"next attempt in {_age(float(d['next_attempt_at']) - now)}")

@@ -54,6 +54,7 @@ def test_a_function_connected_to_one_source_gets_only_its_events(daemon: Any, si
     assert "source web: 1 accepted" in table and "source backend: 2 accepted, 1 duplicate" in table
     listing = json.loads(d.ctl("deliveries", "--json", "webonly").stdout)["deliveries"]
     assert [row["source"] for row in listing] == ["web"]
+    assert "source web," in d.ctl("deliveries", "show", str(listing[0]["id"])).stdout
 
 
 def test_plain_write_keys_stay_the_default_source(daemon: Any, sink: Any) -> None:
