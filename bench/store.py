@@ -11,6 +11,12 @@ RSS before and after pruning `--prune-rows` finished rows; the DB and WAL size a
 largest backlog drained and was pruned. Backlogs are built straight in SQLite (one
 INSERT ... SELECT per table, through the real schema), not through accept.
 
+    .venv/bin/python bench/store.py [--attempts 2000]
+
+It also prints the bytes stored per attempt with attempt records on (a typical record:
+the return value, two console lines, two requests with small JSON bodies), as JSON and
+as pages of the attempts table on disk.
+
 Each event goes to 2 enabled functions, so one accepted event is 1 event row + 1 dedupe
 key + 2 delivery rows (+ the per-function counters). The store is driven by many
 concurrent trio tasks calling `Store.accept()`, each returning only after its commit.
@@ -39,7 +45,9 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from segfuncd.outcomes import DeliveryState, InvocationResult, Outcome  # noqa: E402
+from segfuncd.attempts import attempt_detail  # noqa: E402
+from segfuncd.delivery import completion_for  # noqa: E402
+from segfuncd.outcomes import DeliveryState, InvocationResult, LogLine, Outcome, RequestRecord  # noqa: E402
 from segfuncd.store import Completion, NewEvent, open_store  # noqa: E402
 from segfuncd.store.schema import connect, migrate  # noqa: E402
 
@@ -259,6 +267,64 @@ def backlog_figures(args: argparse.Namespace) -> None:
         )
 
 
+def typical_result(i: int) -> InvocationResult:
+    """What a destination function posting to an API twice leaves behind."""
+    headers = (("content-type", "application/json"), ("authorization", "Bearer x"), ("user-agent", "segfuncd/0.1"))
+    reply = (("content-type", "application/json"), ("content-length", "27"), ("date", "Thu, 26 Nov 2026 07:00:00 GMT"))
+    body = json.dumps({"event": "Order Completed", "userId": f"user-{i}", "properties": {"total": 42.5}})
+    requests = tuple(
+        RequestRecord(
+            method="POST",
+            url=f"https://api.example.com/v1/{path}",
+            status=200,
+            duration_ms=41.2,
+            request_headers=headers,
+            request_body=body,
+            response_headers=reply,
+            response_body='{"ok":true,"id":"r-12345678"}',
+        )
+        for path in ("track", "identify")
+    )
+    logs = (
+        LogLine(level="log", message=f"sending Order Completed for user-{i}", time=1.0),
+        LogLine(level="log", message="statuses 200 200", time=1.0),
+    )
+    return InvocationResult(
+        outcome=Outcome.DELIVERED, value={"ok": True}, logs=logs, requests=requests, duration_ms=90.0, runner=4242
+    )
+
+
+async def attempt_bytes(path: Path, n: int) -> tuple[float, float | None]:
+    """(JSON bytes per attempt record, on-disk bytes per attempt row) for n typical attempts."""
+    events = [make_event(i) for i in range(n)]
+    items = [NewEvent(message_id=str(e["messageId"]), type="track", body=e, functions=("teams",)) for e in events]
+    record_bytes = 0
+    async with open_store(path, synchronous="normal", max_pending=10**9) as store:
+        await store.accept(items)
+        done = 0
+        while done < n:
+            leases = await store.lease(limit=500, lease_s=60)
+            completions = []
+            for lease in leases:
+                result = typical_result(lease.id)
+                detail = attempt_detail(result, started_at=time.time())
+                record_bytes += len(detail.encode())
+                completions.append(
+                    completion_for(
+                        lease, result, version="v", now=time.time(), max_attempts=3, base_delay_s=1, detail=detail
+                    )
+                )
+            await store.complete(completions)
+            done += len(leases)
+    conn = sqlite3.connect(str(path))
+    try:
+        (disk,) = conn.execute("SELECT sum(pgsize) FROM dbstat WHERE name = 'attempts'").fetchone()
+    except sqlite3.OperationalError:  # SQLite built without dbstat
+        disk = None
+    conn.close()
+    return record_bytes / n, None if disk is None else disk / n
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=100_000)
@@ -271,6 +337,8 @@ def main() -> None:
     parser.add_argument("--drain", type=int, nargs="+", default=[10_000, 300_000], help="backlog sizes to drain")
     parser.add_argument("--measure", type=int, default=10_000, help="rows over which the drain rate is taken")
     parser.add_argument("--prune-rows", type=int, default=200_000)
+
+    parser.add_argument("--attempts", type=int, default=2000, help="attempts recorded for the bytes-per-attempt figure")
     args = parser.parse_args()
     if args.only in ("backlog", "all"):
         backlog_figures(args)
@@ -314,6 +382,14 @@ def main() -> None:
         rate = args.events / s
         label = f"Store.accept: {args.accepters} tasks x {per_call} event(s)/call"
         print(f"{label:<48} {rate:>10,.0f} {commits:>8,} {group:>9} {rate / raw_rate:>7.2f}")
+    if args.attempts:
+        with tempfile.TemporaryDirectory(prefix="segfuncd-bench-") as tmp:
+            record, disk = trio.run(attempt_bytes, Path(tmp) / "attempts.db", args.attempts)
+        on_disk = f"{disk:,.0f} bytes" if disk is not None else "n/a (no dbstat)"
+        print(
+            f"attempt records: {record:,.0f} bytes of JSON per attempt (2 requests, 2 log lines); "
+            f"attempts table on disk: {on_disk} per attempt ({args.attempts:,} attempts)"
+        )
 
 
 if __name__ == "__main__":

@@ -39,14 +39,19 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from . import __version__
+from .attempts import parse_detail
 from .config import Config
 from .errors import SegfuncdError
 from .functions import Functions, FunctionState, UnknownFunction, first_line, status_row
+from .log import get_logger
 from .metrics import Gauges, Metrics, render_prometheus
 from .outcomes import InvocationResult
+from .pausing import PAUSED_STATE, Pauses
 from .redact import Redactor, redactor_for, secret_values
 from .server import Request, Response, json_response
+from .sources import display_name, source_names
 from .spec import BATCH_HANDLER, sample_event, sample_type, single_handlers
+from .stacks import located
 
 if TYPE_CHECKING:
     from .plugins import PluginRegistry
@@ -62,6 +67,9 @@ FOLLOW_KEEPALIVE_S = 15.0  # a blank line now and then, so a vanished client is 
 MAX_TEST_EVENTS = 400  # Segment's onBatch limit
 RATE_WINDOW_S = 60.0
 DELIVERY_STATES = ("pending", "leased", "retrying", "delivered", "discarded", "filtered", "dead")
+
+
+log = get_logger()
 
 
 class BadRequest(SegfuncdError):
@@ -92,8 +100,10 @@ class Admin:
         pid: int | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        pauses: Pauses | None = None,
     ) -> None:
         self._config = config
+        self.pauses = pauses
         self.store = store
         self.registry = registry
         self.functions = Functions(registry, lambda: self.config)
@@ -131,6 +141,8 @@ class Admin:
             ("POST", "/test"): self._test,
             ("POST", "/reload"): self._reload_route,
             ("POST", "/replay"): self._replay,
+            ("POST", "/pause"): self._pause,
+            ("POST", "/resume"): self._pause,
             ("GET", "/deliveries"): self._deliveries,
             ("GET", "/metrics"): self._metrics,
         }
@@ -172,7 +184,7 @@ class Admin:
             addresses.append(f"unix:{config.intake_socket}")
         functions = {f.name: f for f in self.functions.all()}
         names = sorted(set(functions) | set(stats.functions))
-        return {
+        out: dict[str, Any] = {
             "now": now,
             "daemon": {
                 "version": __version__,
@@ -213,12 +225,25 @@ class Admin:
                 for n in names
             ],
         }
+        if self.pauses is not None:
+            for f in out["functions"]:
+                if f["name"] in self.pauses:
+                    f["state"] = PAUSED_STATE
+                    f["paused"] = True
+        return out
 
     def _intake_status(self, now: float, addresses: list[str]) -> dict[str, Any]:
         out: dict[str, Any] = {"addresses": addresses}
         st = self.intake.statistics() if self.intake is not None else None
         if st is None:
-            return out | {"accepted": 0, "duplicate": 0, "rejected": 0, "requests": {}, "events_per_s": 0.0}
+            return out | {
+                "accepted": 0,
+                "duplicate": 0,
+                "rejected": 0,
+                "requests": {},
+                "events_per_s": 0.0,
+                "refused": {},
+            }
         accepted = st.events_accepted
         requests = {str(k): int(v) for k, v in st.requests.items()}
         out |= {
@@ -228,6 +253,8 @@ class Admin:
             "requests": requests,
             "requests_rejected": sum(v for k, v in requests.items() if k[:1] in "45"),
             "draining": bool(st.draining),
+            "sources": self._source_status(st.sources),
+            "refused": {reason: {"last_5m": c.last_5m, "total": c.total} for reason, c in (st.refused or {}).items()},
         }
         # The rate over about the last minute, from samples taken by status calls; before
         # there is a sample old enough, the average since start.
@@ -238,6 +265,22 @@ class Admin:
         if now - t0 < 5.0:
             t0, n0 = self.started_at, 0
         out["events_per_s"] = round((accepted - n0) / max(now - t0, 1e-9), 2)
+        return out
+
+    def _source_status(self, counts: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Per source: events accepted / duplicate / rejected since start (configured ones even at 0)."""
+        names = list(dict.fromkeys([*source_names(self.config), *sorted(counts)]))
+        out = []
+        for name in names:
+            c = counts.get(name)
+            out.append(
+                {
+                    "name": display_name(name),
+                    "accepted": c.accepted if c else 0,
+                    "duplicate": c.duplicate if c else 0,
+                    "rejected": c.rejected if c else 0,
+                }
+            )
         return out
 
     async def _status(self, request: Request) -> Response:
@@ -253,10 +296,21 @@ class Admin:
         await self.require_function(function)
         if level and level.lower() not in LEVELS:
             raise BadRequest(f"unknown level {level!r} (known: {', '.join(LEVELS)})")
-        records = list(await self.store.read_logs(after_id=after, limit=n, function=function, level=level)) if n else []
+        message_id = q.get("message_id") or None
+        records = (
+            list(
+                await self.store.read_logs(
+                    after_id=after, limit=n, function=function, level=level, message_id=message_id
+                )
+            )
+            if n
+            else []
+        )
         if q.get("follow") not in (None, "", "0", "false"):
             return Response(
-                status=200, body=self._follow(records, function, level), content_type="application/x-ndjson"
+                status=200,
+                body=self._follow(records, function, level, message_id),
+                content_type="application/x-ndjson",
             )
         return json_response(200, {"logs": [self._log_dict(r) for r in records]})
 
@@ -268,7 +322,9 @@ class Admin:
                 d["message"] = redactor(d["message"])
         return d
 
-    async def _follow(self, first: list[Any], function: str | None, level: str | None) -> AsyncIterator[bytes]:
+    async def _follow(
+        self, first: list[Any], function: str | None, level: str | None, message_id: str | None = None
+    ) -> AsyncIterator[bytes]:
         """NDJSON: the first records, then each new one as the store signals it.
 
         The cursor is a log id. `first` is the newest lines *by time*, and daemon events
@@ -303,7 +359,11 @@ class Admin:
                     cursor = max(cursor, r.id or 0)
                     if catching_up and r.time < started:
                         continue
-                    if (function is None or r.function == function) and level_at_least(r.level, level):
+                    if (
+                        (function is None or r.function == function)
+                        and (message_id is None or r.message_id == message_id)
+                        and level_at_least(r.level, level)
+                    ):
                         out.append(json.dumps(self._log_dict(r), default=str) + "\n")
                 if out:
                     yield "".join(out).encode()
@@ -347,6 +407,7 @@ class Admin:
             len(events) > 1 or not any(h in ps.handlers for h in single_handlers(events[0]["type"]))
         )
         results = await self.pool.invoke(ps.version, [dict(e) for e in events], settings, batch=batch)
+        results = [located(r, filename=f"{ps.version.name}.js", source=ps.version.source) for r in results]
         redactor = redactor_for(secret_values(fconfig, settings))
         return json_response(
             200,
@@ -368,6 +429,30 @@ class Admin:
     async def _reload_route(self, request: Request) -> Response:
         return json_response(200, {"message": await self._reload()})
 
+    async def _pause(self, request: Request) -> Response:
+        """POST /pause or /resume {"function": NAME}."""
+        if self.pauses is None:
+            raise BadRequest("pausing is not available", status=409)
+        function = _json_body(request).get("function")
+        if not isinstance(function, str) or not function:
+            raise BadRequest('"function" must be a function name')
+        known = {s.name for s in self.registry.states()} | set(self.config.functions)
+        if function not in known and function not in self.pauses:
+            raise BadRequest(
+                f"no function named {function!r} (known: {', '.join(sorted(known)) or 'none'})", status=404
+            )
+        if request.path.rstrip("/").endswith("/pause"):
+            changed = await self.pauses.pause(function)
+            if changed:
+                log.info("function_paused", function=function)
+            return json_response(200, {"function": function, "paused": True, "changed": changed})
+        woken = await self.pauses.resume(function)
+        if woken is not None:
+            log.info("function_resumed", function=function, deliveries=woken)
+        return json_response(
+            200, {"function": function, "paused": False, "changed": woken is not None, "deliveries": woken or 0}
+        )
+
     async def _replay(self, request: Request) -> Response:
         body = _json_body(request) if request.body.strip() else {}
         function, delivery_id = body.get("function"), body.get("id")
@@ -384,6 +469,7 @@ class Admin:
         n = _int(q.get("n"), "n", 20, 1, 10_000)
         function, state = q.get("function") or None, q.get("state") or None
         await self.require_function(function)
+        message_id = q.get("message_id") or None
         if state is not None and state not in DELIVERY_STATES:
             raise BadRequest(f"unknown state {state!r} (known: {', '.join(DELIVERY_STATES)})")
         if state == "retrying":
@@ -391,12 +477,14 @@ class Admin:
             rows = [
                 r
                 for st in ("pending", "leased")
-                for r in await self.store.deliveries(function=function, state=st, limit=min(10 * n, 10_000))
+                for r in await self.store.deliveries(
+                    function=function, state=st, limit=min(10 * n, 10_000), message_id=message_id
+                )
                 if r.attempts > 0
             ]
             rows = sorted(rows, key=lambda r: r.created_at, reverse=True)[:n]
         else:
-            rows = await self.store.deliveries(function=function, state=state, limit=n)
+            rows = await self.store.deliveries(function=function, state=state, limit=n, message_id=message_id)
         return json_response(200, {"now": self.clock(), "deliveries": [plain(r) for r in rows]})
 
     async def _delivery(self, raw_id: str) -> Response:
@@ -409,7 +497,10 @@ class Admin:
         out |= {
             "now": self.clock(),
             "event": detail.event,
-            "history": [{**plain(a), "at": a.time} for a in detail.attempts],
+            "history": [
+                {**{k: v for k, v in plain(a).items() if k != "detail"}, "at": a.time, "record": parse_detail(a.detail)}
+                for a in detail.attempts
+            ],
         }
         return json_response(200, out)
 
@@ -479,7 +570,8 @@ def result_dict(event_type: Any, r: InvocationResult, redact: Redactor) -> dict[
         "return": redact.value(r.value),
         "error": None
         if r.error_name is None
-        else {"name": redact(r.error_name), "message": redact(r.error_message or "")},
+        else {"name": redact(r.error_name), "message": redact(r.error_message or "")}
+        | ({"stack": redact(r.stack)} if r.stack else {}),
         "logs": [{"level": ln.level, "message": redact(ln.message), "time": ln.time} for ln in r.logs],
         "requests": [
             {**plain(q), "url": redact(q.url), "error": redact(q.error) if q.error else None} for q in r.requests

@@ -9,6 +9,7 @@ running on built-in defaults).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import types
@@ -21,11 +22,13 @@ from typing import Any
 from .errors import ConfigError
 from .outcomes import DEFAULT_BASE_DELAY_S, DEFAULT_MAX_ATTEMPTS
 from .runner.egress import parse_rule
+from .secrets import resolve_settings
 
 ENV_VAR = "SEGFUNCD_CONFIG"
 SYSTEM_CONFIG = Path("/etc/segfuncd/segfuncd.toml")
 LOCAL_CONFIG = Path("segfuncd.toml")
 MAX_BATCH_EVENTS = 400  # Segment's onBatch limit
+DEFAULT_SOURCE_NAME = "default"  # how config and status name the source of intake.write_keys
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,9 +39,24 @@ class IntakeConfig:
     # With no write keys, only loopback / unix clients are served unless this is true.
     allow_remote_without_key: bool = False
     cors_origins: tuple[str, ...] = ()
+    # Peers (IPs or CIDRs) whose X-Forwarded-For first hop is taken as the client's address.
+    trusted_proxies: tuple[str, ...] = ()
     max_connections: int = 1024
     idle_timeout_s: float = 60.0
     read_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceConfig:
+    """One `[sources.NAME]` table: the write key(s) events of this source arrive with."""
+
+    write_key: str = ""
+    write_keys: tuple[str, ...] = ()
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every write key of the source, `write_key` first."""
+        return tuple(dict.fromkeys(k for k in (self.write_key, *self.write_keys) if k))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,6 +122,8 @@ class FunctionConfig:
     # Invocations of this function in flight at once; 0: up to all of the dispatcher's
     # slots. Either way each function with work is served in turn and keeps its fair share.
     max_concurrency: int = 0
+    # Sources this function is connected to ("default" = intake.write_keys); None: all.
+    sources: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,6 +137,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     retry: RetryConfig = field(default_factory=RetryConfig)
+    sources: Mapping[str, SourceConfig] = field(default_factory=dict)
     functions: Mapping[str, FunctionConfig] = field(default_factory=dict)
 
     def resolve(self, path: str) -> Path:
@@ -179,8 +200,8 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
     return parse_config_file(path)
 
 
-def parse_config_file(path: Path) -> Config:
-    """Read and validate one TOML file."""
+def parse_config_file(path: Path, *, read_secrets: bool = True) -> Config:
+    """Read and validate one TOML file; `read_secrets=False` leaves secret references unread (segfuncctl)."""
     name = str(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -190,10 +211,10 @@ def parse_config_file(path: Path) -> Config:
         raise ConfigError("not UTF-8 text", path=name) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML: {exc}", path=name) from exc
-    return parse_config(raw, source=name, base_dir=path.resolve().parent)
+    return parse_config(raw, source=name, base_dir=path.resolve().parent, read_secrets=read_secrets)
 
 
-def parse_config(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Config:
+def parse_config(raw: Mapping[str, Any], *, source: str, base_dir: Path, read_secrets: bool = True) -> Config:
     """Validate a parsed TOML document into a Config."""
     sections: dict[str, Any] = {}
     section_types = {
@@ -205,17 +226,21 @@ def parse_config(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Conf
     }
     for key, value in raw.items():
         if key == "functions":
-            sections["functions"] = _parse_functions(value, source)
+            sections["functions"] = _parse_functions(value, source, base_dir, read_secrets)
+        elif key == "sources":
+            if not isinstance(value, dict):
+                raise ConfigError(f"expected a table, got {_show(value)}", path=source, key="sources")
+            sections["sources"] = {n: _build(SourceConfig, t, source, f"sources.{n}") for n, t in value.items()}
         elif key in section_types:
             sections[key] = _build(section_types[key], value, source, key)
         else:
-            raise ConfigError(_unknown(key, [*section_types, "functions"]), path=source, key=key)
+            raise ConfigError(_unknown(key, [*section_types, "functions", "sources"]), path=source, key=key)
     config = Config(source=source, base_dir=base_dir, **sections)
     _check(config)
     return config
 
 
-def _parse_functions(value: Any, source: str) -> dict[str, FunctionConfig]:
+def _parse_functions(value: Any, source: str, base_dir: Path, read_secrets: bool) -> dict[str, FunctionConfig]:
     if not isinstance(value, dict):
         raise ConfigError(f"expected a table, got {_show(value)}", path=source, key="functions")
     out = {}
@@ -239,7 +264,16 @@ def _parse_functions(value: Any, source: str) -> dict[str, FunctionConfig]:
                 f["if_"] = f.pop("if")
             parsed_filters.append(_build(FilterConfig, f, source, fkey))
         parsed_batch = None if batch is None else _build(BatchConfig, batch, source, f"{key}.batch")
-        out[name] = dataclasses.replace(fn, filters=tuple(parsed_filters), batch=parsed_batch)
+        settings, secret = resolve_settings(
+            fn.settings, source=source, key=f"{key}.settings", base_dir=base_dir, read=read_secrets
+        )
+        out[name] = dataclasses.replace(
+            fn,
+            settings=settings,
+            secret_settings=tuple(dict.fromkeys((*fn.secret_settings, *secret))),
+            filters=tuple(parsed_filters),
+            batch=parsed_batch,
+        )
     return out
 
 
@@ -337,6 +371,15 @@ def _check(config: Config) -> None:
                 parse_address(addr)
             except ValueError as exc:
                 raise ConfigError(str(exc), path=src, key=addr_key) from exc
+    _check_sources(config)
+    for i, proxy in enumerate(config.intake.trusted_proxies):
+        try:
+            if proxy != "unix":
+                ipaddress.ip_network(proxy, strict=False)
+        except ValueError as exc:
+            raise ConfigError(
+                f'not an IP address, a CIDR network or "unix": {proxy!r}', path=src, key=f"intake.trusted_proxies[{i}]"
+            ) from exc
     for name, fn in config.functions.items():
         if fn.max_concurrency < 0:
             raise ConfigError(
@@ -360,6 +403,37 @@ def _check(config: Config) -> None:
                 )
             if not 0.0 <= f.percent <= 1.0:
                 raise ConfigError(f"must be between 0 and 1, got {f.percent}", path=src, key=f"{key}.percent")
+
+
+def _check_sources(config: Config) -> None:
+    """Named sources have keys, no key belongs to two sources, functions name known sources."""
+    src = config.source
+    owner: dict[str, str] = {key: "intake.write_keys" for key in config.intake.write_keys}
+    for name, table in config.sources.items():
+        key = f"sources.{name}"
+        if name == DEFAULT_SOURCE_NAME:
+            raise ConfigError(
+                f'"{DEFAULT_SOURCE_NAME}" is the name of the unnamed source of intake.write_keys; pick another name',
+                path=src,
+                key=key,
+            )
+        if not name or not all(c.isalnum() or c in "-_." for c in name):
+            raise ConfigError("a source name uses letters, digits, '-', '_' and '.'", path=src, key=key)
+        if not table.keys:
+            raise ConfigError("a source needs write_key or write_keys", path=src, key=key)
+        for write_key in table.keys:
+            if write_key in owner:
+                raise ConfigError(f"this write key is also in {owner[write_key]}", path=src, key=f"{key}.write_keys")
+            owner[write_key] = key
+    known = {DEFAULT_SOURCE_NAME, *config.sources}
+    for name, fn in config.functions.items():
+        for i, wanted in enumerate(fn.sources or ()):
+            if wanted not in known:
+                raise ConfigError(
+                    _unknown(wanted, sorted(known)).replace("unknown key", "unknown source"),
+                    path=src,
+                    key=f"functions.{name}.sources[{i}]",
+                )
 
 
 def parse_address(addr: str) -> tuple[str, int]:

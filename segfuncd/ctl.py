@@ -129,9 +129,18 @@ def status(ctx: click.Context, as_json: bool) -> None:
     help="How many of the newest lines to print first.",
 )
 @click.option("--level", metavar="LEVEL", help="Only lines at this level or above (debug, info, warn, error).")
+@click.option("--message-id", "message_id", metavar="ID", help="Only lines about this event (its messageId).")
 @json_option
 @click.pass_context
-def logs(ctx: click.Context, function: str | None, follow: bool, n: int, level: str | None, as_json: bool) -> None:
+def logs(
+    ctx: click.Context,
+    function: str | None,
+    follow: bool,
+    n: int,
+    level: str | None,
+    message_id: str | None,
+    as_json: bool,
+) -> None:
     """The functions' console output and the daemon's own events, newest last.
 
     FUNCTION limits the output to one function's lines.
@@ -140,9 +149,10 @@ def logs(ctx: click.Context, function: str | None, follow: bool, n: int, level: 
     Example:
       segfuncctl logs -n 50 teams
       segfuncctl logs -f --level warn
+      segfuncctl logs --message-id ajs-next-1715000000-abc
     """
     client = _client(ctx)
-    params = {"n": n, "function": function, "level": level}
+    params = {"n": n, "function": function, "level": level, "message_id": message_id}
     if follow:
         for line in client.stream_lines("/logs", follow=1, **params):
             if not line.strip():
@@ -248,6 +258,49 @@ def replay(ctx: click.Context, function: str | None, delivery_id: int | None) ->
     click.echo(f"replayed {n} dead-lettered {'delivery' if n == 1 else 'deliveries'}{scope}")
 
 
+@cli.command(epilog=EXIT_CODES_HELP, short_help="Hold a function's events pending (survives restarts).")
+@click.argument("function")
+@json_option
+@click.pass_context
+def pause(ctx: click.Context, function: str, as_json: bool) -> None:
+    """Hold FUNCTION's events: they are still accepted and stay pending, no attempt is used.
+
+    The pause survives restarts; `status` shows the function as paused until `resume`.
+
+    \b
+    Example:
+      segfuncctl pause teams
+    """
+    data = _client(ctx).post_json("/pause", {"function": function})
+    if as_json:
+        _print_json(data)
+    elif data.get("changed"):
+        click.echo(f"paused {function}: its events wait until `segfuncctl resume {function}`")
+    else:
+        click.echo(f"{function} was already paused")
+
+
+@cli.command(epilog=EXIT_CODES_HELP, short_help="Deliver a paused function's events again.")
+@click.argument("function")
+@json_option
+@click.pass_context
+def resume(ctx: click.Context, function: str, as_json: bool) -> None:
+    """Resume FUNCTION: the events held while it was paused are due at once.
+
+    \b
+    Example:
+      segfuncctl resume teams
+    """
+    data = _client(ctx).post_json("/resume", {"function": function})
+    if as_json:
+        _print_json(data)
+    elif data.get("changed"):
+        n = int(data.get("deliveries", 0))
+        click.echo(f"resumed {function}: {n} held {'delivery is' if n == 1 else 'deliveries are'} due now")
+    else:
+        click.echo(f"{function} was not paused")
+
+
 @cli.command(epilog=EXIT_CODES_HELP, short_help="List deliveries, or show one with every attempt.")
 @click.argument("args", metavar="[FUNCTION] | show ID", nargs=-1)
 @click.option(
@@ -256,14 +309,21 @@ def replay(ctx: click.Context, function: str | None, delivery_id: int | None) ->
     help="Only deliveries in this state.",
 )
 @click.option("-n", "n", type=click.IntRange(1, 10_000), default=20, show_default=True, help="How many, newest first.")
+@click.option("--message-id", "message_id", metavar="ID", help="Only deliveries of this event, across functions.")
 @json_option
 @click.pass_context
-def deliveries(ctx: click.Context, args: tuple[str, ...], state: str | None, n: int, as_json: bool) -> None:
+def deliveries(
+    ctx: click.Context, args: tuple[str, ...], state: str | None, n: int, message_id: str | None, as_json: bool
+) -> None:
     """List deliveries, or show one with its event and every attempt.
+
+    `show ID` prints each attempt like the Functions editor's debugger: Callback Return,
+    Log Output and the Requests the function made (headers and bodies with --json).
 
     \b
     Example:
       segfuncctl deliveries teams --state dead
+      segfuncctl deliveries --message-id ajs-next-1715000000-abc
       segfuncctl deliveries show 1234
     """
     client = _client(ctx)
@@ -275,7 +335,7 @@ def deliveries(ctx: click.Context, args: tuple[str, ...], state: str | None, n: 
         return
     if len(args) > 1:
         raise click.UsageError("expected at most one FUNCTION")
-    data = client.get_json("/deliveries", function=args[0] if args else None, state=state, n=n)
+    data = client.get_json("/deliveries", function=args[0] if args else None, state=state, n=n, message_id=message_id)
     _print_json(data) if as_json else click.echo(render_deliveries(data))
 
 

@@ -145,7 +145,7 @@ def admin_socket_from_config(explicit: str | None) -> Path:
     if path is None:
         return Config().admin_socket
     try:
-        return parse_config_file(path).admin_socket
+        return parse_config_file(path, read_secrets=False).admin_socket
     except ConfigError as exc:
         socket = _admin_socket_leniently(path)
         click.echo(f"segfuncctl: warning: {exc}; trying the admin socket {socket}", err=True)

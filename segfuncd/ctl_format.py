@@ -99,6 +99,9 @@ def _clock(t: float) -> str:
     return datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
+_REFUSAL_REASONS = {"bad_key": "bad key", "origin": "origin", "too_large": "too large", "malformed": "malformed"}
+
+
 def render_status(data: Mapping[str, Any]) -> str:
     """The `segfuncctl status` report: a header, two tables and notes, 80 columns wide."""
     d = data.get("daemon", {})
@@ -115,6 +118,24 @@ def render_status(data: Mapping[str, Any]) -> str:
         f"runners  {runners.get('alive', '?')}/{runners.get('workers', '?')} alive, "
         f"{runners.get('restarts', 0)} restarts, {runners.get('in_flight', 0)} in flight",
     ]
+    refused = intake.get("refused") or {}
+    if refused:
+        for window, figure in (("last 5 min", "last_5m"), ("since start", "total")):
+            counts = ", ".join(
+                f"{_count((refused.get(r) or {}).get(figure, 0))} {label}"
+                for r, label in _REFUSAL_REASONS.items()
+                if r in refused
+            )
+            out.append(_clip(f"  refused {window:<11}: {counts}"))
+    sources = intake.get("sources") or []
+    if len(sources) > 1 or any(s.get("name") != "default" for s in sources):
+        for s in sources:
+            out.append(
+                _clip(
+                    f"  source {s.get('name', '?')}: {_count(s.get('accepted', 0))} accepted, "
+                    f"{_count(s.get('duplicate', 0))} duplicate, {_count(s.get('rejected', 0))} rejected"
+                )
+            )
     oldest = queue.get("oldest_pending_age_s")
     out.append(
         f"queue    {_count(queue.get('pending', 0))} pending"
@@ -179,7 +200,9 @@ def render_status(data: Mapping[str, Any]) -> str:
                     _clip(f"{n}: still running version {_short(f['version'])} (loaded {_ago(f.get('loaded_at'), now)})")
                 )
         waiting = int(f.get("pending") or 0) - int(f.get("retrying") or 0)
-        if waiting > 0 and f.get("state") != "live":
+        if waiting > 0 and f.get("state") == "paused":
+            notes.append(_clip(f"{n}: paused; {waiting} {'event waits' if waiting == 1 else 'events wait'} for resume"))
+        elif waiting > 0 and f.get("state") != "live":
             notes.append(_clip(f"{n}: {waiting} {'event waits' if waiting == 1 else 'events wait'} until it is live"))
         if f.get("discarded"):
             reasons = ", ".join(f"{k} {v}" for k, v in sorted(f["discarded"].items()))
@@ -229,6 +252,8 @@ def render_test(data: Mapping[str, Any]) -> str:
         err = r.get("error")
         if err:
             out.append(_indent(f"{err.get('name')}: {err.get('message') or ''}".rstrip(": ")))
+            if err.get("stack"):
+                out.append(_indent(str(err["stack"]), "  "))
         else:
             out.append(_indent(json.dumps(r.get("return"), indent=2, default=str)))
         out += ["", "Log Output"]
@@ -282,8 +307,8 @@ def render_delivery(d: Mapping[str, Any]) -> str:
     now = float(d.get("now") or 0)
     out = [
         f"delivery {d.get('id')}  {d.get('function')}  {d.get('state')}",
-        f"messageId {d.get('message_id') or '-'}, created {_ago(d.get('created_at'), now)}, "
-        f"{d.get('attempts', 0)} attempt(s)",
+        f"messageId {d.get('message_id') or '-'}, source {d.get('source') or 'default'}, "
+        f"created {_ago(d.get('created_at'), now)}, {d.get('attempts', 0)} attempt(s)",
     ]
     if d.get("next_attempt_at"):
         out.append(f"next attempt in {_age(float(d['next_attempt_at']) - now)}")
@@ -291,18 +316,70 @@ def render_delivery(d: Mapping[str, Any]) -> str:
     history = d.get("history") or []
     out.append("Attempts" if history else "Attempts: none yet")
     for a in history:
-        what = a.get("error") or a.get("outcome") or "?"
+        record = a.get("record") or {}
+        runner = f"  runner {record['runner']}" if record.get("runner") else ""
         out.append(
             f"  #{a.get('number', '?')} {_clock(float(a.get('at') or 0))}  {a.get('outcome', '?')}  "
-            f"{_ms(a.get('duration_ms'))}  version {_short(a.get('version'))}"
+            f"{_ms(a.get('duration_ms'))}  version {_short(a.get('version'))}{runner}"
         )
-        if a.get("error"):
-            out.append(_indent(str(what), "      "))
-        for line in a.get("logs") or []:
-            out.append(_indent(f"[{line.get('level', 'log')}] {line.get('message', '')}", "      "))
+        if not record:
+            if a.get("error"):
+                out.append(_indent(str(a["error"]), "      "))
+            out.append("      (no attempt record: trimmed, or written by an older segfuncd)")
+            continue
+        out += _attempt_record(record, a.get("error"))
     return "\n".join(out)
 
 
 def _short(version: object, missing: str = "-") -> str:
     """A version id (the full SHA-256) as shown in tables: its first 12 hex digits."""
     return str(version)[:12] if version else missing
+
+
+BODY_PREVIEW_CHARS = 300
+
+
+def _attempt_record(record: Mapping[str, Any], error: Any) -> list[str]:
+    """One attempt's Callback Return, Log Output and Requests, indented under its header."""
+    pad = "      "
+    out = [f"{pad[:-2]}Callback Return"]
+    err = record.get("error")
+    if err:
+        out.append(_indent(str(error or f"{err.get('name')}: {err.get('message') or ''}"), pad))
+        if err.get("stack"):
+            out.append(_indent(str(err["stack"]), pad + "  "))
+    else:
+        value = record.get("return")
+        try:
+            shown = json.dumps(json.loads(value), indent=2) if isinstance(value, str) else str(value)
+        except ValueError:
+            shown = str(value)  # a truncated value is no longer JSON
+        out.append(_indent(shown, pad))
+    out.append(f"{pad[:-2]}Log Output")
+    lines = record.get("logs") or []
+    if not lines:
+        out.append(f"{pad}(nothing logged)")
+    for line in lines:
+        level = line.get("level", "log")
+        prefix = "" if level in ("log", "info") else f"[{level}] "
+        out.append(_indent(prefix + str(line.get("message", "")), pad))
+    if record.get("logs_dropped"):
+        out.append(f"{pad}(+{record['logs_dropped']} more lines not kept)")
+    out.append(f"{pad[:-2]}Requests")
+    requests = record.get("requests") or []
+    if not requests:
+        out.append(f"{pad}(no requests)")
+    for q in requests:
+        result = str(q["status"]) if q.get("status") is not None else f"failed: {q.get('error') or '?'}"
+        out.append(
+            f"{pad}{q.get('method', '?')} {q.get('url', '?')} -> {result} ({float(q.get('duration_ms') or 0):.0f} ms)"
+        )
+        for label, body in (("sent", q.get("request_body")), ("got", q.get("response_body"))):
+            if body:
+                preview = str(body).replace("\n", " ")
+                if len(preview) > BODY_PREVIEW_CHARS:
+                    preview = preview[:BODY_PREVIEW_CHARS] + "…"
+                out.append(f"{pad}  {label} {preview}")
+    if record.get("requests_dropped"):
+        out.append(f"{pad}(+{record['requests_dropped']} more requests not kept)")
+    return out

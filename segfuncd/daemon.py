@@ -44,6 +44,7 @@ from .functions import compile_all_filters
 from .intake import Intake, serve_intake
 from .log import LogTap, configure, get_logger
 from .metrics import Metrics
+from .pausing import Pauses
 from .plugins import PluginRegistry
 from .private_files import make_private_dir, modes
 from .reload import Reloader, lease_seconds, watch_config
@@ -58,6 +59,7 @@ from .server import (
     open_unix_listener,
     serve_http,
 )
+from .sources import connected, named_sources
 from .spec import route_event
 from .store import LogRecord, Store, open_store
 from .systemd import notify, watchdog_interval_s
@@ -199,6 +201,8 @@ async def run(daemon: Daemon, *, task_status: trio.TaskStatus[None] = trio.TASK_
 async def _serve(daemon: Daemon, store: Store, pool: RunnerPool, *, task_status: trio.TaskStatus[None]) -> None:
     config, reloader = daemon.config, daemon.reloader
     metrics = Metrics()
+    pauses = reloader.pauses = Pauses(store)
+    await pauses.load()
     registry = PluginRegistry(
         config.plugins_dir, pool=pool, enabled=reloader.enabled, on_live=partial(wake_quietly, store)
     )
@@ -207,11 +211,24 @@ async def _serve(daemon: Daemon, store: Store, pool: RunnerPool, *, task_status:
         store,
         route=lambda event: route_event(event, functions.routable()),
         write_keys=config.intake.write_keys,
+        sources=named_sources(config),
+        connected=lambda function, source: connected(reloader.config.function(function).sources, source),
         allow_remote_without_key=config.intake.allow_remote_without_key,
         cors_origins=config.intake.cors_origins,
+        trusted_proxies=config.intake.trusted_proxies,
     )
     reloader.intake, reloader.store, reloader.pool = intake, store, pool
-    admin = Admin(lambda: reloader.config, store, registry, pool, intake, metrics, reloader.reload, daemon.started_at)
+    admin = Admin(
+        lambda: reloader.config,
+        store,
+        registry,
+        pool,
+        intake,
+        metrics,
+        reloader.reload,
+        daemon.started_at,
+        pauses=pauses,
+    )
     stop = trio.Event()
     async with trio.open_nursery() as root:
         await root.start(serve_signals, reloader, stop, root.cancel_scope)

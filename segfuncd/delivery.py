@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
+from .attempts import attempt_detail
 from .clock import steady_time
 from .config import FunctionConfig
 from .errors import RunnerError, StoreError
@@ -74,6 +75,7 @@ from .outcomes import (
 )
 from .redact import Redactor, redactor_for, secret_values
 from .spec import single_handlers
+from .stacks import located
 from .store import Completion, Lease, LogRecord, Store
 
 if TYPE_CHECKING:
@@ -440,6 +442,8 @@ class Dispatcher:
                 )
                 return
             redact = redactor_for(secret_values(target.config))
+            plugin = target.version
+            results = [located(r, filename=f"{plugin.name}.js", source=plugin.source) for r in results]
             if redact:  # before anything is stored, logged or counted
                 results = [redacted(r, redact) for r in results]
             now = self._clock()
@@ -453,6 +457,9 @@ class Dispatcher:
                     max_attempts=self._max_attempts,
                     base_delay_s=self._base_delay_s,
                     rng=self._rng,
+                    detail=attempt_detail(
+                        result, started_at=now - result.duration_ms / 1000, redact=redact if redact else None
+                    ),
                 )
                 for lease, result in zip(leases, results, strict=False)
             ]
@@ -613,8 +620,10 @@ def completion_for(
     max_attempts: int,
     base_delay_s: float,
     rng: random.Random | None = None,
+    detail: str | None = None,
 ) -> Completion:
-    """The store update for one result: new state and, for a retry, when (pure)."""
+    """The store update for one result: new state and, for a retry, when (pure); `detail` is
+    the attempt record (attempts.py) stored with it."""
     attempts = lease.attempts + 1
     state = state_after(result.outcome, attempts=attempts, max_attempts=max_attempts)
     due = None
@@ -623,7 +632,13 @@ def completion_for(
             attempts, now=now, base_delay_s=base_delay_s, rng=rng, retry_after_s=requested_delay_s(result)
         )
     return Completion(
-        delivery_id=lease.id, function=lease.function, result=result, version=version, state=state, next_attempt_at=due
+        delivery_id=lease.id,
+        function=lease.function,
+        result=result,
+        version=version,
+        state=state,
+        next_attempt_at=due,
+        detail=detail,
     )
 
 

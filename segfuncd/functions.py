@@ -10,10 +10,11 @@ row (`status_row`) and /metrics (`live`), and the names that match nothing (`war
 Rules (each decided here once):
   * The state of a function is one FunctionState, with a reason when it is not live, in
     this order: no plugin file -> NO_PLUGIN; file removed -> REMOVED; `enabled = false`
-    -> DISABLED; the newest file fails to load -> LOAD_ERROR (an older version that loaded
+    -> DISABLED; `segfuncctl pause NAME` -> PAUSED (the paused set is pausing.py's, kept in
+    SQLite); the newest file fails to load -> LOAD_ERROR (an older version that loaded
     keeps running); no version yet -> LOADING; else LIVE.
-  * A function runs new deliveries when it has a version and is neither removed nor
-    disabled. Otherwise its deliveries wait (postponed with the reason, attempts kept).
+  * A function runs new deliveries when it has a version and is neither removed, disabled
+    nor paused. Otherwise its deliveries wait (held with the reason, attempts kept).
   * It receives new events (routing) when its file is present and it is enabled, loaded
     or not: a bad deploy loses nothing, and fixing the file delivers them.
   * onBatch: a plugin with onBatch batches when its table has `batch`, and also without
@@ -34,12 +35,13 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .config import BatchConfig, Config, FunctionConfig
 from .errors import SegfuncdError
+from .pausing import PAUSED_REASON
 from .redact import Redactor
 from .runner.version import PluginVersion
 from .spec import BATCH_HANDLER, has_single_handler
@@ -56,6 +58,7 @@ class FunctionState(enum.Enum):
     LOADING = "loading"  # the file is there, no version loaded yet
     LOAD_ERROR = "load error"  # the newest file fails to load (an older version may still run)
     DISABLED = "disabled"  # `enabled = false` in its table
+    PAUSED = "paused"  # `segfuncctl pause NAME`: events are accepted and held, none delivered
     REMOVED = "removed"  # the file was removed: no new events, pending ones are kept
     NO_PLUGIN = "no plugin"  # a config table or stored deliveries, and no file
 
@@ -142,7 +145,7 @@ class Function:
     @property
     def version(self) -> PluginVersion | None:
         """The version new deliveries run on; None while they wait."""
-        if self.plugin is None or self.state in (FunctionState.REMOVED, FunctionState.DISABLED):
+        if self.plugin is None or self.state in (FunctionState.REMOVED, FunctionState.DISABLED, FunctionState.PAUSED):
             return None
         return self.plugin.version
 
@@ -161,7 +164,7 @@ class Function:
 
 
 def classify(
-    name: str, plugin: PluginState | None, config: FunctionConfig, *, plugins_dir: str
+    name: str, plugin: PluginState | None, config: FunctionConfig, *, plugins_dir: str, paused: bool = False
 ) -> tuple[FunctionState, str | None]:
     """The state of function `name` and its reason (the order is the module's first rule)."""
     if plugin is None:
@@ -170,6 +173,8 @@ def classify(
         return FunctionState.REMOVED, f"plugin file {plugin.path} was removed"
     if not config.enabled:
         return FunctionState.DISABLED, "function is disabled in the config"
+    if paused:
+        return FunctionState.PAUSED, PAUSED_REASON.format(name=name)
     if plugin.error:
         return FunctionState.LOAD_ERROR, f"function fails to load: {plugin.error}"
     if plugin.version is None:
@@ -204,16 +209,21 @@ class Functions:
         registry: Registry,
         config: Callable[[], Config],
         filters: Callable[[], Mapping[str, FilterChain]] = dict,
+        *,
+        paused: Callable[[], Container[str]] = frozenset,
     ) -> None:
         self._registry = registry
         self._config = config
         self._filters = filters
+        self._paused = paused
 
     def get(self, name: str) -> Function:
         config = self._config()
         plugin = self._registry.get(name)
         fconfig = config.function(name)
-        state, reason = classify(name, plugin, fconfig, plugins_dir=str(config.plugins_dir))
+        state, reason = classify(
+            name, plugin, fconfig, plugins_dir=str(config.plugins_dir), paused=name in self._paused()
+        )
         return Function(
             name=name,
             state=state,

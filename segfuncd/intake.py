@@ -6,9 +6,10 @@ durability and dedupe (store/).
 
 Rules:
 1. Answer 200 only after `store.accept` returned: the events are committed (or were
-   already, as duplicates of a messageId the same source sent in the last 24 h: still a
-   200, so an SDK retrying after a timeout does not deliver twice). A source is a write
-   key; another source's event with the same messageId is a different event.
+   already, as duplicates of a messageId the same sender sent in the last 24 h: still a
+   200, so an SDK retrying after a timeout does not deliver twice). The sender is the
+   named source (any of its write keys), or the write key itself for the unnamed default
+   source; another sender's event with the same messageId is a different event.
 2. Nothing valid is lost because something beside it is bad: a batch commits its valid
    items and lists the rejected ones (`{"success": true, "rejected": [...]}`); only an
    all-invalid batch is a 400.
@@ -28,7 +29,7 @@ import time
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +39,8 @@ import structlog
 import trio
 
 from .errors import Backpressure, IntakeError, SegfuncdError, StoreError
+from .peers import TrustedProxies, client_address, from_browser
+from .refusals import RefusalCount, Refusals, reason_for
 from .server import (
     HttpServer,
     Request,
@@ -65,6 +68,8 @@ _JSON_TYPES = ("application/json", "text/plain")
 _CORS_ALLOW_HEADERS = "Content-Type, Authorization, Content-Encoding"
 
 Route = Callable[[dict[str, Any]], tuple[str, ...]]
+# (function, source) -> does this function take events of this source ([functions.X] sources)
+Connected = Callable[[str, str], bool]
 
 
 class _Store(Protocol):
@@ -88,6 +93,17 @@ class IntakeStatistics:
     events_duplicate: int = 0  # acknowledged, already stored (messageId seen before)
     events_rejected: int = 0  # refused by validation (single calls and batch items)
     draining: bool = False
+    refused: Mapping[str, RefusalCount] = field(default_factory=dict)  # reason -> last 5 min / since start
+    sources: Mapping[str, SourceCounts] = field(default_factory=dict)  # source ("" = default) -> counts
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceCounts:
+    """What one source sent since start."""
+
+    accepted: int = 0
+    duplicate: int = 0
+    rejected: int = 0
 
 
 class Intake:
@@ -99,17 +115,26 @@ class Intake:
         *,
         route: Route,
         write_keys: tuple[str, ...] = (),
+        sources: Mapping[str, tuple[str, ...]] | None = None,
+        connected: Connected | None = None,
         allow_remote_without_key: bool = False,
         cors_origins: tuple[str, ...] = (),
+        trusted_proxies: tuple[str, ...] = (),
         clock: Callable[[], float] = time.time,
         max_body_bytes: int = MAX_BATCH_BYTES,
         new_id: Callable[[], str] | None = None,
     ) -> None:
         self.store = store
         self.route = route
-        self.write_keys = frozenset(write_keys)
+        # write key -> source ("" is the unnamed default source of `write_keys`).
+        self.key_sources: dict[str, str] = {}
+        self.write_keys: frozenset[str] = frozenset()
+        self.set_keys(write_keys, sources)
+        self._key_digests: dict[str, str] = {}  # write key -> its digest (dedupe_scope)
+        self.connected = connected
         self.allow_remote_without_key = allow_remote_without_key
         self.cors_origins = frozenset(cors_origins)
+        self.trusted_proxies = TrustedProxies.parse(trusted_proxies)
         self.clock = clock
         self.max_body_bytes = max_body_bytes
         self.new_id = new_id or (lambda: f"api-{uuid.uuid4()}")
@@ -118,7 +143,22 @@ class Intake:
         self._accepted = 0
         self._duplicate = 0
         self._rejected = 0
-        self._sources: dict[str, str] = {}  # write key -> its digest
+        self._by_source: dict[str, list[int]] = {}  # source -> [accepted, duplicate, rejected]
+        self.refusals = Refusals(log=log.warning)
+
+    def set_keys(self, write_keys: Iterable[str], sources: Mapping[str, tuple[str, ...]] | None) -> None:
+        """The accepted write keys: `write_keys` (the unnamed default source) and each named source's."""
+        key_sources = dict.fromkeys(write_keys, "")  # write key -> source; "" is the default source
+        for name, keys in (sources or {}).items():
+            key_sources.update(dict.fromkeys(keys, name))
+        self.key_sources = key_sources
+        self.write_keys = frozenset(key_sources)
+
+    def _source_counts(self, source: str) -> list[int]:
+        counts = self._by_source.get(source)
+        if counts is None:
+            counts = self._by_source[source] = [0, 0, 0]
+        return counts
 
     def statistics(self) -> IntakeStatistics:
         """A snapshot of the counters."""
@@ -128,6 +168,8 @@ class Intake:
             events_duplicate=self._duplicate,
             events_rejected=self._rejected,
             draining=self.draining,
+            refused=self.refusals.statistics(),
+            sources={s: SourceCounts(accepted=a, duplicate=d, rejected=r) for s, (a, d, r) in self._by_source.items()},
         )
 
     async def handle(self, request: Request) -> Response:
@@ -136,6 +178,9 @@ class Intake:
             response = await self._route(request)
         except IntakeError as exc:
             response = _refusal(exc.status, exc.message)
+            reason = "origin" if exc.field == "origin" else reason_for(exc.status)
+            if reason is not None:
+                self._refused(reason, exc.status, request, exc.message)
         except Backpressure as exc:
             response = _refusal(503, str(exc), (("retry-after", str(exc.retry_after_s)),))
         except StoreError as exc:
@@ -146,6 +191,17 @@ class Intake:
         if origin is not None and self.cors_origins:
             response = self._with_cors(response, origin)
         return response
+
+    def _refused(self, reason: str, status: int, request: Request, message: str) -> None:
+        client = client_address(request.peer, request.headers, self.trusted_proxies)
+        self.refusals.record(reason, status=status, client=client, message=message)
+
+    def server_refused(self, status: int, peer: str | None, message: str) -> None:
+        """The HTTP server answered an error itself (body over the limit, broken HTTP): count it."""
+        reason = reason_for(status)
+        if reason is not None:
+            self._requests[status] += 1
+            self.refusals.record(reason, status=status, client=peer, message=message)
 
     async def _route(self, request: Request) -> Response:
         path = request.path
@@ -163,55 +219,100 @@ class Intake:
             return _refusal(405, f"{path}: use POST", (("allow", "POST, OPTIONS"),))
         if self.draining:
             return _refusal(503, "shutting down; retry shortly", (("retry-after", "5"),))
+        origin = request.headers.get("origin")
+        if origin is not None and self.cors_origins and not self._origin_allowed(origin):
+            # CORS alone only stops a browser from reading the answer: a text/plain POST
+            # or sendBeacon would still be delivered. With cors_origins set, refuse it.
+            raise IntakeError(403, f"origin not allowed: {origin!r} is not in intake.cors_origins", field="origin")
         if not self.write_keys and not request.local and not self.allow_remote_without_key:
-            return _refusal(403, "no write keys are configured, so only loopback and unix-socket clients are accepted")
+            raise IntakeError(
+                403, "no write keys are configured, so only loopback and unix-socket clients are accepted"
+            )
         header_key = _basic_username(request.headers.get("authorization"))
         if header_key is not None and self.write_keys and header_key not in self.write_keys:
-            return _refusal(401, "unknown write key (Authorization header)")
+            raise IntakeError(401, "unknown write key (Authorization header)")
         body, size, odd = self._decode(request)
+        source = ""
         used_key = header_key
         if header_key is None and self.write_keys:
             key = body.get("writeKey") if isinstance(body, dict) else None
             if not key or not isinstance(key, str):
-                return _refusal(401, "missing write key: send it as the HTTP Basic username or as writeKey in the body")
+                raise IntakeError(
+                    401, "missing write key: send it as the HTTP Basic username or as writeKey in the body"
+                )
             if key not in self.write_keys:
-                return _refusal(401, "unknown write key (writeKey)")
+                raise IntakeError(401, "unknown write key (writeKey)")
+            source = self.key_sources[key]
             used_key = key
-        source = self._source(used_key)
+        elif header_key is not None and self.write_keys:
+            source = self.key_sources[header_key]
+        scope = self.dedupe_scope(source, used_key)
         received_at = from_epoch(self.clock())
+        browser = from_browser(request.headers)
+        ip = client_address(request.peer, request.headers, self.trusted_proxies)
         if type is not None:
             try:
                 event = prepare_event(
-                    body, type=type, received_at=received_at, new_id=self.new_id, size=size, check_json=odd
+                    body,
+                    type=type,
+                    received_at=received_at,
+                    new_id=self.new_id,
+                    size=size,
+                    browser=browser,
+                    ip=ip,
+                    check_json=odd,
                 )
-            except IntakeError as exc:
+            except IntakeError:
                 self._rejected += 1
-                log.warning("intake_rejected", path=path, rejected=1, accepted=0, message=exc.message)
-                raise
-            await self._commit([event], source)
+                self._source_counts(source)[2] += 1
+                raise  # logged, rate-limited, as a refusal by handle()
+            await self._commit([event], source, scope)
             return _OK
-        return await self._batch(body, size, received_at, path, odd, source)
+        return await self._batch(body, size, received_at, request, source, scope, browser=browser, ip=ip, odd=odd)
 
-    def _source(self, write_key: str | None) -> str:
-        """Who sent a request, for dedupe: a digest of its write key ("" without write keys).
-
-        The key itself is a secret: only a digest goes to the store."""
+    def dedupe_scope(self, source: str, write_key: str | None) -> str:
+        """Whose messageIds an event shares the dedupe window with: "@" + its named source (any
+        of the source's keys), else a digest of its write key ("" without write keys). The key
+        itself is a secret: only a digest goes to the store."""
+        if source:
+            return "@" + source
         if not self.write_keys or not write_key:
             return ""
-        found = self._sources.get(write_key)
+        found = self._key_digests.get(write_key)
         if found is None:
             found = hashlib.sha256(write_key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-            if len(self._sources) < 1024:
-                self._sources[write_key] = found
+            if len(self._key_digests) < 1024:
+                self._key_digests[write_key] = found
         return found
 
-    async def _batch(self, body: Any, size: int, received_at: datetime, path: str, odd: bool, source: str) -> Response:
+    async def _batch(
+        self,
+        body: Any,
+        size: int,
+        received_at: datetime,
+        request: Request,
+        source: str,
+        scope: str,
+        *,
+        browser: bool,
+        ip: str | None,
+        odd: bool,
+    ) -> Response:
+        path = request.path
         accepted, rejections = prepare_batch(
-            body, received_at=received_at, new_id=self.new_id, body_size=size, owned=True, check_json=odd
+            body,
+            received_at=received_at,
+            new_id=self.new_id,
+            body_size=size,
+            owned=True,
+            browser=browser,
+            ip=ip,
+            check_json=odd,
         )
         rejected = [{"index": r.index, "message": r.message} for r in rejections]
         if rejected:
             self._rejected += len(rejected)
+            self._source_counts(source)[2] += len(rejected)
             log.warning(
                 "intake_rejected",
                 path=path,
@@ -221,23 +322,46 @@ class Intake:
                 message=rejected[0]["message"],
             )
         if not accepted:
-            return json_response(
-                400, {"success": False, "message": f"all {len(rejected)} events were rejected", "rejected": rejected}
-            )
-        await self._commit([event for _, event in accepted], source)
+            message = f"all {len(rejected)} events were rejected"
+            self._refused("malformed", 400, request, message)
+            return json_response(400, {"success": False, "message": message, "rejected": rejected})
+        await self._commit([event for _, event in accepted], source, scope)
         return json_response(200, {"success": True, "rejected": rejected})
 
-    async def _commit(self, events: list[dict[str, Any]], source: str) -> None:
+    async def _commit(self, events: list[dict[str, Any]], source: str, scope: str) -> None:
         route = self.route
-        stored = await self.store.accept(
-            [
-                NewEvent(message_id=e["messageId"], type=e["type"], body=e, functions=route(e), source=source)
+        connected = self.connected
+        if connected is None:
+            new_events = [
+                NewEvent(
+                    message_id=e["messageId"],
+                    type=e["type"],
+                    body=e,
+                    functions=route(e),
+                    source=source,
+                    dedupe_scope=scope,
+                )
                 for e in events
             ]
-        )
+        else:
+            new_events = [
+                NewEvent(
+                    message_id=e["messageId"],
+                    type=e["type"],
+                    body=e,
+                    functions=tuple(f for f in route(e) if connected(f, source)),
+                    source=source,
+                    dedupe_scope=scope,
+                )
+                for e in events
+            ]
+        stored = await self.store.accept(new_events)
         new = sum(stored)
         self._accepted += new
         self._duplicate += len(stored) - new
+        counts = self._source_counts(source)
+        counts[0] += new
+        counts[1] += len(stored) - new
 
     def _decode(self, request: Request) -> tuple[Any, int, bool]:
         """Content type, gzip and JSON -> (parsed body, its decompressed size, odd); IntakeError names the problem.
@@ -285,7 +409,7 @@ class Intake:
     def _preflight(self, request: Request) -> Response:
         origin = request.headers.get("origin", "")
         if not self._origin_allowed(origin):
-            return _refusal(403, f"origin not allowed: {origin!r}")
+            raise IntakeError(403, f"origin not allowed: {origin!r}", field="origin")
         asked = request.headers.get("access-control-request-headers")
         return Response(
             status=204,
@@ -393,7 +517,9 @@ async def serve_intake(
         raise SegfuncdError("intake has nothing to listen on: both intake.listen and intake.unix_socket are empty")
     async with trio.open_nursery() as nursery:
         server = await nursery.start(
-            lambda task_status: serve_http(intake.handle, listeners, limits=limits, task_status=task_status)
+            lambda task_status: serve_http(
+                intake.handle, listeners, limits=limits, on_error=intake.server_refused, task_status=task_status
+            )
         )
         log.info("intake_listening", addresses=[_show_address(a) for a in server.addresses])
         task_status.started(server)

@@ -96,6 +96,11 @@ class RequestRecord:
     duration_ms: float
     error: str | None = None
     retry_after: float | None = None  # the response's Retry-After, in seconds (delta or HTTP date)
+    # For attempt records (capped in the runner at CAPTURE_CHARS each; redacted before storage):
+    request_headers: tuple[tuple[str, str], ...] = ()
+    request_body: str | None = None
+    response_headers: tuple[tuple[str, str], ...] = ()
+    response_body: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,6 +115,8 @@ class InvocationResult:
     requests: tuple[RequestRecord, ...] = ()
     duration_ms: float = 0.0
     retry_after: float | None = None  # seconds, from `new RetryError(msg, {retryAfter})`
+    stack: str | None = None  # the thrown error's JS stack, as QuickJS wrote it
+    runner: int | None = None  # pid of the runner process that ran it
 
     @property
     def error(self) -> str | None:

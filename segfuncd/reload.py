@@ -26,12 +26,15 @@ from .config import Config, parse_config_file
 from .errors import ConfigError
 from .functions import Functions, compile_all_filters
 from .log import get_logger
+from .peers import TrustedProxies
+from .sources import named_sources
 from .watch import watch_dir
 
 if TYPE_CHECKING:
     from .delivery import Dispatcher
     from .filters import FilterChain
     from .intake import Intake
+    from .pausing import Pauses
     from .plugins import PluginRegistry, PluginState
     from .runner import RunnerPool
     from .store import Store
@@ -85,16 +88,21 @@ class Reloader:
         self.store: Store | None = None
         self.pool: RunnerPool | None = None
         self.dispatcher: Dispatcher | None = None
+        self.pauses: Pauses | None = None  # the paused set (pausing.py), once the store is open
         self.functions = Functions(_NoRegistry(), lambda: self.config, lambda: self.filters)
 
     def attach_registry(self, registry: PluginRegistry) -> Functions:
         """Start answering about functions from `registry`; the Functions every part shares."""
         self.registry = registry
-        self.functions = Functions(registry, lambda: self.config, lambda: self.filters)
+        self.functions = Functions(registry, lambda: self.config, lambda: self.filters, paused=self.paused_names)
         return self.functions
 
     def enabled(self, name: str) -> bool:
         return self.config.function(name).enabled
+
+    def paused_names(self) -> frozenset[str]:
+        """Functions paused with `segfuncctl pause` (none until the daemon hands `pauses` in)."""
+        return self.pauses.names if self.pauses is not None else frozenset()
 
     async def reload(self) -> str:
         """Re-read the config file, apply what can be applied, rescan plugins.
@@ -126,9 +134,10 @@ class Reloader:
     def apply(self, new: Config) -> None:
         """Hand the reloaded values to each running part (the RESTART_KEYS excepted)."""
         if self.intake is not None:
-            self.intake.write_keys = frozenset(new.intake.write_keys)
+            self.intake.set_keys(new.intake.write_keys, named_sources(new))
             self.intake.allow_remote_without_key = new.intake.allow_remote_without_key
             self.intake.cors_origins = frozenset(new.intake.cors_origins)
+            self.intake.trusted_proxies = TrustedProxies.parse(new.intake.trusted_proxies)
         if self.store is not None:
             self.store.set_limits(
                 max_pending=new.storage.max_pending,

@@ -16,7 +16,10 @@ server/http-api/) and the Spec's common fields and timestamps pages
   corrects a client clock that is off; without `sentAt` the timestamp is kept as given,
   without any timestamp it is `receivedAt`.
 * The batch envelope's `context`, `integrations` and `sentAt` apply to every item (the
-  item's own keys win). `channel` ("server") and `version` (2) are filled when absent.
+  item's own keys win). `channel` and `version` (2) are filled when absent: `channel` is
+  "client" for a browser's request (an `Origin` header) or an analytics.js event
+  (`context.library.name`), else "server". `context.ip` is the client's address, when
+  the caller knows it, unless the event sets its own.
 * Times are ISO-8601 and written back as Segment writes them: `2024-05-01T12:00:00.000Z`.
 """
 
@@ -74,6 +77,8 @@ MAX_BATCH_BYTES = 500 * 1024
 MAX_BATCH_EVENTS = 2_500
 MAX_MESSAGE_ID_CHARS = 100  # a messageId must be shorter than this
 DEFAULT_CHANNEL = "server"
+CLIENT_CHANNEL = "client"
+BROWSER_LIBRARIES = frozenset({"analytics.js", "analytics-next"})
 SPEC_VERSION = 2
 # Keys that must be JSON objects when present (null counts as absent).
 _OBJECT_FIELDS = ("properties", "traits", "context", "integrations")
@@ -172,12 +177,16 @@ def prepare_event(
     envelope: Mapping[str, Any] | None = None,
     size: int | None = None,
     check_json: bool = False,
+    browser: bool = False,
+    ip: str | None = None,
 ) -> dict[str, Any]:
     """Validate one event and return its enriched copy; IntakeError(400) names the field.
 
     `type` is the path's type, or None in a batch (then the item's own `type` is required).
     `size` is the event's size in bytes when the caller knows it (a single call's body).
     `check_json`: the decoder saw a surrogate escape or an odd number; look for them (json_problem).
+    `browser`: the request came from a browser (channel "client"); `ip`: the client's
+    address, for `context.ip`.
     """
     if check_json:
         problem = json_problem(item)
@@ -187,18 +196,21 @@ def prepare_event(
         size = _size(item)
     if size is not None and size > MAX_EVENT_BYTES:
         raise _too_big(size)
-    return _prepare(item, type, _Now(received_at), new_id, envelope)
+    return _prepare(item, type, _Now(received_at, browser=browser, ip=ip), new_id, envelope)
 
 
 class _Now:
-    """The receive time of one request, formatted once, and the sentAt values seen in it."""
+    """What one request shares: its receive time (formatted once), the sentAt values seen in
+    it, whether a browser sent it and the client's address."""
 
-    __slots__ = ("at", "text", "sent")
+    __slots__ = ("at", "text", "sent", "browser", "ip")
 
-    def __init__(self, at: datetime) -> None:
+    def __init__(self, at: datetime, *, browser: bool = False, ip: str | None = None) -> None:
         self.at = at
         self.text = format_time(at)
         self.sent: dict[str, datetime] = {}  # a batch's items share the envelope's sentAt
+        self.browser = browser
+        self.ip = ip
 
 
 def _prepare(
@@ -261,10 +273,23 @@ def _prepare(
         )
     _stamp(event, now)
     if "channel" not in event:
-        event["channel"] = DEFAULT_CHANNEL
+        event["channel"] = CLIENT_CHANNEL if now.browser or _from_browser_library(event) else DEFAULT_CHANNEL
+    if now.ip:
+        context = event.get("context")
+        if context is None:
+            event["context"] = {"ip": now.ip}
+        elif not context.get("ip"):
+            event["context"] = {**context, "ip": now.ip}
     if "version" not in event:
         event["version"] = SPEC_VERSION
     return event
+
+
+def _from_browser_library(event: dict[str, Any]) -> bool:
+    """context.library.name is analytics.js (analytics-next sends that name)."""
+    context = event.get("context")
+    library = context.get("library") if context else None
+    return isinstance(library, dict) and library.get("name") in BROWSER_LIBRARIES
 
 
 def _merge_envelope(event: dict[str, Any], envelope: Mapping[str, Any]) -> None:
@@ -344,6 +369,8 @@ def prepare_batch(
     body_size: int | None = None,
     owned: bool = False,
     check_json: bool = False,
+    browser: bool = False,
+    ip: str | None = None,
 ) -> tuple[list[tuple[int, dict[str, Any]]], list[Rejection]]:
     """Validate a /v1/batch body -> ([(index, event)], [Rejection]); the envelope itself must be valid.
 
@@ -372,7 +399,7 @@ def prepare_batch(
             raise invalid(f"batch envelope: {problem}")
     accepted: list[tuple[int, dict[str, Any]]] = []
     rejected: list[Rejection] = []
-    now = _Now(received_at)
+    now = _Now(received_at, browser=browser, ip=ip)
     # Only what the envelope adds to items, so a bare batch skips the merge entirely.
     envelope = {k: body[k] for k in ("context", "integrations", "sentAt") if body.get(k)} or None
     too_big = (

@@ -96,12 +96,20 @@ class FakeStore:
         )
 
     async def read_logs(
-        self, *, after_id: int | None = None, limit: int = 100, function: str | None = None, level: str | None = None
+        self,
+        *,
+        after_id: int | None = None,
+        limit: int = 100,
+        function: str | None = None,
+        level: str | None = None,
+        message_id: str | None = None,
     ) -> list[LogRecord]:
         rows = [
             r
             for r in self.logs
-            if (after_id is None or (r.id or 0) > after_id) and (function is None or r.function == function)
+            if (after_id is None or (r.id or 0) > after_id)
+            and (function is None or r.function == function)
+            and (message_id is None or r.message_id == message_id)
         ]
         return rows[:limit] if after_id is not None else rows[-limit:]
 
@@ -114,8 +122,10 @@ class FakeStore:
         return 1
 
     async def deliveries(
-        self, *, function: str | None = None, state: str | None = None, limit: int = 20
+        self, *, function: str | None = None, state: str | None = None, limit: int = 20, message_id: str | None = None
     ) -> list[DeliverySummary]:
+        if message_id is not None and message_id != self.summary.message_id:
+            return []
         return [self.summary][:limit]
 
     async def delivery(self, delivery_id: int) -> DeliveryDetail | None:
@@ -217,6 +227,8 @@ class IntakeStats:
     events_duplicate: int = 1
     events_rejected: int = 2
     draining: bool = False
+    sources: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    refused: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 class FakeIntake:

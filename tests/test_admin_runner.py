@@ -74,8 +74,11 @@ async def test_return_or_error_and_redacted_logs(sink: Any, mode: str | None, re
     assert r["return"] == ret
     if isinstance(error, str):
         assert r["error"]["name"] == error
-    else:
-        assert r["error"] == error
+    elif error is None:
+        assert r["error"] is None
+    else:  # plus the stack, mapped to the plugin's lines
+        assert {k: r["error"][k] for k in ("name", "message")} == {**error, "message": r["error"]["message"]}
+        assert r["error"]["message"].startswith(error["message"]) and ".js:" in r["error"]["stack"]
     assert [x["message"] for x in r["logs"]] == ["apiKey is [redacted]"]
 
 

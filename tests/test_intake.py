@@ -411,3 +411,27 @@ class TestRobustness:
             refused = [r for r in statuses if r.status_code == 503]
             assert refused and refused[0].headers["retry-after"].isdigit()
             assert len(await stored_events(full)) == sum(1 for r in statuses if r.status_code == 200)
+
+
+class TestCorsRefusal:
+    """With cors_origins set, an Origin outside the list is refused whatever the content type."""
+
+    @pytest.mark.parametrize("content_type", ["text/plain", "application/json", None])
+    async def test_an_unlisted_origin_is_refused(
+        self, nursery: trio.Nursery, store: Any, tmp_path: Path, content_type: str | None
+    ) -> None:
+        running = await run_intake(nursery, store, tmp_path, cors_origins=("https://shop.example",))
+        headers = {"origin": "https://evil.example"}
+        if content_type:
+            headers["content-type"] = content_type
+        body = json.dumps({**TRACK, "writeKey": KEY}).encode()
+        async with running.client() as c:
+            refused = await c.post("/v1/track", content=body, headers=headers)
+            beacon = await c.post("/v1/t", content=body, headers={**headers, "origin": "null"})
+            listed = await c.post("/v1/track", content=body, headers={**headers, "origin": "https://shop.example"})
+            no_origin = await c.post("/v1/track", content=body)
+        assert refused.status_code == 403 and "origin not allowed" in refused.json()["message"]
+        assert "access-control-allow-origin" not in refused.headers
+        assert beacon.status_code == 403
+        assert listed.status_code == 200 and no_origin.status_code == 200
+        assert running.intake.statistics().events_accepted == 2

@@ -85,10 +85,10 @@ async def test_a_message_id_seen_within_24_hours_is_a_duplicate(tmp_path: Path) 
         assert stats.events_stored == 3 and stats.duplicates == 3
 
 
-async def test_dedupe_is_per_source_and_message_id(tmp_path: Path) -> None:
+async def test_dedupe_is_per_scope_and_message_id(tmp_path: Path) -> None:
     def from_source(i: int, source: str) -> NewEvent:
         e = event(i)
-        return NewEvent(message_id=e.message_id, type=e.type, body=e.body, functions=e.functions, source=source)
+        return NewEvent(message_id=e.message_id, type=e.type, body=e.body, functions=e.functions, dedupe_scope=source)
 
     async with store_at(tmp_path / "q.db", FakeClock()) as store:
         assert await store.accept([from_source(1, "aaaa"), from_source(1, "bbbb")]) == [True, True]

@@ -168,6 +168,9 @@ async def test_a_version_1_database_is_migrated_in_place_without_losing_the_queu
         "m005_oldest_pending",
         "m006_held_and_identity",
         "m007_dedupe_per_source",
+        "m008_event_source",
+        "m009_paused_functions",
+        "m010_attempt_details",
     ]
 
 

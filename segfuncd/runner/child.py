@@ -63,6 +63,8 @@ from .protocol import FrameDecoder, encode
 from .sandbox import LimitExceeded, LoadFailure, Sandbox, install_limit_handlers
 
 HANDLERS_BY_TYPE = {t: list(names) for t, names in EVENT_HANDLERS.items()}  # the table is spec.py's
+CAPTURE_CHARS = 4096  # request/response bodies and header values kept for attempt records
+CAPTURE_HEADERS = 64
 MAX_CONTEXTS = 64  # versions kept loaded; the pool resends a source the runner dropped
 MAX_TRIGGERS_PER_SLICE = 500
 # Invocations started in JS and not finished, per context. The rest wait here, in Python:
@@ -611,7 +613,7 @@ class Runner:
         req.results[inv.pos] = result
         req.remaining -= 1
         if req.remaining == 0:
-            answer: dict[str, Any] = {"id": req.id, "batch": req.batch, "results": req.results}
+            answer: dict[str, Any] = {"id": req.id, "batch": req.batch, "results": req.results, "pid": os.getpid()}
             heavy = self._recently_heavy()
             if heavy:
                 answer["heavy"] = heavy
@@ -633,6 +635,9 @@ class Runner:
         t0 = time.monotonic()
         trigger: dict[str, Any] = {"k": "f", "i": inv.id, "f": item.fetch_id}
         record: dict[str, Any] = {"method": item.method[:20], "url": item.url[:2048], "status": None}
+        # Attempt records: what was sent and received, capped (see outcomes.RequestRecord).
+        record["rqh"] = [[str(k), str(v)[:CAPTURE_CHARS]] for k, v in item.headers][:CAPTURE_HEADERS]
+        record["rqb"] = None if item.body is None else item.body[:CAPTURE_CHARS]
         with trio.CancelScope() as scope:
             inv.scopes.add(scope)
             try:
@@ -647,6 +652,8 @@ class Runner:
                     "rd": reply.redirected,
                 }
                 record["status"] = reply.status
+                record["rsh"] = [[str(k), str(v)[:CAPTURE_CHARS]] for k, v in reply.headers][:CAPTURE_HEADERS]
+                record["rsb"] = reply.text[:CAPTURE_CHARS]
                 if reply.status in RETRY_AFTER_STATUSES:
                     record["retry_after"] = retry_after_header(reply.headers, now=time.time())
             except FetchFailed as exc:

@@ -228,7 +228,7 @@ class RunnerPool:
         finally:
             self._in_flight -= 1
         try:
-            results = _results(answer, len(events))
+            results = _results(answer, len(events), runner=_opt_int(answer.get("pid")))
         except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
             # our own runner answered nonsense: a bug, but one event batch's, not the daemon's
             bad = InvocationResult(
@@ -451,15 +451,15 @@ def _version_msg(version: PluginVersion) -> dict[str, Any]:
     return {"name": version.name, "path": version.path, "hash": version.hash, "source": version.source}
 
 
-def _results(answer: dict[str, Any], n: int) -> list[InvocationResult]:
+def _results(answer: dict[str, Any], n: int, *, runner: int | None = None) -> list[InvocationResult]:
     raw = answer["results"]
     if not isinstance(raw, list):
         raise TypeError("results is not a list")
     if answer.get("batch"):
-        return _batch_results(raw[0], n)
+        return _batch_results(raw[0], n, runner)
     if len(raw) != n:
         raise ValueError(f"{len(raw)} results for {n} events")
-    return [_result(r) for r in raw]
+    return [_result(r, runner) for r in raw]
 
 
 def _opt_str(v: Any) -> str | None:
@@ -470,8 +470,17 @@ def _opt_num(v: Any) -> float | None:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
-def _common(r: dict[str, Any]) -> dict[str, Any]:
+def _opt_int(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _pairs(raw: Any) -> tuple[tuple[str, str], ...]:
+    return tuple((str(k), str(v)) for k, v in raw or ())
+
+
+def _common(r: dict[str, Any], runner: int | None = None) -> dict[str, Any]:
     return {
+        "runner": runner,
         "logs": tuple(LogLine(level=str(lv), message=str(m), time=float(t)) for lv, m, t in r.get("logs", ())),
         "requests": tuple(
             RequestRecord(
@@ -481,6 +490,10 @@ def _common(r: dict[str, Any]) -> dict[str, Any]:
                 duration_ms=float(q.get("duration_ms", 0.0)),
                 error=_opt_str(q.get("error")),
                 retry_after=_opt_num(q.get("retry_after")),
+                request_headers=_pairs(q.get("rqh")),
+                request_body=_opt_str(q.get("rqb")),
+                response_headers=_pairs(q.get("rsh")),
+                response_body=_opt_str(q.get("rsb")),
             )
             for q in r.get("requests", ())
         ),
@@ -488,19 +501,20 @@ def _common(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _result(r: dict[str, Any]) -> InvocationResult:
+def _result(r: dict[str, Any], runner: int | None = None) -> InvocationResult:
     if not isinstance(r, dict):
         raise TypeError("a result is not an object")
     name = r.get("error_name")
     if name is None:
-        return InvocationResult(outcome=Outcome.DELIVERED, value=_loads(r.get("value")), **_common(r))
+        return InvocationResult(outcome=Outcome.DELIVERED, value=_loads(r.get("value")), **_common(r, runner))
     name = str(name)
     return InvocationResult(
         outcome=classify(name),
         error_name=name,
         error_message=_opt_str(r.get("error_message")),
         retry_after=_opt_num(r.get("retry_after")),
-        **_common(r),
+        stack=_opt_str(r.get("stack")),
+        **_common(r, runner),
     )
 
 
@@ -513,13 +527,13 @@ def _loads(value: Any) -> Any:
         return value
 
 
-def _batch_results(r: dict[str, Any], n: int) -> list[InvocationResult]:
+def _batch_results(r: dict[str, Any], n: int, runner: int | None = None) -> list[InvocationResult]:
     """Map onBatch's result to positions: an error applies to all; else each {status}."""
     if not isinstance(r, dict):
         raise TypeError("a result is not an object")
     if r.get("error_name") is not None:
-        return [_result(r)] * n
-    common = _common(r)
+        return [_result(r, runner)] * n
+    common = _common(r, runner)
     value = _loads(r.get("value"))
     out: list[InvocationResult] = []
     for pos in range(n):

@@ -22,6 +22,9 @@ RECEIVE_SIZE = 64 * 1024
 LINGER_S = 1.0  # how long an error response waits for the client to stop sending
 LINGER_MAX_BYTES = 1024 * 1024
 _SERVER_HEADER = (b"server", b"segfuncd")
+# (status, client IP or None for a Unix socket, message) of an error the server answered itself.
+ErrorHook = Callable[[int, str | None, str], None]
+
 # accept() errors that mean "the machine is short of something", retried after a pause
 # (the same list as trio.serve_listeners).
 _ACCEPT_CAPACITY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
@@ -32,6 +35,7 @@ async def serve_http(
     listeners: list[trio.SocketListener],
     *,
     limits: ServerLimits | None = None,
+    on_error: ErrorHook | None = None,
     task_status: trio.TaskStatus[HttpServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve `handler` on `listeners` until cancelled; `task_status.started(server)` once listening.
@@ -39,16 +43,17 @@ async def serve_http(
     Never returns normally. On cancellation, listeners close, idle connections close, and
     running requests finish within `limits.stop_grace_s` (rule 4 of the module docstring).
     """
-    server = HttpServer(handler, limits=limits or ServerLimits())
+    server = HttpServer(handler, limits=limits or ServerLimits(), on_error=on_error)
     await server.serve(listeners, task_status=task_status)
 
 
 class HttpServer:
     """The state shared by all connections of one `serve_http` call."""
 
-    def __init__(self, handler: Handler, *, limits: ServerLimits) -> None:
+    def __init__(self, handler: Handler, *, limits: ServerLimits, on_error: ErrorHook | None = None) -> None:
         self.handler = handler
         self.limits = limits
+        self.on_error = on_error  # told of errors answered before the handler ran (413, 400, 408)
         self.addresses: list[Any] = []  # per listener: (host, port, ...) or a Unix path
         self._connections: set[_Connection] = set()
         self._stopping = False
@@ -379,6 +384,8 @@ class _Connection:
         if self.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return  # a response is already under way: all we can do is close
         self.phase = "writing"
+        if self.server.on_error is not None:
+            self.server.on_error(status, self.peer, message)
         response = json_response(status, {"success": False, "message": message}, (("connection", "close"),))
         try:
             data = self._encode(response, False)

@@ -7,6 +7,7 @@ Layout (each module says what it owns):
     queue.py      lease / complete / postpone / release / wake / replay / next_due
     stats.py      per-function counters, bumped in the same transactions
     logs.py       the bounded log table
+    pauses.py     functions paused by `segfuncctl pause`
     retention.py  pruning of finished rows, orphaned events, old dedupe keys
     reads.py      admin listings and status figures
     models.py     the frozen values below

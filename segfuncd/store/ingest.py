@@ -27,8 +27,8 @@ DEDUPE_WINDOW_S = 24 * 3600.0  # a messageId seen from the same source in the la
 class Prepared:
     """One accept() call, serialised on the caller's side (so a bad body fails only it)."""
 
-    message_ids: tuple[str, ...]  # per event: its dedupe key, `source:messageId` ("" when it has none)
-    events: tuple[tuple[str, str, str], ...]  # (message_id, type, body as JSON text)
+    message_ids: tuple[str, ...]  # per event: its dedupe key, `scope:messageId` ("" when it has none)
+    events: tuple[tuple[str, str, str, str], ...]  # (message_id, type, body as JSON text, source)
     keys: tuple[str, ...]  # per event: JSON `[dedupe key, [functions...]]`
     fanout: tuple[int, ...]  # delivery rows per event
 
@@ -41,13 +41,13 @@ _SEEN = "SELECT message_id FROM seen WHERE message_id IN (SELECT value FROM json
 _INSERT_SEEN = (
     "INSERT OR REPLACE INTO seen (message_id, at) SELECT value ->> 0, ?1 FROM json_each(?2) WHERE value ->> 0 != ''"
 )
-_INSERT_EVENT = "INSERT INTO events (id, message_id, type, body, received_at) VALUES (?, ?, ?, ?, ?)"
+_INSERT_EVENT = "INSERT INTO events (id, message_id, type, body, source, received_at) VALUES (?, ?, ?, ?, ?, ?)"
 # Bodies go in multi-row INSERTs of this many rows: one sqlite3_step (one release of the
 # GIL) per chunk instead of per row, so the trio thread cannot make the writer queue for
 # the GIL once per row. The statement text is fixed, so it stays prepared in the cache.
 EVENT_CHUNK = 32
-_INSERT_EVENTS = "INSERT INTO events (id, message_id, type, body, received_at) VALUES " + ",".join(
-    ["(?, ?, ?, ?, ?)"] * EVENT_CHUNK
+_INSERT_EVENTS = "INSERT INTO events (id, message_id, type, body, source, received_at) VALUES " + ",".join(
+    ["(?, ?, ?, ?, ?, ?)"] * EVENT_CHUNK
 )
 _INSERT_DELIVERIES = (
     "INSERT INTO deliveries (event_id, function, state, attempts, due_at, created_at, updated_at) "
@@ -112,7 +112,7 @@ class Ingest:
         return results
 
 
-def _insert_events(conn: sqlite3.Connection, rows: list[tuple[int, str, str, str, float]]) -> None:
+def _insert_events(conn: sqlite3.Connection, rows: list[tuple[int, str, str, str, str, float]]) -> None:
     full = len(rows) - len(rows) % EVENT_CHUNK
     if full:
         conn.executemany(
@@ -123,7 +123,7 @@ def _insert_events(conn: sqlite3.Connection, rows: list[tuple[int, str, str, str
         conn.executemany(_INSERT_EVENT, rows[full:])
 
 
-Kept = list[tuple[str, tuple[str, str, str], int]]
+Kept = list[tuple[str, tuple[str, str, str, str], int]]
 
 
 def _drop_duplicates(payloads: list[Prepared], known: set[str]) -> tuple[list[list[bool]], Kept]:
@@ -162,25 +162,27 @@ def _functions(functions: tuple[str, ...]) -> tuple[str, int]:
     return found
 
 
-def dedupe_key(source: str, message_id: str) -> str:
-    """The `seen` key: one source's messageId never hides another source's event.
+def dedupe_key(scope: str, message_id: str) -> str:
+    """The `seen` key: one sender's messageId never hides another sender's event.
 
-    `source` holds no ":" (intake passes a hex digest), so the first ":" splits the key.
+    `scope` holds no ":" (intake passes "@" + a source name, or a hex digest of the write key
+    for the unnamed default source), so the first ":" splits the key.
     """
-    return f"{source}:{message_id}" if message_id else ""
+    return f"{scope}:{message_id}" if message_id else ""
 
 
-def prepare(events: list[tuple[str, str, object, tuple[str, ...], str]]) -> Prepared:
-    """Serialise (message_id, type, body, functions, source) tuples (TypeError / ValueError for bad bodies)."""
+def prepare(events: list[tuple[str, str, object, tuple[str, ...], str, str]]) -> Prepared:
+    """Serialise (message_id, type, body, functions, source, dedupe scope) tuples (TypeError /
+    ValueError for bad bodies)."""
     rows = []
     keys = []
     fanout = []
     dedupe = []
-    for message_id, type_, body, functions, source in events:
+    for message_id, type_, body, functions, source, scope in events:
         fns, n = _functions(tuple(functions))
         fanout.append(n)
-        rows.append((message_id, type_, _encode(body)))
-        key = dedupe_key(source, message_id)
+        rows.append((message_id, type_, _encode(body), source))
+        key = dedupe_key(scope, message_id)
         dedupe.append(key)
         keys.append(f"[{_encode_str(key)},{fns}]")
     return Prepared(message_ids=tuple(dedupe), events=tuple(rows), keys=tuple(keys), fanout=tuple(fanout))

@@ -131,6 +131,7 @@ def read(
     limit: int,
     function: str | None,
     level: str | None,
+    message_id: str | None = None,
 ) -> list[LogRecord]:
     """Newest `limit` lines by time (after_id None), or the first `limit` by id after
     `after_id` (a follower's cursor); oldest first either way.
@@ -146,6 +147,9 @@ def read(
     if function is not None:
         where.append("function = ?")
         args.append(function)
+    if message_id is not None:
+        where.append("message_id = ?")
+        args.append(message_id)
     if level is not None:
         where.append(f"level IN ({', '.join('?' for _ in levels_from(level))})")
         args.extend(levels_from(level))

@@ -24,7 +24,11 @@ class NewEvent:
     type: str
     body: Mapping[str, Any]  # JSON-serialisable
     functions: tuple[str, ...]
-    source: str = ""  # who sent it (intake: a digest of the write key); dedupe is per source + messageId
+    # The source it came in through ("" = the unnamed default source), stored with the event.
+    source: str = ""
+    # Whose messageIds it shares the 24 h dedupe window with (intake.dedupe_scope): its named
+    # source, or its write key for the default source.
+    dedupe_scope: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,6 +53,7 @@ class Completion:
     version: str | None  # PluginVersion.hash that ran (None when nothing ran)
     state: DeliveryState
     next_attempt_at: float | None = None  # required when state is PENDING
+    detail: str | None = None  # the attempt record, JSON (segfuncd.attempts), already redacted
 
     def __post_init__(self) -> None:
         if self.state is DeliveryState.PENDING and self.next_attempt_at is None:
@@ -83,6 +88,7 @@ class AttemptRecord:
     outcome: str  # Outcome.value
     error: str | None
     duration_ms: float
+    detail: str | None = None  # the attempt record, JSON (segfuncd.attempts); None when trimmed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,6 +107,7 @@ class DeliverySummary:
     version: str | None
     last_error: str | None
     note: str | None  # why it waits (postponed), or the filter / discard reason
+    source: str = ""  # the source its event came in through ("" = the unnamed default)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -113,7 +113,9 @@ def complete(conn: sqlite3.Connection, now: float, completions: Sequence[Complet
         due = c.next_attempt_at if state == "pending" else None
         note = result.error_name if c.state is DeliveryState.DISCARDED else None
         updates.append((state, number, due, now, c.version, error, note, c.delivery_id))
-        attempts.append((c.delivery_id, number, now, c.version, result.outcome.value, error, result.duration_ms))
+        attempts.append(
+            (c.delivery_id, number, now, c.version, result.outcome.value, error, result.duration_ms, c.detail)
+        )
         bumps.add(c.function, attempts=1, duration_ms_total=result.duration_ms)
         if state == "pending" and old_attempts == 0:
             bumps.add(c.function, retrying=1)
@@ -139,8 +141,8 @@ def complete(conn: sqlite3.Connection, now: float, completions: Sequence[Complet
     )
     if attempts:
         conn.executemany(
-            "INSERT INTO attempts (delivery_id, number, at, version, outcome, error, duration_ms) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO attempts (delivery_id, number, at, version, outcome, error, duration_ms, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             attempts,
         )
     bumps.write(conn)

@@ -15,12 +15,12 @@ from .stats import read_function_stats, totals
 
 _SUMMARY = (
     "SELECT d.id, d.function, e.message_id, e.type, d.state, d.attempts, d.due_at, d.created_at, "
-    "d.updated_at, d.version, d.last_error, d.note FROM deliveries AS d JOIN events AS e ON e.id = d.event_id"
+    "d.updated_at, d.version, d.last_error, d.note, e.source FROM deliveries AS d JOIN events AS e ON e.id = d.event_id"
 )
 
 
 def _summary(row: tuple[object, ...]) -> DeliverySummary:
-    i, fn, mid, typ, state, attempts, due, created, updated, version, error, note = row
+    i, fn, mid, typ, state, attempts, due, created, updated, version, error, note, source = row
     return DeliverySummary(
         id=int(i),  # type: ignore[call-overload]
         function=str(fn),
@@ -34,11 +34,12 @@ def _summary(row: tuple[object, ...]) -> DeliverySummary:
         version=None if version is None else str(version),
         last_error=None if error is None else str(error),
         note=None if note is None else str(note),
+        source=str(source or ""),
     )
 
 
 def deliveries(
-    conn: sqlite3.Connection, *, function: str | None, state: str | None, limit: int
+    conn: sqlite3.Connection, *, function: str | None, state: str | None, limit: int, message_id: str | None = None
 ) -> list[DeliverySummary]:
     """Newest first. `state` is a DeliveryState value ("dead", "pending", ...)."""
     where = []
@@ -50,6 +51,10 @@ def deliveries(
     if function is not None:
         where.append("d.function = ?")
         args.append(function)
+    if message_id is not None:
+        # No index on events.message_id (it would cost every insert): admin lookups scan.
+        where.append("d.event_id IN (SELECT id FROM events WHERE message_id = ?)")
+        args.append(message_id)
     sql = _SUMMARY + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY d.id DESC LIMIT ?"
     return [_summary(row) for row in conn.execute(sql, [*args, limit])]
 
@@ -63,9 +68,10 @@ def delivery(conn: sqlite3.Connection, delivery_id: int) -> DeliveryDetail | Non
         "SELECT body FROM events WHERE id = (SELECT event_id FROM deliveries WHERE id = ?)", (delivery_id,)
     ).fetchone()
     attempts = tuple(
-        AttemptRecord(number=n, time=at, version=v, outcome=o, error=err, duration_ms=ms)
-        for n, at, v, o, err, ms in conn.execute(
-            "SELECT number, at, version, outcome, error, duration_ms FROM attempts WHERE delivery_id = ? ORDER BY id",
+        AttemptRecord(number=n, time=at, version=v, outcome=o, error=err, duration_ms=ms, detail=detail)
+        for n, at, v, o, err, ms, detail in conn.execute(
+            "SELECT number, at, version, outcome, error, duration_ms, detail FROM attempts "
+            "WHERE delivery_id = ? ORDER BY id",
             (delivery_id,),
         )
     )

@@ -186,6 +186,25 @@ def _m007_dedupe_per_source(db: sqlite_utils.Database) -> None:
     db.execute("UPDATE seen SET message_id = ':' || message_id")
 
 
+@MIGRATIONS(name="m008_event_source")
+def _m008_event_source(db: sqlite_utils.Database) -> None:
+    """The source ([sources.NAME]) each event came in through; "" is the unnamed default source."""
+    db.execute("ALTER TABLE events ADD COLUMN source TEXT NOT NULL DEFAULT ''")
+
+
+@MIGRATIONS(name="m009_paused_functions")
+def _m009_paused_functions(db: sqlite_utils.Database) -> None:
+    """Functions paused by `segfuncctl pause`: their deliveries wait, across restarts."""
+    db.execute("CREATE TABLE paused_functions (function TEXT PRIMARY KEY, paused_at REAL NOT NULL) WITHOUT ROWID")
+
+
+@MIGRATIONS(name="m010_attempt_details")
+def _m010_attempt_details(db: sqlite_utils.Database) -> None:
+    """Attempt records (segfuncd.attempts): return value, logs, requests, stack, as JSON."""
+    db.execute("ALTER TABLE attempts ADD COLUMN detail TEXT")
+    db.execute("CREATE INDEX ix_attempts_detail ON attempts(delivery_id, id) WHERE detail IS NOT NULL")
+
+
 SCHEMA_VERSION = len(MIGRATIONS._migrations)
 JOURNAL_SIZE_LIMIT = 8 * 1024 * 1024  # bytes the WAL is truncated to after a checkpoint
 AUTO_VACUUM_INCREMENTAL = 2

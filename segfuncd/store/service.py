@@ -34,9 +34,10 @@ from typing import TypeVar
 import trio
 
 from ..errors import Backpressure, StoreError
+from . import attempt_details, reads, retention
 from . import logs as logs_sql
+from . import pauses as pauses_sql
 from . import queue as queue_sql
-from . import reads, retention
 from .ingest import Ingest, prepare
 from .models import (
     Completion,
@@ -83,7 +84,9 @@ class Store:
         log_lines: int,
         pending: int,
         newest_log_id: int,
+        keep_details: int = attempt_details.KEEP_PER_FUNCTION,
     ) -> None:
+        self._keep_details = keep_details  # attempt records kept per function
         self._writer = writer
         self._reader = reader
         self._ingest = ingest
@@ -129,7 +132,7 @@ class Store:
             raise Backpressure(
                 f"{self._pending} deliveries are pending, at the limit of storage.max_pending = {self._max_pending}"
             )
-        payload = prepare([(e.message_id, e.type, e.body, e.functions, e.source) for e in events])
+        payload = prepare([(e.message_id, e.type, e.body, e.functions, e.source, e.dedupe_scope) for e in events])
         rows = payload.deliveries
         self._pending += rows  # reserved: concurrent callers see the queue as it will be
         try:
@@ -228,6 +231,16 @@ class Store:
             self._signal_work()
         return n
 
+    async def set_paused(self, function: str, paused: bool) -> bool:
+        """Pause or resume `function` (kept across restarts); True when that changed anything."""
+        changed: bool = await self._write(lambda c, now: pauses_sql.set_paused(c, now, function, paused), "pause")
+        return changed
+
+    async def paused(self) -> frozenset[str]:
+        """The functions paused now."""
+        names: frozenset[str] = await self._read(lambda c, now: pauses_sql.paused(c), "paused")
+        return names
+
     async def next_due(self, *, skip: Sequence[str] = ()) -> float | None:
         """When the earliest pending (or leased) delivery becomes due, `skip`'s aside; None: none."""
         skipped = tuple(skip)
@@ -260,11 +273,12 @@ class Store:
     # --- admin reads ------------------------------------------------------------------------
 
     async def deliveries(
-        self, *, function: str | None = None, state: str | None = None, limit: int = 20
+        self, *, function: str | None = None, state: str | None = None, limit: int = 20, message_id: str | None = None
     ) -> list[DeliverySummary]:
-        """Newest deliveries first, optionally of one function and/or in one state."""
+        """Newest deliveries first, optionally of one function, in one state and/or of one messageId."""
         return await self._read(
-            lambda c, now: reads.deliveries(c, function=function, state=state, limit=limit), "deliveries"
+            lambda c, now: reads.deliveries(c, function=function, state=state, limit=limit, message_id=message_id),
+            "deliveries",
         )
 
     async def delivery(self, delivery_id: int) -> DeliveryDetail | None:
@@ -373,10 +387,13 @@ class Store:
         limit: int = 100,
         function: str | None = None,
         level: str | None = None,
+        message_id: str | None = None,
     ) -> list[LogRecord]:
         """Oldest first: the newest `limit` lines, or the first `limit` after `after_id`."""
         return await self._read(
-            lambda c, now: logs_sql.read(c, after_id=after_id, limit=limit, function=function, level=level),
+            lambda c, now: logs_sql.read(
+                c, after_id=after_id, limit=limit, function=function, level=level, message_id=message_id
+            ),
             "read_logs",
         )
 
@@ -413,6 +430,7 @@ class Store:
         while await self._write(retention.reclaim, "prune"):
             pass
         await self._writer.submit(Job(retention.checkpoint, what="checkpoint", bare=True), shield=True)
+        await self._write(lambda c, now: attempt_details.trim(c, now, keep=self._keep_details), "prune")
         return PruneResult(deliveries=deliveries, events=events, attempts=attempts, dedupe_keys=keys)
 
     async def _prune_forever(self, interval_s: float) -> None:
