@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-
 # ---- built-ins (crypto, jsonwebtoken, AWS): Node fixtures ------------------------------------
 FIXTURES = Path(__file__).parent / "fixtures"
 

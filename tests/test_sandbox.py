@@ -22,7 +22,6 @@ EXPECTED_NONSTANDARD_GLOBALS = {
     "console",
     "crypto",
     "jsonwebtoken",
-    "AWS",
     "Buffer",
     "setTimeout",
     "clearTimeout",
