@@ -22,6 +22,7 @@ EXPECTED_NONSTANDARD_GLOBALS = {
     "console",
     "crypto",
     "jsonwebtoken",
+    "AWS",
     "Buffer",
     "setTimeout",
     "clearTimeout",

@@ -36,6 +36,7 @@ _TABLE: dict[str, tuple[str, str]] = {
     "aws_request": ("aws_host", "build_request"),
     "aws_response": ("aws_host", "parse_response"),
     "aws_services": ("aws_host", "service_names"),
+    "aws_operations": ("aws_host", "operations"),
 }
 
 

@@ -10,7 +10,7 @@ for (const [name, value] of Object.entries({
 
 // crypto, jsonwebtoken and AWS are evaluated the first time a function touches them
 // (30_builtins.js); assigning one shadows it, as for any global.
-for (const [name, file] of [["crypto", "crypto"], ["jsonwebtoken", "jsonwebtoken"]]) {
+for (const [name, file] of [["crypto", "crypto"], ["jsonwebtoken", "jsonwebtoken"], ["AWS", "aws"]]) {
   const settle = (v) => Object.defineProperty(globalThis, name, { value: v, writable: true, configurable: true, enumerable: false });
   Object.defineProperty(globalThis, name, {
     configurable: true,

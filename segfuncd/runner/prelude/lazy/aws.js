@@ -1,0 +1,221 @@
+// `AWS`, shaped like aws-sdk v2 (lazy built-in, see 30_builtins.js): AWS.config, Credentials,
+// Endpoint and one class per service (`new AWS.S3({...}).putObject(params).promise()` or with a
+// callback). botocore on the host (runner/builtins/aws_host.py) validates, serializes and signs
+// each call; the request goes out through the ordinary `fetch`; botocore parses the answer.
+(function (deps) {
+  "use strict";
+  const { hostx, Buffer, fetch, latin1FromBytes } = deps;
+  const SERVICES = hostx("aws_services"); // class name -> botocore service
+
+  // ---- values across the bridge: bytes and dates are tagged
+  function toHost(v, depth = 0) {
+    if (depth > 64) throw awsError("InvalidParameterType", "params are nested too deeply");
+    if (v === null || typeof v !== "object") return typeof v === "function" ? undefined : v;
+    if (v instanceof Date) return { __date: v.toISOString() };
+    if (v instanceof ArrayBuffer) return { __bytes: latin1FromBytes(new Uint8Array(v)) };
+    if (ArrayBuffer.isView(v)) return { __bytes: latin1FromBytes(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)) };
+    if (Array.isArray(v)) return v.map((x) => toHost(x, depth + 1));
+    if (v instanceof Set) return Array.from(v, (x) => toHost(x, depth + 1));
+    const o = {};
+    for (const k of Object.keys(v)) if (v[k] !== undefined) o[k] = toHost(v[k], depth + 1);
+    return o;
+  }
+  function fromHost(v) {
+    if (v === null || typeof v !== "object") return v;
+    if (Array.isArray(v)) return v.map(fromHost);
+    if (typeof v.__bytes === "string" && Object.keys(v).length === 1) return Buffer.from(v.__bytes, "latin1");
+    if (typeof v.__date === "string" && Object.keys(v).length === 1) return new Date(v.__date);
+    const o = {};
+    for (const k of Object.keys(v)) o[k] = fromHost(v[k]);
+    return o;
+  }
+
+  function awsError(code, message, extra) {
+    const e = new Error(message);
+    Object.defineProperty(e, "name", { value: code, writable: true, configurable: true });
+    e.code = code;
+    e.time = new Date();
+    Object.assign(e, extra || {});
+    if (e.retryable === undefined) e.retryable = false;
+    return e;
+  }
+
+  // ---- configuration
+  class Credentials {
+    constructor(accessKeyId, secretAccessKey, sessionToken) {
+      const o = accessKeyId && typeof accessKeyId === "object" ? accessKeyId : { accessKeyId, secretAccessKey, sessionToken };
+      this.accessKeyId = o.accessKeyId; this.secretAccessKey = o.secretAccessKey; this.sessionToken = o.sessionToken;
+      this.expired = false;
+    }
+    get(cb) { if (cb) cb(null); }
+    getPromise() { return Promise.resolve(); }
+  }
+  class Endpoint {
+    constructor(endpoint) {
+      const href = String(endpoint);
+      const u = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(href) ? href : `https://${href}`);
+      this.protocol = u.protocol; this.hostname = u.hostname; this.host = u.host;
+      this.port = Number(u.port) || (u.protocol === "http:" ? 80 : 443);
+      this.pathname = u.pathname; this.path = u.pathname + u.search; this.href = u.href;
+    }
+  }
+  const CONFIG_KEYS = ["region", "accessKeyId", "secretAccessKey", "sessionToken", "credentials", "endpoint", "s3ForcePathStyle",
+    "sslEnabled", "maxRetries", "httpOptions", "apiVersion", "apiVersions", "params", "signatureVersion", "logger",
+    "correctClockSkew", "systemClockOffset", "s3BucketEndpoint", "s3UseArnRegion", "useDualstackEndpoint", "useFipsEndpoint",
+    "computeChecksums", "convertResponseTypes", "dynamoDbCrc32", "paramValidation", "retryDelayOptions", "customUserAgent"];
+  class Config {
+    constructor(options) {
+      this.region = undefined; this.credentials = null; this.sslEnabled = true; this.s3ForcePathStyle = false;
+      this.maxRetries = undefined; this.httpOptions = { timeout: 120000 }; this.apiVersions = {};
+      this.update(options || {}, true);
+    }
+    update(options, allowUnknownKeys) {
+      options = options || {};
+      for (const k of Object.keys(options)) {
+        if (!allowUnknownKeys && !CONFIG_KEYS.includes(k) && !(k in SERVICES_LOWER)) continue;
+        if (k === "accessKeyId" || k === "secretAccessKey" || k === "sessionToken") {
+          if (!(this.credentials instanceof Credentials)) this.credentials = new Credentials(this.credentials || {});
+          this.credentials[k] = options[k];
+        } else this[k] = options[k];
+      }
+    }
+    get accessKeyId() { return this.credentials ? this.credentials.accessKeyId : undefined; }
+    get secretAccessKey() { return this.credentials ? this.credentials.secretAccessKey : undefined; }
+    get sessionToken() { return this.credentials ? this.credentials.sessionToken : undefined; }
+    set accessKeyId(v) { this.update({ accessKeyId: v }); }
+    set secretAccessKey(v) { this.update({ secretAccessKey: v }); }
+    set sessionToken(v) { this.update({ sessionToken: v }); }
+    loadFromPath() { throw awsError("ConfigError", "AWS.config.loadFromPath is not available in functions"); }
+  }
+  const SERVICES_LOWER = {};
+  for (const name of Object.keys(SERVICES)) SERVICES_LOWER[name.toLowerCase()] = name;
+  const globalConfig = new Config();
+
+  /** What the host needs from a client's config: region, credentials, endpoint, addressing. */
+  function hostConfig(config) {
+    const creds = config.credentials || {};
+    const ep = config.endpoint;
+    return {
+      region: config.region, accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey,
+      sessionToken: creds.sessionToken || undefined,
+      endpoint: ep === undefined || ep === null ? undefined : ep instanceof Endpoint ? ep.href : String(ep),
+      s3ForcePathStyle: !!config.s3ForcePathStyle, sslEnabled: config.sslEnabled !== false,
+    };
+  }
+
+  // ---- one call
+  async function perform(service, op, params) {
+    const cls = service.constructor.serviceIdentifierClass;
+    const cfg = hostConfig(service.config);
+    let built;
+    try {
+      built = hostx("aws_request", cls, op, toHost(Object.assign({}, service.config.params || {}, params || {})), cfg);
+    } catch (e) {
+      throw awsError(e.code || e.name, e.message, { region: cfg.region }); // v2's local errors: validation, config, credentials
+    }
+    let res, text;
+    const timeout = service.config.httpOptions && service.config.httpOptions.timeout;
+    try {
+      res = await fetch(built.url, {
+        method: built.method, headers: built.headers, redirect: "manual",
+        body: built.body === null ? undefined : Buffer.from(built.body, "latin1"),
+        timeout: typeof timeout === "number" ? timeout : 0,
+      });
+      text = await res.text();
+    } catch (e) {
+      throw awsError("NetworkingError", e && e.message ? e.message : String(e), {
+        retryable: true, region: cfg.region, hostname: new URL(built.url).hostname, originalError: e,
+      });
+    }
+    const headers = [];
+    res.headers.forEach((v, k) => headers.push([k, v]));
+    const parsed = hostx("aws_response", cls, op, res.status, headers, latin1FromBytes(Buffer.from(text, "utf8")), cfg);
+    if (parsed.error) {
+      throw awsError(parsed.error.code, parsed.error.message, Object.assign({}, parsed.error, {
+        region: cfg.region, hostname: new URL(built.url).hostname,
+      }));
+    }
+    return { data: fromHost(parsed.data), requestId: parsed.requestId };
+  }
+
+  class Response {
+    constructor(request) { this.request = request; this.data = null; this.error = null; this.requestId = null; this.retryCount = 0; this.redirectCount = 0; }
+  }
+  class Request {
+    constructor(service, operation, params) {
+      this.service = service; this.operation = operation; this.params = params || {};
+      this.response = new Response(this); this._promise = null; this._listeners = {};
+    }
+    _run() {
+      if (!this._promise) {
+        this._promise = perform(this.service, this.operation, this.params).then(
+          (r) => { this.response.data = r.data; this.response.requestId = r.requestId; this._emit("success", this.response); this._emit("complete", this.response); return r.data; },
+          (e) => { this.response.error = e; this._emit("error", e, this.response); this._emit("complete", this.response); throw e; });
+      }
+      return this._promise;
+    }
+    promise() { return this._run(); }
+    send(callback) {
+      const p = this._run();
+      if (typeof callback === "function") p.then((d) => callback.call(this.response, null, d), (e) => callback.call(this.response, e, null));
+      else p.catch(() => {});
+      return this;
+    }
+    on(event, fn) { (this._listeners[event] = this._listeners[event] || []).push(fn); return this; }
+    _emit(event, ...args) { for (const fn of this._listeners[event] || []) { try { fn.apply(this, args); } catch (e) { /* as v2: a listener's error is its own */ } } }
+    abort() { return this; }
+    createReadStream() { throw awsError("NotImplemented", "streams are not available in functions; use .promise() and the Buffer it returns"); }
+  }
+
+  class Service {
+    constructor(options) {
+      const cls = this.constructor;
+      installOperations(cls);
+      const own = Object.assign({}, options || {});
+      const perService = globalConfig[cls.serviceIdentifierClass.toLowerCase()] || {};
+      this.config = new Config(Object.assign({}, globalConfig, perService, own, {
+        credentials: own.credentials || (own.accessKeyId ? null : globalConfig.credentials),
+      }));
+      if (own.accessKeyId || own.secretAccessKey) this.config.update({ accessKeyId: own.accessKeyId, secretAccessKey: own.secretAccessKey, sessionToken: own.sessionToken });
+      if (this.config.endpoint !== undefined && this.config.endpoint !== null) this.endpoint = new Endpoint(this.config.endpoint instanceof Endpoint ? this.config.endpoint.href : this.config.endpoint);
+    }
+    makeRequest(operation, params, callback) {
+      if (typeof params === "function") { callback = params; params = {}; }
+      const names = this.constructor._operations;
+      const op = names[operation] || operation;
+      const req = new Request(this, op, params);
+      if (typeof callback === "function") req.send(callback);
+      return req;
+    }
+  }
+  function installOperations(cls) {
+    if (cls._operations) return;
+    const ops = {};
+    for (const pascal of hostx("aws_operations", cls.serviceIdentifierClass)) {
+      const lower = pascal.charAt(0).toLowerCase() + pascal.slice(1);
+      ops[lower] = pascal;
+      Object.defineProperty(cls.prototype, lower, {
+        value: function (params, callback) { return this.makeRequest(lower, params, callback); },
+        writable: true, configurable: true, enumerable: false,
+      });
+    }
+    cls._operations = ops;
+  }
+  const classes = new Map();
+  function serviceClass(name) {
+    if (!classes.has(name)) {
+      const cls = { [name]: class extends Service {} }[name];
+      cls.serviceIdentifierClass = name;
+      cls.serviceIdentifier = SERVICES[name];
+      classes.set(name, cls);
+    }
+    return classes.get(name);
+  }
+
+  const AWS = { config: globalConfig, Config, Credentials, Endpoint, Request, Response, Service, VERSION: "2.1693.0" };
+  for (const name of Object.keys(SERVICES)) {
+    Object.defineProperty(AWS, name, { get() { return serviceClass(name); }, enumerable: true, configurable: false });
+  }
+  AWS.util = Object.freeze({ buffer: { toBuffer: (v) => Buffer.from(v) }, date: { getDate: () => new Date() } });
+  return Object.freeze(AWS);
+});
