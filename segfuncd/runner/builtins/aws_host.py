@@ -23,12 +23,14 @@ import json
 import os
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import botocore.session  # type: ignore[import-untyped]
 from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError  # type: ignore[import-untyped]
+from botocore.handlers import set_list_objects_encoding_type_url  # type: ignore[import-untyped]
 from botocore.parsers import create_parser  # type: ignore[import-untyped]
 from urllib3 import HTTPHeaderDict
 
@@ -45,6 +47,7 @@ _THROTTLING = frozenset(
         "SlowDown", "PriorRequestNotComplete", "EC2ThrottledException", "RequestTimeout", "RequestTimeoutException",
     }
 )  # fmt: skip
+_V2_BODY_TYPES = {"rest-xml": "application/octet-stream", "rest-json": "binary/octet-stream"}
 _HEAD_CODES = {304: "NotModified", 400: "BadRequest", 403: "Forbidden", 404: "NotFound"}
 
 
@@ -130,6 +133,11 @@ def _client(cls: Any, config: dict[str, Any]) -> Any:
     except (BotoCoreError, ValueError) as exc:
         raise JSError("ConfigError", str(exc), "ConfigError") from None
     client.meta.events.register("before-send", _capture)
+    # botocore would ask S3 to URL-encode listed keys and decode them in an after-call handler
+    # that needs this request's context; ask as aws-sdk v2 does (keys arrive as they are)
+    client.meta.events.unregister("before-parameter-build.s3.ListObjects", set_list_objects_encoding_type_url)
+    client.meta.events.unregister("before-parameter-build.s3.ListObjectsV2", set_list_objects_encoding_type_url)
+    client.meta.events.unregister("before-parameter-build.s3.ListObjectVersions", set_list_objects_encoding_type_url)
     with _lock:
         _clients[ident] = client
         while len(_clients) > MAX_CLIENTS:
@@ -225,6 +233,9 @@ def build_request(cls: Any, operation: Any, params: Any, config: Any) -> dict[st
             continue  # fetch frames the body; no 100-continue; botocore's agent names this host's OS
         headers.append([k, v.decode("latin-1") if isinstance(v, bytes) else str(v)])
     headers.append(["User-Agent", USER_AGENT])
+    default_type = _V2_BODY_TYPES.get(client.meta.service_model.protocol)
+    if body and default_type and not any(k.lower() == "content-type" for k, _ in headers):
+        headers.append(["Content-Type", default_type])  # aws-sdk v2's default for raw bodies (unsigned)
     return {
         "method": request.method,
         "url": request.url,
@@ -255,8 +266,14 @@ def parse_response(cls: Any, operation: Any, status: Any, headers: Any, body: An
         "context": {"operation_name": op.name},
     }
     parser = create_parser(client.meta.service_model.protocol)
-    try:
+    events, sid = client.meta.events, client.meta.service_model.service_id.hyphenize()
+    try:  # botocore's own before-parse / after-call handlers run as in a client call
+        events.emit(
+            f"before-parse.{sid}.{op.name}", operation_model=op, response_dict=response, customized_response_dict={}
+        )
         parsed = parser.parse(response, op.output_shape)
+        http = _RawResponse(status, hdrs, content)
+        events.emit(f"after-call.{sid}.{op.name}", http_response=http, parsed=parsed, model=op, context={})
     except Exception as exc:  # noqa: BLE001 - any garbage a server sends is the call's error, not ours
         return {"error": _error("UnknownError", f"could not parse the response: {exc}", status, None)}
     meta = parsed.get("ResponseMetadata", {})
@@ -272,6 +289,15 @@ def parse_response(cls: Any, operation: Any, status: Any, headers: Any, body: An
             out["extendedRequestId"] = hdrs.get("x-amz-id-2")
         return {"error": out}
     return {"data": _to_js(parsed), "requestId": request_id}
+
+
+@dataclass(frozen=True)
+class _RawResponse:
+    """The parts of a botocore HTTP response its after-call handlers read."""
+
+    status_code: int
+    headers: Any
+    content: bytes
 
 
 def _error(code: str, message: str, status: int, request_id: str | None) -> dict[str, Any]:
