@@ -212,9 +212,157 @@
     return classes.get(name);
   }
 
+  // ---- DynamoDB's DocumentClient and Converter (native JS values <-> AttributeValues)
+  class DynamoDBSet {
+    constructor(list, options) {
+      this.wrapperName = "Set";
+      this.values = [].concat(list);
+      const first = this.values[0];
+      this.type = typeof first === "number" ? "Number" : typeof first === "string" ? "String" : "Binary";
+      if (options && options.validate) {
+        for (const v of this.values) if (typeOfSetValue(v) !== this.type) throw awsError("ValidationException", `${this.type} Set contains ${typeOfSetValue(v)} value`);
+      }
+    }
+    toJSON() { return this.values; }
+  }
+  const typeOfSetValue = (v) => (typeof v === "number" ? "Number" : typeof v === "string" ? "String" : "Binary");
+  const isBinary = (v) => v instanceof ArrayBuffer || ArrayBuffer.isView(v);
+  function marshall(v, options) {
+    const o = options || {};
+    if (v === null) return { NULL: true };
+    if (typeof v === "string") return v === "" && o.convertEmptyValues ? { NULL: true } : { S: v };
+    if (typeof v === "number" || typeof v === "bigint") return { N: String(v) };
+    if (typeof v === "boolean") return { BOOL: v };
+    if (isBinary(v)) return v.byteLength === 0 && o.convertEmptyValues ? { NULL: true } : { B: v };
+    if (v instanceof DynamoDBSet) {
+      if (!v.values.length && o.convertEmptyValues) return { NULL: true };
+      return v.type === "Number" ? { NS: v.values.map(String) } : v.type === "String" ? { SS: v.values.slice() } : { BS: v.values.slice() };
+    }
+    if (Array.isArray(v)) return { L: v.filter((x) => x !== undefined && typeof x !== "function").map((x) => marshall(x, o)) };
+    if (typeof v === "object") return { M: marshallMap(v, o) };
+    return undefined;
+  }
+  function marshallMap(obj, o) {
+    const out = {};
+    for (const k of Object.keys(obj || {})) {
+      const m = marshall(obj[k], o);
+      if (m !== undefined) out[k] = m;
+    }
+    return out;
+  }
+  function unmarshall(av, options) {
+    const o = options || {};
+    if (!av || typeof av !== "object") return av;
+    if ("S" in av) return av.S;
+    if ("N" in av) return o.wrapNumbers ? { value: av.N, wrapperName: "NumberValue", toString() { return this.value; } } : Number(av.N);
+    if ("BOOL" in av) return av.BOOL;
+    if ("NULL" in av) return null;
+    if ("B" in av) return av.B;
+    if ("SS" in av) return new DynamoDBSet(av.SS);
+    if ("NS" in av) return new DynamoDBSet(av.NS.map((n) => (o.wrapNumbers ? n : Number(n))));
+    if ("BS" in av) return new DynamoDBSet(av.BS);
+    if ("L" in av) return av.L.map((x) => unmarshall(x, o));
+    if ("M" in av) return unmarshallMap(av.M, o);
+    return undefined;
+  }
+  function unmarshallMap(m, o) {
+    const out = {};
+    for (const k of Object.keys(m || {})) out[k] = unmarshall(m[k], o);
+    return out;
+  }
+  const Converter = Object.freeze({
+    input: marshall, output: unmarshall,
+    marshall: (obj, o) => marshallMap(obj, o), unmarshall: (m, o) => unmarshallMap(m, o),
+  });
+
+  // Which keys of DynamoDB requests and responses hold items (maps), lists of items, or values;
+  // and which are structure to walk through (their own keys are table or attribute names).
+  const ITEM_KEYS = new Set(["Item", "Key", "ExclusiveStartKey", "LastEvaluatedKey", "Attributes", "ExpressionAttributeValues", "ItemCollectionKey"]);
+  const ITEM_LIST_KEYS = new Set(["Items", "Keys"]);
+  const VALUE_KEYS = new Set(["Value"]);
+  const VALUE_LIST_KEYS = new Set(["AttributeValueList", "SizeEstimateRangeGB"]);
+  const WALK_KEYS = new Set(["RequestItems", "TransactItems", "Put", "Update", "Delete", "ConditionCheck", "Get", "PutRequest",
+    "DeleteRequest", "Expected", "KeyConditions", "QueryFilter", "ScanFilter", "AttributeUpdates", "UnprocessedKeys",
+    "UnprocessedItems", "CancellationReasons", "ItemCollectionMetrics", "Responses"]);
+  const DYNAMIC_KEYS = new Set(["RequestItems", "Expected", "KeyConditions", "QueryFilter", "ScanFilter", "AttributeUpdates",
+    "UnprocessedKeys", "UnprocessedItems", "ItemCollectionMetrics", "Responses"]);
+  function translate(v, key, toWire, o) {
+    const item = (x) => (toWire ? marshallMap(x, o) : unmarshallMap(x, o));
+    const value = (x) => (toWire ? marshall(x, o) : unmarshall(x, o));
+    if (v === null || typeof v !== "object" || isBinary(v)) return v;
+    if (key === "Responses" && !toWire && !Array.isArray(v)) { // batchGet: table -> items
+      const out = {};
+      for (const t of Object.keys(v)) out[t] = Array.isArray(v[t]) ? v[t].map(item) : v[t];
+      return out;
+    }
+    if (ITEM_KEYS.has(key)) return item(v);
+    if (ITEM_LIST_KEYS.has(key) && Array.isArray(v)) return v.map(item);
+    if (VALUE_KEYS.has(key)) return value(v);
+    if (VALUE_LIST_KEYS.has(key) && Array.isArray(v) && key === "AttributeValueList") return v.map(value);
+    if (Array.isArray(v)) return v.map((x) => translate(x, null, toWire, o));
+    const out = {};
+    for (const k of Object.keys(v)) {
+      out[k] = key !== null && DYNAMIC_KEYS.has(key) ? walkInside(v[k], toWire, o) : WALK_KEYS.has(k) || ITEM_KEYS.has(k) || ITEM_LIST_KEYS.has(k) || VALUE_KEYS.has(k) || VALUE_LIST_KEYS.has(k) ? translate(v[k], k, toWire, o) : v[k];
+    }
+    return out;
+  }
+  function walkInside(v, toWire, o) { // the value under a table or attribute name
+    if (Array.isArray(v)) return v.map((x) => translate(x, null, toWire, o));
+    return translate(v, null, toWire, o);
+  }
+  function translateTop(params, toWire, o) {
+    const out = {};
+    for (const k of Object.keys(params || {})) out[k] = translate(params[k], k, toWire, o);
+    return out;
+  }
+
+  const DOC_OPERATIONS = { get: "getItem", put: "putItem", update: "updateItem", delete: "deleteItem", query: "query", scan: "scan",
+    batchGet: "batchGetItem", batchWrite: "batchWriteItem", transactGet: "transactGetItems", transactWrite: "transactWriteItems" };
+  class DocumentRequest extends Request {
+    constructor(doc, op, params) { super(doc.service, op, params); this._doc = doc; }
+    _run() {
+      if (!this._promise) {
+        const o = this._doc.options;
+        const wire = translateTop(this.params, true, o);
+        this._promise = perform(this.service, this.operation, wire).then(
+          (r) => { const data = translateTop(r.data, false, o); this.response.data = data; this.response.requestId = r.requestId; this._emit("success", this.response); this._emit("complete", this.response); return data; },
+          (e) => { this.response.error = e; this._emit("error", e, this.response); this._emit("complete", this.response); throw e; });
+      }
+      return this._promise;
+    }
+  }
+  class DocumentClient {
+    constructor(options) {
+      const o = Object.assign({}, options || {});
+      this.service = o.service || new (serviceClass("DynamoDB"))(o);
+      installOperations(this.service.constructor);
+      this.options = { convertEmptyValues: !!o.convertEmptyValues, wrapNumbers: !!o.wrapNumbers };
+    }
+    createSet(list, options) { return new DynamoDBSet(list, options); }
+  }
+  for (const [method, op] of Object.entries(DOC_OPERATIONS)) {
+    Object.defineProperty(DocumentClient.prototype, method, {
+      value: function (params, callback) {
+        if (typeof params === "function") { callback = params; params = {}; }
+        const pascal = op.charAt(0).toUpperCase() + op.slice(1);
+        const req = new DocumentRequest(this, pascal, params);
+        if (typeof callback === "function") req.send(callback);
+        return req;
+      },
+      writable: true, configurable: true, enumerable: false,
+    });
+  }
+
   const AWS = { config: globalConfig, Config, Credentials, Endpoint, Request, Response, Service, VERSION: "2.1693.0" };
   for (const name of Object.keys(SERVICES)) {
-    Object.defineProperty(AWS, name, { get() { return serviceClass(name); }, enumerable: true, configurable: false });
+    Object.defineProperty(AWS, name, {
+      get() {
+        const cls = serviceClass(name);
+        if (name === "DynamoDB" && !cls.DocumentClient) Object.assign(cls, { DocumentClient, Converter });
+        return cls;
+      },
+      enumerable: true, configurable: false,
+    });
   }
   AWS.util = Object.freeze({ buffer: { toBuffer: (v) => Buffer.from(v) }, date: { getDate: () => new Date() } });
   return Object.freeze(AWS);
