@@ -14,7 +14,7 @@ import pytest
 from helpers import MotoServer, builtin_fixture, moto_server
 
 from segfuncd.outcomes import Outcome
-from segfuncd.runner import PluginVersion, open_runner_pool
+from segfuncd.runner import PluginVersion, builtins, open_runner_pool
 
 PLUGINS = Path(__file__).parent / "plugins"
 # loopback must be reachable for these tests: pass the egress policy explicitly (today an empty
@@ -180,3 +180,69 @@ async def test_document_client_round_trips_native_values(moto: MotoServer) -> No
     assert v["batch"] == [{"id": "u2", "v": 2}] and (v["count"], v["queried"]) == (1, ["u1"])
     raw = moto.client("dynamodb").get_item(TableName=names["table"], Key={"id": {"S": "u1"}})["Item"]
     assert raw["tags"] == {"SS": ["a", "b"]} and raw["bin"] == {"B": b"bytes"} and raw["none"] == {"NULL": True}
+
+
+CFG = {"region": "us-east-1", "accessKeyId": "AK", "secretAccessKey": "SK", "endpoint": "http://127.0.0.1:9"}
+HOSTILE: list[tuple[str, list[Any]]] = [
+    ("aws_request", []),
+    ("aws_request", ["NoSuchService", "PutObject", {}, CFG]),
+    ("aws_request", ["S3", "NoSuchOperation", {}, CFG]),
+    ("aws_request", ["S3", "__class__", {}, CFG]),
+    ("aws_request", ["S3", "PutObject", "params", CFG]),
+    ("aws_request", ["S3", "PutObject", {"Bucket": 5, "Key": []}, CFG]),
+    ("aws_request", ["S3", "PutObject", {"Bucket": "b", "Key": "k", "Body": {"__bytes": "\u0100"}}, CFG]),
+    (
+        "aws_request",
+        ["S3", "PutObject", {"Bucket": "b", "Key": "k", "Body": {"__bytes": "x" * (9 * 1024 * 1024)}}, CFG],
+    ),
+    ("aws_request", ["S3", "PutObject", {"Bucket": "b", "Key": "k", "Expires": {"__date": "not a date"}}, CFG]),
+    ("aws_request", ["S3", "ListBuckets", {}, {"region": "us-east-1"}]),
+    ("aws_request", ["S3", "ListBuckets", {}, {"accessKeyId": "a", "secretAccessKey": "b"}]),
+    ("aws_request", ["S3", "ListBuckets", {}, {**CFG, "endpoint": 42}]),
+    ("aws_request", ["S3", "ListBuckets", {}, {**CFG, "region": "not a region!"}]),
+    ("aws_request", ["S3", "ListBuckets", {}, "config"]),
+    ("aws_response", ["S3", "ListBuckets", "200", [], "", CFG]),
+    ("aws_response", ["S3", "ListBuckets", 200, "headers", "", CFG]),
+    ("aws_response", ["S3", "ListBuckets", 200, [], 5, CFG]),
+    ("aws_operations", ["Nope"]),
+    ("jwt_sign", ["HS256", "a.b", {"secret": 5}]),
+    ("jwt_sign", ["XS256", "a.b", {"secret": "k"}]),
+    ("jwt_sign", ["RS256", "a.b", {"spec": {"f": "pem", "d": "junk"}}]),
+    ("jwt_verify", ["RS256", "a.b", None, {}]),
+    ("source", ["../../etc/passwd"]),
+]
+
+
+@pytest.mark.parametrize(("name", "args"), HOSTILE, ids=[f"{n}-{i}" for i, (n, _) in enumerate(HOSTILE)])
+def test_host_functions_answer_hostile_arguments_with_a_js_error(name: str, args: list[Any]) -> None:
+    got = builtins.call(name, args)
+    assert set(got) == {"e"}, got
+    json.dumps(got)
+
+
+def test_garbage_from_a_server_is_the_calls_error() -> None:
+    for status, body in [(200, "<not xml"), (500, "\x00\xff" * 100), (403, "")]:
+        got = builtins.call("aws_response", ["S3", "ListBuckets", status, [["x-amz-request-id", "r1"]], body, CFG])
+        assert got["v"]["error"]["statusCode"] == status, got
+
+
+def test_the_hosts_own_aws_configuration_is_never_used(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    creds = tmp_path / "credentials"
+    creds.write_text("[default]\naws_access_key_id = HOSTKEY\naws_secret_access_key = HOSTSECRET\n")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "HOSTKEY")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "HOSTSECRET")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://attacker.invalid")
+    assert builtins.call("aws_request", ["S3", "ListBuckets", {}, {}])["e"]["code"] == "ConfigError"
+    no_creds = builtins.call("aws_request", ["S3", "ListBuckets", {}, {"region": "us-east-1"}])
+    assert no_creds["e"]["code"] == "CredentialsError"
+    got = builtins.call(
+        "aws_request", ["S3", "ListBuckets", {}, {"region": "us-east-1", "accessKeyId": "FN", "secretAccessKey": "x"}]
+    )
+    assert got["v"]["url"].startswith("https://s3.amazonaws.com/") or got["v"]["url"].startswith(
+        "https://s3.us-east-1.amazonaws.com/"
+    )
+    headers = dict(got["v"]["headers"])
+    assert "Credential=FN/" in headers["Authorization"] and "HOSTKEY" not in json.dumps(got)
+    assert "linux" not in headers["User-Agent"].lower()

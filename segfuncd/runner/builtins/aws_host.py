@@ -278,11 +278,12 @@ def parse_response(cls: Any, operation: Any, status: Any, headers: Any, body: An
         return {"error": _error("UnknownError", f"could not parse the response: {exc}", status, None)}
     meta = parsed.get("ResponseMetadata", {})
     request_id = meta.get("RequestId") or hdrs.get("x-amz-request-id") or hdrs.get("x-amzn-requestid")
-    if status >= 300:
+    has_error_member = op.output_shape is not None and "Error" in op.output_shape.members
+    if status >= 300 or ("Error" in parsed and not has_error_member):  # incl. an unreadable 200
         err = parsed.get("Error", {})
-        code = err.get("Code") or _HEAD_CODES.get(status) or "UnknownError"
-        if code == str(status):
-            code = _HEAD_CODES.get(status, code)
+        code = str(err.get("Code") or _HEAD_CODES.get(status) or "UnknownError")
+        if code.isdigit():  # botocore names a body it could not read by the status
+            code = _HEAD_CODES.get(int(code), "UnknownError")
         message = err.get("Message") or ("null" if not err else code)
         out = _error(code, message, status, request_id)
         if hdrs.get("x-amz-id-2"):
