@@ -246,3 +246,36 @@ def test_the_hosts_own_aws_configuration_is_never_used(monkeypatch: pytest.Monke
     headers = dict(got["v"]["headers"])
     assert "Credential=FN/" in headers["Authorization"] and "HOSTKEY" not in json.dumps(got)
     assert "linux" not in headers["User-Agent"].lower()
+
+
+async def test_query_protocol_and_more_services(moto: MotoServer) -> None:
+    sns, sqs = moto.client("sns"), moto.client("sqs")
+    topic = sns.create_topic(Name="events")["TopicArn"]
+    queue = sqs.create_queue(QueueName="from-sns")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    moto.client("s3").create_bucket(Bucket="firehose-out")
+    moto.client("firehose").create_delivery_stream(
+        DeliveryStreamName="fh",
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": "arn:aws:iam::123456789012:role/fh",
+            "BucketARN": "arn:aws:s3:::firehose-out",
+        },
+    )
+    settings = {"endpoint": moto.endpoint, "accessKeyId": moto.access_key, "secretAccessKey": moto.secret_key}
+    settings |= {"topicArn": topic, "firehose": "fh"}
+    version = PluginVersion.from_source("more", (PLUGINS / "aws_more.js").read_text(), path="plugins/aws_more.js")
+    async with open_runner_pool(workers=1, **LOOPBACK_OK) as pool:
+        [r] = await pool.invoke(version, [_event("m-5")], settings)
+    assert r.outcome is Outcome.DELIVERED, r.error
+    v = r.value
+    assert (v["messageId"], v["topics"], v["failed"], v["entries"], v["recordId"]) == (
+        "string",
+        [topic],
+        0,
+        1,
+        "string",
+    )
+    assert v["lambda"] == {"code": "ResourceNotFoundException", "statusCode": 404, "retryable": False}
+    [msg] = sqs.receive_message(QueueUrl=queue)["Messages"]
+    assert json.loads(msg["Body"]) == {"plan": "pro", "n": 1}
