@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from helpers import MotoServer, builtin_fixture, moto_server
+from test_sandbox_helpers import js
 
 from segfuncd.outcomes import Outcome
 from segfuncd.runner import PluginVersion, builtins, open_runner_pool
@@ -279,3 +280,19 @@ async def test_query_protocol_and_more_services(moto: MotoServer) -> None:
     assert v["lambda"] == {"code": "ResourceNotFoundException", "statusCode": 404, "retryable": False}
     [msg] = sqs.receive_message(QueueUrl=queue)["Messages"]
     assert json.loads(msg["Body"]) == {"plan": "pro", "n": 1}
+
+
+def test_config_patterns_of_aws_sdk_v2() -> None:
+    got = js("""(() => {
+        AWS.config.update({region: 'us-west-2', accessKeyId: 'g', secretAccessKey: 'gs'});
+        const a = new AWS.S3();
+        const b = new AWS.S3({region: 'eu-west-1', accessKeyId: 'own', secretAccessKey: 'os', endpoint: 'localhost:4566', sslEnabled: false});
+        AWS.config = new AWS.Config({region: 'ap-south-1', credentials: new AWS.Credentials({accessKeyId: 'c', secretAccessKey: 'cs'})});
+        const c = new AWS.DynamoDB();
+        const doc = new AWS.DynamoDB.DocumentClient({region: 'sa-east-1'});
+        return [a.config.region, a.config.accessKeyId, b.config.region, b.config.accessKeyId, b.endpoint.host,
+                c.config.region, c.config.credentials.accessKeyId, doc.service.config.region,
+                typeof a.putObject, typeof c.putItem, typeof doc.put, AWS.DynamoDB.Converter.marshall({a: [1, 'x']})]
+    })()""")
+    assert got == ["us-west-2", "g", "eu-west-1", "own", "localhost:4566", "ap-south-1", "c", "sa-east-1",
+                   "function", "function", "function", {"a": {"L": [{"N": "1"}, {"S": "x"}]}}]  # fmt: skip

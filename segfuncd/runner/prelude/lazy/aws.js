@@ -172,9 +172,10 @@
       const cls = this.constructor;
       installOperations(cls);
       const own = Object.assign({}, options || {});
-      const perService = globalConfig[cls.serviceIdentifierClass.toLowerCase()] || {};
-      this.config = new Config(Object.assign({}, globalConfig, perService, own, {
-        credentials: own.credentials || (own.accessKeyId ? null : globalConfig.credentials),
+      const global = AWS.config instanceof Config ? AWS.config : new Config(AWS.config || {}); // a function may replace it
+      const perService = global[cls.serviceIdentifierClass.toLowerCase()] || {};
+      this.config = new Config(Object.assign({}, global, perService, own, {
+        credentials: own.credentials || (own.accessKeyId ? null : global.credentials),
       }));
       if (own.accessKeyId || own.secretAccessKey) this.config.update({ accessKeyId: own.accessKeyId, secretAccessKey: own.secretAccessKey, sessionToken: own.sessionToken });
       if (this.config.endpoint !== undefined && this.config.endpoint !== null) this.endpoint = new Endpoint(this.config.endpoint instanceof Endpoint ? this.config.endpoint.href : this.config.endpoint);
@@ -365,5 +366,5 @@
     });
   }
   AWS.util = Object.freeze({ buffer: { toBuffer: (v) => Buffer.from(v) }, date: { getDate: () => new Date() } });
-  return Object.freeze(AWS);
+  return AWS; // not frozen: `AWS.config = new AWS.Config({...})` is a documented v2 pattern
 });
