@@ -114,3 +114,21 @@ def test_hostile_calls_from_js_throw_inside_the_function() -> None:
         "TypeError:ERR_INVALID_ARG_TYPE",
         "TypeError:ERR_INVALID_ARG_TYPE",
     ]
+
+
+def test_built_ins_load_only_when_touched(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[Any] = []
+    real = builtins.call
+
+    def counting(name: Any, args: list[Any]) -> dict[str, Any]:
+        if name == "source":
+            asked.append(args[0])
+        return real(name, args)
+
+    monkeypatch.setattr(builtins, "call", counting)
+    sb = sandbox(
+        "async function onTrack(e) { if (e.use) return crypto.createHash('md5').update('x').digest('hex'); return 1 }"
+    )
+    assert run(sb).value == 1 and asked == []
+    assert run(sb, {"use": True}).value == "9dd4e461268c8034f5c8564e155c67a6"
+    assert run(sb, {"use": True}).ok and asked == ["crypto"]
