@@ -296,3 +296,16 @@ def test_config_patterns_of_aws_sdk_v2() -> None:
     })()""")
     assert got == ["us-west-2", "g", "eu-west-1", "own", "localhost:4566", "ap-south-1", "c", "sa-east-1",
                    "function", "function", "function", {"a": {"L": [{"N": "1"}, {"S": "x"}]}}]  # fmt: skip
+
+
+def test_every_aws_sdk_v2_class_maps_to_a_botocore_service() -> None:
+    import botocore.session
+
+    table = builtins.call("aws_services", [])["v"]
+    v2 = builtin_fixture("aws_sdk_v2_services")
+    available = set(botocore.session.get_session().get_available_services())
+    assert set(table) <= set(v2) and set(table.values()) <= available
+    assert len(table) >= 350
+    wanted = {"S3": "s3", "Kinesis": "kinesis", "Firehose": "firehose", "SQS": "sqs", "SNS": "sns", "Lambda": "lambda"}
+    wanted |= {"DynamoDB": "dynamodb", "EventBridge": "events", "CloudWatchEvents": "events", "CloudWatchLogs": "logs"}
+    assert {k: table[k] for k in wanted} == wanted
