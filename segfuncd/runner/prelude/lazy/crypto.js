@@ -120,6 +120,25 @@
       hostx("cipher_check", alg, this._key, this._iv, this._tlen);
       this._in = []; this._given = 0; this._pad = true; this._aad = null; this._tag = null;
       this._done = false; this._carry = ""; this._outEnc = undefined;
+      const a = alg.toLowerCase();
+      this._mode = /-cbc$/.test(a) || /^aes(128|192|256)$/.test(a) ? "cbc" : /-ecb$/.test(a) ? "ecb" : /-ctr$/.test(a) ? "ctr" : null;
+    }
+    /** Drop the input whose output is final, carrying the chaining state in the IV, so a long
+     * stream of update() calls does not re-send everything (AEAD modes keep it all for the tag). */
+    _trim(r) {
+      if (!this._mode) return;
+      const input = this._in.join("");
+      const consumed = this._mode === "ctr" ? input.length - (input.length % 16) : this._given;
+      this._in = [input.slice(consumed)];
+      if (consumed <= 0) return;
+      if (this._mode === "cbc") this._iv = this._dec ? input.slice(consumed - 16, consumed) : r.o.slice(consumed - 16, consumed);
+      if (this._mode === "ctr") {
+        const ctr = Array.from(this._iv, (c) => c.charCodeAt(0));
+        let carry = consumed / 16;
+        for (let i = 15; i >= 0 && carry > 0; i--) { const v = ctr[i] + (carry % 256); ctr[i] = v & 255; carry = Math.floor(carry / 256) + (v >> 8); }
+        this._iv = String.fromCharCode(...ctr);
+      }
+      this._given -= consumed;
     }
     _run(final) {
       return hostx("cipher", this._alg, this._key, this._iv, this._in.join(""),
@@ -135,7 +154,10 @@
     update(data, inEnc, outEnc) {
       if (this._done) throw nodeError(Error, "ERR_CRYPTO_INVALID_STATE", "Invalid state for operation update");
       this._in.push(bin(data, inEnc));
-      return this._emit(this._run(false), outEnc, false);
+      const r = this._run(false);
+      const result = this._emit(r, outEnc, false);
+      this._trim(r);
+      return result;
     }
     final(outEnc) {
       if (this._done) throw nodeError(Error, "ERR_CRYPTO_INVALID_STATE", "Invalid state for operation final");
