@@ -283,6 +283,42 @@
     later(() => (err ? cb(err) : cb(null, r)));
   }
 
+  // ---- key pairs and RSA encryption ------------------------------------------------------
+  function exportFor(key, encoding) {
+    if (!encoding) return key;
+    const o = Object.assign({}, encoding);
+    return key.export(o);
+  }
+  function generateKeyPairSync(type, options) {
+    if (typeof type !== "string") throw argType("type", "of type string", type);
+    const o = options || {};
+    const priv = new KeyObject(hostx("generate_key", type, { modulusLength: o.modulusLength, publicExponent: o.publicExponent, namedCurve: o.namedCurve }));
+    const pub = createPublicKey(priv);
+    return { publicKey: exportFor(pub, o.publicKeyEncoding), privateKey: exportFor(priv, o.privateKeyEncoding) };
+  }
+  function generateKeyPair(type, options, cb) {
+    if (typeof options === "function") { cb = options; options = undefined; }
+    callbackOf(cb);
+    let r, err = null;
+    try { r = generateKeyPairSync(type, options); } catch (e) { err = e; }
+    later(() => (err ? cb(err) : cb(null, r.publicKey, r.privateKey)));
+  }
+  function rsaOptions(key) {
+    const o = {};
+    if (key && typeof key === "object" && !(key instanceof KeyObject) && !ArrayBuffer.isView(key)) {
+      if (key.padding !== undefined) o.padding = key.padding;
+      if (key.oaepHash !== undefined) o.oaepHash = key.oaepHash;
+      if (key.oaepLabel !== undefined) o.oaepLabel = bin(key.oaepLabel, undefined, "oaepLabel");
+    }
+    return o;
+  }
+  function publicEncrypt(key, buffer) {
+    return buf(hostx("public_encrypt", keySpec(key, "public"), bin(buffer, "utf8", "buffer"), rsaOptions(key)));
+  }
+  function privateDecrypt(key, buffer) {
+    return buf(hostx("private_decrypt", keySpec(key, "private"), bin(buffer, "utf8", "buffer"), rsaOptions(key)));
+  }
+
   // ---- KDFs and randomness ----------------------------------------------------------------
   function num(v, name) {
     if (typeof v !== "number") throw argType(name, "of type number", v);
@@ -420,6 +456,7 @@
     createSign(alg) { return new Sign(alg); },
     createVerify(alg) { return new Verify(alg); },
     sign, verify, createPrivateKey, createPublicKey, createSecretKey, KeyObject,
+    generateKeyPair, generateKeyPairSync, publicEncrypt, privateDecrypt,
     pbkdf2, pbkdf2Sync, scrypt, scryptSync, hkdf, hkdfSync,
     randomBytes, randomFill, randomFillSync, randomInt, randomUUID, getRandomValues, timingSafeEqual,
     getHashes() { return names().slice(); },
