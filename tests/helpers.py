@@ -70,10 +70,13 @@ class MotoServer:
 
 
 @contextmanager
-def moto_server() -> Iterator[MotoServer]:
+def moto_server(*, auth: bool = True) -> Iterator[MotoServer]:
+    """auth=False: moto checks no signature at all (its IAM mode cannot serve presigned URLs)."""
     import boto3
 
-    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="3", MOTO_PORT="0")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "AWS_", "MOTO_"))}
+    if auth:
+        env["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
         env.pop(name, None)
     proc = subprocess.Popen(
@@ -97,6 +100,9 @@ def moto_server() -> Iterator[MotoServer]:
         if endpoint is None:
             raise RuntimeError("moto server did not start")
         threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep draining its log
+        if not auth:
+            yield MotoServer(endpoint, "AKIDTESTING", "testing-secret")
+            return
         iam = boto3.client(
             "iam",
             region_name="us-east-1",

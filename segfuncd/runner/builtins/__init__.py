@@ -40,6 +40,7 @@ _TABLE: dict[str, tuple[str, str]] = {
     "aws_response": ("aws_host", "parse_response"),
     "aws_services": ("aws_host", "service_names"),
     "aws_operations": ("aws_host", "operations"),
+    "aws_presign": ("aws_host", "presign"),
 }
 
 

@@ -119,6 +119,7 @@ def _client(cls: Any, config: dict[str, Any]) -> Any:
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
         user_agent_extra="segfuncd",
+        signature_version="s3v4" if cls == "S3" else None,  # SigV4 presigned URLs too, as v2 signs
     )
     try:
         client = _session().create_client(
@@ -304,3 +305,19 @@ class _RawResponse:
 def _error(code: str, message: str, status: int, request_id: str | None) -> dict[str, Any]:
     retryable = status >= 500 or status == 429 or code in _THROTTLING
     return {"code": code, "message": message, "statusCode": status, "retryable": retryable, "requestId": request_id}
+
+
+def presign(cls: Any, operation: Any, params: Any, config: Any, expires: Any) -> str:
+    """S3's getSignedUrl: a presigned URL for one call (botocore's generate_presigned_url)."""
+    client = _client(cls, obj(config, "config"))
+    op = _operation(client, operation)
+    if not isinstance(expires, int) or isinstance(expires, bool) or not 1 <= expires <= 604_800:
+        raise JSError("InvalidParameterValue", "Expires must be between 1 and 604800 seconds", "InvalidParameterValue")
+    kwargs = _from_js(obj(params or {}, "params"))
+    try:
+        url: str = client.generate_presigned_url(botocore.xform_name(op.name), Params=kwargs, ExpiresIn=expires)
+    except ParamValidationError as exc:
+        raise _validation_error(exc) from None
+    except (BotoCoreError, ClientError, ValueError, TypeError) as exc:
+        raise JSError("InvalidParameterValue", str(exc), "InvalidParameterValue") from None
+    return url

@@ -189,6 +189,46 @@
       return req;
     }
   }
+  // S3's extras in v2: managed upload (one putObject here: bodies are capped well below
+  // multipart sizes) and presigned URLs.
+  const S3_EXTRAS = {
+    upload(params, options, callback) {
+      if (typeof options === "function") { callback = options; options = undefined; }
+      const service = this;
+      const req = new Request(this, "PutObject", params);
+      req._run = function () {
+        if (!this._promise) {
+          this._promise = perform(service, "PutObject", this.params).then((r) => {
+            const p = this.params;
+            const base = service.endpoint ? service.endpoint.href.replace(/\/$/, "") : `https://${p.Bucket}.s3.${service.config.region}.amazonaws.com`;
+            const path = service.endpoint ? `/${p.Bucket}/${encodeURI(p.Key)}` : `/${encodeURI(p.Key)}`;
+            const data = Object.assign({}, r.data, { Location: base + path, key: p.Key, Key: p.Key, Bucket: p.Bucket });
+            this.response.data = data;
+            return data;
+          });
+        }
+        return this._promise;
+      };
+      if (typeof callback === "function") req.send(callback);
+      return req;
+    },
+    getSignedUrl(operation, params, callback) {
+      const p = Object.assign({}, params || {});
+      const expires = p.Expires === undefined ? 900 : p.Expires;
+      delete p.Expires;
+      const op = this.constructor._operations[operation] || operation;
+      let url, err = null;
+      try {
+        url = hostx("aws_presign", this.constructor.serviceIdentifierClass, op, toHost(p), hostConfig(this.config), expires);
+      } catch (e) { err = awsError(e.code || e.name, e.message); }
+      if (typeof callback === "function") { Promise.resolve().then(() => callback(err, err ? undefined : url)); return undefined; }
+      if (err) throw err;
+      return url;
+    },
+    getSignedUrlPromise(operation, params) {
+      return new Promise((resolve, reject) => this.getSignedUrl(operation, params, (e, u) => (e ? reject(e) : resolve(u))));
+    },
+  };
   function installOperations(cls) {
     if (cls._operations) return;
     const ops = {};
@@ -199,6 +239,9 @@
         value: function (params, callback) { return this.makeRequest(lower, params, callback); },
         writable: true, configurable: true, enumerable: false,
       });
+    }
+    if (cls.serviceIdentifierClass === "S3") {
+      for (const [name, fn] of Object.entries(S3_EXTRAS)) Object.defineProperty(cls.prototype, name, { value: fn, writable: true, configurable: true, enumerable: false });
     }
     cls._operations = ops;
   }
