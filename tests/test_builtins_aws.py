@@ -329,3 +329,23 @@ async def test_s3_upload_and_presigned_urls() -> None:
     assert v == {"location": f"{moto.endpoint}/extras/up/x.txt", "key": "up/x.txt", "etag": "string",
                  "viaUrl": "uploaded ✓", "putStatus": 200, "bad": "InvalidParameterValue"}  # fmt: skip
     assert stored == b"via presigned PUT"
+
+
+RETRIES = """
+async function onTrack(event, settings) {
+  const sqs = new AWS.SQS({region: 'us-east-1', accessKeyId: 'a', secretAccessKey: 'b', endpoint: settings.url,
+                           maxRetries: 2, retryDelayOptions: {base: 1}});
+  try { await sqs.listQueues({}).promise(); return 'no error' }
+  catch (e) { return {code: e.code, statusCode: e.statusCode, retryable: e.retryable, retryCount: e.retryCount} }
+}
+"""
+
+
+async def test_retryable_errors_are_retried_as_aws_sdk_v2_does(sink: Any) -> None:
+    sink.behaviour.status = 503
+    sink.behaviour.body = b'{"__type": "com.amazonaws#ServiceUnavailable", "message": "slow down"}'
+    version = PluginVersion.from_source("retries", RETRIES, path="plugins/retries.js")
+    async with open_runner_pool(workers=1, **LOOPBACK_OK) as pool:
+        [r] = await pool.invoke(version, [_event("m-7")], {"url": sink.url})
+    assert r.value == {"code": "ServiceUnavailable", "statusCode": 503, "retryable": True, "retryCount": 2}
+    assert len(sink.wait_for(3)) == 3  # the first try and two retries, each signed afresh

@@ -104,7 +104,28 @@
   }
 
   // ---- one call
+  /** One call with v2's retries: retryable errors (5xx, throttling, network) are tried again,
+   * re-signed, after `random * 2^n * base` ms, up to maxRetries (3; DynamoDB 10; at most 10 here). */
   async function perform(service, op, params) {
+    const cls = service.constructor.serviceIdentifierClass;
+    const c = service.config;
+    const max = typeof c.maxRetries === "number" ? Math.max(0, Math.min(10, Math.floor(c.maxRetries))) : cls === "DynamoDB" ? 10 : 3;
+    const base = (c.retryDelayOptions && typeof c.retryDelayOptions.base === "number") ? c.retryDelayOptions.base : cls === "DynamoDB" ? 50 : 100;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const r = await performOnce(service, op, params);
+        r.retryCount = attempt;
+        return r;
+      } catch (e) {
+        if (!e.retryable || attempt >= max) { e.retryCount = attempt; throw e; }
+        const delay = Math.random() * Math.pow(2, attempt) * base;
+        e.retryDelay = delay;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  async function performOnce(service, op, params) {
     const cls = service.constructor.serviceIdentifierClass;
     const cfg = hostConfig(service.config);
     let built;
@@ -149,7 +170,7 @@
     _run() {
       if (!this._promise) {
         this._promise = perform(this.service, this.operation, this.params).then(
-          (r) => { this.response.data = r.data; this.response.requestId = r.requestId; this._emit("success", this.response); this._emit("complete", this.response); return r.data; },
+          (r) => { this.response.data = r.data; this.response.requestId = r.requestId; this.response.retryCount = r.retryCount; this._emit("success", this.response); this._emit("complete", this.response); return r.data; },
           (e) => { this.response.error = e; this._emit("error", e, this.response); this._emit("complete", this.response); throw e; });
       }
       return this._promise;
