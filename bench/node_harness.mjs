@@ -2,15 +2,18 @@
 //
 // Usage: node bench/node_harness.mjs PLUGIN.js --events N --concurrency C --sink URL
 //                                    [--lodash lodash.min.js] [--type track] [--settings JSON]
+//                                    [--aws DIR]  (DIR/node_modules/aws-sdk becomes the AWS global)
 // The plugin is a plain sloppy-mode script, loaded with vm.runInContext into a context that
 // has the same globals segfuncd gives it; `settings.url` is the sink. Prints one JSON object:
 // {events, seconds, events_per_s, p50_ms, p99_ms, errors}.
 import fs from "node:fs";
 import vm from "node:vm";
 import crypto from "node:crypto";
+import { createRequire } from "node:module";
+import path from "node:path";
 
 function parseArgs(argv) {
-  const opts = { events: 1000, concurrency: 16, sink: "http://127.0.0.1:9", type: "track", lodash: null, settings: "{}" };
+  const opts = { events: 1000, concurrency: 16, sink: "http://127.0.0.1:9", type: "track", lodash: null, settings: "{}", aws: null };
   const rest = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -33,7 +36,7 @@ function errorClass(name) {
   return cls;
 }
 
-function makeContext(lodashPath) {
+function makeContext(lodashPath, awsDir) {
   const entries = new Map();
   const cache = {
     load(key, ttl, fn) {
@@ -54,6 +57,7 @@ function makeContext(lodashPath) {
     EventNotSupported: errorClass("EventNotSupported"), InvalidEventPayload: errorClass("InvalidEventPayload"),
     ValidationError: errorClass("ValidationError"), RetryError: errorClass("RetryError"),
   };
+  if (awsDir) sandbox.AWS = createRequire(path.join(path.resolve(awsDir), "package.json"))("aws-sdk");
   const ctx = vm.createContext(sandbox);
   if (lodashPath) vm.runInContext(fs.readFileSync(lodashPath, "utf8"), ctx, { filename: "lodash.min.js" });
   return ctx;
@@ -63,7 +67,7 @@ const HANDLERS = { track: ["onTrack", "track"], identify: ["onIdentify", "identi
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  const ctx = makeContext(opts.lodash);
+  const ctx = makeContext(opts.lodash, opts.aws);
   vm.runInContext(fs.readFileSync(opts.plugin, "utf8"), ctx, { filename: opts.plugin });
   const names = HANDLERS[opts.type] || [];
   const handler = names.map((n) => vm.runInContext(`typeof ${n} === "function" ? ${n} : undefined`, ctx)).find(Boolean);

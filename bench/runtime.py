@@ -3,7 +3,9 @@
     .venv/bin/python bench/runtime.py [--events-a N] [--events-b N]
 
 (a) a trivial handler; (b) one fetch POST per event to a loopback Node sink
-(bench/node_sink.mjs). segfuncd is driven through the pool API the dispatcher uses
+(bench/node_sink.mjs); (c) one AWS S3 putObject per event against a local moto server
+(tests/helpers.moto_server; Node runs aws-sdk v2 from tests/fixtures/node, so `npm ci` there
+first, else only our row is shown). segfuncd is driven through the pool API the dispatcher uses
 (`invoke(version, batch_of_events, settings)`, several batches in flight); Node runs the
 file via bench/node_harness.mjs with its own fetch. Latency is per event: for segfuncd
 the runner's own measure (trigger queued -> handler settled), for Node the handler call.
@@ -32,6 +34,7 @@ from segfuncd.runner import PluginVersion, open_runner_pool  # noqa: E402
 from segfuncd.runner.sandbox import lodash_path  # noqa: E402
 
 PLUGINS = ROOT / "tests" / "plugins"
+AWS_SDK_DIR = ROOT / "tests" / "fixtures" / "node"  # npm ci there installs aws-sdk v2
 
 
 @dataclass
@@ -67,11 +70,14 @@ def event(i: int) -> dict[str, Any]:
     }
 
 
-async def run_segfuncd(case: str, plugin: Path, *, events: int, batch: int, in_flight: int, sink: str) -> Row:
+async def run_segfuncd(
+    case: str, plugin: Path, *, events: int, batch: int, in_flight: int, sink: str, extra: dict[str, Any] | None = None
+) -> Row:
     version = PluginVersion.from_file(plugin)
-    settings = {"url": sink, "apiKey": "bench"}
+    settings = {"url": sink, "apiKey": "bench", **(extra or {})}
     durations: list[float] = []
     errors = 0
+    # loopback egress allowed explicitly: the sink and moto listen on 127.0.0.1
     async with open_runner_pool(workers=1, timeout_ms=30_000, cpu_ms=10_000, egress_allow=("127.0.0.1",)) as pool:
         await pool.invoke(version, [event(-1)], settings)  # load + warm up
         batches = [[event(i) for i in range(s, min(events, s + batch))] for s in range(0, events, batch)]
@@ -92,7 +98,9 @@ async def run_segfuncd(case: str, plugin: Path, *, events: int, batch: int, in_f
     return Row(case, "segfuncd (1 runner)", events, seconds, pct(durations, 0.5), pct(durations, 0.99), errors)
 
 
-def run_node(case: str, plugin: Path, *, events: int, concurrency: int, sink: str) -> Row:
+def run_node(
+    case: str, plugin: Path, *, events: int, concurrency: int, sink: str, extra: dict[str, Any] | None = None
+) -> Row:
     cmd = [
         "node",
         str(ROOT / "bench" / "node_harness.mjs"),
@@ -106,8 +114,27 @@ def run_node(case: str, plugin: Path, *, events: int, concurrency: int, sink: st
         "--lodash",
         str(lodash_path()),
     ]
+    if extra is not None:
+        cmd += ["--settings", json.dumps(extra), "--aws", str(AWS_SDK_DIR)]
     out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=300).stdout)
     return Row(case, "node (same file)", out["events"], out["seconds"], out["p50_ms"], out["p99_ms"], out["errors"])
+
+
+def run_aws_case(events: int, concurrency: int, sink: str) -> list[Row]:
+    from tests.helpers import moto_server
+
+    case = "(c) AWS S3 putObject/event"
+    plugin = PLUGINS / "bench_aws.js"
+    with moto_server() as moto:
+        moto.client("s3").create_bucket(Bucket="bench")
+        extra = {"endpoint": moto.endpoint, "accessKeyId": moto.access_key, "secretAccessKey": moto.secret_key}
+        extra["bucket"] = "bench"
+        rows = [
+            trio.run(lambda: run_segfuncd(case, plugin, events=events, batch=25, in_flight=4, sink=sink, extra=extra))
+        ]
+        if (AWS_SDK_DIR / "node_modules" / "aws-sdk").is_dir():
+            rows.append(run_node(case, plugin, events=events, concurrency=concurrency, sink=sink, extra=extra))
+    return rows
 
 
 def start_sink() -> tuple[subprocess.Popen[str], str]:
@@ -125,14 +152,16 @@ def print_table(rows: list[Row]) -> None:
         )
     for case in dict.fromkeys(r.case for r in rows):
         ours = next(r for r in rows if r.case == case and r.runtime.startswith("segfuncd"))
-        node = next(r for r in rows if r.case == case and r.runtime.startswith("node"))
-        print(f"{case}: segfuncd / node = {ours.rate / node.rate:.2f}x")
+        node = next((r for r in rows if r.case == case and r.runtime.startswith("node")), None)
+        if node is not None:
+            print(f"{case}: segfuncd / node = {ours.rate / node.rate:.2f}x")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events-a", type=int, default=20_000)
     parser.add_argument("--events-b", type=int, default=3_000)
+    parser.add_argument("--events-c", type=int, default=500, help="AWS putObject events (0 skips the case)")
     parser.add_argument("--node-concurrency", type=int, default=16)
     args = parser.parse_args()
     sink_proc, sink = start_sink()
@@ -161,6 +190,8 @@ def main() -> None:
                 "(b) one fetch POST/event", post, events=args.events_b, concurrency=args.node_concurrency, sink=sink
             )
         )
+        if args.events_c:
+            rows += run_aws_case(args.events_c, args.node_concurrency, sink)
     finally:
         sink_proc.terminate()
         sink_proc.wait(5)

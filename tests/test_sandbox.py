@@ -21,6 +21,8 @@ EXPECTED_NONSTANDARD_GLOBALS = {
     "btoa",
     "console",
     "crypto",
+    "jsonwebtoken",
+    "AWS",
     "Buffer",
     "setTimeout",
     "clearTimeout",

@@ -45,7 +45,8 @@ const _strSlice = String.prototype.slice;
 const _test = RegExp.prototype.test;
 const _ObjectProto = Object.prototype;
 const _ArrayProto = Array.prototype;
-const _HOOKED = ["toJSON", "0", "1", "2", "3", "4", "5"]; // what host()'s native touches
+const _HOOKED = ["toJSON", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"]; // what host()'s native touches
+const HOST_MAX_ARGS = 10; // name + 9: the native's array is ["h", token, ...], indices 0..11
 const _String = String;
 
 function str(v) {
@@ -97,14 +98,23 @@ function restore(saved, n) {
  */
 function host(name, a, b, c) {
   const n = arguments.length;
+  if (n > HOST_MAX_ARGS) throw new TypeError("too many arguments to a host function");
+  const args = arguments;
   let called = false;
   try {
     return cleanProtos(() => {
       called = true;
-      return n === 1 ? __native("h", __token, name)
-        : n === 2 ? __native("h", __token, name, a)
-          : n === 3 ? __native("h", __token, name, a, b)
-            : __native("h", __token, name, a, b, c);
+      if (n <= 4) {
+        return n === 1 ? __native("h", __token, name)
+          : n === 2 ? __native("h", __token, name, a)
+            : n === 3 ? __native("h", __token, name, a, b)
+              : __native("h", __token, name, a, b, c);
+      }
+      // more arguments (the lazy built-ins' host calls): index sets, safe while the
+      // prototypes' index hooks are removed (cleanProtos), then one apply
+      const all = ["h", __token];
+      for (let i = 0; i < n; i++) all[i + 2] = args[i];
+      return _apply(__native, undefined, all);
     });
   } catch (e) {
     if (called) for (;;) {} // eslint-disable-line no-empty

@@ -397,7 +397,8 @@ function __b64decode(s, strict) {
       const e = new Error("The string to be decoded is not correctly encoded."); e.name = "InvalidCharacterError"; throw e;
     }
   } else {
-    s = s.replace(/=+$/, "").replace(/[^A-Za-z0-9+/\-_]/g, "");
+    const eq = s.indexOf("="); // Node's Buffer stops decoding at the first padding character
+    s = (eq >= 0 ? s.slice(0, eq) : s).replace(/[^A-Za-z0-9+/\-_]/g, "");
   }
   let out = "";
   let bits = 0, acc = 0;

@@ -1,8 +1,7 @@
-// segfuncd prelude, part 2: Buffer (utf8 / base64 / hex / latin1) and crypto.
+// segfuncd prelude, part 2: Buffer (utf8 / base64 / hex / latin1).
 //
-// Hashes, HMACs and random bytes are computed by the host (Python hashlib / hmac /
-// os.urandom) through the token-guarded bridge: fast, and exactly the real algorithms.
-// Bytes cross the bridge as latin1 strings (one char per byte), which JSON carries safely.
+// `crypto` lives in lazy/crypto.js (loaded on first use, see 30_builtins.js); bytes cross
+// the host bridge as latin1 strings (one char per byte), which JSON carries safely.
 
 function __latin1FromBytes(u8) {
   let s = "";
@@ -62,8 +61,9 @@ function hexDecode(s) {
   const n = s.length >> 1;
   const u8 = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
-    const v = parseInt(s.substr(i * 2, 2), 16);
-    if (Number.isNaN(v)) return u8.subarray(0, i);
+    const pair = s.substr(i * 2, 2);
+    if (!/^[0-9a-fA-F]{2}$/.test(pair)) return u8.subarray(0, i); // Node stops at the first bad pair
+    const v = parseInt(pair, 16);
     u8[i] = v;
   }
   return u8;
@@ -126,63 +126,3 @@ class Buffer extends Uint8Array {
   equals(other) { if (this.length !== other.length) return false; for (let i = 0; i < this.length; i++) if (this[i] !== other[i]) return false; return true; }
   write(str, offset, enc) { const b = Buffer.from(str, enc); this.set(b.subarray(0, this.length - (offset || 0)), offset || 0); return Math.min(b.length, this.length - (offset || 0)); }
 }
-
-/** Bytes of a hash input: strings in the given encoding, or any byte view. */
-function toBytes(data, enc) {
-  if (typeof data === "string") return Buffer.from(data, enc);
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  throw new TypeError("The \"data\" argument must be of type string or an instance of Buffer, TypedArray, or DataView.");
-}
-
-function digestOut(hex, enc) {
-  const b = Buffer.from(hex, "hex");
-  return enc === undefined ? b : b.toString(enc);
-}
-
-class Hash {
-  constructor(kind, alg, key) {
-    this._kind = kind; this._alg = String(alg).toLowerCase(); this._key = key; this._parts = []; this._done = false;
-    if (!["md5", "sha1", "sha224", "sha256", "sha384", "sha512"].includes(this._alg.replace("-", ""))) throw new Error(`Digest method not supported: ${alg}`);
-    this._alg = this._alg.replace("-", "");
-  }
-  update(data, enc) {
-    if (this._done) throw new Error("Digest already called");
-    this._parts.push(__latin1FromBytes(toBytes(data, enc)));
-    return this;
-  }
-  digest(enc) {
-    if (this._done) throw new Error("Digest already called");
-    this._done = true;
-    const data = this._parts.join("");
-    const hex = this._kind === "hash" ? host("hash", this._alg, data) : host("hmac", this._alg, this._key, data);
-    return digestOut(hex, enc);
-  }
-}
-
-const crypto = Object.freeze({
-  createHash(alg) { return new Hash("hash", alg, null); },
-  createHmac(alg, key) { return new Hash("hmac", alg, __latin1FromBytes(toBytes(key, "utf8"))); },
-  randomUUID() { return host("uuid"); },
-  randomBytes(n) {
-    n = Number(n);
-    if (!(n >= 0 && n <= 65536)) throw new RangeError("The value of \"size\" is out of range.");
-    return Buffer.from(host("random", n), "hex");
-  },
-  getRandomValues(arr) {
-    if (!ArrayBuffer.isView(arr) || arr instanceof Float32Array || arr instanceof Float64Array || arr instanceof DataView) {
-      throw new TypeError("The data argument must be an integer-type TypedArray");
-    }
-    if (arr.byteLength > 65536) {
-      // Web Crypto: "QuotaExceededError" DOMException above 65,536 bytes, nothing written
-      const e = new Error(`The ArrayBufferView's byte length (${arr.byteLength}) exceeds the number of bytes of entropy available via this API (65536)`);
-      Object.defineProperty(e, "name", { value: "QuotaExceededError", writable: true, configurable: true });
-      e.code = 22;
-      throw e;
-    }
-    const u8 = new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength);
-    u8.set(Buffer.from(host("random", u8.length), "hex"));
-    return arr;
-  },
-  timingSafeEqual(a, b) { if (a.length !== b.length) throw new RangeError("Input buffers must have the same byte length"); let d = 0; for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i]; return d === 0; },
-});

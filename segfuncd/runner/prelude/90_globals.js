@@ -2,10 +2,22 @@
 // Ordinary writable properties, as in Node: a function may shadow one for itself.
 for (const [name, value] of Object.entries({
   fetch, Request, Response, Headers, URL, URLSearchParams, atob, btoa, console,
-  crypto, Buffer, setTimeout, clearTimeout, cache, FetchError,
+  Buffer, setTimeout, clearTimeout, cache, FetchError,
   EventNotSupported, InvalidEventPayload, ValidationError, RetryError,
 })) {
   Object.defineProperty(globalThis, name, { value: value, writable: true, configurable: true, enumerable: false });
+}
+
+// crypto, jsonwebtoken and AWS are evaluated the first time a function touches them
+// (30_builtins.js); assigning one shadows it, as for any global.
+for (const [name, file] of [["crypto", "crypto"], ["jsonwebtoken", "jsonwebtoken"], ["AWS", "aws"]]) {
+  const settle = (v) => Object.defineProperty(globalThis, name, { value: v, writable: true, configurable: true, enumerable: false });
+  Object.defineProperty(globalThis, name, {
+    configurable: true,
+    enumerable: false,
+    get() { const v = loadBuiltin(file); settle(v); return v; },
+    set(v) { settle(v); },
+  });
 }
 
 // lodash is big: QuickJS walks the whole heap on every eval (measured: +0.65 ms per slice
