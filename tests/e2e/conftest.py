@@ -232,7 +232,7 @@ def make_config(tmp_path: Path, config_text: str = "") -> dict[str, Any]:
     """The test defaults with `config_text` (TOML) merged over them."""
     base: dict[str, Any] = {
         "intake": {"listen": f"127.0.0.1:{free_port()}"},
-        "admin": {"socket": "var/admin.sock"},
+        "admin": {"socket": "var/admin.sock", "console_listen": f"127.0.0.1:{free_port()}"},
         "storage": {"path": "var/segfuncd.db"},
         "runtime": {"plugins_dir": "plugins", "workers": 1, "timeout_ms": 5000},
         "retry": {"max_attempts": 3, "base_delay_s": 0.2},
