@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 # --- web console (tests/e2e/test_console*.py) -----------------------------------------------
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")

@@ -6,13 +6,12 @@ Browser-driven tests are in test_console_browser.py; these need no browser.
 from __future__ import annotations
 
 import os
-from contextlib import closing
 import re
 import stat
+from contextlib import closing
 from typing import Any
 
 import httpx
-
 from helpers import console_base, console_url_from_ctl
 
 LOGGER = """
