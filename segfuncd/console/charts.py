@@ -156,7 +156,7 @@ def lines(
             run.append(f"{x:.1f},{y:.1f}")
             tip = f"{axis.label(i)} UTC: {s.label} {_fmt(float(v), unit)}"
             dots.append(
-                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2" fill="{s.colour}"><title>{escape(tip)}</title></circle>'
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{s.colour}"><title>{escape(tip)}</title></circle>'
             )
         if run:
             runs.append(run)
