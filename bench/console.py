@@ -187,9 +187,9 @@ def main() -> None:
         with httpx.Client(base_url=base, timeout=30) as client:
             client.get(f"/?token={token}")
             (total,) = sqlite3.connect(str(db)).execute("SELECT count(*) FROM deliveries").fetchone()
-            (dead_id,) = sqlite3.connect(str(db)).execute(
-                "SELECT max(id) FROM deliveries WHERE state = 'dead'"
-            ).fetchone()
+            (dead_id,) = (
+                sqlite3.connect(str(db)).execute("SELECT max(id) FROM deliveries WHERE state = 'dead'").fetchone()
+            )
             page = client.get("/functions/fn0").text
             csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
             pages: list[tuple[str, str, dict[str, str] | None]] = [

@@ -227,6 +227,16 @@ class Store:
         """The function's errors grouped by name and message, most frequent first."""
         return await self._read(lambda c, now: timeline_sql.error_groups(c, function=function, limit=limit), "errors")
 
+    async def retrying(self, function: str, *, limit: int = 20) -> list[DeliverySummary]:
+        """The function's newest deliveries waiting for a retry (bounded by the queue, not the table)."""
+
+        def read(c: sqlite3.Connection, now: float) -> list[DeliverySummary]:
+            ids = timeline_sql.retrying(c, function=function, limit=limit)
+            rows = {r.id: r for i in ids if (r := reads.delivery_summary(c, i)) is not None}
+            return [rows[i] for i in ids if i in rows]
+
+        return await self._read(read, "retrying")
+
     def statistics(self) -> StoreStatistics:
         """In-memory writer figures; no I/O."""
         return StoreStatistics(

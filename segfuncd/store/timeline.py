@@ -21,6 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from ..outcomes import DeliveryState, InvocationResult, Outcome
+from .schema import ACTIVE
 
 MAX_ERROR_MESSAGE = 300
 MINUTES_KEPT = 8 * 24 * 60  # a week and a day of minutes
@@ -192,3 +193,19 @@ def prune(conn: sqlite3.Connection, now: float) -> int:
     n = conn.execute("DELETE FROM function_minutes WHERE minute < ?", (int(now // 60) - MINUTES_KEPT,)).rowcount
     n += conn.execute("DELETE FROM function_errors WHERE last_at < ?", (now - ERRORS_KEPT_S,)).rowcount
     return int(n)
+
+
+def retrying(conn: sqlite3.Connection, *, function: str, limit: int) -> list[int]:
+    """Ids of the function's newest deliveries that failed and wait for a retry.
+
+    Walks the partial index of active rows newest first and stops after `limit` matches,
+    so it costs what the queue holds at worst, never the whole deliveries table.
+    """
+    return [
+        int(i)
+        for (i,) in conn.execute(
+            "SELECT id FROM deliveries INDEXED BY ix_deliveries_active_created "
+            f"WHERE {ACTIVE} AND function = ? AND attempts > 0 ORDER BY created_at DESC LIMIT ?",
+            (function, limit),
+        )
+    ]
