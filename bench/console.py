@@ -191,7 +191,7 @@ def main() -> None:
                 sqlite3.connect(str(db)).execute("SELECT max(id) FROM deliveries WHERE state = 'dead'").fetchone()
             )
             page = client.get("/functions/fn0").text
-            csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
+            csrf = re.search(r'name="csrf-token" content="([0-9a-f]+)"', page)
             pages: list[tuple[str, str, dict[str, str] | None]] = [
                 ("overview, 1 h", "/", None),
                 ("overview, 24 h", "/?range=24h", None),

@@ -118,3 +118,38 @@ def test_lines_break_at_missing_values_and_nice_max_rounds_up() -> None:
     svg = lines({0: {"v": 1.0}, 1: {"v": 2.0}, 2: {"v": None}, 3: {"v": 3.0}}, axis=axis, series=series, label="l")
     assert svg.count("<polyline") == 1 and svg.count("<circle") == 3
     assert [nice_max(v) for v in (0, 0.3, 1, 7, 11, 4000)] == [1.0, 0.5, 1.0, 10.0, 20.0, 5000.0]
+
+
+async def test_the_pause_hook_follows_what_the_admin_can_do() -> None:
+    import time
+
+    from segfuncd.admin import Admin
+    from segfuncd.config import Config
+    from segfuncd.console import pause_mode
+    from segfuncd.metrics import Metrics
+
+    async def reload() -> str:
+        return "ok"
+
+    def make(cls: type[Admin]) -> Admin:
+        return cls(Config(), None, None, None, None, Metrics(), reload, time.time())  # type: ignore[arg-type]
+
+    assert await pause_mode(make(Admin)) is None  # today's admin API: no buttons
+
+    class Pausing(Admin):
+        async def pause(self, name: str) -> None: ...
+        async def resume(self, name: str) -> None: ...
+
+    assert await pause_mode(make(Pausing)) == "methods"
+
+
+def test_console_listen_is_checked_like_the_other_addresses(tmp_path: Path) -> None:
+    from segfuncd.config import parse_config
+    from segfuncd.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"admin\.console_listen"):
+        parse_config({"admin": {"console_listen": "nope"}}, source="x.toml", base_dir=tmp_path)
+    assert parse_config({}, source="x.toml", base_dir=tmp_path).admin.console_listen == "127.0.0.1:8089"
+    assert (
+        parse_config({"admin": {"console_listen": ""}}, source="x.toml", base_dir=tmp_path).admin.console_listen == ""
+    )

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from ..server import HttpServer, ServerLimits, open_tcp_listeners_for, serve_http
-from .app import Console, pause_capable
+from .app import Console, pause_capable, pause_mode
 from .token import console_url, load_or_create_token, read_token, token_path
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ __all__ = [
     "console_url",
     "load_or_create_token",
     "pause_capable",
+    "pause_mode",
     "read_token",
     "serve_console",
     "token_path",

@@ -19,9 +19,12 @@ Routes (all need the token, see auth.py; POSTs also the CSRF token and the Origi
     GET  /logs                      live log; GET /logs/stream is its Server-Sent Events feed
     GET  /static/FILE               the console's CSS and JS (package data)
 
-Pause / resume hook: the buttons render, and the POST routes act, only when the Admin has
-coroutine methods `pause(name)` and `resume(name)` (added by the pause/resume work); until
-then the routes answer 404 and the page shows no buttons.
+Pause / resume hook (`pause_mode`): the buttons render, and the POST routes act, only when
+the Admin can pause: either it has coroutine methods `pause(name)` and `resume(name)`, or
+its API serves `POST /pause` and `POST /resume` with `{"function": NAME}` (probed in-process
+with a GET, which such a route answers 405). Until the pause/resume work lands, the routes
+answer 404 and the page shows no buttons. A function's row in /status is taken as paused
+when its `state` is "paused" or it has `"paused": true`.
 """
 
 from __future__ import annotations
@@ -72,8 +75,19 @@ class AdminCallError(Exception):
 
 
 def pause_capable(admin: Any) -> bool:
-    """The pause/resume hook: whether this Admin can pause and resume a function."""
+    """Whether this Admin has pause(name) / resume(name) methods (one form of the hook)."""
     return callable(getattr(admin, "pause", None)) and callable(getattr(admin, "resume", None))
+
+
+async def pause_mode(admin: Any) -> str | None:
+    """The pause/resume hook: "methods", "routes", or None when the Admin cannot pause."""
+    if pause_capable(admin):
+        return "methods"
+    for path in ("/pause", "/resume"):
+        probe = await admin.handle(_admin_request("GET", path))
+        if probe.status != 405:  # 404: no such route; 405: the route exists for POST
+            return None
+    return "routes"
 
 
 class Console:
@@ -154,10 +168,15 @@ class Console:
                 return await self._replay_confirm(name)
             if action == "replay" and method == "POST":
                 return await self._replay(name, form)
-            if action in ("pause", "resume") and method == "POST" and pause_capable(self.admin):
-                call: Callable[[str], Awaitable[Any]] = getattr(self.admin, action)
-                await call(name)
-                return _redirect(f"/functions/{quote(name, safe='')}?done={action}d")
+            if action in ("pause", "resume") and method == "POST":
+                mode = await pause_mode(self.admin)
+                if mode == "methods":
+                    call: Callable[[str], Awaitable[Any]] = getattr(self.admin, action)
+                    await call(name)
+                elif mode == "routes":
+                    await self._admin_json("POST", f"/{action}", body={"function": name})
+                if mode is not None:
+                    return _redirect(f"/functions/{quote(name, safe='')}?done={action}d")
         return self._page("error.html", code=404, message=f"nothing here: {method} {path}")
 
     # --- overview -----------------------------------------------------------------------
@@ -219,7 +238,7 @@ class Console:
             errors=errors,
             dead=dead["deliveries"],
             retrying=retrying,
-            can_pause=pause_capable(self.admin),
+            can_pause=await pause_mode(self.admin) is not None,
             paused=row.get("state") == "paused" or bool(row.get("paused")),
             done=q.get("done"),
             replayed=q.get("replayed"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import stat
 from contextlib import closing
 from typing import Any
@@ -31,7 +32,7 @@ def _login(url: str) -> tuple[httpx.Client, str]:
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
     page = client.get("/functions/fn")
     assert page.status_code == 200, page.text
-    m = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+    m = re.search(r'name="csrf-token" content="([0-9a-f]+)"', page.text)
     assert m, "no CSRF token in the function page"
     return client, m.group(1)
 
@@ -127,3 +128,46 @@ def test_console_token_survives_a_restart(daemon: Any) -> None:
     assert console_url_from_ctl(d) == first
     r = httpx.get(first, timeout=10)
     assert r.status_code == 303
+
+
+def test_no_pause_buttons_until_the_admin_can_pause(daemon: Any) -> None:
+    d = daemon(plugins={"fn": LOGGER})
+    url = console_url_from_ctl(d)
+    client, csrf = _login(url)
+    with closing(client):
+        page = client.get("/functions/fn").text
+        assert "/functions/fn/pause" not in page and "/functions/fn/resume" not in page
+        r = client.post(
+            "/functions/fn/pause",
+            content=f"csrf={csrf}",
+            headers={"origin": console_base(url), "content-type": "application/x-www-form-urlencoded"},
+        )
+        assert r.status_code == 404
+
+
+def test_an_explicit_console_address_in_use_stops_the_daemon_with_the_key(daemon: Any) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        try:
+            daemon(f'[admin]\nconsole_listen = "127.0.0.1:{port}"\n', timeout=20)
+        except AssertionError as exc:
+            text = str(exc)
+        else:
+            raise AssertionError("segfuncd started although the console address was taken")
+    assert "admin.console_listen" in text and "Traceback" not in text, text
+
+
+def test_the_daemon_stops_promptly_with_a_live_log_open(daemon: Any) -> None:
+    d = daemon(plugins={"fn": LOGGER})
+    client, _ = _login(console_url_from_ctl(d))
+    with closing(client), client.stream("GET", "/logs/stream") as stream:
+        assert stream.status_code == 200
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.iter_lines()
+        assert next(lines).startswith("retry:")
+        # Bounded below the server's 10 s stop grace: a stream that held the stop would hit it.
+        assert d.stop(timeout=8) == 0
+        for _ in lines:  # the stream ends (the daemon closed it) instead of hanging
+            pass
