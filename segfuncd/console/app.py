@@ -34,7 +34,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 import jinja2
 from markupsafe import Markup
@@ -131,7 +131,8 @@ class Console:
             )
         if verdict.via_query:  # log in: the cookie, then the same page without the token in the URL
             rest = {k: v for k, v in request.query.items() if k != "token"}
-            location = request.path + (f"?{urlencode(rest)}" if rest else "")
+            # Never "//host...": a path that starts with two slashes would redirect off-site.
+            location = "/" + request.path.lstrip("/") + (f"?{urlencode(rest)}" if rest else "")
             return _redirect(location, extra=(self.gate.cookie_header(),))
         try:
             return await self._route(request, form)
@@ -159,7 +160,7 @@ class Console:
             return await self._delivery(path.removeprefix("/deliveries/"))
         if path.startswith("/functions/"):
             name, _, action = path.removeprefix("/functions/").partition("/")
-            name = _unquote(name)
+            name = unquote(name)
             if not name or len(name) > MAX_FUNCTION_NAME:
                 return self._page("error.html", code=404, message="no such function")
             if action == "" and get:
@@ -240,8 +241,8 @@ class Console:
             retrying=retrying,
             can_pause=await pause_mode(self.admin) is not None,
             paused=row.get("state") == "paused" or bool(row.get("paused")),
-            done=q.get("done"),
-            replayed=q.get("replayed"),
+            done=q.get("done") if q.get("done") in ("paused", "resumed") else None,
+            replayed=q.get("replayed") if (q.get("replayed") or "").isdigit() else None,
         )
 
     async def _replay_confirm(self, name: str) -> Response:
@@ -341,11 +342,12 @@ class Console:
         query = {"n": str(LOG_SCAN_LINES if filters["message_id"] else LOG_PAGE_LINES)}
         query |= {k: v for k, v in filters.items() if v}  # message_id: for when admin /logs filters by it
         data = await self._admin_json("GET", "/logs", query=query)
-        records = [r for r in data["logs"] if not filters["message_id"] or r.get("message_id") == filters["message_id"]]
+        lines = [views.log_view(r) for r in data["logs"]]
+        lines = [ln for ln in lines if not filters["message_id"] or ln["message_id"] == filters["message_id"]]
         status = await self.admin.status()
         return self._page(
             "logs.html",
-            lines=[views.log_view(r) for r in records[-LOG_PAGE_LINES:]],
+            lines=lines[-LOG_PAGE_LINES:],
             filters=filters,
             functions=[f["name"] for f in status["functions"]],
             levels=[lv for lv in LEVELS if lv != "warning"],
@@ -432,12 +434,6 @@ def _redirect(location: str, *, extra: tuple[tuple[str, str], ...] = ()) -> Resp
     )
 
 
-def _unquote(s: str) -> str:
-    from urllib.parse import unquote
-
-    return unquote(s)
-
-
 async def _sse(body: AsyncIterator[bytes], message_id: str) -> AsyncIterator[bytes]:
     """The admin's NDJSON follow stream as Server-Sent Events, filtered by messageId."""
     yield b"retry: 2000\n: connected\n\n"
@@ -451,10 +447,10 @@ async def _sse(body: AsyncIterator[bytes], message_id: str) -> AsyncIterator[byt
                 if not line.strip():
                     out.append(b": keepalive\n\n")
                     continue
-                rec = json.loads(line)
-                if message_id and rec.get("message_id") != message_id:
+                view = views.log_view(json.loads(line))
+                if message_id and view["message_id"] != message_id:
                     continue
-                out.append(b"data: " + json.dumps(views.log_view(rec)).encode() + b"\n\n")
+                out.append(b"data: " + json.dumps(view).encode() + b"\n\n")
             if out:
                 yield b"".join(out)
     finally:

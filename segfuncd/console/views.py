@@ -142,14 +142,27 @@ def first_line(text: Any) -> str:
 
 
 def log_view(rec: Mapping[str, Any]) -> dict[str, Any]:
-    """One log record as the live log shows it (also the SSE payload)."""
+    """One log record as the live log shows it (also the SSE payload), like `segfuncctl logs`."""
+    fields = rec.get("fields") or {}
+    daemon = rec.get("source") == "daemon"
+    function = rec.get("function") or fields.get("function") or ""
+    version = str(rec.get("version") or "")[:8]
+    who = (
+        ("segfuncd" + (f" · {function}" if function else ""))
+        if daemon
+        else f"{function}@{version}"
+        if version
+        else function
+    )
+    context = [str(rec["outcome"])] if rec.get("outcome") and not daemon else []
+    context += [f"{k}={v}" for k, v in fields.items() if k not in ("function", "message_id")]
     return {
         "id": rec.get("id"),
         "time": clock(rec.get("time")),
         "level": rec.get("level") or "log",
-        "source": rec.get("source") or "",
-        "function": rec.get("function") or "",
-        "message_id": rec.get("message_id") or "",
-        "outcome": rec.get("outcome") or "",
+        "who": who,
+        "function": function,
+        "message_id": rec.get("message_id") or fields.get("message_id") or "",
         "message": rec.get("message") or "",
+        "context": " ".join(context),
     }

@@ -171,3 +171,11 @@ def test_the_daemon_stops_promptly_with_a_live_log_open(daemon: Any) -> None:
         assert d.stop(timeout=8) == 0
         for _ in lines:  # the stream ends (the daemon closed it) instead of hanging
             pass
+
+
+def test_the_login_redirect_stays_on_the_console(daemon: Any) -> None:
+    d = daemon()
+    url = console_url_from_ctl(d)
+    token = url.split("?token=", 1)[1]
+    r = httpx.get(f"{console_base(url)}//evil.test/x?token={token}&range=24h", timeout=10)
+    assert r.status_code == 303 and r.headers["location"] == "/evil.test/x?range=24h"

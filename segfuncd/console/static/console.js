@@ -38,13 +38,25 @@ document.addEventListener("DOMContentLoaded", () => {
       const ln = JSON.parse(msg.data);
       const tr = document.createElement("tr");
       tr.className = "fresh lv-" + ln.level;
-      const cells = [ln.time, ln.level, ln.function || ln.source, ln.message_id, ln.message];
+      const cells = [ln.time, ln.level, ln.who, ln.message_id, ln.message];
       cells.forEach((text, i) => {
         const td = document.createElement("td");
-        if (i === 3) { const c = document.createElement("code"); c.textContent = text; td.appendChild(c); }
-        else td.textContent = text;
-        if (i === 0) td.className = "nowrap";
-        if (i === 4) td.className = "msg";
+        if (i === 3) {
+          const c = document.createElement("code");
+          c.textContent = text.length > 24 ? text.slice(0, 21) + "..." : text;
+          c.title = text;
+          td.appendChild(c);
+        } else td.textContent = text;
+        if (i === 0 || i === 2) td.className = "nowrap";
+        if (i === 4) {
+          td.className = "msg";
+          if (ln.context) {
+            const ctx = document.createElement("span");
+            ctx.className = "ctx";
+            ctx.textContent = " " + ln.context;
+            td.appendChild(ctx);
+          }
+        }
         tr.appendChild(td);
       });
       body.appendChild(tr);
