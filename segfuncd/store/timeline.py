@@ -41,7 +41,9 @@ _ERROR_SQL = (
     "last_at = max(last_at, excluded.last_at)"
 )
 
-CREATE_SQL = """
+RETRYING = f"{ACTIVE} AND attempts > 0"  # must match ix_deliveries_retrying's WHERE exactly
+
+CREATE_SQL = f"""
     CREATE TABLE function_minutes (
         function TEXT NOT NULL,
         minute INTEGER NOT NULL,          -- unix time // 60
@@ -65,6 +67,9 @@ CREATE_SQL = """
         last_at REAL NOT NULL,
         PRIMARY KEY (function, name, message)
     ) WITHOUT ROWID;
+    -- Deliveries waiting for a retry, per function, newest first. A row enters only once it
+    -- has failed (attempts > 0), so accepting and delivering at the first try never pay.
+    CREATE INDEX ix_deliveries_retrying ON deliveries(function, created_at) WHERE {RETRYING};
 """
 
 
@@ -196,16 +201,12 @@ def prune(conn: sqlite3.Connection, now: float) -> int:
 
 
 def retrying(conn: sqlite3.Connection, *, function: str, limit: int) -> list[int]:
-    """Ids of the function's newest deliveries that failed and wait for a retry.
-
-    Walks the partial index of active rows newest first and stops after `limit` matches,
-    so it costs what the queue holds at worst, never the whole deliveries table.
-    """
+    """Ids of the function's newest deliveries that failed and wait for a retry (one index range)."""
     return [
         int(i)
         for (i,) in conn.execute(
-            "SELECT id FROM deliveries INDEXED BY ix_deliveries_active_created "
-            f"WHERE {ACTIVE} AND function = ? AND attempts > 0 ORDER BY created_at DESC LIMIT ?",
+            "SELECT id FROM deliveries INDEXED BY ix_deliveries_retrying "
+            f"WHERE {RETRYING} AND function = ? ORDER BY created_at DESC LIMIT ?",
             (function, limit),
         )
     ]
