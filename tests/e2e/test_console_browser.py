@@ -42,6 +42,11 @@ async function onTrack(event, settings) {
   throw new TypeError("cannot read properties of undefined (reading 'nope')")
 }
 """
+FLAKY = """
+async function onTrack(event, settings) {
+  throw new RetryError("upstream answered 503")
+}
+"""
 BUGGY = """
 async function onTrack(event, settings) {
   return event.properties.nope.nope   // TypeError: dead-lettered at once
@@ -102,13 +107,14 @@ def test_login_then_the_overview_shows_the_function_and_its_chart(
 
     d = daemon(
         f'[functions.orders]\nsettings = {{ url = "{sink.url}" }}\n[functions.signups]\nsettings = {{ url = "{sink.url}" }}\n',
-        plugins={"orders": DELIVERING, "signups": THROWING},
+        plugins={"orders": DELIVERING, "signups": THROWING, "webhooks": FLAKY},
     )
     d.wait_until(lambda: d.function_status("orders").get("state") == "live", what="orders live")
     for i in range(6):
         assert d.post("/v1/track", {"userId": f"u{i}", "event": f"Order {i}"}).status_code == 200
     d.wait_until(lambda: d.function_status("orders").get("delivered") == 6, what="6 deliveries")
     d.wait_until(lambda: d.function_status("signups").get("dead") == 6, what="6 dead letters")
+    d.wait_until(lambda: d.function_status("webhooks").get("dead") == 6, what="6 retried, then dead")
     base = _login(browser, d)
 
     row = browser.find_element(By.CSS_SELECTOR, 'tr[data-function="orders"]')
@@ -120,6 +126,9 @@ def test_login_then_the_overview_shows_the_function_and_its_chart(
     assert sum(int(n) for n in re.findall(r"(\d+) delivered", titles)) == 6, titles
     dead_chart = browser.find_element(By.CSS_SELECTOR, '[data-chart="signups"] svg.chart')
     assert dead_chart.find_elements(By.CSS_SELECTOR, "rect.bar")
+    retried = browser.find_element(By.CSS_SELECTOR, '[data-chart="webhooks"] svg.chart')
+    tips = " ".join(t.get_attribute("textContent") for t in retried.find_elements(By.TAG_NAME, "title"))
+    assert sum(int(n) for n in re.findall(r"(\d+) retried", tips)) == 12, tips  # max_attempts = 3
     _screenshot(browser, tmp_path, "console-overview.png")
 
     browser.get(base + "/?range=24h")
