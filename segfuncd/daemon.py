@@ -34,7 +34,7 @@ import trio
 from . import __version__
 from .admin import Admin
 from .config import AdminConfig, Config, load_config, parse_config_file
-from .console import serve_console
+from .console import serve_console, token_path
 from .delivery import Target, serve_delivery
 from .errors import AlreadyRunning, ConfigError, SegfuncdError
 from .filters import FilterChain, compile_filters
@@ -324,7 +324,7 @@ async def start_console(nursery: trio.Nursery, admin: Admin, config: Config) -> 
             raise ConfigError(str(exc), path=config.source, key="admin.console_listen") from exc
         log.warning("console_unavailable", listen=listen, error=str(exc))
         return
-    log.info("console_listening", url=f"http://{listen}/", token_file=str(config.db_path.parent / "console.token"))
+    log.info("console_listening", url=f"http://{listen}/", token_file=str(token_path(config.db_path.parent)))
 
 
 def metrics_only(handler: Handler) -> Handler:
