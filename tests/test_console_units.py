@@ -153,3 +153,23 @@ def test_console_listen_is_checked_like_the_other_addresses(tmp_path: Path) -> N
     assert (
         parse_config({"admin": {"console_listen": ""}}, source="x.toml", base_dir=tmp_path).admin.console_listen == ""
     )
+
+
+def test_log_view_shows_lines_as_segfuncctl_logs_does() -> None:
+    from segfuncd.console.views import log_view
+
+    fn = log_view(
+        {"time": 0, "level": "warn", "source": "function", "function": "f", "version": "abcdef123456", "message": "m"}
+    )
+    assert (fn["who"], fn["level"], fn["context"]) == ("f@abcdef12", "warn", "")
+    daemon = log_view(
+        {
+            "time": 0,
+            "level": "info",
+            "source": "daemon",
+            "message": "delivery_attempt",
+            "fields": {"function": "f", "message_id": "m-1", "attempt": 2, "outcome": "retry"},
+        }
+    )
+    assert daemon["who"] == "segfuncd · f" and daemon["message_id"] == "m-1"
+    assert daemon["context"] == "attempt=2 outcome=retry"

@@ -111,6 +111,9 @@ def test_pages_escape_what_functions_log_and_throw(daemon: Any) -> None:
         assert client.get("/deliveries/999999").status_code == 404
         assert client.get("/deliveries/abc").status_code == 400
         assert client.get("/functions/nope").status_code == 404
+        for hostile in ("/static/../../segfuncd.toml", "/static/%2e%2e/token", "/static/console.css/../x"):
+            assert client.get(hostile).status_code == 404, hostile
+        assert client.get("/static/console.css").headers["content-type"].startswith("text/css")
 
 
 def test_console_off_and_ctl_says_so(daemon: Any) -> None:
