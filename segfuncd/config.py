@@ -64,6 +64,7 @@ class AdminConfig:
     socket: str = "var/admin.sock"
     group: str = ""  # set: socket mode 0660 owned by this group
     metrics_listen: str = ""  # optional TCP address serving only GET /metrics
+    console_listen: str = "127.0.0.1:8089"  # the web console (token-protected); "" disables it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -365,6 +366,7 @@ def _check(config: Config) -> None:
     for addr_key, addr in (
         ("intake.listen", config.intake.listen),
         ("admin.metrics_listen", config.admin.metrics_listen),
+        ("admin.console_listen", config.admin.console_listen),
     ):
         if addr:
             try:

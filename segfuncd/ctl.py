@@ -15,6 +15,7 @@ one line on stderr and a non-zero exit; anything else is a bug and keeps its tra
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -337,6 +338,32 @@ def deliveries(
         raise click.UsageError("expected at most one FUNCTION")
     data = client.get_json("/deliveries", function=args[0] if args else None, state=state, n=n, message_id=message_id)
     _print_json(data) if as_json else click.echo(render_deliveries(data))
+
+
+@cli.command(epilog=EXIT_CODES_HELP, short_help="Print the web console's URL with its token (and open it).")
+@click.option("--no-browser", is_flag=True, help="Only print the URL, even when a browser is available.")
+@click.pass_context
+def console(ctx: click.Context, no_browser: bool) -> None:
+    """Print the web console's URL, with the token that logs this browser in.
+
+    The token is read from console.token in the daemon's state directory (so this needs
+    read access to it). A browser is opened only when one is available ($BROWSER, or a
+    display: $DISPLAY / $WAYLAND_DISPLAY). Over SSH, forward the port and open the URL
+    locally: ssh -L 8089:127.0.0.1:8089 host
+
+    \b
+    Example:
+      segfuncctl console
+      segfuncctl console --no-browser
+    """
+    from .ctl_client import console_target  # the console's address and token, from the config
+
+    url = console_target(ctx.ensure_object(dict).get("config"))
+    click.echo(url)
+    if not no_browser and any(os.environ.get(v) for v in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY")):
+        import webbrowser
+
+        webbrowser.open(url)
 
 
 @cli.command(epilog=EXIT_CODES_HELP, short_help="Write a starter segfuncd.toml and an example plugin.")

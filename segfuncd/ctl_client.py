@@ -173,3 +173,14 @@ def _admin_socket_leniently(path: Path) -> Path:
                 value = m.group(1)
                 break
     return default.resolve(value) if isinstance(value, str) and value else default.admin_socket
+
+
+def console_target(explicit: str | None) -> str:
+    """The web console URL with its token, from the config `segfuncd` runs with."""
+    from .console.token import console_url, read_token
+
+    path = find_config(explicit)
+    config = Config() if path is None else parse_config_file(path)
+    if not config.admin.console_listen:
+        raise CtlError(f'the web console is off: [admin] console_listen is "" in {config.source}')
+    return console_url(config.admin.console_listen, read_token(config.db_path.parent))

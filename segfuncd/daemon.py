@@ -36,7 +36,8 @@ import trio
 
 from . import __version__
 from .admin import Admin
-from .config import Config, load_config
+from .config import AdminConfig, Config, load_config
+from .console import serve_console, token_path
 from .delivery import serve_delivery
 from .errors import AlreadyRunning, ConfigError, SegfuncdError, StoreError
 from .fdlimits import ADMIN_MAX_CONNECTIONS, connection_budget, raise_nofile_limit
@@ -285,6 +286,8 @@ async def _serve(daemon: Daemon, store: Store, pool: RunnerPool, *, task_status:
             if config.admin.metrics_listen:
                 metrics_listeners = await open_tcp_listeners_for(config.admin.metrics_listen)
                 await root.start(partial(serve_http, metrics_only(admin.handle), metrics_listeners))
+            if config.admin.console_listen:
+                await start_console(root, admin, config)
             if (interval := watchdog_interval_s()) is not None:
                 root.start_soon(ping_watchdog, interval, store)
             notify("READY=1")
@@ -309,6 +312,23 @@ async def _serve(daemon: Daemon, store: Store, pool: RunnerPool, *, task_status:
             delivery_nursery.cancel_scope.cancel()
         log.info("daemon_stopped")
         root.cancel_scope.cancel()
+
+
+async def start_console(nursery: trio.Nursery, admin: Admin, config: Config) -> None:
+    """The web console, one more service in the root nursery (segfuncd/console/).
+
+    On by default, so a busy default port must not stop the daemon from delivering: then
+    it logs why and runs without a console. An address the operator chose is an error.
+    """
+    listen = config.admin.console_listen
+    try:
+        await nursery.start(partial(serve_console, admin, listen=listen, state_dir=config.db_path.parent))
+    except SegfuncdError as exc:
+        if listen != AdminConfig().console_listen:
+            raise ConfigError(str(exc), path=config.source, key="admin.console_listen") from exc
+        log.warning("console_unavailable", listen=listen, error=str(exc))
+        return
+    log.info("console_listening", url=f"http://{listen}/", token_file=str(token_path(config.db_path.parent)))
 
 
 def metrics_only(handler: Handler) -> Handler:

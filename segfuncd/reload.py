@@ -51,6 +51,7 @@ RESTART_KEYS: dict[str, Callable[[Config], Any]] = {
     "admin.socket": lambda c: c.admin_socket,
     "admin.group": lambda c: c.admin.group,
     "admin.metrics_listen": lambda c: c.admin.metrics_listen,
+    "admin.console_listen": lambda c: c.admin.console_listen,
     "storage.path": lambda c: c.db_path,
     "storage.synchronous": lambda c: c.storage.synchronous,
     "runtime.plugins_dir": lambda c: c.plugins_dir,

@@ -37,6 +37,7 @@ LAYERS: list[set[str]] = [
     {"functions"},
     {"intake", "delivery"},
     {"admin", "reload"},
+    {"console"},
     {"daemon", "ctl_client", "ctl_format", "ctl_starter"},
     {"ctl"},
 ]

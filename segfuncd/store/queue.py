@@ -23,6 +23,7 @@ from ..outcomes import DeliveryState, Outcome
 from .models import Completion, Lease
 from .schema import ACTIVE
 from .stats import Bumps
+from .timeline import MinuteBumps
 
 _TERMINAL = {
     DeliveryState.DELIVERED.value,
@@ -87,6 +88,7 @@ def complete(conn: sqlite3.Connection, now: float, completions: Sequence[Complet
         )
     }
     bumps = Bumps()
+    minutes = MinuteBumps()  # the console's per-minute charts and error groups
     updates: list[tuple[object, ...]] = []
     attempts: list[tuple[object, ...]] = []
     left_pending = left_leased = dead = 0
@@ -117,6 +119,7 @@ def complete(conn: sqlite3.Connection, now: float, completions: Sequence[Complet
             (c.delivery_id, number, now, c.version, result.outcome.value, error, result.duration_ms, c.detail)
         )
         bumps.add(c.function, attempts=1, duration_ms_total=result.duration_ms)
+        minutes.record(c.function, now, result, c.state)
         if state == "pending" and old_attempts == 0:
             bumps.add(c.function, retrying=1)
         if result.outcome is Outcome.DELIVERED:
@@ -146,6 +149,7 @@ def complete(conn: sqlite3.Connection, now: float, completions: Sequence[Complet
             attempts,
         )
     bumps.write(conn)
+    minutes.write(conn)
     return Moves(pending=-left_pending, leased=-left_leased, dead=dead)
 
 

@@ -59,6 +59,12 @@ def deliveries(
     return [_summary(row) for row in conn.execute(sql, [*args, limit])]
 
 
+def delivery_summary(conn: sqlite3.Connection, delivery_id: int) -> DeliverySummary | None:
+    """One delivery row as listed; None when unknown."""
+    row = conn.execute(_SUMMARY + " WHERE d.id = ?", (delivery_id,)).fetchone()
+    return None if row is None else _summary(row)
+
+
 def delivery(conn: sqlite3.Connection, delivery_id: int) -> DeliveryDetail | None:
     """The row, its event, and its attempts oldest first."""
     row = conn.execute(_SUMMARY + " WHERE d.id = ?", (delivery_id,)).fetchone()

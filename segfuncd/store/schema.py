@@ -205,6 +205,37 @@ def _m010_attempt_details(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX ix_attempts_detail ON attempts(delivery_id, id) WHERE detail IS NOT NULL")
 
 
+@MIGRATIONS(name="m011_timeline")
+def _m011_timeline(db: sqlite_utils.Database) -> None:
+    """Per-minute counters and error groups for the web console's charts (store/timeline.py).
+
+    Backfilled from the attempts still kept, so an upgraded daemon shows its recent past.
+    """
+    from .timeline import CREATE_SQL  # the table definitions live with their queries
+
+    db.executescript(
+        CREATE_SQL
+        + """
+        INSERT INTO function_minutes (function, minute, delivered, retried, dead, discarded, failed,
+                                      attempts, duration_ms_total, duration_ms_max)
+        SELECT d.function, CAST(a.at / 60 AS INTEGER) AS m, sum(a.outcome = 'delivered'),
+               sum(a.outcome = 'retry' AND NOT (d.state = 'dead' AND a.number = d.attempts)),
+               sum(d.state = 'dead' AND a.number = d.attempts), sum(a.outcome = 'discarded'),
+               sum(a.outcome = 'failed'), count(*), sum(a.duration_ms), max(a.duration_ms)
+        FROM attempts AS a JOIN deliveries AS d ON d.id = a.delivery_id
+        GROUP BY d.function, m;
+        INSERT INTO function_errors (function, name, message, count, first_at, last_at)
+        SELECT d.function,
+               CASE WHEN instr(a.error, ': ') > 0 THEN substr(a.error, 1, instr(a.error, ': ') - 1) ELSE a.error END,
+               CASE WHEN instr(a.error, ': ') > 0 THEN substr(substr(a.error, instr(a.error, ': ') + 2), 1, 300)
+                    ELSE '' END AS msg,
+               count(*), min(a.at), max(a.at)
+        FROM attempts AS a JOIN deliveries AS d ON d.id = a.delivery_id
+        WHERE a.error IS NOT NULL GROUP BY 1, 2, 3;
+        """
+    )
+
+
 SCHEMA_VERSION = len(MIGRATIONS._migrations)
 JOURNAL_SIZE_LIMIT = 8 * 1024 * 1024  # bytes the WAL is truncated to after a checkpoint
 AUTO_VACUUM_INCREMENTAL = 2

@@ -38,6 +38,7 @@ from . import attempt_details, reads, retention
 from . import logs as logs_sql
 from . import pauses as pauses_sql
 from . import queue as queue_sql
+from . import timeline as timeline_sql
 from .ingest import Ingest, prepare
 from .models import (
     Completion,
@@ -301,6 +302,31 @@ class Store:
             logs_dropped=self._logs_dropped,
         )
 
+    async def timeline(
+        self, *, function: str | None = None, since: float, until: float, step_minutes: int = 1
+    ) -> list[timeline_sql.MinuteBucket]:
+        """Per-function delivery counts in buckets of `step_minutes` (non-empty ones, oldest first)."""
+        return await self._read(
+            lambda c, now: timeline_sql.timeline(
+                c, function=function, since=since, until=until, step_minutes=step_minutes
+            ),
+            "timeline",
+        )
+
+    async def error_groups(self, function: str, *, limit: int = 20) -> list[timeline_sql.ErrorGroup]:
+        """The function's errors grouped by name and message, most frequent first."""
+        return await self._read(lambda c, now: timeline_sql.error_groups(c, function=function, limit=limit), "errors")
+
+    async def retrying(self, function: str, *, limit: int = 20) -> list[DeliverySummary]:
+        """The function's newest deliveries waiting for a retry (bounded by the queue, not the table)."""
+
+        def read(c: sqlite3.Connection, now: float) -> list[DeliverySummary]:
+            ids = timeline_sql.retrying(c, function=function, limit=limit)
+            rows = {r.id: r for i in ids if (r := reads.delivery_summary(c, i)) is not None}
+            return [rows[i] for i in ids if i in rows]
+
+        return await self._read(read, "retrying")
+
     def statistics(self) -> StoreStatistics:
         """In-memory writer figures; no I/O."""
         return StoreStatistics(
@@ -421,6 +447,7 @@ class Store:
             prune = functools.partial(retention.prune_events, retention_s=self._retention_s, after_id=after)
             e, resume = await self._write(prune, "prune")
             events += e
+        await self._write(lambda c, now: timeline_sql.prune(c, now), "prune")
         while True:
             k = await self._write(lambda c, now: retention.prune_dedupe(c, now), "prune")
             keys += k

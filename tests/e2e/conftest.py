@@ -249,7 +249,7 @@ def make_config(tmp_path: Path, config_text: str = "") -> dict[str, Any]:
     """The test defaults with `config_text` (TOML) merged over them."""
     base: dict[str, Any] = {
         "intake": {"listen": f"127.0.0.1:{free_port()}"},
-        "admin": {"socket": "var/admin.sock"},
+        "admin": {"socket": "var/admin.sock", "console_listen": f"127.0.0.1:{free_port()}"},
         "storage": {"path": "var/segfuncd.db"},
         # loopback is denied to fetch() by default: the test sink on 127.0.0.1 is opened explicitly
         "runtime": {"plugins_dir": "plugins", "workers": 1, "timeout_ms": 5000, "egress_allow": ["127.0.0.1"]},
