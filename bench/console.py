@@ -110,9 +110,9 @@ def fill(db: Path, *, deliveries: int, functions: list[str], now: float) -> None
         FROM deliveries GROUP BY function
         """
     )
-    # The console's tables, derived exactly as migration m006 backfills them.
+    # The console's tables, derived exactly as migration m011 backfills them.
     conn.execute("COMMIT")
-    conn.executescript("BEGIN; DELETE FROM function_minutes; DELETE FROM function_errors; " + _m006_backfill_sql())
+    conn.executescript("BEGIN; DELETE FROM function_minutes; DELETE FROM function_errors; " + _timeline_backfill_sql())
     conn.execute(
         """
         WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 50000)
@@ -129,13 +129,13 @@ def fill(db: Path, *, deliveries: int, functions: list[str], now: float) -> None
     conn.close()
 
 
-def _m006_backfill_sql() -> str:
-    """The INSERT ... SELECT statements of migration m006 (after its CREATE TABLEs)."""
+def _timeline_backfill_sql() -> str:
+    """The INSERT ... SELECT statements of migration m011 (after its CREATE TABLEs)."""
     import inspect
 
     from segfuncd.store import schema
 
-    source = inspect.getsource(schema._m006_timeline)
+    source = inspect.getsource(schema._m011_timeline)
     body = source.split('+ """', 1)[1].rsplit('"""', 1)[0]
     return body
 
