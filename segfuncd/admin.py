@@ -46,7 +46,7 @@ from .functions import Functions, FunctionState, UnknownFunction, first_line, st
 from .log import get_logger
 from .metrics import Gauges, Metrics, render_prometheus
 from .outcomes import InvocationResult
-from .pausing import PAUSED_STATE, Pauses
+from .pausing import Pauses
 from .redact import Redactor, redactor_for, secret_values
 from .server import Request, Response, json_response
 from .sources import display_name, source_names
@@ -106,7 +106,9 @@ class Admin:
         self.pauses = pauses
         self.store = store
         self.registry = registry
-        self.functions = Functions(registry, lambda: self.config)
+        self.functions = Functions(
+            registry, lambda: self.config, paused=lambda: self.pauses.names if self.pauses is not None else frozenset()
+        )
         self.pool = pool
         self.intake = intake
         self.metrics = metrics
@@ -184,7 +186,7 @@ class Admin:
             addresses.append(f"unix:{config.intake_socket}")
         functions = {f.name: f for f in self.functions.all()}
         names = sorted(set(functions) | set(stats.functions))
-        out: dict[str, Any] = {
+        return {
             "now": now,
             "daemon": {
                 "version": __version__,
@@ -225,12 +227,6 @@ class Admin:
                 for n in names
             ],
         }
-        if self.pauses is not None:
-            for f in out["functions"]:
-                if f["name"] in self.pauses:
-                    f["state"] = PAUSED_STATE
-                    f["paused"] = True
-        return out
 
     def _intake_status(self, now: float, addresses: list[str]) -> dict[str, Any]:
         out: dict[str, Any] = {"addresses": addresses}

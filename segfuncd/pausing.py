@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Protocol
 
-PAUSED_STATE = "paused"
 PAUSED_REASON = "function is paused (segfuncctl resume {name} delivers its events)"
 
 
@@ -40,9 +39,6 @@ class Pauses:
     @property
     def names(self) -> frozenset[str]:
         return self._names
-
-    def reason(self, function: str) -> str:
-        return PAUSED_REASON.format(name=function)
 
     async def pause(self, function: str) -> bool:
         """Hold `function`'s events; False when it already was paused."""

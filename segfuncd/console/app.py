@@ -223,7 +223,7 @@ class Console:
             dead=dead["deliveries"],
             retrying=retrying,
             can_pause=await pause_mode(self.admin) is not None,
-            paused=row.get("state") == "paused" or bool(row.get("paused")),
+            paused=row.get("state") == "paused",
             done=q.get("done") if q.get("done") in ("paused", "resumed") else None,
             replayed=q.get("replayed") if (q.get("replayed") or "").isdigit() else None,
         )
