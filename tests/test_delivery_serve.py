@@ -42,7 +42,9 @@ async def test_several_invocations_run_at_once_and_everything_is_delivered(tmp_p
             )
             await wait_for(store, lambda s: sum(f.delivered for f in s.functions.values()) == 40)
             assert 1 < pool.most_running <= 4
-            assert d.statistics().held == 0
+            with trio.fail_after(10):  # the store counts a row delivered just before the dispatcher forgets it
+                while d.statistics().held:
+                    await trio.sleep(0.01)
             nursery.cancel_scope.cancel()
 
 
