@@ -45,7 +45,7 @@ def serve(db: str) -> None:
 
     async def main() -> None:
         async with open_store(Path(db)) as store:
-            intake = Intake(store, route=lambda event: ("bench",), write_keys=())
+            intake = Intake(store, routable=lambda: ("bench",), write_keys=())
             async with trio.open_nursery() as nursery:
                 server = await nursery.start(
                     lambda task_status: serve_intake(intake, listen="127.0.0.1:0", task_status=task_status)

@@ -61,7 +61,6 @@ from .server import (
     serve_http,
 )
 from .sources import connected, named_sources
-from .spec import route_event
 from .store import LogRecord, Store, open_store
 from .systemd import notify, watchdog_interval_s
 
@@ -210,7 +209,7 @@ async def _serve(daemon: Daemon, store: Store, pool: RunnerPool, *, task_status:
     functions = reloader.attach_registry(registry)
     intake = Intake(
         store,
-        route=lambda event: route_event(event, functions.routable()),
+        routable=functions.routable,
         write_keys=config.intake.write_keys,
         sources=named_sources(config),
         connected=lambda function, source: connected(reloader.config.function(function).sources, source),

@@ -29,7 +29,7 @@ import time
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -51,7 +51,7 @@ from .server import (
     open_unix_listener,
     serve_http,
 )
-from .spec import EVENT_TYPES, MAX_BATCH_BYTES, Unrepresentable, from_epoch, prepare_batch, prepare_event
+from .spec import EVENT_TYPES, MAX_BATCH_BYTES, Unrepresentable, from_epoch, prepare_batch, prepare_event, route_event
 from .store import NewEvent
 
 log = structlog.get_logger("segfuncd.intake")
@@ -67,7 +67,9 @@ _BATCH_PATHS = ("/v1/batch", "/v1/import", "/v1/b")
 _JSON_TYPES = ("application/json", "text/plain")
 _CORS_ALLOW_HEADERS = "Content-Type, Authorization, Content-Encoding"
 
-Route = Callable[[dict[str, Any]], tuple[str, ...]]
+# The functions that receive new events now (files present and enabled); asked once per request,
+# then each event's `integrations` picks among them (spec.route_event).
+Routable = Callable[[], Sequence[str]]
 # (function, source) -> does this function take events of this source ([functions.X] sources)
 Connected = Callable[[str, str], bool]
 
@@ -113,7 +115,7 @@ class Intake:
         self,
         store: _Store,
         *,
-        route: Route,
+        routable: Routable,
         write_keys: tuple[str, ...] = (),
         sources: Mapping[str, tuple[str, ...]] | None = None,
         connected: Connected | None = None,
@@ -125,7 +127,7 @@ class Intake:
         new_id: Callable[[], str] | None = None,
     ) -> None:
         self.store = store
-        self.route = route
+        self.routable = routable
         # write key -> source ("" is the unnamed default source of `write_keys`).
         self.key_sources: dict[str, str] = {}
         self.write_keys: frozenset[str] = frozenset()
@@ -329,32 +331,21 @@ class Intake:
         return json_response(200, {"success": True, "rejected": rejected})
 
     async def _commit(self, events: list[dict[str, Any]], source: str, scope: str) -> None:
-        route = self.route
+        names = self.routable()
         connected = self.connected
-        if connected is None:
-            new_events = [
-                NewEvent(
-                    message_id=e["messageId"],
-                    type=e["type"],
-                    body=e,
-                    functions=route(e),
-                    source=source,
-                    dedupe_scope=scope,
-                )
-                for e in events
-            ]
-        else:
-            new_events = [
-                NewEvent(
-                    message_id=e["messageId"],
-                    type=e["type"],
-                    body=e,
-                    functions=tuple(f for f in route(e) if connected(f, source)),
-                    source=source,
-                    dedupe_scope=scope,
-                )
-                for e in events
-            ]
+        if connected is not None:
+            names = [f for f in names if connected(f, source)]
+        new_events = [
+            NewEvent(
+                message_id=e["messageId"],
+                type=e["type"],
+                body=e,
+                functions=route_event(e, names),
+                source=source,
+                dedupe_scope=scope,
+            )
+            for e in events
+        ]
         stored = await self.store.accept(new_events)
         new = sum(stored)
         self._accepted += new

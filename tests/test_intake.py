@@ -19,7 +19,6 @@ from test_intake_support import open_test_store, stored_events, stored_functions
 
 from segfuncd.intake import Intake, serve_intake
 from segfuncd.server import Request
-from segfuncd.spec import route_event
 
 KEY = "wk-test"
 NOW = 1_714_564_800.25  # 2024-05-01T12:00:00.250Z
@@ -47,7 +46,7 @@ class Running:
 
 
 async def run_intake(nursery: trio.Nursery, store: Any, tmp_path: Path, **kw: Any) -> Running:
-    options: dict[str, Any] = {"route": lambda e: route_event(e, FUNCTIONS), "write_keys": (KEY,), "clock": lambda: NOW}
+    options: dict[str, Any] = {"routable": lambda: FUNCTIONS, "write_keys": (KEY,), "clock": lambda: NOW}
     options.update(kw)
     intake = Intake(store, **options)
     unix = tmp_path / "intake.sock"
@@ -175,10 +174,10 @@ class TestAuth:
             local=False,
             body=json.dumps(TRACK).encode(),
         )
-        closed = Intake(store, route=lambda e: (), write_keys=())
+        closed = Intake(store, routable=lambda: (), write_keys=())
         r = await closed.handle(req)
         assert r.status == 403 and b"loopback" in r.body  # type: ignore[operator]
-        opened = Intake(store, route=lambda e: (), write_keys=(), allow_remote_without_key=True)
+        opened = Intake(store, routable=lambda: (), write_keys=(), allow_remote_without_key=True)
         assert (await opened.handle(req)).status == 200
 
 

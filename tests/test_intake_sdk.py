@@ -12,7 +12,6 @@ from segment.analytics import Client  # type: ignore[import-untyped]
 from test_intake_support import open_test_store, stored_events
 
 from segfuncd.intake import Intake, serve_intake
-from segfuncd.spec import route_event
 
 KEY = "sdk-write-key"
 
@@ -45,7 +44,7 @@ async def test_python_sdk_events_are_stored_with_every_field_it_set(
 ) -> None:
     errors: list[Any] = []
     async with open_test_store(tmp_path / "segfuncd.db") as store:
-        intake = Intake(store, route=lambda e: route_event(e, ("teams", "slack")), write_keys=(KEY,))
+        intake = Intake(store, routable=lambda: ("teams", "slack"), write_keys=(KEY,))
         server = await nursery.start(
             lambda task_status: serve_intake(intake, listen="127.0.0.1:0", task_status=task_status)
         )
