@@ -74,7 +74,7 @@ from .outcomes import (
     state_after,
 )
 from .redact import Redactor, redactor_for, secret_values
-from .spec import single_handlers
+from .spec import EncodedEvent, single_handlers
 from .stacks import located
 from .store import Completion, Lease, LogRecord, Store
 
@@ -82,7 +82,7 @@ if TYPE_CHECKING:
     from .filters import FilterChain
     from .runner import RunnerPool
 
-Item = tuple[Lease, dict[str, Any]]  # a leased row and the event its function gets (filtered)
+Item = tuple[Lease, EncodedEvent]  # a leased row and the event its function gets (filtered)
 
 log = get_logger()
 
@@ -573,7 +573,7 @@ class Dispatcher:
 
 def goes_to_single_handler(chunk: list[Item], handlers: tuple[str, ...]) -> bool:
     """A group of one goes to onTrack & co. when the plugin has one; anything else to onBatch."""
-    event_type = str(chunk[0][0].event.get("type", ""))
+    event_type = chunk[0][0].type
     return len(chunk) == 1 and any(h in handlers for h in single_handlers(event_type))
 
 
@@ -595,11 +595,12 @@ def apply_filters(
     `except`, so the caller can log the traceback.
     """
     if chain is None:
-        return [(lease, lease.event) for lease in leases], []
+        return [(lease, lease.encoded) for lease in leases], []
     runnable, done = [], []
     for lease in leases:
         try:
-            decision = chain.apply(lease.event)
+            event = lease.event
+            decision = chain.apply(event)
         except Exception:  # fail closed, as a filter that cannot evaluate does
             on_crash(lease)
             done.append(filtered(lease, "filter_error"))
@@ -607,7 +608,8 @@ def apply_filters(
         if decision.event is None:
             done.append(filtered(lease, decision.reason or "dropped"))
         else:
-            runnable.append((lease, decision.event))
+            kept = decision.event
+            runnable.append((lease, lease.encoded if kept is event else EncodedEvent.of(kept)))
     return runnable, done
 
 

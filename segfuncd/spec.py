@@ -95,6 +95,21 @@ _json_size = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default
 _CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z").fullmatch
 
 
+@dataclass(frozen=True, slots=True)
+class EncodedEvent:
+    """An event already serialised as JSON, with its type: what the store keeps and a
+    runner parses, passed through the daemon without a parse and a re-encode."""
+
+    json: str
+    type: str
+
+    @classmethod
+    def of(cls, event: Any) -> EncodedEvent:
+        """Any JSON value (a non-object has no type: no handler takes it)."""
+        kind = str(event.get("type", "")) if isinstance(event, Mapping) else ""
+        return cls(json.dumps(event, separators=(",", ":")), kind)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Rejection:
     """One batch item that was refused, and why (the message names the field)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,6 +19,7 @@ from segfuncd.filters import compile_filters
 from segfuncd.functions import Target
 from segfuncd.outcomes import DeliveryState, InvocationResult, LogLine, Outcome, next_delay_s
 from segfuncd.runner.version import PluginVersion
+from segfuncd.spec import EncodedEvent
 from segfuncd.store import Store
 
 VERSION = PluginVersion.from_source("f", "async function onTrack(event, settings) {}")
@@ -47,8 +49,9 @@ class FakePool:
         self.most_running = 0
 
     async def invoke(
-        self, version: PluginVersion, events: list[dict[str, Any]], settings: Mapping[str, Any], *, batch: bool = False
+        self, version: PluginVersion, encoded: list[EncodedEvent], settings: Mapping[str, Any], *, batch: bool = False
     ) -> list[InvocationResult]:
+        events: list[dict[str, Any]] = [json.loads(e.json) for e in encoded]  # as a runner parses them
         self.calls.append((version.name, events, settings, batch))
         self.running += 1
         self.most_running = max(self.most_running, self.running)

@@ -18,7 +18,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +28,7 @@ import trio
 from .. import __version__
 from ..errors import RunnerError
 from ..outcomes import InvocationResult, LogLine, Outcome, RequestRecord, batch_item_outcome, classify
+from ..spec import EncodedEvent
 from .affinity import Affinity
 from .fetch import DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION
 from .protocol import FrameDecoder, encode
@@ -209,16 +210,25 @@ class RunnerPool:
         return LoadReport(ok=bool(rep["ok"]), error=rep["error"], line=rep.get("line"), handlers=tuple(rep["handlers"]))
 
     async def invoke(
-        self, version: PluginVersion, events: list[dict[str, Any]], settings: Mapping[str, Any], *, batch: bool = False
+        self,
+        version: PluginVersion,
+        events: Sequence[Mapping[str, Any] | EncodedEvent],
+        settings: Mapping[str, Any],
+        *,
+        batch: bool = False,
     ) -> list[InvocationResult]:
-        """Run the version's handler on each event (or onBatch once); one result per event."""
+        """Run the version's handler on each event (or onBatch once); one result per event.
+
+        The dispatcher passes events as stored (EncodedEvent: no parse, no re-encode here).
+        """
         if not events:
             return []
+        encoded = [e if isinstance(e, EncodedEvent) else EncodedEvent.of(e) for e in events]
         self._in_flight += 1
         self._invocations += len(events)
         started = time.monotonic()
         try:
-            answer = await self._invoke_once(version, events, settings, batch)
+            answer = await self._invoke_once(version, encoded, settings, batch)
         except _RunnerDied as exc:
             ms = (time.monotonic() - started) * 1000
             crashed = InvocationResult(
@@ -274,14 +284,14 @@ class RunnerPool:
         return self._next_id
 
     async def _invoke_once(
-        self, version: PluginVersion, events: list[dict[str, Any]], settings: Mapping[str, Any], batch: bool
+        self, version: PluginVersion, events: list[EncodedEvent], settings: Mapping[str, Any], batch: bool
     ) -> dict[str, Any]:
         msg: dict[str, Any] = {
             "op": "invoke",
             "name": version.name,
             "hash": version.hash,
-            "events": [json.dumps(e, separators=(",", ":")) for e in events],
-            "types": [str(e.get("type", "")) if isinstance(e, dict) else "" for e in events],
+            "events": [e.json for e in events],
+            "types": [e.type for e in events],
             "settings": json.dumps(dict(settings), separators=(",", ":")),
             "batch": batch,
         }

@@ -6,11 +6,13 @@ and get back from it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..outcomes import DeliveryState, InvocationResult
+from ..spec import EncodedEvent
 
 # Log levels in increasing severity; `read_logs(level=...)` keeps this level and above.
 LOG_LEVELS = ("debug", "log", "info", "warn", "warning", "error", "critical")
@@ -37,10 +39,21 @@ class Lease:
 
     id: int
     function: str
-    event: dict[str, Any]  # a fresh copy per lease: the function may mutate it
+    body: str  # the stored event, JSON text (handed to the runner as is)
+    type: str  # its type, as stored beside it
     message_id: str
     attempts: int  # attempts made before this one
     created_at: float
+
+    @property
+    def event(self) -> dict[str, Any]:
+        """The event, parsed: a fresh copy each time (filters and callers may mutate it)."""
+        value: dict[str, Any] = json.loads(self.body)
+        return value
+
+    @property
+    def encoded(self) -> EncodedEvent:
+        return EncodedEvent(self.body, self.type)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -43,7 +43,7 @@ class Moves:
 
 
 _LEASE = (
-    "SELECT d.id, d.function, d.attempts, d.created_at, d.state, e.message_id, e.body, d.due_at "
+    "SELECT d.id, d.function, d.attempts, d.created_at, d.state, e.message_id, e.body, d.due_at, e.type "
     "FROM deliveries AS d JOIN events AS e ON e.id = d.event_id "
     f"WHERE d.{ACTIVE} AND d.due_at <= ? "
 )
@@ -84,8 +84,8 @@ def lease(
     )
     newly = sum(1 for row in rows if row[4] == "pending")
     leases = [
-        Lease(id=i, function=f, event=json.loads(body), message_id=mid, attempts=a, created_at=c)
-        for i, f, a, c, _state, mid, body, _due in rows
+        Lease(id=i, function=f, body=body, type=ty, message_id=mid, attempts=a, created_at=c)
+        for i, f, a, c, _state, mid, body, _due, ty in rows
     ]
     return leases, Moves(leased=newly)
 
