@@ -41,7 +41,8 @@ async def test_several_invocations_run_at_once_and_everything_is_delivered(tmp_p
                 )
             )
             await wait_for(store, lambda s: sum(f.delivered for f in s.functions.values()) == 40)
-            assert 1 < pool.most_running <= 4
+            # 4 slots; fairshare.py lets an owner under its share (1 each here) overshoot by one per owner
+            assert 1 < pool.most_running <= 4 + 4
             with trio.fail_after(10):  # the store counts a row delivered just before the dispatcher forgets it
                 while d.statistics().held:
                     await trio.sleep(0.01)

@@ -4,49 +4,48 @@ an answer naming another context's invocation fails only the context that sent i
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 import trio
 
 from segfuncd.runner.answers import ContextViolation, Finished, LogEntry, Outbox
 from segfuncd.runner.child import Runner
-from segfuncd.runner.protocol import FrameDecoder
+from segfuncd.runner.protocol import FrameDecoder, Invoke, Results, ToPool, VersionSpec
 from segfuncd.runner.sandbox import install_limit_handlers
 from segfuncd.runner.version import PluginVersion
 
 PENDING = "async function onTrack() { await new Promise(() => {}); }"
 
 
-def version_msg(name: str, source: str) -> dict[str, Any]:
+def version_msg(name: str, source: str) -> VersionSpec:
     v = PluginVersion.from_source(name, source)
-    return {"name": v.name, "path": v.path, "hash": v.hash, "source": v.source}
+    return VersionSpec(name=v.name, path=v.path, hash=v.hash, source=v.source)
 
 
-def invoke(runner: Runner, rid: int, version: dict[str, Any]) -> None:
+def invoke(runner: Runner, rid: int, version: VersionSpec) -> None:
     event = json.dumps({"type": "track", "properties": {}})
     runner._on_message(
-        {
-            "op": "invoke",
-            "id": rid,
-            "name": version["name"],
-            "hash": version["hash"],
-            "version": version,
-            "events": [event],
-            "types": ["track"],
-            "settings": "{}",
-        }
+        Invoke(
+            id=rid,
+            name=version.name,
+            hash=version.hash,
+            version=version,
+            events=[event],
+            types=["track"],
+            settings="{}",
+        )
     )
 
 
-def answers(runner: Runner) -> list[dict[str, Any]]:
-    decoder = FrameDecoder()
-    out: list[dict[str, Any]] = []
+def answers(runner: Runner) -> list[Results]:
+    decoder = FrameDecoder[ToPool](ToPool)
+    out: list[ToPool] = []
     while True:
         try:
             out += decoder.feed(runner._send_r.receive_nowait())
         except trio.WouldBlock:
-            return out
+            assert all(isinstance(m, Results) for m in out), out
+            return [m for m in out if isinstance(m, Results)]
 
 
 @pytest.fixture
@@ -59,9 +58,9 @@ def test_an_outbox_naming_another_contexts_invocation_is_a_violation(runner: Run
     victim, attacker = version_msg("victim", PENDING), version_msg("attacker", PENDING)
     invoke(runner, 1, victim)
     invoke(runner, 2, attacker)
-    ctx_v = runner._contexts[("victim", victim["hash"])]
-    ctx_a = runner._contexts[("attacker", attacker["hash"])]
-    assert ctx_v is not ctx_a and victim["hash"] == attacker["hash"]  # same text, two contexts
+    ctx_v = runner._contexts[("victim", victim.hash)]
+    ctx_a = runner._contexts[("attacker", attacker.hash)]
+    assert ctx_v is not ctx_a and victim.hash == attacker.hash  # same text, two contexts
     for ctx in (ctx_v, ctx_a):
         runner._run_slice(ctx)
     [victim_inv] = ctx_v.live
@@ -77,7 +76,7 @@ def test_an_outbox_naming_another_contexts_invocation_is_a_violation(runner: Run
         runner._apply_outbox(ctx_a, forged)
     runner._violation(ctx_a, "forged ids")
     [reply] = answers(runner)
-    assert reply["id"] == 2 and reply["results"][0]["error_name"] == "SandboxViolation"
+    assert reply.id == 2 and reply.results[0].error_name == "SandboxViolation"
     assert list(ctx_v.live) == [victim_inv] and not ctx_v.live[victim_inv].logs  # untouched
     assert ctx_a.sandbox is not None and ctx_a.gen == 2  # rebuilt, ready for its next event
 
@@ -85,11 +84,11 @@ def test_an_outbox_naming_another_contexts_invocation_is_a_violation(runner: Run
 def test_a_late_entry_for_an_invocation_the_runner_ended_is_dropped(runner: Runner) -> None:
     v = version_msg("fn", PENDING)
     invoke(runner, 1, v)
-    ctx = runner._contexts[("fn", v["hash"])]
+    ctx = runner._contexts[("fn", v.hash)]
     runner._run_slice(ctx)
     [inv_id] = ctx.live
     runner._end(ctx.live[inv_id], "TimeoutError", "late")
     late = Outbox(seq=5, finished=(Finished(inv_id, True, "1"),), fetches=(), timers=(), logs=(), costs=())
     assert runner._apply_outbox(ctx, late) is False  # no violation: JS had not seen the abandon yet
     [reply] = answers(runner)
-    assert reply["results"][0]["error_name"] == "TimeoutError"
+    assert reply.results[0].error_name == "TimeoutError"

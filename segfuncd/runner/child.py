@@ -27,6 +27,7 @@ one eval matters: QuickJS walks its heap on every eval (see sandbox.py).
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 import math
 import os
@@ -36,13 +37,14 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import trio
 
-from ..outcomes import RETRY_AFTER_STATUSES, retry_after_header
+from ..outcomes import RETRY_AFTER_STATUSES, LogLine, RequestRecord, retry_after_header
 from ..spec import EVENT_HANDLERS
 from .affinity import CPU_HEAVY_ERRORS, HEAVY_FOR_S
 from .answers import (
@@ -59,7 +61,21 @@ from .answers import (
 )
 from .clock import InvocationClock
 from .fetch import DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION, Fetcher, FetchFailed, FetchSpec
-from .protocol import FrameDecoder, encode
+from .protocol import (
+    FrameDecoder,
+    Invoke,
+    Load,
+    Loaded,
+    Missing,
+    Pong,
+    Report,
+    Result,
+    Results,
+    ToPool,
+    ToRunner,
+    VersionSpec,
+    encode,
+)
 from .sandbox import LimitExceeded, LoadFailure, Sandbox, install_limit_handlers
 
 HANDLERS_BY_TYPE = {t: list(names) for t, names in EVENT_HANDLERS.items()}  # the table is spec.py's
@@ -81,7 +97,7 @@ OTHERS_SLICE_MIN_S = 0.01
 @dataclass(eq=False)
 class _Request:
     id: int
-    results: list[dict[str, Any] | None]
+    results: list[Result | None]
     remaining: int
     batch: bool
 
@@ -95,9 +111,9 @@ class _Invocation:
     t0: float
     clock: InvocationClock  # timeout_ms: runs from admission, paused while a fetch queues
     start: dict[str, Any]  # its start trigger, kept to restart it on a rebuilt context
-    logs: list[list[Any]] = field(default_factory=list)
+    logs: list[LogLine] = field(default_factory=list)
     log_bytes: int = 0
-    requests: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[RequestRecord] = field(default_factory=list)
     scopes: set[trio.CancelScope] = field(default_factory=set)
     done: bool = False
     started: bool = False  # handed to JS (holds one of its context's active slots)
@@ -119,7 +135,7 @@ class _Context:
     """
 
     key: tuple[str, str]  # (function name, full content hash)
-    version: dict[str, Any]
+    version: VersionSpec
     sandbox: Sandbox | None
     handlers: tuple[str, ...]
     error: str | None
@@ -178,7 +194,7 @@ class Runner:
             nursery.start_soon(self._writer, out)
             nursery.start_soon(self._js_loop)
             nursery.start_soon(self._deadline_loop)
-            decoder = FrameDecoder()
+            decoder = FrameDecoder[ToRunner](ToRunner)
             while True:
                 data = await inp.receive_some(1 << 20)
                 if not data:
@@ -202,22 +218,21 @@ class Runner:
                     break
             await out.send_all(b"".join(frames))
 
-    def _send(self, msg: dict[str, Any]) -> None:
+    def _send(self, msg: ToPool) -> None:
         self._send_q.send_nowait(encode(msg))
 
     # ---- messages ---------------------------------------------------------------------
-    def _on_message(self, msg: dict[str, Any]) -> None:
-        op = msg.get("op")
-        if op == "load":
-            ctx = self._load(msg["version"])
-            self._send({"id": msg["id"], "report": _report(ctx)})
-        elif op == "invoke":
+    def _on_message(self, msg: ToRunner) -> None:
+        if isinstance(msg, Invoke):
             self._on_invoke(msg)
-        elif op == "ping":
-            self._send({"id": msg["id"], "pong": True})
+        elif isinstance(msg, Load):
+            ctx = self._load(msg.version)
+            self._send(Loaded(id=msg.id, report=_report(ctx)))
+        else:
+            self._send(Pong(id=msg.id))
 
-    def _load(self, version: dict[str, Any]) -> _Context:
-        key = (str(version["name"]), str(version["hash"]))
+    def _load(self, version: VersionSpec) -> _Context:
+        key = (version.name, version.hash)
         ctx = self._contexts.get(key)
         if ctx is not None:
             return ctx
@@ -238,7 +253,7 @@ class Runner:
         try:
             sandbox = Sandbox(cpu_s=self._cpu_s, wall_s=self._timeout_s)
             version = ctx.version
-            ctx.handlers = sandbox.load(version["source"], version.get("path") or version["name"])
+            ctx.handlers = sandbox.load(version.source, version.path or version.name)
             ctx.sandbox, ctx.error, ctx.line = sandbox, None, None
             ctx.loaded_once = True
         except LoadFailure as exc:
@@ -256,31 +271,31 @@ class Runner:
             if not ctx.live and not ctx.waiting and ctx.key not in self._busy:
                 del self._contexts[ctx.key]
 
-    def _on_invoke(self, msg: dict[str, Any]) -> None:
-        ctx = self._contexts.get((str(msg.get("name")), str(msg["hash"])))
+    def _on_invoke(self, msg: Invoke) -> None:
+        ctx = self._contexts.get((msg.name, msg.hash))
         if ctx is None:
-            if "version" not in msg:
-                self._send({"id": msg["id"], "missing": True})
+            if msg.version is None:
+                self._send(Missing(id=msg.id))
                 return
-            ctx = self._load(msg["version"])
+            ctx = self._load(msg.version)
         ctx.last_used = time.monotonic()
-        events: list[str] = msg["events"]
+        events = msg.events
         if ctx.sandbox is None and ctx.loaded_once and not ctx.live:
             self._build(ctx)  # a rebuild after a limit or violation failed: try again
         if ctx.sandbox is None:
-            failed = {"error_name": "FunctionNotLoaded", "error_message": ctx.error, "duration_ms": 0.0}
-            self._send({"id": msg["id"], "batch": False, "results": [failed] * len(events)})
+            failed = Result(error_name="FunctionNotLoaded", error_message=ctx.error)
+            self._send(Results(id=msg.id, batch=False, results=[failed] * len(events), pid=os.getpid()))
             return
-        batch = bool(msg.get("batch")) and "onBatch" in ctx.handlers
-        req = _Request(msg["id"], [None] * (1 if batch else len(events)), 1 if batch else len(events), batch)
+        batch = msg.batch and "onBatch" in ctx.handlers
+        req = _Request(msg.id, [None] * (1 if batch else len(events)), 1 if batch else len(events), batch)
         if not events:
-            self._send({"id": req.id, "batch": batch, "results": []})
+            self._send(Results(id=req.id, batch=batch, results=[], pid=os.getpid()))
             return
-        settings = msg.get("settings") or "{}"
+        settings = msg.settings or "{}"
         if batch:
             self._start(ctx, req, 0, ["onBatch"], "batch", "[" + ",".join(events) + "]", settings)
         else:
-            for pos, (ev, ty) in enumerate(zip(events, msg["types"], strict=True)):
+            for pos, (ev, ty) in enumerate(zip(events, msg.types, strict=True)):
                 self._start(ctx, req, pos, HANDLERS_BY_TYPE.get(ty, []), str(ty), ev, settings)
 
     def _start(self, ctx: _Context, req: _Request, pos: int, handlers: list[str], ty: str, ev: str, st: str) -> None:
@@ -529,7 +544,7 @@ class Runner:
     def _log(inv: _Invocation, entry: LogEntry) -> None:
         if inv.log_bytes <= MAX_LOG_BYTES:
             inv.log_bytes += len(entry.message) + LOG_LINE_COST
-            inv.logs.append([entry.level, cut(entry.message, MAX_LOG_BYTES), entry.time])
+            inv.logs.append(LogLine(level=entry.level, message=cut(entry.message, MAX_LOG_BYTES), time=entry.time))
 
     def _apply_outbox(self, ctx: _Context, box: Outbox) -> bool:
         """Apply one outbox; True if an invocation ran out of memory (rebuild the context)."""
@@ -595,29 +610,27 @@ class Runner:
             self._admit(ctx)
         for scope in inv.scopes:
             scope.cancel()
-        result: dict[str, Any] = {
-            "logs": inv.logs,
-            "requests": inv.requests,
-            "duration_ms": (time.monotonic() - inv.t0) * 1000,
-        }
+        ms = (time.monotonic() - inv.t0) * 1000
         if ok:
-            result["value"] = value
+            result = Result(duration_ms=ms, value=value, logs=inv.logs, requests=inv.requests)
         else:
-            result["error_name"] = name
-            result["error_message"] = cut(message)
-            if stack:
-                result["stack"] = cut(stack)
-            if retry_after is not None:
-                result["retry_after"] = retry_after  # RetryError(msg, {retryAfter})
+            result = Result(
+                duration_ms=ms,
+                error_name=name,
+                error_message=cut(message),
+                stack=cut(stack) if stack else None,
+                retry_after=retry_after,  # RetryError(msg, {retryAfter})
+                logs=inv.logs,
+                requests=inv.requests,
+            )
         req = inv.req
         req.results[inv.pos] = result
         req.remaining -= 1
         if req.remaining == 0:
-            answer: dict[str, Any] = {"id": req.id, "batch": req.batch, "results": req.results, "pid": os.getpid()}
-            heavy = self._recently_heavy()
-            if heavy:
-                answer["heavy"] = heavy
-            self._send(answer)
+            results = [r if r is not None else Result(error_name="RunnerCrashed") for r in req.results]
+            self._send(
+                Results(id=req.id, batch=req.batch, results=results, pid=os.getpid(), heavy=self._recently_heavy())
+            )
 
     def _recently_heavy(self) -> list[str]:
         """Functions whose slices hit their CPU limit here lately: the pool keeps them apart."""
@@ -634,10 +647,11 @@ class Runner:
         raw = None if item.body is None else item.body.encode("latin-1" if item.binary else "utf-8", "replace")
         t0 = time.monotonic()
         trigger: dict[str, Any] = {"k": "f", "i": inv.id, "f": item.fetch_id}
-        record: dict[str, Any] = {"method": item.method[:20], "url": item.url[:2048], "status": None}
-        # Attempt records: what was sent and received, capped (see outcomes.RequestRecord).
-        record["rqh"] = [[str(k), str(v)[:CAPTURE_CHARS]] for k, v in item.headers][:CAPTURE_HEADERS]
-        record["rqb"] = None if item.body is None else item.body[:CAPTURE_CHARS]
+        status: int | None = None
+        error: str | None = None
+        retry_after: float | None = None
+        response_headers: tuple[tuple[str, str], ...] = ()
+        response_body: str | None = None
         with trio.CancelScope() as scope:
             inv.scopes.add(scope)
             try:
@@ -651,24 +665,35 @@ class Runner:
                     "b": reply.text,
                     "rd": reply.redirected,
                 }
-                record["status"] = reply.status
-                record["rsh"] = [[str(k), str(v)[:CAPTURE_CHARS]] for k, v in reply.headers][:CAPTURE_HEADERS]
-                record["rsb"] = reply.text[:CAPTURE_CHARS]
+                status = reply.status
+                response_headers = _captured(reply.headers)
+                response_body = reply.text[:CAPTURE_CHARS]
                 if reply.status in RETRY_AFTER_STATUSES:
-                    record["retry_after"] = retry_after_header(reply.headers, now=time.time())
+                    retry_after = retry_after_header(reply.headers, now=time.time())
             except FetchFailed as exc:
-                trigger["err"] = exc.reason
+                trigger["err"] = error = exc.reason
                 trigger["code"] = exc.code
-                record["error"] = exc.reason
             except Exception as exc:  # noqa: BLE001 - whatever a request does, it fails only itself
-                trigger["err"] = f"{type(exc).__name__}: {exc}"[:500]
+                trigger["err"] = error = f"{type(exc).__name__}: {exc}"[:500]
                 trigger["code"] = None
-                record["error"] = trigger["err"]
         inv.scopes.discard(scope)
         inv.fetches -= 1
-        record["duration_ms"] = (time.monotonic() - t0) * 1000
         if len(inv.requests) < MAX_REQUEST_RECORDS:
-            inv.requests.append(record)
+            # Attempt records: what was sent and received, capped (see outcomes.RequestRecord).
+            inv.requests.append(
+                RequestRecord(
+                    method=item.method[:20],
+                    url=item.url[:2048],
+                    status=status,
+                    duration_ms=(time.monotonic() - t0) * 1000,
+                    error=error,
+                    retry_after=retry_after,
+                    request_headers=_captured(item.headers),
+                    request_body=None if item.body is None else item.body[:CAPTURE_CHARS],
+                    response_headers=response_headers,
+                    response_body=response_body,
+                )
+            )
         if not inv.done and inv.gen == inv.ctx.gen:
             self._trigger(inv.ctx, trigger)
 
@@ -703,8 +728,13 @@ def _pause(clock: InvocationClock, waiting: bool) -> None:
     (clock.pause if waiting else clock.resume)(time.monotonic())
 
 
-def _report(ctx: _Context) -> dict[str, Any]:
-    return {"ok": ctx.sandbox is not None, "error": ctx.error, "line": ctx.line, "handlers": list(ctx.handlers)}
+def _report(ctx: _Context) -> Report:
+    return Report(ok=ctx.sandbox is not None, error=ctx.error, line=ctx.line, handlers=list(ctx.handlers))
+
+
+def _captured(headers: Iterable[tuple[str, str] | list[str]]) -> tuple[tuple[str, str], ...]:
+    """Header pairs as an attempt record keeps them: at most CAPTURE_HEADERS, values capped."""
+    return tuple((str(k), str(v)[:CAPTURE_CHARS]) for k, v in itertools.islice(headers, CAPTURE_HEADERS))
 
 
 def _vm_size_bytes() -> int:

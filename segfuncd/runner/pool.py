@@ -23,15 +23,30 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import trio
 
 from .. import __version__
 from ..errors import RunnerError
-from ..outcomes import InvocationResult, LogLine, Outcome, RequestRecord, batch_item_outcome, classify
+from ..outcomes import InvocationResult, Outcome, batch_item_outcome, classify
 from ..spec import EncodedEvent
 from .affinity import Affinity
 from .fetch import DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION
-from .protocol import FrameDecoder, encode
+from .protocol import (
+    FrameDecoder,
+    Invoke,
+    Load,
+    Loaded,
+    Missing,
+    Ping,
+    ProtocolError,
+    Result,
+    Results,
+    ToPool,
+    ToRunner,
+    VersionSpec,
+    encode,
+)
 from .version import PluginVersion
 
 RESTART_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
@@ -80,7 +95,7 @@ class _Runner:
 
     def __init__(self, proc: trio.Process) -> None:
         self.proc = proc
-        self.waiting: dict[int, tuple[trio.Event, list[dict[str, Any]]]] = {}
+        self.waiting: dict[int, tuple[trio.Event, list[ToPool]]] = {}
         self.loaded: set[tuple[str, str]] = set()  # (function name, version hash) it holds
         self.alive = True
         self.retiring = False
@@ -90,13 +105,13 @@ class _Runner:
         self.send_lock = trio.Lock()
         self._ping_ids = itertools.count(-1, -1)  # the pool's own ids are positive
 
-    async def request(self, msg: dict[str, Any], *, timeout_s: float) -> dict[str, Any]:
+    async def request(self, msg: ToRunner, *, timeout_s: float) -> ToPool:
         """Send one message and wait for its answer; _RunnerDied if the runner goes away."""
         if not self.alive:
             raise _RunnerDied("runner is not running")
         event = trio.Event()
-        slot: list[dict[str, Any]] = []
-        self.waiting[msg["id"]] = (event, slot)
+        slot: list[ToPool] = []
+        self.waiting[msg.id] = (event, slot)
         try:
             async with self.send_lock:
                 if self.retiring:
@@ -106,7 +121,7 @@ class _Runner:
             with trio.move_on_after(timeout_s):
                 await event.wait()
             rounds = 1
-            while not slot and self.alive and rounds < WATCHDOG_MAX_ROUNDS and msg.get("op") == "invoke":
+            while not slot and self.alive and rounds < WATCHDOG_MAX_ROUNDS and isinstance(msg, Invoke):
                 if not await self._answers_ping():
                     break
                 rounds += 1
@@ -121,12 +136,12 @@ class _Runner:
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise _RunnerDied("runner pipe closed") from exc
         finally:
-            self.waiting.pop(msg["id"], None)
+            self.waiting.pop(msg.id, None)
 
     async def _answers_ping(self) -> bool:
         """Whether the runner's loop still answers (busy, not stuck in native code)."""
         try:
-            await self.request({"op": "ping", "id": next(self._ping_ids)}, timeout_s=PING_GRACE_S)
+            await self.request(Ping(id=next(self._ping_ids)), timeout_s=PING_GRACE_S)
         except _Retired:
             return True  # stdin closed: it cannot be asked; it exits once its work is done
         except _RunnerDied:
@@ -135,7 +150,7 @@ class _Runner:
 
     async def read_loop(self) -> None:
         """Match answers to waiters; on EOF fail everything still waiting."""
-        decoder = FrameDecoder()
+        decoder = FrameDecoder[ToPool](ToPool)
         assert self.proc.stdout is not None
         try:
             while True:
@@ -143,12 +158,12 @@ class _Runner:
                 if not data:
                     break
                 for msg in decoder.feed(data):
-                    waiter = self.waiting.get(msg.get("id", -1))
+                    waiter = self.waiting.get(msg.id)
                     if waiter is not None:
                         waiter[1].append(msg)
                         waiter[0].set()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, ValueError):
-            pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError, ProtocolError):
+            pass  # a runner that garbles its pipe is treated as dead (its waiters get _RunnerDied)
         finally:
             self.alive = False
             for event, _ in list(self.waiting.values()):
@@ -199,15 +214,17 @@ class RunnerPool:
         try:
             runner = await self._pick()
             answer = await runner.request(
-                {"op": "load", "id": self._new_id(), "version": _version_msg(version)},
+                Load(id=self._new_id(), version=_version_spec(version)),
                 timeout_s=self._timeout_s + WATCHDOG_GRACE_S + 60,
             )
         except _RunnerDied as exc:
             return LoadReport(ok=False, error=f"RunnerCrashed: {exc}")
+        if not isinstance(answer, Loaded):
+            return LoadReport(ok=False, error=f"RunnerCrashed: a {type(answer).__name__} answer to a load")
         runner.loaded.add((version.name, version.hash))
-        rep = answer["report"]
+        rep = answer.report
         # error is the bare message; callers prefix the file and line (plugins.py does)
-        return LoadReport(ok=bool(rep["ok"]), error=rep["error"], line=rep.get("line"), handlers=tuple(rep["handlers"]))
+        return LoadReport(ok=rep.ok, error=rep.error, line=rep.line, handlers=tuple(rep.handlers))
 
     async def invoke(
         self,
@@ -238,8 +255,8 @@ class RunnerPool:
         finally:
             self._in_flight -= 1
         try:
-            results = _results(answer, len(events), runner=_opt_int(answer.get("pid")))
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            results = _results(answer, len(events), runner=answer.pid or None)
+        except (IndexError, TypeError, ValueError) as exc:
             # our own runner answered nonsense: a bug, but one event batch's, not the daemon's
             bad = InvocationResult(
                 outcome=Outcome.RETRY, error_name="RunnerCrashed", error_message=f"malformed runner answer: {exc!r}"
@@ -285,36 +302,36 @@ class RunnerPool:
 
     async def _invoke_once(
         self, version: PluginVersion, events: list[EncodedEvent], settings: Mapping[str, Any], batch: bool
-    ) -> dict[str, Any]:
-        msg: dict[str, Any] = {
-            "op": "invoke",
-            "name": version.name,
-            "hash": version.hash,
-            "events": [e.json for e in events],
-            "types": [e.type for e in events],
-            "settings": json.dumps(dict(settings), separators=(",", ":")),
-            "batch": batch,
-        }
+    ) -> Results:
+        msg = Invoke(
+            id=0,
+            name=version.name,
+            hash=version.hash,
+            events=[e.json for e in events],
+            types=[e.type for e in events],
+            settings=json.dumps(dict(settings), separators=(",", ":")),
+            batch=batch,
+        )
         timeout = self._timeout_s + WATCHDOG_GRACE_S
         runner = await self._pick(version.name)
         runner.invocations += len(events)
+        key = (version.name, version.hash)
         for _ in range(3):
-            msg["id"] = self._new_id()
-            key = (version.name, version.hash)
-            if key not in runner.loaded:
-                msg["version"] = _version_msg(version)
+            spec = None if key in runner.loaded else _version_spec(version)
+            msg = msgspec.structs.replace(msg, id=self._new_id(), version=spec)
             try:
                 answer = await runner.request(msg, timeout_s=timeout)
             except _Retired:
                 runner = await self._pick(version.name)
-                msg.pop("version", None)
                 continue
             runner.loaded.add(key)
-            if not answer.get("missing"):
-                for name in answer.get("heavy") or ():
-                    self._affinity.note(str(name), ["CPULimitError"], time.monotonic())
+            if isinstance(answer, Results):
+                for name in answer.heavy:
+                    self._affinity.note(name, ["CPULimitError"], time.monotonic())
                 self._maybe_recycle(runner)
                 return answer
+            if not isinstance(answer, Missing):
+                raise _RunnerDied(f"the runner answered an invoke with a {type(answer).__name__}")
             runner.loaded.discard(key)  # the runner evicted it: resend the source
         raise _RunnerDied("runner kept losing the function's source")
 
@@ -393,7 +410,7 @@ class RunnerPool:
                     nursery.start_soon(runner.read_loop)
                     # serve only once the child has imported everything and answers
                     try:
-                        await runner.request({"op": "ping", "id": self._new_id()}, timeout_s=READY_TIMEOUT_S)
+                        await runner.request(Ping(id=self._new_id()), timeout_s=READY_TIMEOUT_S)
                     except _RunnerDied:
                         pass
                     self._runners.append(runner)
@@ -457,94 +474,57 @@ async def _reap(runner: _Runner) -> None:
     runner.kill()
 
 
-def _version_msg(version: PluginVersion) -> dict[str, Any]:
-    return {"name": version.name, "path": version.path, "hash": version.hash, "source": version.source}
+def _version_spec(version: PluginVersion) -> VersionSpec:
+    return VersionSpec(name=version.name, path=version.path, hash=version.hash, source=version.source)
 
 
-def _results(answer: dict[str, Any], n: int, *, runner: int | None = None) -> list[InvocationResult]:
-    raw = answer["results"]
-    if not isinstance(raw, list):
-        raise TypeError("results is not a list")
-    if answer.get("batch"):
+def _results(answer: Results, n: int, *, runner: int | None = None) -> list[InvocationResult]:
+    raw = answer.results
+    if answer.batch:
+        if not raw:
+            raise ValueError("an onBatch answer without its result")
         return _batch_results(raw[0], n, runner)
     if len(raw) != n:
         raise ValueError(f"{len(raw)} results for {n} events")
     return [_result(r, runner) for r in raw]
 
 
-def _opt_str(v: Any) -> str | None:
-    return None if v is None else str(v)
-
-
-def _opt_num(v: Any) -> float | None:
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
-
-
-def _opt_int(v: Any) -> int | None:
-    return v if isinstance(v, int) and not isinstance(v, bool) else None
-
-
-def _pairs(raw: Any) -> tuple[tuple[str, str], ...]:
-    return tuple((str(k), str(v)) for k, v in raw or ())
-
-
-def _common(r: dict[str, Any], runner: int | None = None) -> dict[str, Any]:
-    return {
-        "runner": runner,
-        "logs": tuple(LogLine(level=str(lv), message=str(m), time=float(t)) for lv, m, t in r.get("logs", ())),
-        "requests": tuple(
-            RequestRecord(
-                method=str(q["method"]),
-                url=str(q["url"]),
-                status=q.get("status") if isinstance(q.get("status"), int) else None,
-                duration_ms=float(q.get("duration_ms", 0.0)),
-                error=_opt_str(q.get("error")),
-                retry_after=_opt_num(q.get("retry_after")),
-                request_headers=_pairs(q.get("rqh")),
-                request_body=_opt_str(q.get("rqb")),
-                response_headers=_pairs(q.get("rsh")),
-                response_body=_opt_str(q.get("rsb")),
-            )
-            for q in r.get("requests", ())
-        ),
-        "duration_ms": float(r.get("duration_ms", 0.0)),
-    }
-
-
-def _result(r: dict[str, Any], runner: int | None = None) -> InvocationResult:
-    if not isinstance(r, dict):
-        raise TypeError("a result is not an object")
-    name = r.get("error_name")
-    if name is None:
-        return InvocationResult(outcome=Outcome.DELIVERED, value=_loads(r.get("value")), **_common(r, runner))
-    name = str(name)
+def _result(r: Result, runner: int | None = None) -> InvocationResult:
+    name = r.error_name
     return InvocationResult(
-        outcome=classify(name),
+        outcome=Outcome.DELIVERED if name is None else classify(name),
+        value=_loads(r.value) if name is None else None,
         error_name=name,
-        error_message=_opt_str(r.get("error_message")),
-        retry_after=_opt_num(r.get("retry_after")),
-        stack=_opt_str(r.get("stack")),
-        **_common(r, runner),
+        error_message=r.error_message if name is not None else None,
+        retry_after=r.retry_after if name is not None else None,
+        stack=r.stack if name is not None else None,
+        runner=runner,
+        logs=tuple(r.logs),
+        requests=tuple(r.requests),
+        duration_ms=r.duration_ms,
     )
 
 
-def _loads(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
+def _loads(value: str | None) -> Any:
+    if value is None:
+        return None
     try:
         return json.loads(value)
     except ValueError:
         return value
 
 
-def _batch_results(r: dict[str, Any], n: int, runner: int | None = None) -> list[InvocationResult]:
+def _batch_results(r: Result, n: int, runner: int | None = None) -> list[InvocationResult]:
     """Map onBatch's result to positions: an error applies to all; else each {status}."""
-    if not isinstance(r, dict):
-        raise TypeError("a result is not an object")
-    if r.get("error_name") is not None:
+    if r.error_name is not None:
         return [_result(r, runner)] * n
-    common = _common(r, runner)
-    value = _loads(r.get("value"))
+    common: dict[str, Any] = {
+        "runner": runner,
+        "logs": tuple(r.logs),
+        "requests": tuple(r.requests),
+        "duration_ms": r.duration_ms,
+    }
+    value = _loads(r.value)
     out: list[InvocationResult] = []
     for pos in range(n):
         item = value[pos] if isinstance(value, list) and pos < len(value) else None
