@@ -48,6 +48,9 @@ PLUGIN = HERE / "e2e_plugin.js"
 FUNCTION = PLUGIN.stem
 BUDGET_S = 170.0  # the whole run, waits included, stays under 3 minutes
 BUDGET = Budget(BUDGET_S)
+# A key shaped like a real one. (It used to be "bench", which the redactor rightly found in
+# every event named "Bench": each attempt record then took the re-validation path.)
+API_KEY = "k3Yq9vTz8WbN2mLr5XcP7dHs"
 
 
 @dataclass
@@ -81,7 +84,7 @@ plugins_dir = "plugins"
 workers = {args.workers}
 egress_allow = ["127.0.0.1"]  # the sink is on loopback, which fetch may not reach by default
 [functions.{FUNCTION}]
-settings = {{ url = "{sink.url}", apiKey = "bench" }}
+settings = {{ url = "{sink.url}", apiKey = "{API_KEY}" }}
 """
         d = Daemon(Path(tmp), config=config, plugins={FUNCTION: PLUGIN.read_text()})
         try:

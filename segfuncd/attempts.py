@@ -21,7 +21,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from .outcomes import InvocationResult, RequestRecord
+from .surrogates import scrub
 
 MAX_VALUE_CHARS = 2048
 MAX_LOG_LINES = 50
@@ -44,7 +47,14 @@ SENSITIVE_HEADERS = frozenset(
     }
 )
 
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+_encoder = msgspec.json.Encoder(enc_hook=str)  # ~4x cheaper than json.dumps for a record (hot path)
+
+
+def _encode(value: Any) -> str:
+    try:
+        return _encoder.encode(value).decode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from JS: stored as U+FFFD
+        return _encoder.encode(scrub(msgspec.to_builtins(value, enc_hook=str))).decode("utf-8")
 
 
 def _cap(text: str | None, n: int) -> str | None:
@@ -107,8 +117,8 @@ def attempt_detail(
     clean = redact(text)
     if clean is not text and clean != text:
         try:
-            json.loads(clean)
-        except ValueError:  # a secret that spelled JSON syntax: keep the outline only
+            msgspec.json.decode(clean)
+        except msgspec.DecodeError:  # a secret that spelled JSON syntax: keep the outline only
             return _encode({"started_at": started_at, "outcome": result.outcome.value, "redaction_failed": True})
     return clean
 

@@ -25,6 +25,7 @@ LAYERS: list[set[str]] = [
         "fairshare",
         "fdlimits",
         "private_files",
+        "surrogates",
     },
     {"outcomes", "fql", "secrets"},
     {"spec", "config", "metrics", "attempts", "stacks", "runner.protocol"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import trio
 from helpers import SINK_ALLOW
 
+from segfuncd.attempts import attempt_detail
 from segfuncd.outcomes import Outcome
 from segfuncd.runner import LoadReport, PluginVersion, PoolStatistics, open_runner_pool
 
@@ -251,3 +253,27 @@ async def test_invocations_beyond_the_active_limit_wait_their_turn(sink: Any) ->
         results = await pool.invoke(plugin("outcomes"), [track(action="fetch")] * 10, {"url": sink.url + "/q"})
     assert [r.value for r in results] == [200] * 10
     assert max(r.started for r in sink.wait_for(10)) > min(r.finished for r in sink.requests)
+
+
+async def test_lone_surrogates_from_js_reach_the_pool_as_replacement_characters() -> None:
+    """A JS string may hold a lone UTF-16 surrogate, which UTF-8 cannot carry: the runner
+    answers with U+FFFD in its place instead of failing (or dying on) the message."""
+    source = """
+async function onTrack(event) {
+  console.log("lone \\ud800 here")
+  return { ["k\\udfff"]: "v\\ud800" }
+}
+async function onIdentify(event) { throw new Error("bad \\udc00") }
+"""
+    v = PluginVersion.from_source("lone", source)
+    async with open_runner_pool(workers=1) as pool:
+        ok, bad = await pool.invoke(v, [track(), {"type": "identify", "userId": "u"}], {})
+        [again] = await pool.invoke(v, [track()], {})
+        stats = pool.statistics()
+    assert ok.outcome is Outcome.DELIVERED and ok.value == {"k\udfff": "v\ud800"}  # JSON text, parsed as JS wrote it
+    assert [line.message for line in ok.logs] == ["lone \ufffd here"]
+    assert bad.error_message == "bad \ufffd"
+    assert again.outcome is Outcome.DELIVERED and stats.restarts == 0
+    # the attempt record (stored as UTF-8 text in SQLite) takes the value too
+    record = json.loads(attempt_detail(ok, started_at=0.0))
+    assert record["return"] == '{"k\ufffd":"v\ufffd"}' and record["logs"][0]["message"] == "lone \ufffd here"

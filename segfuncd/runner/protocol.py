@@ -30,6 +30,7 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 from ..outcomes import LogLine, RequestRecord
+from ..surrogates import scrub
 
 HEADER = struct.Struct(">I")
 MAX_FRAME = 256 * 1024 * 1024
@@ -129,8 +130,12 @@ _encoder = msgspec.msgpack.Encoder()
 
 
 def encode(message: ToRunner | ToPool) -> bytes:
-    """One message -> one frame."""
-    body = _encoder.encode(message)
+    """One message -> one frame. A lone UTF-16 surrogate (JS strings may hold one: a function
+    can log "\\ud800") cannot be UTF-8: such a message goes out with U+FFFD in its place."""
+    try:
+        body = _encoder.encode(message)
+    except UnicodeEncodeError:
+        body = _encoder.encode(scrub(msgspec.to_builtins(message)))
     return HEADER.pack(len(body)) + body
 
 
