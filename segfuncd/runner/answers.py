@@ -24,6 +24,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 # Caps a context must respect; the prelude enforces them first (failing the invocation),
 # these are the runner's own checks, so a subverted prelude cannot go past them.
 MAX_ERROR_CHARS = 8 * 1024  # error message and stack, each
@@ -125,12 +127,22 @@ def _list(v: Any, what: str) -> list[Any]:
     return v
 
 
+def _decode(text: bytes | str) -> Any:
+    """JSON text -> Python values: msgspec (~2x json's speed on a slice answer), except for
+    text msgspec refuses, lone UTF-16 surrogates ("\\ud800", which JS strings may hold):
+    json.loads takes those as Python does."""
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return json.loads(text)
+
+
 def parse_answer(raw: bytes | None) -> SliceAnswer:
     """The slice's return value (JSON of a JSON string) -> SliceAnswer, or ContextViolation."""
     if raw is None:
         raise ContextViolation("the slice returned nothing")
     try:
-        text = json.loads(raw)
+        text = _decode(raw)
     except (ValueError, RecursionError) as exc:
         raise ContextViolation(f"the slice answer is not JSON: {exc}") from None
     return parse_answer_text(_str(text, "answer"))
@@ -139,7 +151,7 @@ def parse_answer(raw: bytes | None) -> SliceAnswer:
 def parse_answer_text(text: str) -> SliceAnswer:
     """The answer's JSON text itself (as the salvage host call hands it over)."""
     try:
-        doc = json.loads(text)
+        doc = _decode(text)
     except (ValueError, RecursionError) as exc:
         raise ContextViolation(f"the slice answer is not JSON: {exc}") from None
     if type(doc) is not dict:

@@ -40,6 +40,7 @@ from types import FrameType
 from typing import Any
 
 import dukpy._dukpy as _dukpy  # type: ignore[import-untyped]  # the bare native layer
+import msgspec
 
 from ..spec import HANDLER_NAMES
 from .answers import ContextViolation, LogEntry, SliceAnswer, parse_answer, parse_answer_text
@@ -103,6 +104,17 @@ def _on_sigprof(signum: int, frame: FrameType | None) -> None:
 
 def _on_sigalrm(signum: int, frame: FrameType | None) -> None:
     _on_limit(WallLimitExceeded, frame)
+
+
+_trigger_encoder = msgspec.json.Encoder()
+
+
+def _encode_triggers(triggers: list[dict[str, Any]]) -> bytes:
+    """The slice's kwargs, `{"t": triggers}`, as UTF-8 JSON (msgspec: ~3x json.dumps here)."""
+    try:
+        return _trigger_encoder.encode({"t": triggers})
+    except UnicodeEncodeError:  # a lone surrogate: json escapes it, as JS strings allow
+        return json.dumps({"t": triggers}).encode("ascii")
 
 
 def _run_js(host: Any, code: bytes, kwargs: bytes, name: str) -> bytes | None:
@@ -303,7 +315,7 @@ class Sandbox:
         budget = self._cpu_s + 0.05 if cpu_s is None else cpu_s
         t0 = time.thread_time()
         try:
-            kwargs = json.dumps({"t": triggers}).encode("utf-8")
+            kwargs = _encode_triggers(triggers)
             raw = self._eval_raw(call, kwargs, "<slice>", budget)
         except LimitExceeded as exc:
             used = time.thread_time() - t0
