@@ -8,9 +8,9 @@ for (const [name, value] of Object.entries({
   Object.defineProperty(globalThis, name, { value: value, writable: true, configurable: true, enumerable: false });
 }
 
-// crypto, jsonwebtoken and AWS are evaluated the first time a function touches them
+// crypto, jsonwebtoken, AWS and FormData are evaluated the first time a function touches them
 // (30_builtins.js); assigning one shadows it, as for any global.
-for (const [name, file] of [["crypto", "crypto"], ["jsonwebtoken", "jsonwebtoken"], ["AWS", "aws"]]) {
+for (const [name, file] of [["crypto", "crypto"], ["jsonwebtoken", "jsonwebtoken"], ["AWS", "aws"], ["FormData", "formdata"]]) {
   const settle = (v) => Object.defineProperty(globalThis, name, { value: v, writable: true, configurable: true, enumerable: false });
   Object.defineProperty(globalThis, name, {
     configurable: true,
