@@ -20,6 +20,14 @@ for (const [name, file] of [["crypto", "crypto"], ["jsonwebtoken", "jsonwebtoken
   });
 }
 
+// Intl too (lazy/intl.js; the toLocale* methods load it as well, see 30_builtins.js).
+Object.defineProperty(globalThis, "Intl", {
+  configurable: true,
+  enumerable: false,
+  get() { const v = loadBuiltin("intl").Intl; Object.defineProperty(globalThis, "Intl", { value: v, writable: true, configurable: true, enumerable: false }); return v; },
+  set(v) { Object.defineProperty(globalThis, "Intl", { value: v, writable: true, configurable: true, enumerable: false }); },
+});
+
 // lodash is big: QuickJS walks the whole heap on every eval (measured: +0.65 ms per slice
 // with lodash loaded), so it is evaluated the first time a function touches `_`.
 let __lodashSource = __boot.lodash;
