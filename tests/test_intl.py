@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 from helpers import builtin_fixture
-from test_sandbox_helpers import run, sandbox
+from test_sandbox_helpers import js, run, sandbox
 
+from segfuncd.runner import builtins
 from segfuncd.runner.sandbox import Sandbox
 
 FIXTURE = builtin_fixture("intl")
@@ -49,3 +50,80 @@ def test_matches_node(intl_sandbox: Sandbox, index: int) -> None:
         assert expect[i] == node, "the fixture changed: revisit KNOWN_DIFFERENCES"
         expect[i] = ours
     assert r.value == expect, case["code"]
+
+
+UNSUPPORTED = [
+    ("new Intl.NumberFormat('en-US', {style: 'unit', unit: 'kilometer'})", "unit style"),
+    ("(5).toLocaleString('en-US', {notation: 'scientific'})", "scientific notation"),
+    ("new Intl.NumberFormat('en-US', {roundingIncrement: 5, maximumFractionDigits: 2})", "roundingIncrement"),
+    ("new Intl.NumberFormat('ar-EG', {numberingSystem: 'arab'})", "numberingSystem"),
+    ("new Date(0).toLocaleString('ja-JP-u-ca-japanese')", "calendar"),
+    ("new Date(0).toLocaleString('en-US', {calendar: 'islamic'})", "calendar"),
+    ("new Date(0).toLocaleString('th-TH-u-nu-thai')", "numbering system"),
+    ("new Intl.DateTimeFormat('en-US', {dayPeriod: 'short'})", "dayPeriod"),
+    ("new Intl.DateTimeFormat('en-US').formatRange(0, 1)", "formatRange"),
+    ("new Date(8.64e15).toLocaleString('en-US')", "year"),
+]
+
+
+@pytest.mark.parametrize(("expr", "says"), UNSUPPORTED, ids=[u[1] for u in UNSUPPORTED])
+def test_what_is_not_supported_throws_a_range_error_that_says_so(expr: str, says: str) -> None:
+    """Never a silently ignored option: a RangeError naming what is unsupported."""
+    got = js(f"(() => {{ try {{ return ['no error', {expr}] }} catch (e) {{ return [e.name, e.message] }} }})()")
+    assert got[0] == "RangeError" and says in got[1], got
+
+
+def test_hostile_arguments_fail_inside_the_function() -> None:
+    got = js(
+        """(() => {
+        const out = [];
+        const tries = [
+          () => new Date(0).toLocaleString({toString() { throw new Error('boom') }}), // no length: no locales
+          () => new Date(0).toLocaleString('en-US', {get timeZone() { throw new Error('getter') }}),
+          () => new Date(0).toLocaleString(['en-US', 5]),
+          () => new Intl.NumberFormat('en-US', {maximumFractionDigits: 'lots'}),
+          () => (1).toLocaleString('x'.repeat(5000)),
+          () => (1).toLocaleString('en-US', {style: 'currency', currency: '€€€'}),
+          () => new Intl.DateTimeFormat('en-US', {timeZone: '../../etc/passwd'}),
+        ];
+        for (const t of tries) { try { out.push(['ok', t()]) } catch (e) { out.push([e.name, e.message]) } }
+        return out;
+      })()"""
+    )
+    assert [g[0] for g in got] == [
+        "ok",
+        "Error",
+        "TypeError",
+        "RangeError",
+        "RangeError",
+        "RangeError",
+        "RangeError",
+    ]
+    assert (
+        got[0][1] == "1/1/1970, 12:00:00 AM"
+        and got[1][1] == "getter"
+        and got[6][1] == "Invalid time zone specified: ../../etc/passwd"
+    )
+
+
+def test_intl_and_form_data_load_only_when_touched(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[Any] = []
+    real = builtins.call
+
+    def counting(name: Any, args: list[Any]) -> dict[str, Any]:
+        if name == "source":
+            asked.append(args[0])
+        return real(name, args)
+
+    monkeypatch.setattr(builtins, "call", counting)
+    sb = sandbox(
+        "async function onTrack(e) {\n"
+        "  if (e.use === 'date') return new Date(0).toLocaleDateString('de-DE');\n"
+        "  if (e.use === 'number') return (1234.5).toLocaleString('fr-FR');\n"
+        "  if (e.use === 'form') { const f = new FormData(); f.append('a', 'b'); return f.getLengthSync() > 0; }\n"
+        "  return String(new Date(0).getTime()) + (1.5).toFixed(1);\n}"
+    )
+    assert run(sb).value == "01.5" and asked == []
+    assert run(sb, {"use": "date"}).value == "1.1.1970" and asked == ["intl"]
+    assert run(sb, {"use": "number"}).value == "1\u202f234,5" and asked == ["intl"]
+    assert run(sb, {"use": "form"}).value is True and asked == ["intl", "formdata"]
