@@ -127,3 +127,15 @@ def test_intl_and_form_data_load_only_when_touched(monkeypatch: pytest.MonkeyPat
     assert run(sb, {"use": "date"}).value == "1.1.1970" and asked == ["intl"]
     assert run(sb, {"use": "number"}).value == "1\u202f234,5" and asked == ["intl"]
     assert run(sb, {"use": "form"}).value is True and asked == ["intl", "formdata"]
+
+
+def test_extreme_numbers_format_or_fail_cleanly() -> None:
+    got = js(
+        """(() => [() => (1e308).toLocaleString(), () => (5e-324).toLocaleString('en', {maximumSignificantDigits: 2}),
+                   () => (10n ** 400n).toLocaleString().length, () => (1e308).toLocaleString('en', {notation: 'compact'}),
+                   () => new Intl.NumberFormat().format('1e99999'), () => (10n ** 6000n).toLocaleString()]
+          .map((f) => { try { return f() } catch (e) { return [e.name, e.message] } }))()"""
+    )
+    assert got[0] == "100" + ",000" * 102 and got[1] == "0." + "0" * 323 + "5" and got[2] == 534
+    assert got[3].endswith("T") and got[4] == "∞"
+    assert got[5] == ["RangeError", "a number of more than 5000 digits cannot be formatted here"]

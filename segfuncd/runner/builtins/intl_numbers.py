@@ -40,6 +40,7 @@ _NARROW = {
 }  # fmt: skip
 # locales whose CLDR minimumGroupingDigits is 2 (1234 is not grouped); Babel does not ship it
 _MIN_GROUPING_2 = frozenset(("es", "pl", "pt-PT", "hu", "bg", "hr", "lv", "lt", "sk", "sl", "et"))
+MAX_DIGITS = 5000  # a bigint this long is formatted; longer ones are refused
 _CACHE: dict[str, NumberFormat] = {}
 _CACHE_MAX = 512
 _SYMBOL_CHARS = re.compile(r"[\$£€¥₹₩₽₪₺₱฿₫₦₴¢﷼￥]")
@@ -242,10 +243,14 @@ def _digits(options: dict[str, Any], name: str, lo: int, hi: int, default: int |
 # ---- formatting -------------------------------------------------------------------------------
 def _format(fmt: NumberFormat, text: str) -> list[dict[str, str]]:
     symbols = fmt.locale.number_symbols["latn"]
+    if len(text) > MAX_DIGITS:
+        raise range_error(f"a number of more than {MAX_DIGITS} digits cannot be formatted here")
     try:
         value = decimal.Decimal(text.strip() or "0")
     except decimal.InvalidOperation:
         value = decimal.Decimal("NaN")
+    if value.is_finite() and abs(value.adjusted()) > MAX_DIGITS:
+        value = decimal.Decimal("-Infinity" if value < 0 else "Infinity") if value.adjusted() > 0 else value * 0
     negative = value.is_signed()
     parts: list[dict[str, str]] = []
     compact_suffix: tuple[str, str] | None = None
@@ -391,7 +396,8 @@ def _merged(parts: list[dict[str, str]]) -> list[dict[str, str]]:
 
 def _round(fmt: NumberFormat, magnitude: decimal.Decimal) -> decimal.Decimal:
     mode = _ROUNDING[fmt.rounding]
-    ctx = decimal.Context(prec=200, rounding=mode)
+    # enough digits for the whole number and the widest fraction (a double has up to 309 + 324)
+    ctx = decimal.Context(prec=2 * MAX_DIGITS + 200, rounding=mode, Emax=4 * MAX_DIGITS, Emin=-4 * MAX_DIGITS)
     if fmt.max_sig is not None:
         if magnitude == 0:
             return decimal.Decimal(0)

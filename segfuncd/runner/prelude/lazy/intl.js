@@ -33,8 +33,7 @@
   }
   function decimalText(value) {
     if (typeof value === "bigint") return value.toString();
-    if (typeof value === "string") return value.trim() === "" ? "0" : value.trim();
-    const n = Number(value);
+    const n = Number(value); // Node 20 reads a string as a Number too
     return Object.is(n, -0) ? "-0" : String(n);
   }
 
