@@ -131,3 +131,27 @@ async def test_a_binary_body_comes_back_byte_exact_through_a_redirect() -> None:
     finally:
         server.stop()
     assert r.value == [len(every), every.hex(), len(every), every.hex()]
+
+
+async def test_a_form_boundary_cannot_inject_headers() -> None:
+    """A boundary with CR/LF (from event data, say) fails the request; nothing reaches the server."""
+    server = NodeFixtureServer({})
+    source = """
+    async function onTrack(event, settings) {
+      const f = new FormData();
+      f.setBoundary(event.boundary);
+      f.append('a', '1');
+      try { await fetch(settings.B + '/echo', {method: 'POST', body: f}); return 'sent' }
+      catch (e) { return [e.name, e.type] }
+    }
+    """
+    try:
+        async with open_runner_pool(workers=1, egress_allow=SINK_ALLOW) as pool:
+            [r] = await pool.invoke(
+                PluginVersion.from_source("formhdr", source),
+                [{"type": "track", "boundary": "x\r\nX-Injected: 1\r\n\r\nGET /evil HTTP/1.1"}],
+                {"B": server.url},
+            )
+    finally:
+        server.stop()
+    assert r.value == ["FetchError", "system"] and server.seen == []
