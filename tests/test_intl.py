@@ -23,6 +23,10 @@ KNOWN_DIFFERENCES: dict[str, dict[int, tuple[Any, Any]]] = {
     # fr `{hour: 'numeric'}`: ICU's French availableFormats "H" is "HH 'h'", Babel's is "HH"
     "fr-FR components": {14: ("03 h", "03")},
     "fr-FR components in New York": {4: ("14 h", "14")},
+    # pt: ICU joins a short date and time with "{1}, {0}", Babel's CLDR with "{1} {0}"
+    "pt-BR everyday": {0: ("14/07/2023, 18:30:00", "14/07/2023 18:30:00")},
+    # ko: ICU's numeric date is "y. M. d." and its day period "PM"; Babel's are "y/M/d" and "오후"
+    "ko-KR everyday": {0: ("2023. 7. 14. PM 6:30:00", "2023/7/14 오후 6:30:00")},
 }
 
 

@@ -39,7 +39,7 @@ _NARROW = {
     "NGN": "₦", "UAH": "₴", "ZAR": "R", "CHF": "CHF",
 }  # fmt: skip
 # locales whose CLDR minimumGroupingDigits is 2 (1234 is not grouped); Babel does not ship it
-_MIN_GROUPING_2 = frozenset(("es", "pl", "pt-PT", "hu", "bg", "hr", "lv", "lt", "sk", "sl", "et"))
+_MIN_GROUPING_2 = frozenset(("es", "it", "pl", "pt-PT", "hu", "bg", "hr", "lv", "lt", "sk", "sl", "et"))
 MAX_DIGITS = 5000  # a bigint this long is formatted; longer ones are refused
 _CACHE: dict[str, NumberFormat] = {}
 _CACHE_MAX = 512
