@@ -716,3 +716,75 @@ def console_base(url: str) -> str:
 
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+# --- fetch / FormData / atob / btoa against node-fetch 2.6 (tests/test_fetch_node.py) --------
+class NodeFixtureServer:
+    """Serves the `routes` of tests/fixtures/fetch.json (path -> [status, headers, body hex, delay ms])
+    as make_fetch.mjs's Node server does, and records what each request carried, in its shape."""
+
+    PICKED = ("content-type", "content-length", "transfer-encoding", "authorization", "x-api-key")
+
+    def __init__(self, routes: dict[str, Any]) -> None:
+        self.seen: list[dict[str, Any]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = {k: self.headers[k] for k in server.PICKED if self.headers[k] is not None}
+                server.seen.append(
+                    {"method": self.command, "target": self.path, "headers": headers, "body": body.hex()}
+                )
+                default = [200, [["content-type", "text/plain"]], b"ok".hex(), 0]
+                status, hs, hexbody, delay = routes.get(self.path.split("?")[0], default)
+                if delay:
+                    time.sleep(delay / 1000)
+                raw = bytes.fromhex(hexbody)
+                try:
+                    self.send_response(status)
+                    for k, v in hs:
+                        self.send_header(k, v)
+                    self.send_header("content-length", str(len(raw)))
+                    self.end_headers()
+                    self.wfile.write(raw)
+                except OSError:
+                    pass  # the client gave up (a timeout case)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _any
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+        self._server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def node_fixture_plugin(fixture: dict[str, Any]) -> str:
+    """A plugin whose onTrack runs case `event.i` of a make_*.mjs fixture with that script's
+    helpers (`pre`), B and DEAD from the settings, and returns norm(value)."""
+    bodies = ",\n".join(f"async () => ({c['code']})" for c in fixture["cases"])
+    return (
+        "var B, DEAD;\n"
+        f"{fixture['pre']}\nconst CASES = [\n{bodies}\n];\n"
+        "async function onTrack(event, settings) {\n  B = settings.B; DEAD = settings.DEAD;\n"
+        "  try { return norm(await CASES[event.i]()); } catch (e) { return norm(e); }\n}\n"
+    )
+
+
+def dead_loopback_url() -> str:
+    """A loopback URL where nothing listens (a port bound, then closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"

@@ -348,3 +348,32 @@ async def test_retryable_errors_are_retried_as_aws_sdk_v2_does(sink: Any) -> Non
         [r] = await pool.invoke(version, [_event("m-7")], {"url": sink.url})
     assert r.value == {"code": "ServiceUnavailable", "statusCode": 503, "retryable": True, "retryCount": 2}
     assert len(sink.wait_for(3)) == 3  # the first try and two retries, each signed afresh
+
+
+BINARY_S3 = """
+async function onTrack(event, settings) {
+  const s3 = new AWS.S3({region: 'us-east-1', endpoint: settings.endpoint, s3ForcePathStyle: true,
+                         accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey});
+  const every = Buffer.alloc(256);
+  for (let i = 0; i < 256; i++) every[i] = i;
+  await s3.putObject({Bucket: settings.bucket, Key: 'every-byte', Body: every}).promise();
+  const got = await s3.getObject({Bucket: settings.bucket, Key: 'stored-by-boto3'}).promise();
+  return {isBuffer: Buffer.isBuffer(got.Body), length: got.Body.length, hex: got.Body.toString('hex')};
+}
+"""
+
+
+async def test_binary_s3_objects_are_byte_exact_both_ways(moto: MotoServer) -> None:
+    """Every byte value goes up in putObject and comes back in getObject unchanged (not as UTF-8 text)."""
+    bucket = "bucket-binary"
+    moto.client("s3").create_bucket(Bucket=bucket)
+    stored = bytes(range(255, -1, -1)) + b"\xc3\x28\xff"
+    moto.client("s3").put_object(Bucket=bucket, Key="stored-by-boto3", Body=stored)
+    settings = {"endpoint": moto.endpoint, "accessKeyId": moto.access_key, "secretAccessKey": moto.secret_key}
+    async with open_runner_pool(workers=1, egress_allow=SINK_ALLOW) as pool:
+        [r] = await pool.invoke(
+            PluginVersion.from_source("s3bin", BINARY_S3), [_event("m-b")], {**settings, "bucket": bucket}
+        )
+    assert r.outcome is Outcome.DELIVERED, r.error
+    assert r.value == {"isBuffer": True, "length": len(stored), "hex": stored.hex()}
+    assert moto.client("s3").get_object(Bucket=bucket, Key="every-byte")["Body"].read() == bytes(range(256))

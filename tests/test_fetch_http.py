@@ -64,7 +64,7 @@ async def serve(
 
 
 def spec(url: str, method: str = "GET", body: bytes | None = None) -> FetchSpec:
-    return FetchSpec(method, url, [], body, True, 5.0)
+    return FetchSpec(method, url, [], body, "follow", 5.0)
 
 
 async def test_redirects_are_followed_and_post_becomes_get(nursery: trio.Nursery) -> None:
@@ -271,6 +271,6 @@ async def test_header_injection_is_refused(nursery: trio.Nursery) -> None:
     url, connections = await start_raw(nursery, [b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"])
     f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW)
     with pytest.raises(FetchFailed, match="invalid HTTP request"):
-        await f.fetch(FetchSpec("GET", url, [("x-a", "1\r\nx-b: 2")], None, True, 5.0))
+        await f.fetch(FetchSpec("GET", url, [("x-a", "1\r\nx-b: 2")], None, "follow", 5.0))
     assert connections == [] or len(connections) == 1
     await f.aclose()

@@ -46,7 +46,7 @@ def test_a_well_formed_answer_becomes_typed_records() -> None:
     assert got.queued == 2
     [o] = got.outboxes
     assert o.finished == (Finished(1, True, '{"a":1}'), Finished(2, False, None, "TypeError", "bad", None))
-    assert o.fetches == (FetchRequest(7, 3, "POST", "http://x/", (("a", "b"),), "body", False, True, 0.0),)
+    assert o.fetches == (FetchRequest(7, 3, "POST", "http://x/", (("a", "b"),), "body", False, "follow", 1, 0.0),)
     assert o.timers == (TimerRequest(9, 3, 5.0),)
     assert o.logs == (LogEntry(3, "log", "hi", 1.5),)
     assert o.costs == ((3, 2.5),)

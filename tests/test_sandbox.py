@@ -23,6 +23,7 @@ EXPECTED_NONSTANDARD_GLOBALS = {
     "crypto",
     "jsonwebtoken",
     "AWS",
+    "FormData",
     "Buffer",
     "setTimeout",
     "clearTimeout",

@@ -63,7 +63,8 @@ class FetchRequest:
     headers: tuple[tuple[str, str], ...]
     body: str | None  # text, or latin-1 bytes when binary
     binary: bool
-    follow: bool
+    redirect: str  # node-fetch's `redirect`: "follow", "manual" or "error"
+    follow: int  # node-fetch's `follow`: redirects followed at most
     timeout_ms: float
 
 
@@ -207,6 +208,7 @@ def _fetch(f: Any) -> FetchRequest:
     body = None if f[5] is None else _str(f[5], "f.body")
     if body is not None and len(body) > MAX_REQUEST_BODY_CHARS:
         raise ContextViolation(f"f.body: {len(body)} characters, over the {MAX_REQUEST_BODY_CHARS} limit")
+    follow = _int(f[7], "f.follow")  # n >= 0: follow up to n redirects; -1 manual, other negatives error
     return FetchRequest(
         fetch_id=_int(f[0], "f.id"),
         inv=_int(f[1], "f.inv"),
@@ -215,7 +217,8 @@ def _fetch(f: Any) -> FetchRequest:
         headers=tuple(headers),
         body=body,
         binary=bool(_int(f[6], "f.binary")),
-        follow=bool(_int(f[7], "f.follow")),
+        redirect=("manual" if follow == -1 else "error") if follow < 0 else "follow",
+        follow=max(0, follow),
         timeout_ms=_num(f[8], "f.timeout"),
     )
 

@@ -655,7 +655,9 @@ class Runner:
         with trio.CancelScope() as scope:
             inv.scopes.add(scope)
             try:
-                spec = FetchSpec(item.method, item.url, list(item.headers), raw, item.follow, item.timeout_ms / 1000)
+                spec = FetchSpec(
+                    item.method, item.url, list(item.headers), raw, item.redirect, item.timeout_ms / 1000, item.follow
+                )
                 reply = await self._fetcher.fetch(spec, owner=inv.ctx.name, on_queue=partial(_pause, inv.clock))
                 trigger["r"] = {
                     "st": reply.status,
@@ -665,13 +667,17 @@ class Runner:
                     "b": reply.text,
                     "rd": reply.redirected,
                 }
+                if reply.binary is not None:  # bytes that are not UTF-8, exact (res.buffer())
+                    trigger["r"]["bb"] = reply.binary
                 status = reply.status
                 response_headers = _captured(reply.headers)
                 response_body = reply.text[:CAPTURE_CHARS]
                 if reply.status in RETRY_AFTER_STATUSES:
                     retry_after = retry_after_header(reply.headers, now=time.time())
             except FetchFailed as exc:
-                trigger["err"] = error = exc.reason
+                trigger["err"] = exc.message
+                trigger["ty"] = exc.type
+                error = exc.reason
                 trigger["code"] = exc.code
             except Exception as exc:  # noqa: BLE001 - whatever a request does, it fails only itself
                 trigger["err"] = error = f"{type(exc).__name__}: {exc}"[:500]

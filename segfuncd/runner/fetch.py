@@ -20,7 +20,13 @@ errors into the `reason` of a JS `FetchError` (the one boundary where they are m
   caller learns when a request has to wait (`on_queue`), so that the wait is not charged
   to the invocation's timeout_ms (child.py pauses its clock).
 * Defaults as node-fetch v2: `Accept: */*`, `Accept-Encoding: gzip,deflate`, redirects
-  followed (at most 20; 303, and 301/302 after POST, become GET), non-2xx resolves.
+  followed (at most `follow`, 20 by default; 303, and 301/302 after POST, become GET), non-2xx
+  resolves. `redirect: 'manual'` answers the 3xx itself, `'error'` rejects (type `no-redirect`).
+* Failures carry node-fetch's FetchError `type` (`system`, `request-timeout`, `max-redirect`,
+  `no-redirect`, `invalid-redirect`, `max-size`) and name the URL of the hop that failed.
+* Bodies are bytes end to end: the reply carries the UTF-8 text node-fetch's `res.text()` gives
+  (whatever the charset says) and, only when that text would not give the bytes back, the exact
+  bytes as latin-1 (`binary`), so `res.buffer()` / `res.arrayBuffer()` are byte-exact.
 """
 
 from __future__ import annotations
@@ -49,7 +55,11 @@ DEFAULT_MAX_IN_FLIGHT = 64  # requests in flight per runner, all functions
 DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION = 32
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 DEFAULT_REQUEST_TIMEOUT_S = 30.0
-MAX_REDIRECTS = 20
+MAX_REDIRECTS = 20  # node-fetch's default `follow`
+MAX_FOLLOW = 100  # a function may ask for more than the default, not for an endless chain
+REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
+# node-fetch 2 sends the URL through Node's legacy url.parse, which escapes these too
+_LEGACY_ESCAPE = frozenset("\t\n\r \"'<>\\^`{|}")
 # node-fetch 2.6.7+ (CVE-2022-0235) drops these when a redirect leaves the origin.
 CREDENTIAL_HEADERS = frozenset(("authorization", "cookie", "cookie2", "proxy-authorization", "www-authenticate"))
 
@@ -98,8 +108,9 @@ class FetchSpec:
     url: str
     headers: list[tuple[str, str]]
     body: bytes | None
-    follow_redirects: bool
+    redirect: str  # node-fetch's `redirect`: "follow", "manual" or "error"
     timeout_s: float
+    follow: int = MAX_REDIRECTS  # redirects followed at most (node-fetch's `follow`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,17 +119,29 @@ class FetchReply:
     reason: str
     headers: list[list[str]]
     url: str
-    text: str
+    text: str  # the body decoded as UTF-8, invalid bytes replaced (node-fetch 2's res.text())
     redirected: bool
+    binary: str | None = None  # the exact bytes as latin-1, when `text` does not encode back to them
 
 
 class FetchFailed(Exception):
-    """Becomes `FetchError: request to URL failed, reason: <reason>` in JS."""
+    """A JS `FetchError` of node-fetch's `type`: for `system`, `request to URL failed, reason: <reason>`
+    (URL: the hop that failed, filled in by Fetcher.fetch); for the others the reason is the message.
+    `code` is what JS sees as `code`/`errno` for `system` failures; for the others it only labels
+    the failure on this side (node-fetch gives them none)."""
 
-    def __init__(self, reason: str, code: str | None = None) -> None:
+    def __init__(self, reason: str, code: str | None = None, *, type: str = "system", url: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
         self.code = code
+        self.type = type
+        self.url = url
+
+    @property
+    def message(self) -> str:
+        if self.type != "system":
+            return self.reason
+        return f"request to {self.url} failed, reason: {self.reason}"
 
 
 class Fetcher:
@@ -181,48 +204,73 @@ class Fetcher:
         finally:
             if queued and on_queue is not None:
                 on_queue(False)
+        hop = [spec.url]  # the URL being requested now: node-fetch's errors name it
         try:
             try:
                 with trio.fail_after(timeout):
-                    return await self._follow(spec, headers)
+                    return await self._follow(spec, headers, hop)
+            except FetchFailed as exc:
+                raise FetchFailed(exc.reason, exc.code, type=exc.type, url=exc.url or hop[0]) from exc
             except (trio.TooSlowError, httpx.TimeoutException) as exc:
-                raise FetchFailed(f"network timeout at: {spec.url}", "ETIMEDOUT") from exc
+                raise FetchFailed(
+                    f"network timeout at: {hop[0]}", "ETIMEDOUT", type="request-timeout", url=hop[0]
+                ) from exc
             except TooLarge as exc:
-                raise FetchFailed(f"content size at {spec.url} over limit: {self._max_bytes}", "EMAXSIZE") from exc
+                reason = f"content size at {hop[0]} over limit: {self._max_bytes}"
+                raise FetchFailed(reason, "EMAXSIZE", type="max-size", url=hop[0]) from exc
             except HTTPFailure as exc:
-                raise FetchFailed(str(exc), "ECONNRESET") from exc
+                raise FetchFailed(str(exc), "ECONNRESET", url=hop[0]) from exc
             except EgressError as exc:
-                raise FetchFailed(exc.reason, "EBLOCKED" if exc.blocked else "EINVALIDURL") from exc
+                raise FetchFailed(exc.reason, "EBLOCKED" if exc.blocked else "EINVALIDURL", url=hop[0]) from exc
             except (httpx.HTTPError, httpcore.ConnectError, OSError, ValueError, UnicodeError) as exc:
-                raise FetchFailed(*_reason(exc)) from exc
+                reason, code = _reason(exc)
+                raise FetchFailed(reason, code, url=hop[0]) from exc
         finally:
             self._slots.release(owner)
 
-    async def _follow(self, spec: FetchSpec, headers: list[tuple[str, str]]) -> FetchReply:
-        """Send, following redirects the way node-fetch does; every hop is parsed and policed anew."""
+    async def _follow(self, spec: FetchSpec, headers: list[tuple[str, str]], hop: list[str]) -> FetchReply:
+        """Send, handling redirects the way node-fetch 2.6 does; every hop is parsed and policed anew."""
         url, method, body = spec.url, spec.method, spec.body
         target = parse_target(url)
-        for hop in range(MAX_REDIRECTS + 1):
+        follow = max(0, min(spec.follow, MAX_FOLLOW))
+        counter = 0
+        while True:
             status, reason, resp_headers, raw = await self._send_one(method, target, headers, body)
             location = next((v for k, v in resp_headers if k.lower() == "location"), None)
-            if not (spec.follow_redirects and status in (301, 302, 303, 307, 308) and location):
-                return FetchReply(
-                    status=status,
-                    reason=reason,
-                    headers=[[k, v] for k, v in resp_headers],
-                    url=url,
-                    text=_text(raw, resp_headers),
-                    redirected=hop > 0,
-                )
-            url = urllib.parse.urljoin(target.url, location)
-            following = parse_target(url)
-            if following.origin != target.origin:
-                headers = [(k, v) for k, v in headers if k.lower() not in CREDENTIAL_HEADERS]
-            target = following
-            if status == 303 or (status in (301, 302) and method == "POST"):
-                method, body = "GET", None
-                headers = [(k, v) for k, v in headers if k.lower() not in ("content-type", "content-length")]
-        raise FetchFailed(f"maximum redirect reached at: {spec.url}", "EMAXREDIRECT")
+            if status in REDIRECT_STATUSES and spec.redirect != "manual":
+                following: Target | None = None
+                if location is not None:
+                    try:
+                        next_url = _resolve(url, location)
+                        following = parse_target(next_url)
+                    except (EgressError, ValueError) as exc:
+                        reason = f"uri requested responds with an invalid redirect URL: {location}"
+                        raise FetchFailed(reason, type="invalid-redirect") from exc
+                if spec.redirect == "error":
+                    reason = f"uri requested responds with a redirect, redirect mode is set to error: {url}"
+                    raise FetchFailed(reason, type="no-redirect")
+                if following is not None:
+                    if counter >= follow:
+                        raise FetchFailed(f"maximum redirect reached at: {url}", "EMAXREDIRECT", type="max-redirect")
+                    counter += 1
+                    if following.origin != target.origin:
+                        headers = [(k, v) for k, v in headers if k.lower() not in CREDENTIAL_HEADERS]
+                    if status == 303 or (status in (301, 302) and method == "POST"):
+                        method, body = "GET", None
+                        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+                    url, target = next_url, following
+                    hop[0] = url
+                    continue
+            text, binary = _body_text(raw)
+            return FetchReply(
+                status=status,
+                reason=reason,
+                headers=[[k, v] for k, v in resp_headers],
+                url=url,
+                text=text,
+                redirected=counter > 0,
+                binary=binary,
+            )
 
     async def _send_one(
         self, method: str, target: Target, headers: list[tuple[str, str]], body: bytes | None
@@ -287,17 +335,28 @@ def _with_defaults(headers: list[tuple[str, str]], user_agent: str) -> list[tupl
     return out
 
 
-def _text(raw: bytes, headers: list[tuple[str, str]]) -> str:
-    ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
-    charset = "utf-8"
-    for param in ctype.split(";")[1:]:
-        key, _, value = param.strip().partition("=")
-        if key.lower() == "charset" and value:
-            charset = value.strip('"')
+def _body_text(raw: bytes) -> tuple[str, str | None]:
+    """(UTF-8 text as node-fetch 2's res.text() gives it, whatever the charset; the bytes as latin-1
+    when that text would not encode back to them, else None)."""
     try:
-        return raw.decode(charset, errors="replace")
-    except LookupError:
-        return raw.decode("utf-8", errors="replace")
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", errors="replace"), raw.decode("latin-1")
+
+
+def _resolve(base: str, location: str) -> str:
+    """The next hop's URL as node-fetch 2 makes it: Location resolved against the current URL, then
+    escaped as Node's legacy url.parse does (spaces, quotes, `|`, `^`, non-ASCII...)."""
+    joined = urllib.parse.urljoin(base, location.strip(" \t\n\r"))
+    parts = urllib.parse.urlsplit(joined)
+    rest = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, parts.fragment))
+    return f"{parts.scheme}://{parts.netloc}" + "".join(_escape_char(c) for c in rest)
+
+
+def _escape_char(c: str) -> str:
+    if c in _LEGACY_ESCAPE or not c.isascii() or ord(c) < 0x20 or ord(c) == 0x7F:
+        return "".join(f"%{b:02X}" for b in c.encode("utf-8", "surrogatepass"))
+    return c
 
 
 def _reason(exc: BaseException) -> tuple[str, str | None]:

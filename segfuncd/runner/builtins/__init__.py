@@ -1,4 +1,4 @@
-"""Host-backed built-ins (Node's `crypto`, `jsonwebtoken`, `AWS`): the dispatcher.
+"""Host-backed built-ins (Node's `crypto`, `jsonwebtoken`, `AWS`, `Intl`): the dispatcher.
 
 sandbox.py's `_host_call` hands every `"x"` call here as `call(name, args)`. The answer is
 `{"v": value}` or `{"e": {"name", "message", "code"}}`, which the prelude's `hostx()` returns or
@@ -41,10 +41,16 @@ _TABLE: dict[str, tuple[str, str]] = {
     "aws_services": ("aws_host", "service_names"),
     "aws_operations": ("aws_host", "operations"),
     "aws_presign": ("aws_host", "presign"),
+    "intl_locales": ("intl_locale", "canonical_tags"),
+    "intl_supported": ("intl_locale", "supported"),
+    "intl_dtf": ("intl_dates", "resolve"),
+    "intl_dtf_format": ("intl_dates", "format_ms"),
+    "intl_nf": ("intl_numbers", "resolve"),
+    "intl_nf_format": ("intl_numbers", "format_value"),
 }
 
 
-LAZY_MODULES = ("crypto", "jsonwebtoken", "aws")
+LAZY_MODULES = ("crypto", "jsonwebtoken", "aws", "formdata", "intl")
 
 
 @cache

@@ -397,8 +397,9 @@ function settleFetch(t) {
   if (f === undefined || f.inv !== t.i) return;
   delete fetches[t.f];
   if (isLive(f.inv)) live[f.inv].fetches--;
-  if (t.err !== undefined) f.reject(new FetchError(`request to ${f.url} failed, reason: ${t.err}`, "system", t.code));
-  else f.resolve(__makeResponse(t.r));
+  if (t.err !== undefined && t.ty) f.reject(new FetchError(t.err, t.ty, t.ty === "system" ? t.code : null));
+  else if (t.err !== undefined) f.reject(new FetchError(`request to ${f.url} failed, reason: ${t.err}`, "system", t.code));
+  else f.resolve(__makeResponse(t.r, f.manual));
 }
 
 function fireTimer(t) {

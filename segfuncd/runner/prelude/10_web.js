@@ -81,7 +81,7 @@ const PATH_ENC = /[\u0000-\u0020"#<>?`{}\u007f-\uffff]/g;
 const QUERY_ENC = /[\u0000-\u0020"#<>'\u007f-\uffff]/g;
 const FRAG_ENC = /[\u0000-\u0020"<>`\u007f-\uffff]/g;
 function pctEncode(s, re) {
-  return s.replace(re, (c) => encodeURIComponent(c));
+  return s.replace(re, (c) => (c === "'" ? "%27" : encodeURIComponent(c))); // encodeURIComponent keeps '
 }
 function normPath(path) {
   const out = [];
@@ -94,6 +94,54 @@ function normPath(path) {
     else out.push(seg);
   }
   return "/" + out.join("/");
+}
+
+// ---- IDNA: hosts as WHATWG's domain-to-ASCII makes them (UTS 46 mapping, then punycode) ---
+function punycode(label) {
+  const cps = Array.from(label, (c) => c.codePointAt(0));
+  let out = cps.filter((c) => c < 0x80).map((c) => String.fromCharCode(c)).join("");
+  const basic = out.length;
+  let h = basic;
+  if (basic) out += "-";
+  let n = 128, delta = 0, bias = 72;
+  const digit = (d) => String.fromCharCode(d < 26 ? 97 + d : 22 + d);
+  const adapt = (d, count, first) => {
+    d = first ? Math.floor(d / 700) : d >> 1;
+    d += Math.floor(d / count);
+    let k = 0;
+    for (; d > 455; k += 36) d = Math.floor(d / 35);
+    return k + Math.floor((36 * d) / (d + 38));
+  };
+  while (h < cps.length) {
+    const m = Math.min(...cps.filter((c) => c >= n));
+    delta += (m - n) * (h + 1);
+    n = m;
+    for (const c of cps) {
+      if (c < n) delta++;
+      if (c === n) {
+        let q = delta;
+        for (let k = 36; ; k += 36) {
+          const t = k <= bias ? 1 : k >= bias + 26 ? 26 : k - bias;
+          if (q < t) break;
+          out += digit(t + ((q - t) % (36 - t)));
+          q = Math.floor((q - t) / (36 - t));
+        }
+        out += digit(q);
+        bias = adapt(delta, h + 1, h === basic);
+        delta = 0;
+        h++;
+      }
+    }
+    delta++;
+    n++;
+  }
+  return out;
+}
+function domainToASCII(host) {
+  if (/^[\x00-\x7f]*$/.test(host)) return host.toLowerCase();
+  // UTS 46 maps compatibility forms (full-width letters, ideographic full stops) and case
+  const mapped = host.normalize("NFKC").toLowerCase().normalize("NFC").replace(/[\u3002\uff0e\uff61]/g, ".");
+  return mapped.split(".").map((l) => (/^[\x00-\x7f]*$/.test(l) ? l : "xn--" + punycode(l))).join(".");
 }
 
 class URL {
@@ -134,7 +182,7 @@ class URL {
       }
       const pm = /^(\[[^\]]*\]|[^:]*)(?::(\d*))?$/.exec(authority);
       if (!pm) throw new TypeError(`Invalid URL: ${input}`);
-      this._hostname = pm[1].toLowerCase();
+      this._hostname = pm[1].startsWith("[") ? pm[1].toLowerCase() : domainToASCII(pm[1]);
       if (special && protocol !== "file:" && !this._hostname) throw new TypeError(`Invalid URL: ${input}`);
       if (/[\s<>^|%]/.test(this._hostname) && !/%[0-9a-f]{2}/i.test(this._hostname)) throw new TypeError(`Invalid URL: ${input}`);
       let port = pm[2] || "";
@@ -181,7 +229,7 @@ class URL {
   get password() { return this._password; }
   set password(v) { this._password = pctEncode(String(v), PATH_ENC); }
   get hostname() { return this._hostname; }
-  set hostname(v) { this._hostname = String(v).toLowerCase(); }
+  set hostname(v) { v = String(v); this._hostname = v.startsWith("[") ? v.toLowerCase() : domainToASCII(v); }
   get port() { return this._port; }
   set port(v) { v = String(v); this._port = v === SPECIAL[this._protocol] ? "" : v; }
   get host() { return this._port ? `${this._hostname}:${this._port}` : this._hostname; }
@@ -248,6 +296,10 @@ class Headers {
 }
 
 // ---- bodies ----------------------------------------------------------------------------
+/** A form-data FormData (ours, or one shaped like it): node-fetch sends its bytes with a boundary type. */
+function isMultipart(body) {
+  return body !== null && typeof body === "object" && typeof body.getBoundary === "function" && typeof body.getBuffer === "function";
+}
 /** Normalise a body to {text|bin, type}; bin is a latin1 string of raw bytes. */
 function encodeBody(body) {
   if (body === undefined || body === null) return null;
@@ -258,30 +310,51 @@ function encodeBody(body) {
     const u8 = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
     return { bin: __latin1FromBytes(u8), type: null };
   }
-  return { text: String(body), type: "text/plain;charset=UTF-8" };
+  if (isMultipart(body)) {
+    const u8 = typeof body._wire === "function" ? body._wire() : body.getBuffer();
+    return { bin: __latin1FromBytes(u8), type: "multipart/form-data;boundary=" + body.getBoundary() };
+  }
+  return { text: safeString(body), type: "text/plain;charset=UTF-8" };
 }
 
+// A body is held as text (`_text`) or as exact bytes (`_bin`, latin1), as it came: text()
+// decodes bytes as UTF-8 and buffer() encodes text as UTF-8, as node-fetch 2 does.
 class Body {
-  _initBody(text) {
+  _initBody(text, bin) {
     this._text = text === null || text === undefined ? null : String(text);
+    this._bin = bin === null || bin === undefined ? null : bin;
     this.bodyUsed = false;
   }
-  get body() { return this._text; }
+  get body() { return this._text !== null ? this._text : this._bin; }
   _consume() {
     if (this.bodyUsed) return Promise.reject(new TypeError(`body used already for: ${this.url}`));
     this.bodyUsed = true;
-    return Promise.resolve(this._text === null ? "" : this._text);
+    return Promise.resolve();
   }
-  text() { return this._consume(); }
+  _textNow() {
+    if (this._text === null) this._text = this._bin === null ? "" : utf8Decode(bytesFromLatin1(this._bin));
+    return this._text;
+  }
+  _bufferNow() {
+    return this._bin !== null ? Buffer.from(this._bin, "latin1") : Buffer.from(this._text === null ? "" : this._text, "utf8");
+  }
+  text() { return this._consume().then(() => this._textNow()); }
   json() {
-    return this._consume().then((t) => {
-      try { return JSON.parse(t); } catch (e) {
+    return this._consume().then(() => {
+      try { return JSON.parse(this._textNow()); } catch (e) {
         throw new FetchError(`invalid json response body at ${this.url} reason: ${e.message}`, "invalid-json");
       }
     });
   }
-  arrayBuffer() { return this._consume().then((t) => Buffer.from(t, "utf8").buffer); }
-  buffer() { return this._consume().then((t) => Buffer.from(t, "utf8")); }
+  arrayBuffer() {
+    return this._consume().then(() => { const b = this._bufferNow(); return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength); });
+  }
+  buffer() { return this._consume().then(() => this._bufferNow()); }
+}
+
+/** node-fetch 2 hands the URL to Node's legacy url.parse, which escapes these after WHATWG parsing. */
+function legacyEscape(href) {
+  return href.replace(/[\t\n\r "'<>\\^`{|}]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0"));
 }
 
 class Request extends Body {
@@ -292,7 +365,7 @@ class Request extends Body {
     const url = src ? src.url : input instanceof URL ? input.href : String(input);
     let parsed;
     try { parsed = new URL(url); } catch (e) { throw new TypeError(`Only absolute URLs are supported`); }
-    this.url = parsed.href;
+    this.url = legacyEscape(parsed.href);
     // fetch() needs only the scheme; keep it rather than parse the URL a second time
     Object.defineProperty(this, "_protocol", { value: parsed.protocol });
     this.method = String(init.method || (src ? src.method : "GET")).toUpperCase();
@@ -302,8 +375,10 @@ class Request extends Body {
       throw new TypeError("Request with GET/HEAD method cannot have body");
     }
     this._raw = body;
-    this._initBody(typeof body === "string" ? body : body === undefined || body === null ? null : safeString(body));
+    const enc = encodeBody(body);
+    this._initBody(enc && enc.text, enc && enc.bin);
     this.redirect = init.redirect || (src ? src.redirect : "follow");
+    this.follow = init.follow !== undefined ? init.follow : src ? src.follow : 20;
     this.timeout = init.timeout || (src ? src.timeout : 0);
     this.signal = init.signal || null;
   }
@@ -320,12 +395,15 @@ class Response extends Body {
     this.url = init.url || "";
     this.redirected = !!init.redirected;
     this.type = "default";
-    this._initBody(body === undefined || body === null ? null : typeof body === "string" ? body : encodeBody(body).text ?? "");
+    const enc = encodeBody(body);
+    this._initBody(enc && enc.text, enc && enc.bin);
   }
   get ok() { return this.status >= 200 && this.status < 300; }
   clone() {
     if (this.bodyUsed) throw new TypeError("cannot clone body after it is used");
-    return new Response(this._text, { status: this.status, statusText: this.statusText, headers: this.headers, url: this.url, redirected: this.redirected });
+    const r = new Response(null, { status: this.status, statusText: this.statusText, headers: this.headers, url: this.url, redirected: this.redirected });
+    r._initBody(this._text, this._bin);
+    return r;
   }
   static json(data, init) {
     const r = new Response(JSON.stringify(data), init);
@@ -334,9 +412,18 @@ class Response extends Body {
   }
 }
 
-function __makeResponse(r) {
-  return new Response(r.b, { status: r.st, statusText: r.tx, headers: r.h, url: r.u, redirected: r.rd });
+/** The Response of a settled fetch: `b` the UTF-8 text, `bb` the exact bytes when they are not UTF-8. */
+function __makeResponse(r, manual) {
+  const res = new Response(null, { status: r.st, statusText: r.tx, headers: r.h, url: r.u, redirected: r.rd });
+  res._initBody(r.bb === undefined ? r.b : null, r.bb);
+  if (r.bb !== undefined) res._text = r.b; // the host decoded it already
+  if (manual && REDIRECT_STATUSES.includes(res.status) && res.headers.has("location")) {
+    // node-fetch: a manual redirect's Location is made absolute (left alone when it is not a URL)
+    try { res.headers.set("location", new URL(res.headers.get("location"), res.url).href); } catch (e) { /* kept */ }
+  }
+  return res;
 }
+const REDIRECT_STATUSES = [301, 302, 303, 307, 308];
 
 // ---- fetch -----------------------------------------------------------------------------
 function fetch(input, init) {
@@ -348,7 +435,7 @@ function fetch(input, init) {
   }
   const proto = req._protocol;
   if (proto !== "http:" && proto !== "https:") {
-    return Promise.reject(new FetchError(`request to ${req.url} failed, reason: unsupported protocol ${proto}`, "system"));
+    return Promise.reject(new TypeError("Only HTTP(S) protocols are supported"));
   }
   if (!isLive(cur)) {
     return Promise.reject(new FetchError(`request to ${req.url} failed, reason: the invocation has ended`, "system"));
@@ -363,13 +450,21 @@ function fetch(input, init) {
   for (const [k, v] of req.headers._pairs()) headers = (headers === "" ? "" : headers + ",") + "[" + q(str(k)) + "," + q(str(v)) + "]";
   const id = nextFetchId++;
   const p = new Promise((resolve, reject) => {
-    fetches[id] = { resolve: resolve, reject: reject, inv: cur, url: req.url };
+    fetches[id] = { resolve: resolve, reject: reject, inv: cur, url: req.url, manual: req.redirect === "manual" };
   });
   st.fetches++;
   add("f", "[" + id + "," + cur + "," + q(str(req.method)) + "," + q(str(req.url)) + ",[" + headers + "],"
     + (raw === null ? "null" : q(str(raw))) + "," + (body && body.bin !== undefined ? 1 : 0) + ","
-    + (req.redirect === "follow" ? 1 : 0) + "," + num(Number(req.timeout) || 0) + "]");
+    + redirectWire(req) + "," + num(Number(req.timeout) || 0) + "]");
   return p;
+}
+
+/** The wire's redirect field: n >= 0 follows up to n redirects, -1 is manual, -2 error. */
+function redirectWire(req) {
+  if (req.redirect === "error") return -2;
+  if (req.redirect !== "follow") return -1; // node-fetch returns the 3xx for an unknown mode too
+  const n = Math.floor(Number(req.follow));
+  return Number.isNaN(n) ? 1000 : n >= 0 ? Math.min(n, 1000) : 0;
 }
 
 // ---- atob / btoa -----------------------------------------------------------------------
@@ -409,13 +504,21 @@ function __b64decode(s, strict) {
   }
   return out;
 }
+// As the `btoa` 1.2 / `atob` 2.1 npm packages Segment's runtime ships: Buffer-based, so
+// neither throws on a string (btoa keeps each character's low byte, atob skips what is not base64).
 function btoa(s) {
-  s = String(s);
-  if (/[^\u0000-\u00ff]/.test(s)) {
-    const e = new Error("Invalid character"); e.name = "InvalidCharacterError"; throw e;
-  }
-  return __b64encode(s);
+  if (s instanceof Buffer) return s.toString("base64");
+  if (s === undefined || s === null) throw new TypeError(`Cannot read properties of ${s} (reading 'toString')`);
+  const t = String(s.toString());
+  let bin = "";
+  for (let i = 0; i < t.length; i++) bin += String.fromCharCode(t.charCodeAt(i) & 255);
+  return __b64encode(bin);
 }
 function atob(s) {
-  return __b64decode(s, true);
+  if (typeof s === "string") return __b64decode(s, false);
+  if (s instanceof ArrayBuffer || ArrayBuffer.isView(s) || Array.isArray(s)) return Buffer.from(s).toString("latin1");
+  const got = s === undefined || s === null ? `Received ${s}` : typeof s === "object" ? `Received an instance of ${(s.constructor && s.constructor.name) || "Object"}` : `Received type ${typeof s} (${safeString(s)})`;
+  const e = new TypeError(`The first argument must be of type string or an instance of Buffer, ArrayBuffer, or Array or an Array-like Object. ${got}`);
+  e.code = "ERR_INVALID_ARG_TYPE";
+  throw e;
 }

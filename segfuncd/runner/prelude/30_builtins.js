@@ -1,4 +1,5 @@
-// segfuncd prelude, part 3: the door to the host-backed built-ins (crypto, jsonwebtoken, AWS).
+// segfuncd prelude, part 3: the door to the host-backed built-ins (crypto, jsonwebtoken, AWS,
+// FormData, Intl).
 //
 // Their JavaScript lives in prelude/lazy/<name>.js and is fetched from the host and evaluated
 // the first time a function touches the global (90_globals.js), as lodash is: a context that
@@ -36,3 +37,29 @@ function loadBuiltin(name) {
   }
   return __loadedBuiltins.get(name);
 }
+
+// Date#toLocale*String and Number#toLocaleString as Node's (locale, timeZone, currency...):
+// QuickJS's own ignore both arguments. The Intl built-in is loaded on the first call.
+(() => {
+  const define = (proto, name, fn) => Object.defineProperty(proto, name, { value: fn, writable: true, configurable: true, enumerable: false });
+  const getTime = Date.prototype.getTime;
+  for (const [name, kind] of [["toLocaleString", "any"], ["toLocaleDateString", "date"], ["toLocaleTimeString", "time"]]) {
+    define(Date.prototype, name, {
+      [name](locales, options) {
+        const ms = getTime.call(this);
+        if (ms !== ms) return "Invalid Date";
+        return loadBuiltin("intl").dateToLocale(kind, ms, locales, options);
+      },
+    }[name]);
+  }
+  const numberValue = Number.prototype.valueOf;
+  define(Number.prototype, "toLocaleString", function toLocaleString(locales, options) {
+    return loadBuiltin("intl").numberToLocale(numberValue.call(this), locales, options);
+  });
+  if (typeof BigInt === "function") {
+    const bigintValue = BigInt.prototype.valueOf;
+    define(BigInt.prototype, "toLocaleString", function toLocaleString(locales, options) {
+      return loadBuiltin("intl").numberToLocale(bigintValue.call(this), locales, options);
+    });
+  }
+})();

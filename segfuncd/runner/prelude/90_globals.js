@@ -8,9 +8,9 @@ for (const [name, value] of Object.entries({
   Object.defineProperty(globalThis, name, { value: value, writable: true, configurable: true, enumerable: false });
 }
 
-// crypto, jsonwebtoken and AWS are evaluated the first time a function touches them
+// crypto, jsonwebtoken, AWS and FormData are evaluated the first time a function touches them
 // (30_builtins.js); assigning one shadows it, as for any global.
-for (const [name, file] of [["crypto", "crypto"], ["jsonwebtoken", "jsonwebtoken"], ["AWS", "aws"]]) {
+for (const [name, file] of [["crypto", "crypto"], ["jsonwebtoken", "jsonwebtoken"], ["AWS", "aws"], ["FormData", "formdata"]]) {
   const settle = (v) => Object.defineProperty(globalThis, name, { value: v, writable: true, configurable: true, enumerable: false });
   Object.defineProperty(globalThis, name, {
     configurable: true,
@@ -19,6 +19,14 @@ for (const [name, file] of [["crypto", "crypto"], ["jsonwebtoken", "jsonwebtoken
     set(v) { settle(v); },
   });
 }
+
+// Intl too (lazy/intl.js; the toLocale* methods load it as well, see 30_builtins.js).
+Object.defineProperty(globalThis, "Intl", {
+  configurable: true,
+  enumerable: false,
+  get() { const v = loadBuiltin("intl").Intl; Object.defineProperty(globalThis, "Intl", { value: v, writable: true, configurable: true, enumerable: false }); return v; },
+  set(v) { Object.defineProperty(globalThis, "Intl", { value: v, writable: true, configurable: true, enumerable: false }); },
+});
 
 // lodash is big: QuickJS walks the whole heap on every eval (measured: +0.65 ms per slice
 // with lodash loaded), so it is evaluated the first time a function touches `_`.

@@ -134,7 +134,7 @@
     } catch (e) {
       throw awsError(e.code || e.name, e.message, { region: cfg.region }); // v2's local errors: validation, config, credentials
     }
-    let res, text;
+    let res, bytes;
     const timeout = service.config.httpOptions && service.config.httpOptions.timeout;
     try {
       res = await fetch(built.url, {
@@ -142,7 +142,7 @@
         body: built.body === null ? undefined : Buffer.from(built.body, "latin1"),
         timeout: typeof timeout === "number" ? timeout : 0,
       });
-      text = await res.text();
+      bytes = await res.buffer(); // exact: an S3 object need not be UTF-8
     } catch (e) {
       throw awsError("NetworkingError", e && e.message ? e.message : String(e), {
         retryable: true, region: cfg.region, hostname: new URL(built.url).hostname, originalError: e,
@@ -150,7 +150,7 @@
     }
     const headers = [];
     res.headers.forEach((v, k) => headers.push([k, v]));
-    const parsed = hostx("aws_response", cls, op, res.status, headers, latin1FromBytes(Buffer.from(text, "utf8")), cfg);
+    const parsed = hostx("aws_response", cls, op, res.status, headers, latin1FromBytes(bytes), cfg);
     if (parsed.error) {
       throw awsError(parsed.error.code, parsed.error.message, Object.assign({}, parsed.error, {
         region: cfg.region, hostname: new URL(built.url).hostname,
