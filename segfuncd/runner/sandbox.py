@@ -278,7 +278,7 @@ class Sandbox:
         try:
             # `;null` on a line of its own: the completion value of the script is never
             # serialized (a trailing function expression is not JSON; a toJSON is user code)
-            self._eval(source + "\n;null", {}, filename)
+            self._eval(sloppy(source) + "\n;null", {}, filename)
             found = self._eval(_BIND, {}, "<bind>")
         except LimitExceeded as exc:
             raise LoadFailure(f"{exc.error_name}: top-level code exceeded a limit", None) from None
@@ -355,6 +355,17 @@ class Sandbox:
         if isinstance(exc, CPULimitExceeded):
             return f"the function used more than {round(self._cpu_s * 1000)} ms of CPU"
         return f"the function ran longer than {round(self._wall_s * 1000)} ms"
+
+
+def sloppy(source: str) -> str:
+    """The plugin's text, never in strict mode as a whole: Segment's wrapper puts the file inside
+    its own code, so a `'use strict'` on top is no directive there. An empty statement in front
+    ends the directive prologue here the same way, on the same line (a `#!` line stays first).
+    A `'use strict'` inside a function still makes that function strict, as in Node."""
+    if source.startswith("#!"):
+        first, nl, rest = source.partition("\n")
+        return first + nl + ";" + rest
+    return ";" + source
 
 
 _USER_FRAME = re.compile(r"^\s*at (?:<eval> \()?<dukpy>:(\d+):\d+\)?\s*$")
