@@ -44,7 +44,7 @@ _TABLE: dict[str, tuple[str, str]] = {
 }
 
 
-LAZY_MODULES = ("crypto", "jsonwebtoken", "aws", "inspect")  # inspect: console's formatter
+LAZY_MODULES = ("crypto", "jsonwebtoken", "aws", "inspect", "buffer_io")  # inspect: console; buffer_io: Buffer
 
 
 @cache

@@ -381,9 +381,13 @@ function settleFetch(t) {
 function fireTimer(t) {
   const tm = timers[t.t];
   if (tm === undefined || tm.inv !== t.i) return;
-  delete timers[t.t];
-  if (!isLive(tm.inv)) return;
-  live[tm.inv].timers--;
+  if (tm.every !== undefined && isLive(tm.inv)) {
+    add("t", "[" + t.t + "," + tm.inv + "," + num(tm.every) + "]"); // setInterval: due again
+  } else {
+    delete timers[t.t];
+    if (!isLive(tm.inv)) return;
+    live[tm.inv].timers--;
+  }
   _apply(tm.fn, undefined, tm.args);
 }
 
