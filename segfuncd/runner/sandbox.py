@@ -43,6 +43,7 @@ import dukpy._dukpy as _dukpy  # type: ignore[import-untyped]  # the bare native
 
 from ..spec import HANDLER_NAMES
 from .answers import ContextViolation, LogEntry, SliceAnswer, parse_answer, parse_answer_text
+from .lodash_guards import guarded
 
 PRELUDE_NAME = "<segfuncd-prelude>"
 _HASHES = frozenset({"md5", "sha1", "sha224", "sha256", "sha384", "sha512"})
@@ -143,8 +144,8 @@ def lodash_path() -> Path:
 
 @cache
 def lodash_source() -> str:
-    """The text of the real lodash.min.js."""
-    return lodash_path().read_text(encoding="utf-8")
+    """The text of the real lodash.min.js, with 4.17.21's prototype-pollution guards."""
+    return guarded(lodash_path().read_text(encoding="utf-8"))
 
 
 def _bind_source() -> str:
