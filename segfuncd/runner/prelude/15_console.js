@@ -7,7 +7,8 @@
 // stdout), warn/assert as "warn", error/trace as "error" (stderr). Timer labels, counters and
 // the group indentation belong to the invocation, so concurrent events do not mix them up.
 // What Node prints as a process warning (a timer label that does not exist...) is a "warn"
-// line `Warning: ...`.
+// line `Warning: ...`. Once an invocation's 4 KB of output are used up, its console calls
+// still keep their state but format nothing (so a custom inspect function is not called).
 
 let __inspectMod = null;
 function inspectMod() {
@@ -74,6 +75,14 @@ function consoleWrite(level, text) {
   log(level, text);
 }
 
+/** Nothing would be kept (no invocation, or its 4 KB are used up): skip the formatting too. */
+function consoleMuted() {
+  return !isLive(cur) || live[cur].truncated;
+}
+function emit(level, args) {
+  if (!consoleMuted()) consoleWrite(level, formatArgs(args));
+}
+
 function consoleWarning(text) {
   log("warn", "Warning: " + text);
 }
@@ -107,18 +116,19 @@ function timeLogImpl(name, label, data) {
     return false;
   }
   const text = `${label}: ${formatDuration(_now() - began)}`;
-  consoleWrite("log", data.length === 0 ? text : text + " " + formatRest(data));
+  if (!consoleMuted()) consoleWrite("log", data.length === 0 ? text : text + " " + formatRest(data));
   return true;
 }
 
 const console = Object.freeze({
-  log(...args) { consoleWrite("log", formatArgs(args)); },
-  info(...args) { consoleWrite("info", formatArgs(args)); },
-  debug(...args) { consoleWrite("debug", formatArgs(args)); },
-  dirxml(...args) { consoleWrite("log", formatArgs(args)); },
-  warn(...args) { consoleWrite("warn", formatArgs(args)); },
-  error(...args) { consoleWrite("error", formatArgs(args)); },
+  log(...args) { emit("log", args); },
+  info(...args) { emit("info", args); },
+  debug(...args) { emit("debug", args); },
+  dirxml(...args) { emit("log", args); },
+  warn(...args) { emit("warn", args); },
+  error(...args) { emit("error", args); },
   dir(object, options) {
+    if (consoleMuted()) return;
     consoleWrite("log", inspectMod().inspect(object, { customInspect: false, ...options }));
   },
   time(label = "default") {
@@ -139,6 +149,7 @@ const console = Object.freeze({
     timeLogImpl("timeLog", `${label}`, data);
   },
   trace(...args) {
+    if (consoleMuted()) return;
     const message = formatArgs(args);
     let frames = "";
     try {
@@ -151,7 +162,7 @@ const console = Object.freeze({
   assert(expression, ...args) {
     if (!expression) {
       args[0] = `Assertion failed${args.length === 0 ? "" : `: ${args[0]}`}`;
-      consoleWrite("warn", formatArgs(args));
+      emit("warn", args);
     }
   },
   clear() {},
@@ -173,7 +184,7 @@ const console = Object.freeze({
     counts.delete(`${label}`);
   },
   group(...data) {
-    if (data.length > 0) consoleWrite("log", formatArgs(data));
+    if (data.length > 0) emit("log", data);
     const st = consoleState();
     if (st !== __noConsole) st.group += "  ";
   },
@@ -185,6 +196,7 @@ const console = Object.freeze({
     if (st !== __noConsole) st.group = st.group.slice(0, Math.max(0, st.group.length - 2));
   },
   table(tabularData, properties) {
+    if (consoleMuted()) return;
     const text = inspectMod().table(tabularData, properties);
     if (text === null) consoleWrite("log", formatArgs([tabularData]));
     else consoleWrite("log", text);

@@ -318,8 +318,25 @@
   // getOwnNonIndexProperties: the keys that are not array indices
   function getNonIndexKeys(value, showHidden) {
     const isIndex = (k) => typeof k === "string" && numberRegExp.test(k) && Number(k) < 2 ** 32 - 1;
+    if (!showHidden && Array.isArray(value)) {
+      // the usual array: indices 0..length-1 and nothing else (own keys come indices first)
+      const names = Object.keys(value);
+      const n = value.length;
+      if (names.length === n && (n === 0 || names[n - 1] === String(n - 1))) {
+        return Object.getOwnPropertySymbols(value).filter((k) => _apply(_isEnum, value, [k]));
+      }
+    }
     const keys = showHidden ? Reflect.ownKeys(value) : Reflect.ownKeys(value).filter((k) => _apply(_isEnum, value, [k]));
     return keys.filter((k) => !isIndex(k));
+  }
+  const identifierKeys = new Map(); // key -> whether it prints bare (keyStrRegExp), bounded
+  function isIdentifierKey(key) {
+    let ok = identifierKeys.get(key);
+    if (ok === undefined) {
+      ok = keyStrRegExp.exec(key) !== null;
+      if (identifierKeys.size < 4096) identifierKeys.set(key, ok);
+    }
+    return ok;
   }
 
   function getCtxStyle(value, constructor, tag) {
@@ -971,7 +988,7 @@
       name = "['__proto__']";
     } else if (desc.enumerable === false) {
       name = `[${String(key).replace(strEscapeSequencesReplacer, escapeFn)}]`;
-    } else if (keyStrRegExp.exec(key) !== null) {
+    } else if (isIdentifierKey(key)) {
       name = ctx.stylize(key, "name");
     } else {
       name = ctx.stylize(strEscape(String(key)), "string");
