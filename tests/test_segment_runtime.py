@@ -5,6 +5,8 @@ console output from hostile values."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import trio
 from helpers import SINK_ALLOW
@@ -211,3 +213,43 @@ def test_plain_logging_does_not_load_the_formatter(monkeypatch: pytest.MonkeyPat
     assert run(sb).ok and asked == []
     assert run(sb, {"obj": True}).ok and asked == ["inspect"]
     assert run(sb, {"buf": True}).value == 258 and asked == ["inspect", "buffer_io"]
+
+
+SENDGRID_LIKE = """'use strict';
+// shaped like Segment's published SendGrid function: sloppy assignment, console.time, objects logged
+async function onIdentify(event, settings) {
+  console.time('sendgrid');
+  endpoint = 'https://api.sendgrid.com/v3/marketing/contacts';
+  const contact = { email: event.traits.email, custom_fields: new Map([['plan', event.traits.plan]]) };
+  console.log('upserting %s', event.userId, contact);
+  console.table([{ field: 'email', value: contact.email }]);
+  console.timeEnd('sendgrid');
+  return { endpoint, window: typeof window, same: window === globalThis };
+}
+"""
+
+
+async def test_a_segment_function_runs_unchanged_through_a_runner() -> None:
+    v = PluginVersion.from_source("sendgrid", SENDGRID_LIKE, path="plugins/sendgrid.js")
+    event = {"type": "identify", "userId": "u-1", "traits": {"email": "a@b.co", "plan": "pro"}, "messageId": "m"}
+    async with open_runner_pool(workers=1, egress_allow=SINK_ALLOW) as pool:
+        [r] = await pool.invoke(v, [event], {})
+        [track] = await pool.invoke(v, [{**event, "type": "track"}], {})
+    assert r.outcome is Outcome.DELIVERED, (r.error_name, r.error_message)
+    assert r.value == {"endpoint": "https://api.sendgrid.com/v3/marketing/contacts", "window": "object", "same": True}
+    lines = [(line.level, line.message) for line in r.logs]
+    assert lines[0] == ("log", "upserting u-1 { email: 'a@b.co', custom_fields: Map(1) { 'plan' => 'pro' } }")
+    assert lines[1] == (
+        "log",
+        "┌─────────┬─────────┬──────────┐\n"
+        "│ (index) │ field   │ value    │\n"
+        "├─────────┼─────────┼──────────┤\n"
+        "│ 0       │ 'email' │ 'a@b.co' │\n"
+        "└─────────┴─────────┴──────────┘",
+    )
+    assert lines[2][0] == "log" and re.fullmatch(r"sendgrid: \d+(\.\d+)?m?s", lines[2][1]), lines[2]
+    assert (track.outcome, track.error_name, track.error_message) == (
+        Outcome.DISCARDED,
+        "EventNotSupported",
+        "track not supported",
+    )
