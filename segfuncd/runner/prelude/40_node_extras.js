@@ -17,7 +17,7 @@ function clearInterval(id) {
   clearTimeout(id);
 }
 
-// ---- TextEncoder / TextDecoder (WHATWG Encoding; utf-8 and utf-16le as Node's) --------------
+// ---- TextEncoder / TextDecoder (WHATWG Encoding: utf-8, utf-16le/be, windows-1252) ----------
 function encodingError(message, code, Cls) {
   const err = new (Cls || TypeError)(message);
   err.code = code;
@@ -25,6 +25,11 @@ function encodingError(message, code, Cls) {
 }
 const UTF8_LABELS = ["unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "utf-8", "utf8", "x-unicode20utf8"];
 const UTF16LE_LABELS = ["csunicode", "iso-10646-ucs-2", "ucs-2", "unicode", "unicodefeff", "utf-16", "utf-16le"];
+const UTF16BE_LABELS = ["unicodefffe", "utf-16be"];
+const WINDOWS_1252_LABELS = ["ansi_x3.4-1968", "ascii", "cp1252", "cp819", "csisolatin1", "ibm819", "iso-8859-1",
+  "iso-ir-100", "iso8859-1", "iso88591", "iso_8859-1", "iso_8859-1:1987", "l1", "latin1", "us-ascii",
+  "windows-1252", "x-cp1252"];
+// Node 20 decodes "windows-1252" as plain latin1 (bytes 0x80..0x9F stay C1 controls), and so do we
 
 class TextEncoder {
   get encoding() { return "utf-8"; }
@@ -94,6 +99,8 @@ class TextDecoder {
     const label = `${encoding}`.trim().toLowerCase();
     if (UTF8_LABELS.includes(label)) this._enc = "utf-8";
     else if (UTF16LE_LABELS.includes(label)) this._enc = "utf-16le";
+    else if (UTF16BE_LABELS.includes(label)) this._enc = "utf-16be";
+    else if (WINDOWS_1252_LABELS.includes(label)) this._enc = "windows-1252";
     else throw encodingError(`The "${encoding}" encoding is not supported`, "ERR_ENCODING_NOT_SUPPORTED", RangeError);
     if (options === null || (typeof options !== "object" && typeof options !== "function")) {
       if (options !== undefined) throw encodingError(`The "options" argument must be of type object. Received ${typeof options === "string" ? `type string ('${options}')` : `type ${typeof options} (${String(options)})`}`, "ERR_INVALID_ARG_TYPE");
@@ -126,11 +133,20 @@ class TextDecoder {
     let text, used;
     if (this._enc === "utf-8") {
       [text, used] = utf8DecodeWhatwg(u8, this._fatal, stream);
+    } else if (this._enc === "windows-1252") {
+      text = "";
+      text = __latin1FromBytes(u8);
+      used = u8.length;
+    } else if (this._enc === "utf-16be") {
+      const swapped = new Uint8Array(u8.length);
+      for (let i = 0; i + 1 < u8.length; i += 2) { swapped[i] = u8[i + 1]; swapped[i + 1] = u8[i]; }
+      if (u8.length & 1) swapped[u8.length - 1] = u8[u8.length - 1];
+      [text, used] = utf16leDecode(swapped, this._fatal, stream, "utf-16be");
     } else {
-      [text, used] = utf16leDecode(u8, this._fatal, stream);
+      [text, used] = utf16leDecode(u8, this._fatal, stream, "utf-16le");
     }
     this._pending = u8.slice(used);
-    if (!this._ignoreBOM && !this._bomSeen && text.length) {
+    if (!this._ignoreBOM && !this._bomSeen && text.length && this._enc !== "windows-1252") {
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
       this._bomSeen = true;
     }
@@ -141,14 +157,14 @@ class TextDecoder {
 Object.defineProperty(TextEncoder.prototype, Symbol.toStringTag, { value: "TextEncoder", configurable: true });
 Object.defineProperty(TextDecoder.prototype, Symbol.toStringTag, { value: "TextDecoder", configurable: true });
 
-function utf16leDecode(u8, fatal, stream) {
+function utf16leDecode(u8, fatal, stream, name) {
   let s = "";
   const even = u8.length - (u8.length & 1);
   for (let i = 0; i < even; i += 2) s += String.fromCharCode(u8[i] | (u8[i + 1] << 8));
   let used = even;
   if (even < u8.length) {
     if (stream) used = even;
-    else if (fatal) throw encodingError("The encoded data was not valid for encoding utf-16le", "ERR_ENCODING_INVALID_ENCODED_DATA");
+    else if (fatal) throw encodingError(`The encoded data was not valid for encoding ${name}`, "ERR_ENCODING_INVALID_ENCODED_DATA");
     else { s += "\ufffd"; used = u8.length; }
   }
   // lone surrogates become U+FFFD (a high one at the very end may wait for the next chunk)
@@ -161,7 +177,7 @@ function utf16leDecode(u8, fatal, stream) {
         if (d >= 0xdc00 && d <= 0xdfff) { out += s[i] + s[i + 1]; i++; continue; }
       } else if (stream) { used -= 2; break; }
     } else if (!(c >= 0xdc00 && c <= 0xdfff)) { out += s[i]; continue; }
-    if (fatal) throw encodingError("The encoded data was not valid for encoding utf-16le", "ERR_ENCODING_INVALID_ENCODED_DATA");
+    if (fatal) throw encodingError(`The encoded data was not valid for encoding ${name}`, "ERR_ENCODING_INVALID_ENCODED_DATA");
     out += "\ufffd";
   }
   return [out, used];
