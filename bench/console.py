@@ -81,7 +81,7 @@ def fill(db: Path, *, deliveries: int, functions: list[str], now: float) -> None
                CASE WHEN h >= 99 THEN ? + 86400 END,
                t, t + 0.05, 'benchversion0',
                CASE WHEN h >= 97 THEN 'TypeError: cannot read properties of undefined (reading ''x' || (h % 3) || ''')'
-                    WHEN h >= 95 THEN 'EventNotSupported: track is not supported' END,
+                    WHEN h >= 95 THEN 'EventNotSupported: track not supported' END,
                CASE WHEN h >= 95 AND h < 97 THEN 'EventNotSupported' END
         FROM (SELECT e.id AS eid, e.received_at AS t, f.name AS fname, (e.id * 7919 + f.k * 104729) % 100 AS h
               FROM events AS e CROSS JOIN fns AS f ORDER BY e.id, f.k)

@@ -582,6 +582,30 @@ def fixture_case_plugin(fixture: dict[str, Any]) -> str:
     )
 
 
+# ---- console: the fixture cases of tests/fixtures/console.json ------------------------------
+CONSOLE_STREAMS = {"log": "out", "info": "out", "debug": "out", "warn": "err", "error": "err"}
+
+
+def console_case_plugin(cases: list[dict[str, Any]]) -> str:
+    """A plugin whose onTrack runs the statements of console case number `event.i`."""
+    bodies = ",\n".join(f"() => {{\n{c['code']}\n}}" for c in cases)
+    return f"const CASES = [\n{bodies}\n];\nasync function onTrack(event) {{ CASES[event.i](); return 1 }}\n"
+
+
+def console_normalized(lines: list[list[str]], *, first_line: bool, durations: bool) -> list[list[str]]:
+    """Log lines as [stream, text], reduced as the case's flags say (see make_console.mjs)."""
+    out = []
+    for stream, text in lines:
+        if first_line:
+            head, *frames = text.split("\n")
+            assert all(f.startswith("    at ") for f in frames), text
+            text = head
+        if durations:
+            text = re.sub(r"\d+(\.\d+)?m?s\b", "Nms", text)
+        out.append([stream, text])
+    return out
+
+
 # ---- AWS: a local moto server that checks SigV4 signatures ----------------------------------
 @dataclass(frozen=True)
 class MotoServer:

@@ -112,7 +112,7 @@ def test_console_output_is_captured_and_capped() -> None:
         return 1 }""")
     logs = run(sb).logs
     assert [(level, msg.split("\n")[0]) for _, level, msg, _ in logs] == [
-        ("log", 'hello {"a":1} [2]'),
+        ("log", "hello { a: 1 } [ 2 ]"),
         ("warn", "careful"),
         ("error", "Error: bad"),
     ]

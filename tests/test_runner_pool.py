@@ -80,6 +80,8 @@ async def test_seed_error_examples() -> None:
         {"type": "page"},
         {"type": "alias"},
         {"type": "track"},
+        {"type": "delete"},
+        {"type": "bogus"},
     ]
     async with open_runner_pool(workers=1, egress_allow=SINK_ALLOW) as pool:
         results = await pool.invoke(v, events, {})
@@ -88,7 +90,9 @@ async def test_seed_error_examples() -> None:
         (Outcome.DELIVERED, None),
         (Outcome.DISCARDED, "ValidationError: Account ID is required"),
         (Outcome.DISCARDED, "EventNotSupported: alias is not supported"),
-        (Outcome.DISCARDED, "EventNotSupported: track is not supported"),
+        (Outcome.DISCARDED, "EventNotSupported: track not supported"),
+        (Outcome.DISCARDED, "EventNotSupported: delete not supported"),
+        (Outcome.DELIVERED, None),  # a type outside the handler map is a no-op, as in Segment
     ]
 
 

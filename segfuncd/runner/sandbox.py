@@ -44,6 +44,7 @@ import msgspec
 
 from ..spec import HANDLER_NAMES
 from .answers import ContextViolation, LogEntry, SliceAnswer, parse_answer, parse_answer_text
+from .lodash_guards import guarded
 
 PRELUDE_NAME = "<segfuncd-prelude>"
 _HASHES = frozenset({"md5", "sha1", "sha224", "sha256", "sha384", "sha512"})
@@ -155,8 +156,8 @@ def lodash_path() -> Path:
 
 @cache
 def lodash_source() -> str:
-    """The text of the real lodash.min.js."""
-    return lodash_path().read_text(encoding="utf-8")
+    """The text of the real lodash.min.js, with 4.17.21's prototype-pollution guards."""
+    return guarded(lodash_path().read_text(encoding="utf-8"))
 
 
 def _bind_source() -> str:
@@ -290,7 +291,7 @@ class Sandbox:
         try:
             # `;null` on a line of its own: the completion value of the script is never
             # serialized (a trailing function expression is not JSON; a toJSON is user code)
-            self._eval(source + "\n;null", {}, filename)
+            self._eval(sloppy(source) + "\n;null", {}, filename)
             found = self._eval(_BIND, {}, "<bind>")
         except LimitExceeded as exc:
             raise LoadFailure(f"{exc.error_name}: top-level code exceeded a limit", None) from None
@@ -367,6 +368,17 @@ class Sandbox:
         if isinstance(exc, CPULimitExceeded):
             return f"the function used more than {round(self._cpu_s * 1000)} ms of CPU"
         return f"the function ran longer than {round(self._wall_s * 1000)} ms"
+
+
+def sloppy(source: str) -> str:
+    """The plugin's text, never in strict mode as a whole: Segment's wrapper puts the file inside
+    its own code, so a `'use strict'` on top is no directive there. An empty statement in front
+    ends the directive prologue here the same way, on the same line (a `#!` line stays first).
+    A `'use strict'` inside a function still makes that function strict, as in Node."""
+    if source.startswith("#!"):
+        first, nl, rest = source.partition("\n")
+        return first + nl + ";" + rest
+    return ";" + source
 
 
 _USER_FRAME = re.compile(r"^\s*at (?:<eval> \()?<dukpy>:(\d+):\d+\)?\s*$")

@@ -58,9 +58,13 @@ def _lazy_source(name: str) -> str:
     return (importlib.resources.files("segfuncd.runner") / "prelude" / "lazy" / f"{name}.js").read_text("utf-8")
 
 
+# the runtime's own lazily loaded parts: console's formatter (util.inspect) and Buffer's number methods
+PRELUDE_LAZY_MODULES = ("inspect", "buffer_io")
+
+
 def call(name: Any, args: list[Any]) -> dict[str, Any]:
     if name == "source":  # the JS of a lazily loaded built-in (prelude/lazy/<name>.js)
-        if len(args) == 1 and args[0] in LAZY_MODULES:
+        if len(args) == 1 and (args[0] in LAZY_MODULES or args[0] in PRELUDE_LAZY_MODULES):
             try:
                 return {"v": _lazy_source(args[0])}
             except OSError:

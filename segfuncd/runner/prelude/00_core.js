@@ -270,31 +270,13 @@ function overCap(message) {
   throw err;
 }
 
-// ---- console --------------------------------------------------------------------------
-function inspect(v, depth) {
-  if (typeof v === "string") return depth ? _stringify(v) : v;
-  if (v instanceof Error) return v.stack ? `${v.name}: ${v.message}\n${v.stack}`.trim() : `${v.name}: ${v.message}`;
-  if (typeof v === "function") return `[Function: ${v.name || "anonymous"}]`;
-  if (typeof v === "undefined" || typeof v === "symbol" || typeof v === "bigint") return safeString(v);
-  try {
-    const s = _stringify(v);
-    return s === undefined ? safeString(v) : s;
-  } catch (e) {
-    return safeString(v);
-  }
-}
-
-function log(level, args) {
+// ---- console output: one line charged to the running invocation (console: 15_console.js)
+function log(level, msg) {
   if (!isLive(cur)) return; // output from nowhere (top-level code at load) is dropped
   const st = live[cur];
   if (st.truncated) return;
-  let msg = "";
-  for (let i = 0; i < args.length; i++) {
-    let part;
-    try { part = str(inspect(args[i], false)); } catch (e) { part = "[unprintable]"; }
-    msg = i === 0 ? part : msg + " " + part;
-    if (msg.length > LOG_CAP) break;
-  }
+  if (typeof msg !== "string") msg = "[unprintable]";
+  if (msg.length > LOG_CAP) msg = _apply(_strSlice, msg, [0, LOG_CAP + 1]);
   const cost = msg.length + LOG_LINE_COST;
   if (st.logBytes + cost > LOG_CAP) {
     msg = _apply(_strSlice, msg, [0, Math.max(0, LOG_CAP - st.logBytes - LOG_LINE_COST)]) + " … [log output truncated at 4 KB]";
@@ -303,15 +285,6 @@ function log(level, args) {
   st.logBytes += cost;
   add("l", "[" + cur + "," + q(level) + "," + q(msg) + "," + num(_now() / 1000) + "]");
 }
-
-const console = Object.freeze({
-  log() { log("log", arguments); },
-  info() { log("info", arguments); },
-  warn() { log("warn", arguments); },
-  error() { log("error", arguments); },
-  debug() { log("debug", arguments); },
-  trace() { log("debug", arguments); },
-});
 
 // ---- timers ---------------------------------------------------------------------------
 function setTimeout(fn, ms, ...args) {
@@ -385,8 +358,12 @@ function start(t) {
     const f = handlers[t.h[k]];
     if (typeof f === "function") { fn = f; break; }
   }
-  if (fn === null) {
-    finish(t.i, false, new EventNotSupported(`${t.ty} is not supported`));
+  if (t.h.length === 0) { // a type outside the handler map: a no-op, as in Segment's wrapper
+    finish(t.i, true, undefined);
+    return;
+  }
+  if (fn === null) { // Segment's default handler, word for word
+    finish(t.i, false, new EventNotSupported(`${t.ty} not supported`));
     return;
   }
   run(t.i, fn, _parse(t.e), _parse(t.s));
@@ -405,9 +382,13 @@ function settleFetch(t) {
 function fireTimer(t) {
   const tm = timers[t.t];
   if (tm === undefined || tm.inv !== t.i) return;
-  delete timers[t.t];
-  if (!isLive(tm.inv)) return;
-  live[tm.inv].timers--;
+  if (tm.every !== undefined && isLive(tm.inv)) {
+    add("t", "[" + t.t + "," + tm.inv + "," + num(tm.every) + "]"); // setInterval: due again
+  } else {
+    delete timers[t.t];
+    if (!isLive(tm.inv)) return;
+    live[tm.inv].timers--;
+  }
   _apply(tm.fn, undefined, tm.args);
 }
 

@@ -30,27 +30,8 @@ function utf8Encode(str) {
   return Uint8Array.from(out);
 }
 function utf8Decode(u8) {
-  let s = "";
-  for (let i = 0; i < u8.length;) {
-    const b = u8[i];
-    let c, n;
-    if (b < 0x80) { c = b; n = 1; }
-    else if (b >= 0xc2 && b < 0xe0) { c = b & 31; n = 2; }
-    else if (b >= 0xe0 && b < 0xf0) { c = b & 15; n = 3; }
-    else if (b >= 0xf0 && b < 0xf5) { c = b & 7; n = 4; }
-    else { s += "\ufffd"; i++; continue; }
-    if (i + n > u8.length) { s += "\ufffd"; break; }
-    let ok = true;
-    for (let k = 1; k < n; k++) {
-      const x = u8[i + k];
-      if ((x & 0xc0) !== 0x80) { ok = false; break; }
-      c = (c << 6) | (x & 63);
-    }
-    if (!ok) { s += "\ufffd"; i++; continue; }
-    s += String.fromCodePoint(c);
-    i += n;
-  }
-  return s;
+  // WHATWG decoding, as V8's: each maximal bad subpart is one U+FFFD (40_node_extras.js)
+  return utf8DecodeWhatwg(u8, false, false)[0];
 }
 function hexEncode(u8) {
   let s = "";
