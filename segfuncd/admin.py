@@ -177,6 +177,7 @@ class Admin:
         now = self.clock()
         config = self.config
         stats = await self.store.stats()
+        cluster = await self.store.cluster_stats()  # None on SQLite: one node
         pool = self.pool.statistics()
         snap = self.metrics.snapshot(now)
         addresses = []
@@ -213,6 +214,7 @@ class Admin:
                 "retrying": sum(f.retrying for f in stats.functions.values()),
                 "oldest_pending_age_s": stats.oldest_pending_age_s,
             },
+            "cluster": None if cluster is None else dataclasses.asdict(cluster),
             "intake": self._intake_status(now, addresses),
             "warnings": [w.message for w in self.functions.warnings()],
             "functions": [

@@ -302,6 +302,10 @@ class Store:
             logs_dropped=self._logs_dropped,
         )
 
+    async def cluster_stats(self) -> None:
+        """No cluster: one node, one SQLite file (storage.Storage asks every backend)."""
+        return None
+
     async def timeline(
         self, *, function: str | None = None, since: float, until: float, step_minutes: int = 1
     ) -> list[timeline_sql.MinuteBucket]:

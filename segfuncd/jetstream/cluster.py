@@ -1,0 +1,328 @@
+"""The NATS side: connect, create streams and consumers, and the batched calls the store makes.
+
+Every coroutine here runs on the bridge's asyncio thread (bridge.py) and touches nats-py
+objects only there. `translate()` is the one boundary where nats-py exceptions become
+ours (ClusterError, or Backpressure for a full stream); nothing else catches them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+
+from ..config import JetStreamConfig
+from ..errors import Backpressure, ClusterError
+from .codec import H_FUNCTION, H_SOURCE, H_TYPE, Names, event_headers, header_json
+
+PUBLISH_TIMEOUT_S = 5.0  # an unconfirmed publish (no quorum) fails the request: 503
+MAX_ACK_PENDING = 20_000  # per function consumer, all nodes together
+# Stream-full answers (JSStreamStoreFailedF, max bytes / messages / insufficient resources).
+FULL_ERR_CODES = frozenset({10077, 10047, 10028, 10039})
+FULL_WORDS = ("maximum bytes", "maximum messages", "insufficient resources", "resource limits")
+
+
+@dataclass(slots=True)
+class Connection:
+    nc: Client
+    js: JetStreamContext
+    errors: list[str]  # the last errors nats-py reported asynchronously (auth, permissions)
+
+
+def translate(exc: BaseException, *, doing: str, max_bytes: int | None = None) -> Exception:
+    """A nats-py (or asyncio) exception as ours; the caller raises it `from exc`."""
+    if isinstance(exc, (Backpressure, ClusterError)):
+        return exc
+    if isinstance(exc, nats.js.errors.APIError):
+        text = f"{exc.description or ''}".lower()
+        if exc.err_code in FULL_ERR_CODES or any(w in text for w in FULL_WORDS):
+            limit = f" (storage.jetstream.max_bytes = {max_bytes})" if max_bytes else ""
+            return Backpressure(f"the cluster's event stream is full{limit}: {exc.description}", retry_after_s=5)
+        if exc.code == 503:
+            return ClusterError(f"{doing}: JetStream is unavailable (no quorum, or not enabled): {exc.description}")
+        return ClusterError(f"{doing}: JetStream refused: {exc.description} (code {exc.err_code})")
+    if isinstance(exc, (nats.errors.NoRespondersError, nats.js.errors.NoStreamResponseError)):
+        return ClusterError(f"{doing}: no JetStream stream answered (JetStream off, or the stream is gone)")
+    if isinstance(exc, (nats.errors.TimeoutError, asyncio.TimeoutError, TimeoutError)):
+        return ClusterError(f"{doing}: the cluster did not answer in time (a server down, or no quorum)")
+    if isinstance(exc, (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError)):
+        return ClusterError(f"{doing}: not connected to NATS (reconnecting)")
+    if isinstance(exc, nats.errors.Error):
+        return ClusterError(f"{doing}: {type(exc).__name__}: {exc}")
+    if isinstance(exc, OSError):
+        return ClusterError(f"{doing}: {exc.strerror or exc}")
+    return ClusterError(f"{doing}: {type(exc).__name__}: {exc}")
+
+
+def _tls(config: JetStreamConfig, resolve: Any) -> ssl.SSLContext | None:
+    wants_tls = bool(config.tls_ca or config.tls_cert) or any(s.startswith("tls://") for s in config.servers)
+    if not wants_tls:
+        return None
+    try:
+        context = ssl.create_default_context(cafile=str(resolve(config.tls_ca)) if config.tls_ca else None)
+        if config.tls_cert:
+            context.load_cert_chain(str(resolve(config.tls_cert)), str(resolve(config.tls_key)))
+    except (OSError, ssl.SSLError) as exc:
+        raise ClusterError(f"storage.jetstream.tls_*: cannot load the TLS files: {exc}") from exc
+    return context
+
+
+async def connect(config: JetStreamConfig, *, resolve: Any) -> Connection:
+    """Connect and check JetStream is there for us; ClusterError says what is wrong, by key."""
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc) or type(exc).__name__)
+        del errors[:-5]
+
+    options: dict[str, Any] = {}
+    for key in ("credentials", "nkey"):
+        value = getattr(config, key)
+        if value and not Path(resolve(value)).is_file():
+            raise ClusterError(f"storage.jetstream.{key}: no such file: {resolve(value)}")
+    if config.credentials:
+        options["user_credentials"] = str(resolve(config.credentials))
+    if config.nkey:
+        options["nkeys_seed"] = str(resolve(config.nkey))
+    if config.user:
+        options["user"], options["password"] = config.user, config.password
+    if config.token:
+        options["token"] = config.token
+    tls = _tls(config, resolve)
+    if tls is not None:
+        options["tls"] = tls
+    where = ", ".join(config.servers)
+    try:
+        nc = await asyncio.wait_for(
+            nats.connect(
+                servers=list(config.servers),
+                name="segfuncd",
+                error_cb=on_error,
+                connect_timeout=config.connect_timeout_s,
+                reconnect_time_wait=0.5,
+                max_reconnect_attempts=-1,
+                allow_reconnect=True,
+                **options,
+            ),
+            timeout=config.connect_timeout_s * (1 + len(config.servers)),
+        )
+    except Exception as exc:
+        detail = errors[-1] if errors else (str(exc) or type(exc).__name__)
+        raise ClusterError(f"cannot reach NATS at {where} (storage.jetstream.servers): {detail}") from exc
+    js = nc.jetstream(timeout=PUBLISH_TIMEOUT_S)
+    try:
+        await js.account_info()
+    except Exception as exc:
+        await nc.close()
+        denied = [e for e in errors if "permission" in e.lower() or "authoriz" in e.lower()]
+        if denied:
+            raise ClusterError(f"NATS at {where}: the account lacks permission for JetStream: {denied[-1]}") from exc
+        if isinstance(exc, (nats.errors.NoRespondersError, nats.js.errors.ServiceUnavailableError)):
+            raise ClusterError(
+                f"NATS at {where} does not offer JetStream: enable it (nats-server -js, or jetstream {{}} in its config)"
+            ) from exc
+        raise ClusterError(f"NATS at {where}: cannot use JetStream: {translate(exc, doing='account info')}") from exc
+    return Connection(nc=nc, js=js, errors=errors)
+
+
+async def ensure_streams(conn: Connection, names: Names, config: JetStreamConfig) -> None:
+    """Create the events and dead-letter streams, or update their limits; refuse a mismatch."""
+    js = conn.js
+    wanted = [
+        StreamConfig(
+            name=names.events_stream,
+            subjects=[names.events_subject],
+            retention=RetentionPolicy.INTEREST,
+            storage=StorageType.FILE,
+            num_replicas=config.replicas,
+            max_bytes=config.max_bytes,
+            discard=DiscardPolicy.NEW,
+            duplicate_window=config.duplicate_window,
+            description="segfuncd events (one message per accepted event)",
+        ),
+        StreamConfig(
+            name=names.dead_stream,
+            subjects=[names.dead_subjects],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            num_replicas=config.replicas,
+            max_bytes=config.max_bytes,
+            discard=DiscardPolicy.NEW,
+            duplicate_window=config.duplicate_window,
+            description="segfuncd dead letters (segfuncctl replay)",
+        ),
+    ]
+    for stream in wanted:
+        try:
+            try:
+                info = await js.stream_info(stream.name or "")
+            except nats.js.errors.NotFoundError:
+                await js.add_stream(stream)
+                continue
+            if info.config.retention != stream.retention:
+                raise ClusterError(
+                    f"stream {stream.name} exists with retention {info.config.retention}, not {stream.retention}: "
+                    "it belongs to something else; pick another storage.jetstream.stream"
+                )
+            if info.config.num_replicas != stream.num_replicas:
+                raise ClusterError(
+                    f"stream {stream.name} has {info.config.num_replicas} replicas, storage.jetstream.replicas "
+                    f"asks for {stream.num_replicas}: change it with `nats stream edit` or match the config"
+                )
+            await js.update_stream(stream)
+        except ClusterError:
+            raise
+        except Exception as exc:
+            raise translate(exc, doing=f"creating stream {stream.name}") from exc
+
+
+async def ensure_consumer(conn: Connection, names: Names, function: str, *, ack_wait_s: float) -> Any:
+    """The function's durable pull consumer (created or updated) and a pull subscription bound to it."""
+    config = ConsumerConfig(
+        durable_name=names.consumer(function),
+        description=function,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=ack_wait_s,
+        max_deliver=-1,  # our own retry schedule decides when to give up (dead letter)
+        max_ack_pending=MAX_ACK_PENDING,
+        filter_subject=names.events_subject,
+    )
+    await conn.js.add_consumer(names.events_stream, config)
+    return await conn.js.pull_subscribe_bind(durable=names.consumer(function), stream=names.events_stream)
+
+
+async def publish_all(
+    conn: Connection, items: Sequence[tuple[str, bytes, dict[str, str]]], *, timeout_s: float = PUBLISH_TIMEOUT_S
+) -> list[Any]:
+    """Publish (subject, payload, headers) items at once; per item its PubAck or its exception."""
+    js = conn.js
+    futures = [await js.publish_async(subject, payload, headers=headers) for subject, payload, headers in items]
+    done = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), timeout=timeout_s)
+    return list(done)
+
+
+async def fetch(sub: Any, batch: int, *, wait_s: float) -> list[Msg]:
+    """Up to `batch` messages; [] when none came within `wait_s`."""
+    try:
+        msgs: list[Msg] = await sub.fetch(batch, timeout=wait_s)
+    except nats.errors.TimeoutError:
+        return []
+    return msgs
+
+
+@dataclass(frozen=True, slots=True)
+class Settle:
+    """What to answer for one fetched message: ack, term, nak(delay), or keep working (+WPI)."""
+
+    msg: Msg
+    action: str  # "ack" | "term" | "nak" | "progress"
+    delay_s: float | None = None
+
+
+async def settle(conn: Connection, items: Sequence[Settle]) -> None:
+    """Answer every message (fire-and-forget acks, then one flush)."""
+    for item in items:
+        if item.action == "ack":
+            await item.msg.ack()
+        elif item.action == "term":
+            await item.msg.term()
+        elif item.action == "nak":
+            await item.msg.nak(delay=item.delay_s if item.delay_s and item.delay_s > 0 else None)
+        else:
+            await item.msg.in_progress()
+    await conn.nc.flush(timeout=int(PUBLISH_TIMEOUT_S))
+
+
+async def replay(conn: Connection, names: Names, *, function_token: str | None, limit: int = 1_000_000) -> int:
+    """Dead letters (all, or one function's) back to the events stream, then deleted; the number moved.
+
+    Each republished message is routed to its function only and carries Nats-Msg-Id
+    "replay:<dead-letter sequence>", so two nodes replaying at once publish it once.
+    """
+    js = conn.js
+    subject = names.dead_subjects if function_token is None else f"{names.prefix}.dead.{function_token}"
+    sub = await js.pull_subscribe(
+        subject, stream=names.dead_stream, config=ConsumerConfig(inactive_threshold=30.0, ack_wait=30.0)
+    )
+    moved = 0
+    try:
+        while moved < limit:
+            msgs = await fetch(sub, 100, wait_s=0.5)
+            if not msgs:
+                break
+            items = []
+            for m in msgs:
+                headers = event_headers(
+                    functions=[str(header_json(m.headers, H_FUNCTION, ""))],
+                    source=str(header_json(m.headers, H_SOURCE, "")),
+                    type_=str(header_json(m.headers, H_TYPE, "")),
+                    dedupe=f"replay:{m.metadata.sequence.stream}",
+                )
+                items.append((names.events_subject, m.data, headers))
+            acks = await publish_all(conn, items)
+            failed = next((a for a in acks if isinstance(a, BaseException)), None)
+            if failed is not None:
+                raise failed
+            for m in msgs:
+                try:
+                    await js.delete_msg(names.dead_stream, m.metadata.sequence.stream)
+                except nats.js.errors.NotFoundError:
+                    pass  # another node replayed it at the same time
+            moved += len(msgs)
+    finally:
+        try:
+            await sub.unsubscribe()
+        except Exception:
+            pass
+    return moved
+
+
+@dataclass(frozen=True, slots=True)
+class Info:
+    """Raw figures from one round of stream and consumer info (made into ClusterStats by the store)."""
+
+    connected_url: str | None
+    events: Any  # StreamInfo
+    dead: Any  # StreamInfo with per-subject counts
+    consumers: list[Any]  # ConsumerInfo of every consumer on the events stream
+
+
+async def info(conn: Connection, names: Names) -> Info:
+    js = conn.js
+    events = await js.stream_info(names.events_stream)
+    dead = await js.stream_info(names.dead_stream, subjects_filter=names.dead_subjects)
+    consumers = await js.consumers_info(names.events_stream)
+    url = conn.nc.connected_url
+    return Info(
+        connected_url=None if url is None else f"{url.scheme}://{url.hostname}:{url.port}",
+        events=events,
+        dead=dead,
+        consumers=consumers,
+    )
+
+
+async def close(conn: Connection) -> None:
+    try:
+        await asyncio.wait_for(conn.nc.close(), timeout=3.0)
+    except Exception:
+        pass

@@ -1,0 +1,750 @@
+"""JetStreamStore: the Storage of cluster mode, on NATS JetStream (see codec.py for the layout).
+
+Rules:
+* accept() publishes each event once, with its routing in headers, and returns only after
+  the stream acknowledged every message (R3: a quorum has it). A failed or unconfirmed
+  publish raises (Backpressure when the stream is full, ClusterError otherwise): intake
+  answers 503, never 200. A retried request dedupes on Nats-Msg-Id within the stream's
+  duplicate_window. The function's consumer is created before its first publish: an
+  interest stream drops a message no consumer is interested in.
+* Delivery: one fetch task per function this node runs, on the function's durable
+  consumer shared by every node. Fetched messages wait in a small buffer until the
+  dispatcher leases them (at most `max_held` per function, buffered + leased).
+* A fetched message is ours until answered: the store sends +WPI (in progress) for every
+  held message each ack_wait / 3, so a slow invocation is not redelivered elsewhere; a
+  node killed with -9 stops sending them, and after ack_wait the cluster hands its
+  messages to another node (at-least-once; duplicates bounded by what it held).
+* Outcomes: delivered / filtered -> ack; discarded -> term; retry -> nak(delay) with our
+  schedule (outcomes.next_attempt_at, as the dispatcher computed it); dead -> published to
+  the dead-letter stream (awaited), then term. postpone -> nak(delay); release -> nak now
+  (another node may take it at once); hold -> nak now and stop fetching that function
+  here until wake(); a node without a live version leaves the events to nodes that have one.
+* Attempt numbers are the consumer's delivery count minus one: a delivery handed back by
+  a crashed node or a hold counts as an attempt (the SQLite store does not count those).
+* What stays local, in the node's own SQLite store: logs, pauses, the metrics windows, and
+  this node's outcome counters (status shows them next to the cluster's figures).
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import json
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from ..clock import steady_time
+from ..config import JetStreamConfig
+from ..errors import ClusterError, StoreError
+from ..log import get_logger
+from ..outcomes import DeliveryState, Outcome
+from ..storage import ClusterStats, ConsumerFigures
+from ..store import (
+    Completion,
+    DeliveryDetail,
+    DeliverySummary,
+    FunctionStats,
+    Lease,
+    LogRecord,
+    NewEvent,
+    Store,
+    StoreFault,
+    StoreStats,
+)
+from ..store.timeline import ErrorGroup, MinuteBucket
+from . import cluster
+from .bridge import AsyncioThread
+from .codec import H_SOURCE, Names, dead_headers, event_headers, header_json, msg_id, routed_to, token
+
+log = get_logger()
+
+FETCH_BATCH = 100
+FETCH_WAIT_S = 1.0  # one pull request waits this long for messages
+MAX_HELD = 400  # messages of one function on this node: buffered + leased
+INFO_TTL_S = 1.0  # status reads the cluster's figures at most this often
+SYNC_INTERVAL_S = 1.0  # new functions get their consumer and fetch task this soon
+ACK_MARGIN_S = 5.0  # ack_wait = runtime.timeout_ms + this
+SETTLE_CHUNK = 1000
+
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode
+
+
+def ack_wait_for(timeout_ms: int) -> float:
+    """The consumers' AckWait: one invocation's limit plus a margin (renewed while it runs)."""
+    return timeout_ms / 1000 + ACK_MARGIN_S
+
+
+@dataclass(slots=True)
+class _Held:
+    msg: Any  # nats.aio.msg.Msg
+    function: str
+    source: str
+    type: str
+    attempts: int
+
+
+@dataclass(slots=True)
+class _Feed:
+    """One function's consumer on this node."""
+
+    sub: Any  # JetStreamContext.PullSubscription
+    buffer: collections.deque[int] = field(default_factory=collections.deque)
+    leased: int = 0
+    held: bool = False  # on hold here (no live version): not fetched until wake()
+    changed: trio.Event = field(default_factory=trio.Event)
+
+    def poke(self) -> None:
+        self.changed.set()
+        self.changed = trio.Event()
+
+
+@dataclass(slots=True)
+class _Counts:
+    """This node's outcome counters for one function (since start)."""
+
+    accepted: int = 0
+    delivered: int = 0
+    discarded: int = 0
+    filtered: int = 0
+    failed: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    replayed: int = 0
+    attempts: int = 0
+    duration_ms_total: float = 0.0
+    last_error: str | None = None
+    last_error_at: float | None = None
+    last_delivered_at: float | None = None
+    discarded_by_reason: dict[str, int] = field(default_factory=dict)
+    filtered_by_reason: dict[str, int] = field(default_factory=dict)
+
+
+class JetStreamStore:
+    """The cluster's queue plus the node's local store; made by `open_jetstream_store()`."""
+
+    def __init__(
+        self,
+        *,
+        bridge: AsyncioThread,
+        conn: cluster.Connection,
+        config: JetStreamConfig,
+        local: Store,
+        ack_wait_s: float,
+        clock: Callable[[], float] = steady_time,
+        max_held: int = MAX_HELD,
+        fetch_batch: int = FETCH_BATCH,
+    ) -> None:
+        self._bridge, self._conn, self._config, self._local = bridge, conn, config, local
+        self._names = Names(config.stream)
+        self._ack_wait_s, self._clock = ack_wait_s, clock
+        self._max_held, self._fetch_batch = max_held, fetch_batch
+        self._ids = itertools.count(1)
+        self._held: dict[int, _Held] = {}  # fetched, not yet answered (buffered or leased)
+        self._leases: dict[int, Lease] = {}  # buffered, not yet leased
+        self._feeds: dict[str, _Feed] = {}
+        self._ensuring: dict[str, trio.Lock] = {}
+        self._counts: dict[str, _Counts] = {}
+        self._faults: dict[str, StoreFault] = {}
+        self._work_generation = 0
+        self._work_event = trio.Event()
+        self._nursery: trio.Nursery | None = None
+        self._functions: Callable[[], Iterable[str]] = tuple
+        self._info: tuple[float, cluster.Info | None, str | None] = (-1e18, None, None)
+        self._rotate = 0
+
+    # --- setup ------------------------------------------------------------------------------
+
+    def watch_functions(self, functions: Callable[[], Iterable[str]]) -> None:
+        """The functions this node runs (delivery fetches for these); looked at every second."""
+        self._functions = functions
+
+    async def _ensure(self, function: str) -> _Feed:
+        """The function's consumer exists and this node fetches from it."""
+        feed = self._feeds.get(function)
+        if feed is not None:
+            return feed
+        lock = self._ensuring.setdefault(function, trio.Lock())
+        async with lock:
+            feed = self._feeds.get(function)
+            if feed is not None:
+                return feed
+            try:
+                sub = await self._bridge.run(
+                    partial(cluster.ensure_consumer, self._conn, self._names, function, ack_wait_s=self._ack_wait_s)
+                )
+            except Exception as exc:
+                raise cluster.translate(exc, doing=f"creating the consumer of {function}") from exc
+            feed = self._feeds[function] = _Feed(sub=sub)
+            if self._nursery is not None:
+                self._nursery.start_soon(self._fetch_forever, function, feed)
+            log.info("cluster_consumer_ready", function=function, consumer=self._names.consumer(function))
+            return feed
+
+    async def _sync_forever(self) -> None:
+        while True:
+            for function in list(self._functions()):
+                if function not in self._feeds:
+                    try:
+                        await self._ensure(function)
+                    except StoreError as exc:
+                        log.error("cluster_consumer_failed", function=function, error=str(exc))
+            await trio.sleep(SYNC_INTERVAL_S)
+
+    # --- intake -----------------------------------------------------------------------------
+
+    async def accept(self, events: Sequence[NewEvent]) -> list[bool]:
+        """Publish each event once; True = new, False = a duplicate the stream already had."""
+        if not events:
+            return []
+        for function in {f for e in events for f in e.functions}:
+            if function not in self._feeds:
+                await self._ensure(function)
+        subject = self._names.events_subject
+        items: list[tuple[str, bytes, dict[str, str]]] = []
+        index: list[int] = []
+        for i, e in enumerate(events):
+            if not e.functions:
+                continue  # goes nowhere: nothing to keep
+            try:
+                body = _encode(e.body).encode("ascii")
+            except (TypeError, ValueError) as exc:
+                raise StoreError(f"event {i} cannot be stored: {exc}") from exc
+            dedupe = msg_id(e.dedupe_scope, e.message_id) if e.message_id else None
+            functions = list(dict.fromkeys(e.functions))
+            items.append(
+                (subject, body, event_headers(functions=functions, source=e.source, type_=e.type, dedupe=dedupe))
+            )
+            index.append(i)
+        out = [True] * len(events)
+        if not items:
+            return out
+        try:
+            acks = await self._bridge.run(partial(cluster.publish_all, self._conn, items))
+        except Exception as exc:
+            raise cluster.translate(exc, doing="publishing events", max_bytes=self._config.max_bytes) from exc
+        for i, ack in zip(index, acks, strict=True):
+            if isinstance(ack, BaseException):
+                raise cluster.translate(ack, doing="publishing events", max_bytes=self._config.max_bytes) from ack
+            if ack.duplicate:
+                out[i] = False
+            else:
+                for function in events[i].functions:
+                    self._count(function).accepted += 1
+        return out
+
+    # --- delivery ---------------------------------------------------------------------------
+
+    async def _fetch_forever(self, function: str, feed: _Feed) -> None:
+        delay = 0.5
+        while True:
+            room = self._max_held - len(feed.buffer) - feed.leased
+            if feed.held or room <= 0:
+                await feed.changed.wait()
+                continue
+            try:
+                msgs = await self._bridge.run(
+                    partial(cluster.fetch, feed.sub, min(room, self._fetch_batch), wait_s=FETCH_WAIT_S)
+                )
+            except Exception as exc:
+                error = cluster.translate(exc, doing=f"fetching events of {function}")
+                self._fault("fetch", error)
+                log.error("cluster_fetch_failed", function=function, error=str(error))
+                await trio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.5
+            self._faults.pop("fetch", None)
+            if msgs:
+                await self._take(function, feed, msgs)
+
+    async def _take(self, function: str, feed: _Feed, msgs: list[Any]) -> None:
+        skip: list[cluster.Settle] = []
+        for m in msgs:
+            if function not in routed_to(m.headers):
+                skip.append(cluster.Settle(m, "ack"))  # not routed to this function: its consumer lets go
+                continue
+            lease_id = next(self._ids)
+            try:
+                event = json.loads(m.data)
+                if not isinstance(event, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as exc:
+                log.error("cluster_message_unreadable", function=function, error=str(exc))
+                skip.append(cluster.Settle(m, "term"))
+                continue
+            attempts = max(0, int(m.metadata.num_delivered or 1) - 1)
+            self._held[lease_id] = _Held(
+                msg=m,
+                function=function,
+                source=str(header_json(m.headers, H_SOURCE, "")),
+                type=str(event.get("type", "")),
+                attempts=attempts,
+            )
+            feed.buffer.append(lease_id)
+            self._leases[lease_id] = Lease(
+                id=lease_id,
+                function=function,
+                event=event,
+                message_id=str(event.get("messageId", "")),
+                attempts=attempts,
+                created_at=self._clock(),
+            )
+        if feed.buffer:
+            self._signal_work()
+        if skip:
+            await self._answer(skip, "skip")
+
+    async def lease(self, *, limit: int, lease_s: float, skip: Sequence[str] = ()) -> list[Lease]:
+        """Up to `limit` fetched messages, across functions in turn, none of `skip`'s."""
+        await trio.lowlevel.checkpoint()
+        out: list[Lease] = []
+        names = [f for f, feed in self._feeds.items() if feed.buffer and not feed.held and f not in skip]
+        if not names:
+            return out
+        self._rotate = (self._rotate + 1) % len(names)
+        for function in names[self._rotate :] + names[: self._rotate]:
+            feed = self._feeds[function]
+            while feed.buffer and len(out) < limit:
+                lease = self._leases.pop(feed.buffer.popleft(), None)
+                if lease is not None:
+                    out.append(lease)
+                    feed.leased += 1
+        return out
+
+    async def renew(self, ids: Sequence[int], *, lease_s: float) -> None:
+        """Nothing to do: the store keeps every held message in progress itself."""
+        await trio.lowlevel.checkpoint()
+
+    async def complete(self, completions: Sequence[Completion]) -> None:
+        """Answer each message as its outcome says; dead letters are stored before their term."""
+        now = self._clock()
+        answers: list[cluster.Settle] = []
+        dead: list[tuple[str, bytes, dict[str, str]]] = []
+        dead_terms: list[cluster.Settle] = []
+        for c in completions:
+            held = self._let_go(c.delivery_id)
+            if held is None:
+                continue
+            self._record(c, now)
+            if c.state in (DeliveryState.DELIVERED, DeliveryState.FILTERED):
+                answers.append(cluster.Settle(held.msg, "ack"))
+            elif c.state is DeliveryState.DISCARDED:
+                answers.append(cluster.Settle(held.msg, "term"))
+            elif c.state is DeliveryState.PENDING:
+                delay = max(0.0, (c.next_attempt_at or now) - now)
+                answers.append(cluster.Settle(held.msg, "nak", delay))
+            else:  # DEAD
+                headers = dead_headers(
+                    function=held.function,
+                    source=held.source,
+                    type_=held.type,
+                    attempts=held.attempts + 1,
+                    error=c.result.error,
+                )
+                dead.append((self._names.dead_subject(held.function), held.msg.data, headers))
+                dead_terms.append(cluster.Settle(held.msg, "term"))
+        if dead:
+            try:
+                acks = await self._bridge.run(partial(cluster.publish_all, self._conn, dead))
+                failed = next((a for a in acks if isinstance(a, BaseException)), None)
+                if failed is not None:
+                    raise failed
+                answers.extend(dead_terms)
+            except Exception as exc:
+                # Not terminated: the cluster redelivers them after ack_wait, and they die again.
+                error = cluster.translate(exc, doing="storing dead letters")
+                await self._answer(answers, "complete")
+                self._fault("complete", error)
+                raise error from exc
+        await self._answer(answers, "complete")
+
+    async def postpone(self, ids: Sequence[int], *, until: float, reason: str) -> None:
+        """Back to the cluster, due at `until` (nak with that delay)."""
+        delay = max(0.0, until - self._clock())
+        await self._answer([cluster.Settle(h.msg, "nak", delay) for h in self._let_go_all(ids)], "postpone")
+        self._signal_work()
+
+    async def hold(self, function: str, ids: Sequence[int], *, reason: str) -> None:
+        """This node cannot run `function`: hand its messages back and stop fetching it until wake()."""
+        feed = self._feeds.get(function)
+        waiting = list(feed.buffer) if feed is not None else []
+        if feed is not None:
+            feed.held = True
+            feed.buffer.clear()
+            for i in waiting:
+                self._leases.pop(i, None)
+        answers = [cluster.Settle(h.msg, "nak") for h in self._let_go_all([*ids, *waiting])]
+        await self._answer(answers, "hold")
+        log.info("cluster_function_held", function=function, reason=reason, handed_back=len(answers))
+
+    async def held_functions(self) -> list[str]:
+        await trio.lowlevel.checkpoint()
+        return sorted(f for f, feed in self._feeds.items() if feed.held)
+
+    async def release(self, ids: Sequence[int]) -> None:
+        """Leases given back unused: to the cluster at once (any node may take them)."""
+        await self._answer([cluster.Settle(h.msg, "nak") for h in self._let_go_all(ids)], "release")
+
+    async def wake(self, function: str) -> int:
+        """`function` runs here again: fetch it."""
+        await trio.lowlevel.checkpoint()
+        feed = self._feeds.get(function)
+        if feed is None or not feed.held:
+            return 0
+        feed.held = False
+        feed.poke()
+        self._signal_work()
+        return 1
+
+    async def next_due(self, *, skip: Sequence[str] = ()) -> float | None:
+        await trio.lowlevel.checkpoint()
+        ready = any(feed.buffer and not feed.held and f not in skip for f, feed in self._feeds.items())
+        return self._clock() if ready else None
+
+    @property
+    def work_generation(self) -> int:
+        return self._work_generation
+
+    async def wait_work(self, generation: int) -> None:
+        while self._work_generation <= generation:
+            await self._work_event.wait()
+
+    def _signal_work(self) -> None:
+        self._work_generation += 1
+        self._work_event.set()
+        self._work_event = trio.Event()
+
+    def _let_go(self, lease_id: int) -> _Held | None:
+        held = self._held.pop(lease_id, None)
+        if held is None:
+            return None
+        self._leases.pop(lease_id, None)
+        feed = self._feeds.get(held.function)
+        if feed is not None:
+            if lease_id in feed.buffer:
+                feed.buffer.remove(lease_id)
+            else:
+                feed.leased = max(0, feed.leased - 1)
+            feed.poke()
+        return held
+
+    def _let_go_all(self, ids: Iterable[int]) -> list[_Held]:
+        return [h for i in ids if (h := self._let_go(i)) is not None]
+
+    async def _answer(self, answers: list[cluster.Settle], what: str) -> None:
+        """Send acks / naks / terms; a failure is logged (the cluster redelivers after ack_wait)."""
+        for i in range(0, len(answers), SETTLE_CHUNK):
+            chunk = answers[i : i + SETTLE_CHUNK]
+            try:
+                await self._bridge.run(partial(cluster.settle, self._conn, chunk))
+            except Exception as exc:
+                error = cluster.translate(exc, doing=f"answering {len(chunk)} messages ({what})")
+                log.error("cluster_answer_failed", what=what, error=str(error))
+
+    async def _renew_forever(self) -> None:
+        """+WPI for every held message each ack_wait / 3 (see the rules)."""
+        while True:
+            await trio.sleep(self._ack_wait_s / 3)
+            msgs = [cluster.Settle(h.msg, "progress") for h in list(self._held.values())]
+            if msgs:
+                await self._answer(msgs, "renew")
+
+    # --- dead letters -----------------------------------------------------------------------
+
+    async def replay(self, *, function: str | None = None, delivery_id: int | None = None) -> int:
+        """Dead letters of the whole cluster (all, or one function's) back to the queue."""
+        if delivery_id is not None:
+            raise ClusterError(
+                "replay of one delivery by id is not available in cluster mode: replay its function instead"
+            )
+        if function is not None:
+            await self._ensure(function)
+        try:
+            n = await self._bridge.run(
+                partial(
+                    cluster.replay,
+                    self._conn,
+                    self._names,
+                    function_token=None if function is None else token(function),
+                )
+            )
+        except Exception as exc:
+            raise cluster.translate(exc, doing="replaying dead letters") from exc
+        if function is not None:
+            self._count(function).replayed += n
+        self._info = (-1e18, None, None)
+        log.info("cluster_replayed", function=function, deliveries=n)
+        return n
+
+    # --- figures ----------------------------------------------------------------------------
+
+    async def _cluster_info(self) -> tuple[cluster.Info | None, str | None]:
+        at, info, error = self._info
+        if self._clock() - at < INFO_TTL_S:
+            return info, error
+        try:
+            info, error = await self._bridge.run(partial(cluster.info, self._conn, self._names)), None
+        except Exception as exc:
+            info, error = None, str(cluster.translate(exc, doing="reading the cluster's figures"))
+        self._info = (self._clock(), info, error)
+        return info, error
+
+    def _dead_by_function(self, info: cluster.Info) -> dict[str, int]:
+        by_token = {token(c.config.description or ""): c.config.description or "" for c in info.consumers}
+        out: dict[str, int] = {}
+        prefix = f"{self._names.prefix}.dead."
+        for subject, n in (info.dead.state.subjects or {}).items():
+            tok = subject.removeprefix(prefix)
+            name = by_token.get(tok, tok)
+            out[name] = out.get(name, 0) + int(n)
+        return out
+
+    async def cluster_stats(self) -> ClusterStats | None:
+        info, error = await self._cluster_info()
+        if info is None:
+            return ClusterStats(
+                backend="jetstream",
+                connected_url=None,
+                stream=self._names.events_stream,
+                messages=0,
+                bytes=0,
+                max_bytes=self._config.max_bytes,
+                replicas=self._config.replicas,
+                leader=None,
+                current_replicas=0,
+                dead=0,
+                error=error,
+            )
+        state, cl = info.events.state, info.events.cluster
+        return ClusterStats(
+            backend="jetstream",
+            connected_url=info.connected_url,
+            stream=self._names.events_stream,
+            messages=int(state.messages),
+            bytes=int(state.bytes),
+            max_bytes=int(info.events.config.max_bytes or 0),
+            replicas=int(info.events.config.num_replicas or 1),
+            leader=None if cl is None else cl.leader,
+            current_replicas=0 if cl is None else sum(1 for r in (cl.replicas or []) if r.current),
+            dead=int(info.dead.state.messages),
+            dead_by_function=self._dead_by_function(info),
+            consumers={
+                c.config.description or c.name: ConsumerFigures(
+                    pending=int(c.num_pending or 0),
+                    ack_pending=int(c.num_ack_pending or 0),
+                    redelivered=int(c.num_redelivered or 0),
+                    waiting=int(c.num_waiting or 0),
+                )
+                for c in info.consumers
+            },
+        )
+
+    async def stats(self) -> StoreStats:
+        """The cluster's queue figures (pending, dead) with this node's outcome counters."""
+        info, _error = await self._cluster_info()
+        pending: dict[str, int] = {}
+        dead: dict[str, int] = {}
+        if info is not None:
+            for c in info.consumers:
+                name = c.config.description or c.name
+                pending[name] = int(c.num_pending or 0) + int(c.num_ack_pending or 0)
+            dead = self._dead_by_function(info)
+        functions: dict[str, FunctionStats] = {}
+        for name in sorted(set(self._counts) | set(pending) | set(dead)):
+            k = self._counts.get(name) or _Counts()
+            functions[name] = FunctionStats(
+                function=name,
+                accepted=k.accepted,
+                delivered=k.delivered,
+                discarded=k.discarded,
+                filtered=k.filtered,
+                failed=k.failed,
+                retried=k.retried,
+                dead_lettered=k.dead_lettered,
+                replayed=k.replayed,
+                attempts=k.attempts,
+                duration_ms_total=k.duration_ms_total,
+                pending=pending.get(name, 0),
+                retrying=0,
+                dead=dead.get(name, 0),
+                last_error=k.last_error,
+                last_error_at=k.last_error_at,
+                last_delivered_at=k.last_delivered_at,
+                discarded_by_reason=dict(k.discarded_by_reason),
+                filtered_by_reason=dict(k.filtered_by_reason),
+            )
+        return StoreStats(
+            pending=sum(pending.values()),
+            leased=len(self._held),
+            dead=0 if info is None else int(info.dead.state.messages),
+            oldest_pending_age_s=None,
+            functions=functions,
+            healthy=self.healthy,
+            fault=self.fault,
+        )
+
+    def _count(self, function: str) -> _Counts:
+        found = self._counts.get(function)
+        if found is None:
+            found = self._counts[function] = _Counts()
+        return found
+
+    def _record(self, c: Completion, now: float) -> None:
+        k = self._count(c.function)
+        result = c.result
+        if c.state is DeliveryState.FILTERED:
+            k.filtered += 1
+            reason = result.error_message or "dropped"
+            k.filtered_by_reason[reason] = k.filtered_by_reason.get(reason, 0) + 1
+            return
+        k.attempts += 1
+        k.duration_ms_total += result.duration_ms
+        if result.outcome is Outcome.DELIVERED:
+            k.delivered += 1
+            k.last_delivered_at = now
+        elif result.outcome is Outcome.DISCARDED:
+            k.discarded += 1
+            reason = result.error_name or "discarded"
+            k.discarded_by_reason[reason] = k.discarded_by_reason.get(reason, 0) + 1
+        elif result.outcome is Outcome.RETRY:
+            k.retried += 1
+        else:
+            k.failed += 1
+        if c.state is DeliveryState.DEAD:
+            k.dead_lettered += 1
+        if result.error:
+            k.last_error, k.last_error_at = result.error, now
+
+    @property
+    def healthy(self) -> bool:
+        return not self._faults and bool(self._conn.nc.is_connected) and self._local.healthy
+
+    @property
+    def fault(self) -> StoreFault | None:
+        if self._faults:
+            return min(self._faults.values(), key=lambda f: f.since)
+        if not self._conn.nc.is_connected:
+            return StoreFault(what="cluster", kind="cluster", message="not connected to NATS", since=self._clock())
+        return self._local.fault
+
+    def _fault(self, what: str, exc: Exception) -> None:
+        if what not in self._faults:
+            self._faults[what] = StoreFault(what=what, kind="cluster", message=str(exc), since=self._clock())
+
+    @property
+    def pending_count(self) -> int:
+        """Messages held by this node (the cluster's totals are in stats())."""
+        return len(self._held)
+
+    # --- local: logs, pauses, listings ------------------------------------------------------
+
+    async def deliveries(
+        self, *, function: str | None = None, state: str | None = None, limit: int = 20, message_id: str | None = None
+    ) -> list[DeliverySummary]:
+        """Delivery rows live in the cluster, not in rows: none to list (see docs/scaling.md)."""
+        return await self._local.deliveries(function=function, state=state, limit=limit, message_id=message_id)
+
+    async def delivery(self, delivery_id: int) -> DeliveryDetail | None:
+        return await self._local.delivery(delivery_id)
+
+    async def timeline(
+        self, *, function: str | None = None, since: float, until: float, step_minutes: int = 1
+    ) -> list[MinuteBucket]:
+        return await self._local.timeline(function=function, since=since, until=until, step_minutes=step_minutes)
+
+    async def error_groups(self, function: str, *, limit: int = 20) -> list[ErrorGroup]:
+        return await self._local.error_groups(function, limit=limit)
+
+    async def retrying(self, function: str, *, limit: int = 20) -> list[DeliverySummary]:
+        return await self._local.retrying(function, limit=limit)
+
+    async def set_paused(self, function: str, paused: bool) -> bool:
+        return await self._local.set_paused(function, paused)
+
+    async def paused(self) -> frozenset[str]:
+        return await self._local.paused()
+
+    async def append_logs(self, records: Sequence[LogRecord]) -> None:
+        await self._local.append_logs(records)
+
+    async def read_logs(
+        self,
+        *,
+        after_id: int | None = None,
+        limit: int = 100,
+        function: str | None = None,
+        level: str | None = None,
+        message_id: str | None = None,
+    ) -> list[LogRecord]:
+        return await self._local.read_logs(
+            after_id=after_id, limit=limit, function=function, level=level, message_id=message_id
+        )
+
+    async def wait_logs(self, after_id: int) -> None:
+        await self._local.wait_logs(after_id)
+
+    def set_limits(self, *, max_pending: int, retention_s: float, log_lines: int) -> None:
+        self._local.set_limits(max_pending=max_pending, retention_s=retention_s, log_lines=log_lines)
+
+    async def _hand_back_all(self) -> None:
+        """At close: every message still held goes back to the cluster now (nak)."""
+        ids = list(self._held)
+        await self._answer([cluster.Settle(h.msg, "nak") for h in self._let_go_all(ids)], "close")
+
+
+@asynccontextmanager
+async def open_jetstream_store(
+    config: JetStreamConfig,
+    *,
+    local: Store,
+    resolve: Callable[[str], Path],
+    ack_wait_s: float,
+    clock: Callable[[], float] = steady_time,
+) -> AsyncIterator[JetStreamStore]:
+    """Connect, create or update the streams, serve until the block exits, then hand back what is held."""
+    bridge = AsyncioThread()
+    try:
+        conn = await bridge.run(partial(cluster.connect, config, resolve=resolve))
+        try:
+            await bridge.run(partial(cluster.ensure_streams, conn, Names(config.stream), config))
+            store = JetStreamStore(
+                bridge=bridge, conn=conn, config=config, local=local, ack_wait_s=ack_wait_s, clock=clock
+            )
+            log.info(
+                "cluster_connected",
+                servers=list(config.servers),
+                stream=store._names.events_stream,
+                replicas=config.replicas,
+                ack_wait_s=ack_wait_s,
+            )
+            try:
+                async with trio.open_nursery() as nursery:
+                    store._nursery = nursery
+                    nursery.start_soon(store._renew_forever)
+                    nursery.start_soon(store._sync_forever)
+                    try:
+                        yield store
+                    finally:
+                        nursery.cancel_scope.cancel()
+            except BaseExceptionGroup as group:
+                if len(group.exceptions) == 1:
+                    raise group.exceptions[0] from group.exceptions[0].__cause__
+                raise
+            finally:
+                with trio.CancelScope(shield=True), trio.move_on_after(5):
+                    await store._hand_back_all()
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(5):
+                await bridge.run(partial(cluster.close, conn))
+    finally:
+        with trio.CancelScope(shield=True):
+            await bridge.close()
+
+
+__all__ = ["JetStreamStore", "ack_wait_for", "open_jetstream_store"]
