@@ -8,6 +8,7 @@ ours (ClusterError, or Backpressure for a full stream); nothing else catches the
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from nats.js.api import (
     ConsumerConfig,
     DeliverPolicy,
     DiscardPolicy,
+    PubAck,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -41,10 +43,80 @@ FULL_ERR_CODES = frozenset({10077, 10047, 10028, 10039})
 FULL_WORDS = ("maximum bytes", "maximum messages", "insufficient resources", "resource limits")
 
 
+class Publisher:
+    """Pipelined JetStream publishes: many in flight, one reply inbox, a future per message.
+
+    Why not `JetStreamContext.publish_async`: in nats-py 2.16 an error reply (stream full,
+    no quorum) raises inside its reply handler (`APIError.from_error` raises instead of
+    returning), so the future never completes and the caller only sees a timeout. Here an
+    error reply fails its own message with the server's error, at once.
+    """
+
+    def __init__(self, nc: Client) -> None:
+        self._nc = nc
+        self._prefix = ""
+        self._futures: dict[str, asyncio.Future[Any]] = {}
+        self._next = 0
+
+    async def start(self) -> None:
+        self._prefix = self._nc.new_inbox()
+        await self._nc.subscribe(self._prefix + ".*", cb=self._on_reply)
+
+    async def _on_reply(self, msg: Msg) -> None:
+        future = self._futures.pop(msg.subject.rpartition(".")[2], None)
+        if future is None or future.done():
+            return
+        headers = msg.headers or {}
+        if headers.get("Status") == "503":
+            future.set_exception(nats.js.errors.NoStreamResponseError())
+            return
+        try:
+            resp = json.loads(msg.data)
+        except ValueError as exc:
+            future.set_exception(exc)
+            return
+        error = resp.get("error") if isinstance(resp, dict) else None
+        if error is not None:
+            future.set_exception(
+                nats.js.errors.APIError(
+                    code=error.get("code"), description=error.get("description"), err_code=error.get("err_code")
+                )
+            )
+            return
+        future.set_result(PubAck.from_response(resp))
+
+    async def publish_all(self, items: Sequence[tuple[str, bytes, dict[str, str]]], *, timeout_s: float) -> list[Any]:
+        """Per item its PubAck or its exception (TimeoutError when the cluster did not answer)."""
+        loop = asyncio.get_running_loop()
+        tokens = []
+        for subject, payload, headers in items:
+            self._next += 1
+            token = str(self._next)
+            self._futures[token] = loop.create_future()
+            tokens.append(token)
+            await self._nc.publish(subject, payload, reply=f"{self._prefix}.{token}", headers=headers)
+        futures = [self._futures[t] for t in tokens if t in self._futures]
+        waiting = [f for f in futures if not f.done()]
+        if waiting:
+            await asyncio.wait(waiting, timeout=timeout_s)
+        out: list[Any] = []
+        for token, future in zip(tokens, futures, strict=True):
+            self._futures.pop(token, None)
+            if not future.done():
+                future.cancel()
+                out.append(nats.errors.TimeoutError())
+            elif future.exception() is not None:
+                out.append(future.exception())
+            else:
+                out.append(future.result())
+        return out
+
+
 @dataclass(slots=True)
 class Connection:
     nc: Client
     js: JetStreamContext
+    publisher: Publisher
     errors: list[str]  # the last errors nats-py reported asynchronously (auth, permissions)
 
 
@@ -141,7 +213,9 @@ async def connect(config: JetStreamConfig, *, resolve: Any) -> Connection:
                 f"NATS at {where} does not offer JetStream: enable it (nats-server -js, or jetstream {{}} in its config)"
             ) from exc
         raise ClusterError(f"NATS at {where}: cannot use JetStream: {translate(exc, doing='account info')}") from exc
-    return Connection(nc=nc, js=js, errors=errors)
+    publisher = Publisher(nc)
+    await publisher.start()
+    return Connection(nc=nc, js=js, publisher=publisher, errors=errors)
 
 
 async def ensure_streams(conn: Connection, names: Names, config: JetStreamConfig) -> None:
@@ -192,7 +266,14 @@ async def ensure_streams(conn: Connection, names: Names, config: JetStreamConfig
         except ClusterError:
             raise
         except Exception as exc:
-            raise translate(exc, doing=f"creating stream {stream.name}") from exc
+            error = translate(exc, doing=f"creating stream {stream.name}")
+            if isinstance(error, Backpressure):
+                raise ClusterError(
+                    f"creating stream {stream.name}: the servers cannot reserve storage.jetstream.max_bytes = "
+                    f"{config.max_bytes} bytes (for each of the two streams, times replicas): lower it, or give "
+                    f"JetStream more storage (max_file_store): {exc}"
+                ) from exc
+            raise error from exc
 
 
 async def ensure_consumer(conn: Connection, names: Names, function: str, *, ack_wait_s: float) -> Any:
@@ -215,10 +296,7 @@ async def publish_all(
     conn: Connection, items: Sequence[tuple[str, bytes, dict[str, str]]], *, timeout_s: float = PUBLISH_TIMEOUT_S
 ) -> list[Any]:
     """Publish (subject, payload, headers) items at once; per item its PubAck or its exception."""
-    js = conn.js
-    futures = [await js.publish_async(subject, payload, headers=headers) for subject, payload, headers in items]
-    done = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), timeout=timeout_s)
-    return list(done)
+    return await conn.publisher.publish_all(items, timeout_s=timeout_s)
 
 
 async def fetch(sub: Any, batch: int, *, wait_s: float) -> list[Msg]:
