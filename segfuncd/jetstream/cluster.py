@@ -36,6 +36,7 @@ from ..config import JetStreamConfig
 from ..errors import Backpressure, ClusterError
 from .codec import H_FUNCTION, H_SOURCE, H_TYPE, Names, event_headers, header_json
 
+STREAM_SETUP_S = 30.0  # at start: how long creating the streams may keep failing for a passing cause
 PUBLISH_TIMEOUT_S = 5.0  # an unconfirmed publish (no quorum) fails the request: 503
 MAX_ACK_PENDING = 20_000  # per function consumer, all nodes together
 # Stream-full answers (JSStreamStoreFailedF, max bytes / messages / insufficient resources).
@@ -246,34 +247,49 @@ async def ensure_streams(conn: Connection, names: Names, config: JetStreamConfig
         ),
     ]
     for stream in wanted:
-        try:
+        deadline = asyncio.get_running_loop().time() + STREAM_SETUP_S
+        while True:
             try:
-                info = await js.stream_info(stream.name or "")
-            except nats.js.errors.NotFoundError:
-                await js.add_stream(stream)
-                continue
-            if info.config.retention != stream.retention:
-                raise ClusterError(
-                    f"stream {stream.name} exists with retention {info.config.retention}, not {stream.retention}: "
-                    "it belongs to something else; pick another storage.jetstream.stream"
+                await _ensure_stream(js, stream)
+                break
+            except ClusterError:
+                raise
+            except Exception as exc:
+                # Nodes starting together race to create the stream, and an R3 stream needs
+                # its peers to agree: a timeout, a 503 or "already in use" is tried again.
+                passing = isinstance(exc, (nats.errors.TimeoutError, asyncio.TimeoutError)) or (
+                    isinstance(exc, nats.js.errors.APIError) and (exc.code == 503 or exc.err_code == 10058)
                 )
-            if info.config.num_replicas != stream.num_replicas:
-                raise ClusterError(
-                    f"stream {stream.name} has {info.config.num_replicas} replicas, storage.jetstream.replicas "
-                    f"asks for {stream.num_replicas}: change it with `nats stream edit` or match the config"
-                )
-            await js.update_stream(stream)
-        except ClusterError:
-            raise
-        except Exception as exc:
-            error = translate(exc, doing=f"creating stream {stream.name}")
-            if isinstance(error, Backpressure):
-                raise ClusterError(
-                    f"creating stream {stream.name}: the servers cannot reserve storage.jetstream.max_bytes = "
-                    f"{config.max_bytes} bytes (for each of the two streams, times replicas): lower it, or give "
-                    f"JetStream more storage (max_file_store): {exc}"
-                ) from exc
-            raise error from exc
+                if passing and asyncio.get_running_loop().time() < deadline:
+                    await asyncio.sleep(0.5)
+                    continue
+                error = translate(exc, doing=f"creating stream {stream.name}")
+                if isinstance(error, Backpressure):
+                    raise ClusterError(
+                        f"creating stream {stream.name}: the servers cannot reserve storage.jetstream.max_bytes = "
+                        f"{config.max_bytes} bytes (for each of the two streams, times replicas): lower it, or give "
+                        f"JetStream more storage (max_file_store): {exc}"
+                    ) from exc
+                raise error from exc
+
+
+async def _ensure_stream(js: JetStreamContext, stream: StreamConfig) -> None:
+    try:
+        info = await js.stream_info(stream.name or "")
+    except nats.js.errors.NotFoundError:
+        await js.add_stream(stream)
+        return
+    if info.config.retention != stream.retention:
+        raise ClusterError(
+            f"stream {stream.name} exists with retention {info.config.retention}, not {stream.retention}: "
+            "it belongs to something else; pick another storage.jetstream.stream"
+        )
+    if info.config.num_replicas != stream.num_replicas:
+        raise ClusterError(
+            f"stream {stream.name} has {info.config.num_replicas} replicas, storage.jetstream.replicas "
+            f"asks for {stream.num_replicas}: change it with `nats stream edit` or match the config"
+        )
+    await js.update_stream(stream)
 
 
 async def ensure_consumer(conn: Connection, names: Names, function: str, *, ack_wait_s: float) -> Any:
