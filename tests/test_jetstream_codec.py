@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import nats.errors
 import nats.js.errors
 import pytest
@@ -80,7 +78,7 @@ def test_a_malformed_routing_header_routes_nowhere(raw: str | None) -> None:
         (nats.errors.NoRespondersError(), ClusterError, "no JetStream stream answered"),
         (nats.js.errors.NoStreamResponseError(), ClusterError, "no JetStream stream answered"),
         (nats.errors.TimeoutError(), ClusterError, "did not answer in time"),
-        (asyncio.TimeoutError(), ClusterError, "did not answer in time"),
+        (TimeoutError(), ClusterError, "did not answer in time"),
         (nats.errors.ConnectionClosedError(), ClusterError, "not connected"),
         (nats.errors.NoServersError(), ClusterError, "NoServersError"),
         (ConnectionRefusedError(111, "Connection refused"), ClusterError, "Connection refused"),
