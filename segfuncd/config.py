@@ -83,7 +83,9 @@ class JetStreamConfig:
     tls_cert: str = ""  # client certificate (mutual TLS), with tls_key
     tls_key: str = ""
     max_bytes: int = 1 << 30  # the event stream's size limit; when full, intake answers 503
-    duplicate_window: float = 86_400.0  # seconds a Nats-Msg-Id (source + messageId) is remembered
+    # Seconds a Nats-Msg-Id (source + messageId) is remembered. The servers keep these ids in
+    # memory (~100 B each): 1 h at 1,000 events/s is ~360 MB; SQLite's 24 h would be ~9 GB.
+    duplicate_window: float = 3_600.0
     connect_timeout_s: float = 5.0
 
 
