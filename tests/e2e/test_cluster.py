@@ -266,3 +266,55 @@ def test_start_errors_name_the_cause(tmp_path: Any, daemon: Any, sink: Any) -> N
         assert "permission" in out.lower() and "Traceback" not in out, out
     finally:
         denied.kill()
+
+
+ONLY_BATCH = """
+async function onBatch(events, settings) {
+  const res = await fetch(settings.url + "/batch", {method: "post", body: JSON.stringify(events.map((e) => e.messageId))})
+  return events.map(() => ({status: res.status}))
+}
+"""
+
+
+def test_onbatch_filters_and_sources_behave_as_with_sqlite(daemon: Any, sink: Any, nats_one: Any) -> None:
+    """onBatch groups what one node fetched; a filter drops before the function; a function
+    connected to one source gets only that source's events."""
+    config = (
+        nats_cluster_toml([nats_one])
+        + '[sources.web]\nwrite_key = "kw"\n[sources.app]\nwrite_key = "ka"\n'
+        + f'[functions.bulk]\nsettings = {{ url = "{sink.url}" }}\nsources = ["web"]\n'
+        + f'[functions.fn]\nsettings = {{ url = "{sink.url}" }}\n'
+        + '[[functions.fn.filters]]\nif = "event = \'Drop\'"\naction = "drop"\n'
+    )
+    d = daemon(config, plugins={"bulk": ONLY_BATCH, "fn": POST})
+    _live(d)
+    d.wait_until(lambda: d.function_status("bulk").get("state") == "live", what="bulk live")
+    web = [{"type": "track", "userId": "u", "event": "Keep", "messageId": f"w{i}"} for i in range(40)]
+    app = [{"type": "track", "userId": "u", "event": "Drop", "messageId": f"a{i}"} for i in range(5)]
+    assert d.post("/v1/batch", {"batch": web}, write_key="kw").status_code == 200
+    assert d.post("/v1/batch", {"batch": app}, write_key="ka").status_code == 200
+    d.wait_until(lambda: d.function_status("bulk").get("delivered") == 40, what="bulk: 40 delivered")
+    d.wait_until(lambda: d.function_status("fn").get("delivered") == 40, what="fn: 40 delivered")
+    d.wait_until(lambda: d.function_status("fn").get("filtered") == 5, what="fn: 5 filtered")
+    batches = [r.json() for r in sink.requests if r.path == "/batch"]
+    assert sorted(m for b in batches for m in b) == sorted(f"w{i}" for i in range(40))  # no app events
+    assert len(batches) < 40 and max(len(b) for b in batches) <= 20  # grouped, Segment's default size
+    assert set(_ids(sink)) == {f"w{i}" for i in range(40)}  # fn: the Drop events never ran
+
+
+def test_a_node_stopped_with_sigterm_hands_its_events_back_at_once(daemon: Any, sink: Any, nats_one: Any) -> None:
+    """Drain releases what was fetched and not started (nak): the other node delivers it
+    without waiting for AckWait (timeout_ms + 5 s = 65 s here)."""
+    config = nats_cluster_toml([nats_one]) + _fn(sink) + "[runtime]\ntimeout_ms = 60000\ndrain_timeout_s = 1.0\n"
+    sink.behaviour.delay_s = 0.5
+    a = daemon(config, plugins={"fn": POST}, subdir="a")
+    _live(a)
+    sent = [f"s{i}" for i in range(60)]
+    r = a.post("/v1/batch", {"batch": [{"type": "track", "userId": "u", "event": "E", "messageId": m} for m in sent]})
+    assert r.status_code == 200
+    sink.wait_for(2, timeout=20)
+    b = daemon(config, plugins={"fn": POST}, subdir="b")
+    _live(b)
+    assert a.stop() == 0
+    sink.behaviour.delay_s = 0.0
+    b.wait_until(lambda: set(_ids(sink)) == set(sent), timeout=30, what="every event delivered by b")
