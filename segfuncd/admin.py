@@ -295,6 +295,8 @@ class Admin:
         if level and level.lower() not in LEVELS:
             raise BadRequest(f"unknown level {level!r} (known: {', '.join(LEVELS)})")
         message_id = q.get("message_id") or None
+        if q.get("cluster") not in (None, "", "0", "false"):
+            return await self._cluster_logs(q, n, function, level, message_id)
         records = (
             list(
                 await self.store.read_logs(
@@ -310,6 +312,17 @@ class Admin:
                 body=self._follow(records, function, level, message_id),
                 content_type="application/x-ndjson",
             )
+        return json_response(200, {"logs": [self._log_dict(r) for r in records]})
+
+    async def _cluster_logs(
+        self, q: Mapping[str, str], n: int, function: str | None, level: str | None, message_id: str | None
+    ) -> Response:
+        """`logs --cluster`: every node's newest lines, from the cluster's log stream."""
+        if q.get("follow") not in (None, "", "0", "false"):
+            raise BadRequest("--cluster with -f is not supported: follow one node's lines, or drop -f")
+        records = await self.store.cluster_logs(limit=n, function=function, level=level, message_id=message_id)
+        if records is None:
+            raise BadRequest('--cluster: this node runs on SQLite alone ([storage] backend = "sqlite"): no other nodes')
         return json_response(200, {"logs": [self._log_dict(r) for r in records]})
 
     def _log_dict(self, r: Any) -> dict[str, Any]:

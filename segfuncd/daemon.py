@@ -24,6 +24,7 @@ import argparse
 import fcntl
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -214,6 +215,7 @@ async def open_storage(config: Config, local: Store) -> AsyncIterator[Storage]:
         local=local,
         resolve=config.resolve,
         ack_wait_s=ack_wait_for(config.runtime.timeout_ms),
+        node=f"{socket.gethostname()}/{os.getpid()}",  # shown as node= by `logs --cluster`
     ) as cluster:
         yield cluster
 

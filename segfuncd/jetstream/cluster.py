@@ -37,7 +37,10 @@ from ..errors import Backpressure, ClusterError
 from .codec import H_FUNCTION, H_SOURCE, H_TYPE, Names, event_headers, header_json
 
 STREAM_SETUP_S = 30.0  # at start: how long creating the streams may keep failing for a passing cause
-PUBLISH_TIMEOUT_S = 5.0  # an unconfirmed publish (no quorum) fails the request: 503
+PUBLISH_TIMEOUT_S = 5.0
+LOG_STREAM_BYTES = 64 << 20  # the cluster's log stream: size-capped, oldest dropped
+LOG_STREAM_MSGS = 100_000  # messages (each a batch of lines from one node)
+LOG_READ_MSGS = 500  # `logs --cluster` reads at most this many of the newest messages  # an unconfirmed publish (no quorum) fails the request: 503
 MAX_ACK_PENDING = 20_000  # per function consumer, all nodes together
 # Stream-full answers (JSStreamStoreFailedF, max bytes / messages / insufficient resources).
 FULL_ERR_CODES = frozenset({10077, 10047, 10028, 10039})
@@ -246,6 +249,19 @@ async def ensure_streams(conn: Connection, names: Names, config: JetStreamConfig
             description="segfuncd dead letters (segfuncctl replay)",
         ),
     ]
+    wanted.append(
+        StreamConfig(
+            name=names.logs_stream,
+            subjects=[names.logs_subjects],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            num_replicas=config.replicas,
+            max_bytes=min(LOG_STREAM_BYTES, config.max_bytes),
+            max_msgs=LOG_STREAM_MSGS,
+            discard=DiscardPolicy.OLD,
+            description="segfuncd log lines of every node (segfuncctl logs --cluster)",
+        )
+    )
     for stream in wanted:
         deadline = asyncio.get_running_loop().time() + STREAM_SETUP_S
         while True:
@@ -389,6 +405,30 @@ async def replay(conn: Connection, names: Names, *, function_token: str | None, 
         except Exception:
             pass
     return moved
+
+
+async def publish_logs(conn: Connection, subject: str, payload: bytes) -> None:
+    """Best effort (no stream ack awaited): log lines must never slow delivery down."""
+    await conn.nc.publish(subject, payload)
+
+
+async def read_logs(conn: Connection, names: Names, *, max_msgs: int = LOG_READ_MSGS) -> list[bytes]:
+    """The newest `max_msgs` messages of the log stream, newest first."""
+    js = conn.js
+    state = (await js.stream_info(names.logs_stream)).state
+    out: list[bytes] = []
+    seq = int(state.last_seq or 0)
+    first = int(state.first_seq or 0)
+    while seq >= max(first, 1) and len(out) < max_msgs:
+        try:
+            msg = await js.get_msg(names.logs_stream, seq)
+        except nats.js.errors.NotFoundError:
+            seq -= 1
+            continue
+        if msg.data:
+            out.append(msg.data)
+        seq -= 1
+    return out
 
 
 @dataclass(frozen=True, slots=True)

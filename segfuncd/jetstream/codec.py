@@ -7,6 +7,8 @@ Layout in the cluster, for `[storage.jetstream] stream = "P"`:
   name: shared by every node, so any node delivers any event.
 * stream `P_DEAD`, subjects `P.dead.<token>`: dead letters, one message per function and
   event; `segfuncctl replay` publishes them back to `P.events`, routed to that function only.
+* stream `P_LOGS`, subjects `P.logs.<node>`: every node's log lines (a JSON array per
+  message), size-capped, oldest dropped: `segfuncctl logs --cluster`.
 
 Header values are ASCII JSON (control characters escaped), so nothing a client sends can
 break a header line: the messageId never goes into a header as is; the Nats-Msg-Id that
@@ -53,6 +55,17 @@ class Names:
     @property
     def dead_subjects(self) -> str:
         return f"{self.prefix}.dead.>"
+
+    @property
+    def logs_stream(self) -> str:
+        return f"{self.prefix}_LOGS"
+
+    @property
+    def logs_subjects(self) -> str:
+        return f"{self.prefix}.logs.>"
+
+    def logs_subject(self, node: str) -> str:
+        return f"{self.prefix}.logs.{token(node)}"
 
     def dead_subject(self, function: str) -> str:
         return f"{self.prefix}.dead.{token(function)}"

@@ -57,6 +57,7 @@ from ..store import (
     StoreFault,
     StoreStats,
 )
+from ..store.models import LOG_LEVELS
 from ..store.timeline import ErrorGroup, MinuteBucket
 from . import cluster
 from .bridge import AsyncioThread
@@ -137,6 +138,7 @@ class JetStreamStore:
         local: Store,
         ack_wait_s: float,
         clock: Callable[[], float] = steady_time,
+        node: str = "",
         max_held: int = MAX_HELD,
         fetch_batch: int = FETCH_BATCH,
     ) -> None:
@@ -157,6 +159,8 @@ class JetStreamStore:
         self._functions: Callable[[], Iterable[str]] = tuple
         self._info: tuple[float, cluster.Info | None, str | None] = (-1e18, None, None)
         self._rotate = 0
+        self._node = node
+        self._logs_not_shared = 0
 
     # --- setup ------------------------------------------------------------------------------
 
@@ -671,7 +675,49 @@ class JetStreamStore:
         return await self._local.paused()
 
     async def append_logs(self, records: Sequence[LogRecord]) -> None:
+        """Into the local store, and (best effort, one message per call) the cluster's log stream."""
         await self._local.append_logs(records)
+        if not records:
+            return
+        payload = _encode([_log_json(r, self._node) for r in records]).encode("ascii")
+        try:
+            await self._bridge.run(
+                partial(cluster.publish_logs, self._conn, self._names.logs_subject(self._node), payload)
+            )
+        except Exception as exc:  # never raises: losing a copy of log lines is survivable
+            self._logs_not_shared += len(records)
+            if self._logs_not_shared == len(records):
+                log.warning("cluster_logs_not_shared", error=str(cluster.translate(exc, doing="sharing log lines")))
+
+    async def cluster_logs(
+        self, *, limit: int, function: str | None = None, level: str | None = None, message_id: str | None = None
+    ) -> list[LogRecord]:
+        """The newest `limit` log lines of every node (from the size-capped log stream), oldest first."""
+        try:
+            batches = await self._bridge.run(partial(cluster.read_logs, self._conn, self._names))
+        except Exception as exc:
+            raise cluster.translate(exc, doing="reading the cluster's log lines") from exc
+        out: list[LogRecord] = []
+        for raw in batches:
+            try:
+                items = json.loads(raw)
+            except ValueError:
+                continue
+            for item in items if isinstance(items, list) else []:
+                record = _log_record(item)
+                if record is None:
+                    continue
+                if function is not None and record.function != function:
+                    continue
+                if message_id is not None and record.message_id != message_id:
+                    continue
+                if not _at_least(record.level, level):
+                    continue
+                out.append(record)
+            if len(out) >= 4 * limit:
+                break
+        out.sort(key=lambda r: r.time)
+        return out[-limit:] if limit else []
 
     async def read_logs(
         self,
@@ -698,6 +744,51 @@ class JetStreamStore:
         await self._answer([cluster.Settle(h.msg, "nak") for h in self._let_go_all(ids)], "close")
 
 
+def _at_least(level: str, minimum: str | None) -> bool:
+    """`--level minimum` for a line at `level` (unknown levels match only themselves)."""
+    if not minimum:
+        return True
+    try:
+        return LOG_LEVELS.index(level.lower()) >= LOG_LEVELS.index(minimum.lower())
+    except ValueError:
+        return level.lower() == minimum.lower()
+
+
+def _log_json(r: LogRecord, node: str) -> dict[str, Any]:
+    return {
+        "time": r.time,
+        "level": r.level,
+        "source": r.source,
+        "function": r.function,
+        "version": r.version,
+        "message_id": r.message_id,
+        "outcome": r.outcome,
+        "message": r.message,
+        "fields": {**{k: v for k, v in r.fields.items() if isinstance(v, (str, int, float, bool))}, "node": node},
+    }
+
+
+def _log_record(item: Any) -> LogRecord | None:
+    """A log line from another node; None when it is not one (the stream is shared)."""
+    if not isinstance(item, dict):
+        return None
+    try:
+        fields = item.get("fields")
+        return LogRecord(
+            time=float(item["time"]),
+            level=str(item["level"]),
+            source=str(item["source"]),
+            function=None if item.get("function") is None else str(item["function"]),
+            version=None if item.get("version") is None else str(item["version"]),
+            message_id=None if item.get("message_id") is None else str(item["message_id"]),
+            outcome=None if item.get("outcome") is None else str(item["outcome"]),
+            message=str(item["message"]),
+            fields=dict(fields) if isinstance(fields, dict) else {},
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 @asynccontextmanager
 async def open_jetstream_store(
     config: JetStreamConfig,
@@ -705,6 +796,7 @@ async def open_jetstream_store(
     local: Store,
     resolve: Callable[[str], Path],
     ack_wait_s: float,
+    node: str = "",
     clock: Callable[[], float] = steady_time,
 ) -> AsyncIterator[JetStreamStore]:
     """Connect, create or update the streams, serve until the block exits, then hand back what is held."""
@@ -714,7 +806,7 @@ async def open_jetstream_store(
         try:
             await bridge.run(partial(cluster.ensure_streams, conn, Names(config.stream), config))
             store = JetStreamStore(
-                bridge=bridge, conn=conn, config=config, local=local, ack_wait_s=ack_wait_s, clock=clock
+                bridge=bridge, conn=conn, config=config, local=local, ack_wait_s=ack_wait_s, clock=clock, node=node
             )
             log.info(
                 "cluster_connected",

@@ -306,6 +306,12 @@ class Store:
         """No cluster: one node, one SQLite file (storage.Storage asks every backend)."""
         return None
 
+    async def cluster_logs(
+        self, *, limit: int, function: str | None = None, level: str | None = None, message_id: str | None = None
+    ) -> None:
+        """No cluster, so no other nodes' lines (`logs --cluster` says so)."""
+        return None
+
     async def timeline(
         self, *, function: str | None = None, since: float, until: float, step_minutes: int = 1
     ) -> list[timeline_sql.MinuteBucket]:

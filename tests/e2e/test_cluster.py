@@ -318,3 +318,47 @@ def test_a_node_stopped_with_sigterm_hands_its_events_back_at_once(daemon: Any, 
     assert a.stop() == 0
     sink.behaviour.delay_s = 0.0
     b.wait_until(lambda: set(_ids(sink)) == set(sent), timeout=30, what="every event delivered by b")
+
+
+LOGGING = """
+async function onTrack(event, settings) {
+  console.log("seen " + event.messageId)
+  return 1
+}
+"""
+
+
+def test_logs_cluster_shows_every_nodes_lines(daemon: Any, sink: Any, nats_one: Any) -> None:
+    config = nats_cluster_toml([nats_one]) + "[functions.fn]\n"
+    a = daemon(config, plugins={"fn": LOGGING}, subdir="a")
+    b = daemon(config, plugins={"fn": LOGGING}, subdir="b")
+    _live(a)
+    _live(b)
+    assert a.post("/v1/track", {"userId": "u", "event": "E", "messageId": "from-a"}).status_code == 200
+    assert b.post("/v1/track", {"userId": "u", "event": "E", "messageId": "from-b"}).status_code == 200
+
+    def both() -> str:
+        out = a.ctl("logs", "--cluster", "-n", "500", "fn")
+        assert out.returncode == 0, out.stdout + out.stderr
+        return out.stdout if "seen from-a" in out.stdout and "seen from-b" in out.stdout else ""
+
+    text = a.wait_until(both, what="both events' lines in logs --cluster")
+    assert "node=" in text
+    nodes = {w for line in text.splitlines() for w in line.replace("]", " ").split() if w.startswith("node=")}
+    assert len(nodes) >= 1
+    daemon_lines = a.ctl("logs", "--cluster", "-n", "500", "--json").stdout
+    assert '"node"' in daemon_lines and len({*_nodes(daemon_lines)}) == 2  # both nodes' own events
+    refused = a.ctl("logs", "--cluster", "-f")
+    assert refused.returncode != 0 and "not supported" in (refused.stdout + refused.stderr)
+
+
+def _nodes(ndjson: str) -> list[str]:
+    import json
+
+    return [json.loads(line)["fields"]["node"] for line in ndjson.splitlines() if line.strip()]
+
+
+def test_logs_cluster_on_sqlite_says_there_is_no_cluster(daemon: Any) -> None:
+    d = daemon()
+    out = d.ctl("logs", "--cluster")
+    assert out.returncode != 0 and "SQLite" in (out.stdout + out.stderr), out.stdout + out.stderr
