@@ -117,7 +117,7 @@ def _cluster_lines(c: Mapping[str, Any]) -> list[str]:
         _clip(
             f"         {_count(c.get('messages', 0))} events kept, {_count(c.get('bytes', 0))} of "
             f"{_count(c.get('max_bytes', 0))} bytes; {_count(waiting)} waiting, {_count(running)} handed out, "
-            f"{_count(c.get('dead', 0))} dead (whole cluster)"
+            f"{_count(c.get('parked', 0))} parked, {_count(c.get('dead', 0))} dead (whole cluster)"
         ),
     ]
 

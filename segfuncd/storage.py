@@ -55,6 +55,7 @@ class ClusterStats:
     current_replicas: int  # replicas in sync with the leader (R3: 2 when all are healthy)
     dead: int  # dead letters in the cluster (the dead-letter stream)
     dead_by_function: Mapping[str, int] = field(default_factory=dict)
+    parked: int = 0  # events of held functions (paused, failing to load) waiting in the held stream
     consumers: Mapping[str, ConsumerFigures] = field(default_factory=dict)  # function -> figures
     error: str | None = None  # set when the cluster could not be asked (the rest are then zero)
 

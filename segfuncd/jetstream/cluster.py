@@ -34,7 +34,7 @@ from nats.js.api import (
 
 from ..config import JetStreamConfig
 from ..errors import Backpressure, ClusterError
-from .codec import H_FUNCTION, H_SOURCE, H_TYPE, Names, event_headers, header_json
+from .codec import H_ATTEMPTS, H_FUNCTION, H_SOURCE, H_TYPE, Names, event_headers, header_json, header_number
 
 STREAM_SETUP_S = 30.0  # at start: how long creating the streams may keep failing for a passing cause
 PUBLISH_TIMEOUT_S = 5.0
@@ -238,6 +238,17 @@ async def ensure_streams(conn: Connection, names: Names, config: JetStreamConfig
             description="segfuncd events (one message per accepted event)",
         ),
         StreamConfig(
+            name=names.held_stream,
+            subjects=[names.held_subjects],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            num_replicas=config.replicas,
+            max_bytes=config.max_bytes,
+            discard=DiscardPolicy.NEW,
+            duplicate_window=120.0,
+            description="segfuncd events of held functions (paused, failing to load), parked until they can run",
+        ),
+        StreamConfig(
             name=names.dead_stream,
             subjects=[names.dead_subjects],
             retention=RetentionPolicy.LIMITS,
@@ -283,7 +294,7 @@ async def ensure_streams(conn: Connection, names: Names, config: JetStreamConfig
                 if isinstance(error, Backpressure):
                     raise ClusterError(
                         f"creating stream {stream.name}: the servers cannot reserve storage.jetstream.max_bytes = "
-                        f"{config.max_bytes} bytes (for each of the two streams, times replicas): lower it, or give "
+                        f"{config.max_bytes} bytes (for each of the three streams, times replicas): lower it, or give "
                         f"JetStream more storage (max_file_store): {exc}"
                     ) from exc
                 raise error from exc
@@ -363,30 +374,40 @@ async def settle(conn: Connection, items: Sequence[Settle]) -> None:
     await conn.nc.flush(timeout=int(PUBLISH_TIMEOUT_S))
 
 
-async def replay(conn: Connection, names: Names, *, function_token: str | None, limit: int = 1_000_000) -> int:
-    """Dead letters (all, or one function's) back to the events stream, then deleted; the number moved.
+async def move_back(
+    conn: Connection,
+    names: Names,
+    *,
+    stream: str,
+    subject: str,
+    kind: str,
+    keep_attempts: bool,
+    limit: int = 1_000_000,
+) -> int:
+    """Messages of `stream` matching `subject` (dead letters, or parked events) back to the
+    events stream, each routed to its function only, then deleted; the number moved.
 
-    Each republished message is routed to its function only and carries Nats-Msg-Id
-    "replay:<dead-letter sequence>", so two nodes replaying at once publish it once.
+    Each republished message carries Nats-Msg-Id "<kind>:<its sequence in `stream`>", so
+    two nodes moving at once publish it once. Dead letters come back with attempts reset
+    (a replay starts over), parked events with theirs.
     """
     js = conn.js
-    subject = names.dead_subjects if function_token is None else f"{names.prefix}.dead.{function_token}"
-    sub = await js.pull_subscribe(
-        subject, stream=names.dead_stream, config=ConsumerConfig(inactive_threshold=30.0, ack_wait=30.0)
-    )
+    sub = await js.pull_subscribe(subject, stream=stream, config=ConsumerConfig(inactive_threshold=30.0, ack_wait=30.0))
     moved = 0
     try:
         while moved < limit:
-            msgs = await fetch(sub, 100, wait_s=0.5)
+            msgs = await fetch(sub, 100, wait_s=0.3)
             if not msgs:
                 break
             items = []
             for m in msgs:
+                attempts = header_number(m.headers, H_ATTEMPTS) if keep_attempts else None
                 headers = event_headers(
                     functions=[str(header_json(m.headers, H_FUNCTION, ""))],
                     source=str(header_json(m.headers, H_SOURCE, "")),
                     type_=str(header_json(m.headers, H_TYPE, "")),
-                    dedupe=f"replay:{m.metadata.sequence.stream}",
+                    dedupe=f"{kind}:{m.metadata.sequence.stream}",
+                    attempts=int(attempts or 0),
                 )
                 items.append((names.events_subject, m.data, headers))
             acks = await publish_all(conn, items)
@@ -395,9 +416,9 @@ async def replay(conn: Connection, names: Names, *, function_token: str | None, 
                 raise failed
             for m in msgs:
                 try:
-                    await js.delete_msg(names.dead_stream, m.metadata.sequence.stream)
+                    await js.delete_msg(stream, m.metadata.sequence.stream)
                 except nats.js.errors.NotFoundError:
-                    pass  # another node replayed it at the same time
+                    pass  # another node moved it at the same time
             moved += len(msgs)
     finally:
         try:
@@ -405,6 +426,13 @@ async def replay(conn: Connection, names: Names, *, function_token: str | None, 
         except Exception:
             pass
     return moved
+
+
+async def held_counts(conn: Connection, names: Names) -> dict[str, int]:
+    """Parked events per subject token of the held stream (empty: nothing parked)."""
+    info = await conn.js.stream_info(names.held_stream, subjects_filter=names.held_subjects)
+    prefix = f"{names.prefix}.held."
+    return {subject.removeprefix(prefix): int(n) for subject, n in (info.state.subjects or {}).items()}
 
 
 async def publish_logs(conn: Connection, subject: str, payload: bytes) -> None:
@@ -439,6 +467,7 @@ class Info:
     events: Any  # StreamInfo
     dead: Any  # StreamInfo with per-subject counts
     consumers: list[Any]  # ConsumerInfo of every consumer on the events stream
+    held: dict[str, int]  # parked events per function token
 
 
 async def info(conn: Connection, names: Names) -> Info:
@@ -446,12 +475,14 @@ async def info(conn: Connection, names: Names) -> Info:
     events = await js.stream_info(names.events_stream)
     dead = await js.stream_info(names.dead_stream, subjects_filter=names.dead_subjects)
     consumers = await js.consumers_info(names.events_stream)
+    held = await held_counts(conn, names)
     url = conn.nc.connected_url
     return Info(
         connected_url=None if url is None else f"{url.scheme}://{url.hostname}:{url.port}",
         events=events,
         dead=dead,
         consumers=consumers,
+        held=held,
     )
 
 

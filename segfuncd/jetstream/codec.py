@@ -7,6 +7,11 @@ Layout in the cluster, for `[storage.jetstream] stream = "P"`:
   name: shared by every node, so any node delivers any event.
 * stream `P_DEAD`, subjects `P.dead.<token>`: dead letters, one message per function and
   event; `segfuncctl replay` publishes them back to `P.events`, routed to that function only.
+* stream `P_HELD`, subjects `P.held.<token>`: events of a function held on a node (paused,
+  failing to load), parked there at no cost while they wait and moved back to `P.events`
+  by a node that can run the function (wake, or its periodic look). Attempts are kept.
+* retries are new messages (attempts + 1, due time in headers), the original acked: the
+  attempt count lives in the message, so a crash or a hold does not use one up.
 * stream `P_LOGS`, subjects `P.logs.<node>`: every node's log lines (a JSON array per
   message), size-capped, oldest dropped: `segfuncctl logs --cluster`.
 
@@ -29,6 +34,7 @@ H_TYPE = "Segfuncd-Type"
 H_FUNCTION = "Segfuncd-Function"  # dead letters: the function that gave up
 H_ATTEMPTS = "Segfuncd-Attempts"
 H_ERROR = "Segfuncd-Error"
+H_DUE = "Segfuncd-Due"  # a retry: when it is due, wall-clock seconds
 H_MSG_ID = "Nats-Msg-Id"
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _ascii_json = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
@@ -55,6 +61,17 @@ class Names:
     @property
     def dead_subjects(self) -> str:
         return f"{self.prefix}.dead.>"
+
+    @property
+    def held_stream(self) -> str:
+        return f"{self.prefix}_HELD"
+
+    @property
+    def held_subjects(self) -> str:
+        return f"{self.prefix}.held.>"
+
+    def held_subject(self, function: str) -> str:
+        return f"{self.prefix}.held.{token(function)}"
 
     @property
     def logs_stream(self) -> str:
@@ -87,12 +104,50 @@ def msg_id(scope: str, message_id: str) -> str:
     return hashlib.sha256(f"{scope}:{message_id}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def event_headers(*, functions: Sequence[str], source: str, type_: str, dedupe: str | None) -> dict[str, str]:
-    """Headers of one event message; `dedupe` is its Nats-Msg-Id (None: no dedupe)."""
+def event_headers(
+    *,
+    functions: Sequence[str],
+    source: str,
+    type_: str,
+    dedupe: str | None,
+    attempts: int = 0,
+    due: float | None = None,
+) -> dict[str, str]:
+    """Headers of one event message; `dedupe` is its Nats-Msg-Id (None: no dedupe).
+
+    A retry is a new message routed to its one function, carrying the attempts made so far
+    and when it is due (wall clock): the node that fetches it early naks it until then.
+    """
     headers = {H_FUNCTIONS: _ascii_json(list(functions)), H_SOURCE: _ascii_json(source), H_TYPE: _ascii_json(type_)}
     if dedupe:
         headers[H_MSG_ID] = dedupe
+    if attempts:
+        headers[H_ATTEMPTS] = str(attempts)
+    if due is not None:
+        headers[H_DUE] = f"{due:.3f}"
     return headers
+
+
+def parked_headers(*, function: str, source: str, type_: str, attempts: int) -> dict[str, str]:
+    """Headers of an event parked for a held function (`P.held.<token>`), attempts kept."""
+    return {
+        H_FUNCTION: _ascii_json(function),
+        H_SOURCE: _ascii_json(source),
+        H_TYPE: _ascii_json(type_),
+        H_ATTEMPTS: str(attempts),
+    }
+
+
+def header_number(headers: Mapping[str, str] | None, name: str) -> float | None:
+    """A numeric header (attempts, due), None when missing or malformed."""
+    raw = (headers or {}).get(name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if value == value and abs(value) != float("inf") else None
 
 
 def dead_headers(*, function: str, source: str, type_: str, attempts: int, error: str | None) -> dict[str, str]:

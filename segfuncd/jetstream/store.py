@@ -30,6 +30,7 @@ from __future__ import annotations
 import collections
 import itertools
 import json
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -61,7 +62,21 @@ from ..store.models import LOG_LEVELS
 from ..store.timeline import ErrorGroup, MinuteBucket
 from . import cluster
 from .bridge import AsyncioThread
-from .codec import H_SOURCE, Names, dead_headers, event_headers, header_json, msg_id, routed_to, token
+from .codec import (
+    H_ATTEMPTS,
+    H_DUE,
+    H_SOURCE,
+    H_TYPE,
+    Names,
+    dead_headers,
+    event_headers,
+    header_json,
+    header_number,
+    msg_id,
+    parked_headers,
+    routed_to,
+    token,
+)
 
 log = get_logger()
 
@@ -71,6 +86,9 @@ MAX_HELD = 400  # messages of one function on this node: buffered + leased
 INFO_TTL_S = 1.0  # status reads the cluster's figures at most this often
 SYNC_INTERVAL_S = 1.0  # new functions get their consumer and fetch task this soon
 ACK_MARGIN_S = 5.0  # ack_wait = runtime.timeout_ms + this
+DUE_SLACK_S = 0.02  # a retry fetched this close to its due time runs now
+UNPARK_S = 5.0  # parked events of a function this node runs are moved back this often
+PARK_RETRY_S = 5.0  # an event that could not be parked comes back this soon
 SETTLE_CHUNK = 1000
 
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode
@@ -144,7 +162,7 @@ class JetStreamStore:
     ) -> None:
         self._bridge, self._conn, self._config, self._local = bridge, conn, config, local
         self._names = Names(config.stream)
-        self._ack_wait_s, self._clock = ack_wait_s, clock
+        self._ack_wait_s, self._clock, self._wall = ack_wait_s, clock, time.time
         self._max_held, self._fetch_batch = max_held, fetch_batch
         self._ids = itertools.count(1)
         self._held: dict[int, _Held] = {}  # fetched, not yet answered (buffered or leased)
@@ -269,11 +287,21 @@ class JetStreamStore:
 
     async def _take(self, function: str, feed: _Feed, msgs: list[Any]) -> None:
         skip: list[cluster.Settle] = []
+        parked: list[_Held] = []
+        wall = self._wall()
         for m in msgs:
             if function not in routed_to(m.headers):
                 skip.append(cluster.Settle(m, "ack"))  # not routed to this function: its consumer lets go
                 continue
-            lease_id = next(self._ids)
+            attempts = max(0, int(header_number(m.headers, H_ATTEMPTS) or 0))
+            due = header_number(m.headers, H_DUE)
+            if due is not None and due > wall + DUE_SLACK_S:
+                skip.append(cluster.Settle(m, "nak", due - wall))  # a retry, not due yet
+                continue
+            source = str(header_json(m.headers, H_SOURCE, ""))
+            if feed.held:  # cannot run here now: parked, at no cost while it waits
+                parked.append(_Held(msg=m, function=function, source=source, type=_type_of(m), attempts=attempts))
+                continue
             try:
                 event = json.loads(m.data)
                 if not isinstance(event, dict):
@@ -282,13 +310,9 @@ class JetStreamStore:
                 log.error("cluster_message_unreadable", function=function, error=str(exc))
                 skip.append(cluster.Settle(m, "term"))
                 continue
-            attempts = max(0, int(m.metadata.num_delivered or 1) - 1)
+            lease_id = next(self._ids)
             self._held[lease_id] = _Held(
-                msg=m,
-                function=function,
-                source=str(header_json(m.headers, H_SOURCE, "")),
-                type=str(event.get("type", "")),
-                attempts=attempts,
+                msg=m, function=function, source=source, type=str(event.get("type", "")), attempts=attempts
             )
             feed.buffer.append(lease_id)
             self._leases[lease_id] = Lease(
@@ -303,6 +327,8 @@ class JetStreamStore:
             self._signal_work()
         if skip:
             await self._answer(skip, "skip")
+        if parked:
+            await self._park(parked)
 
     async def lease(self, *, limit: int, lease_s: float, skip: Sequence[str] = ()) -> list[Lease]:
         """Up to `limit` fetched messages, across functions in turn, none of `skip`'s."""
@@ -326,11 +352,12 @@ class JetStreamStore:
         await trio.lowlevel.checkpoint()
 
     async def complete(self, completions: Sequence[Completion]) -> None:
-        """Answer each message as its outcome says; dead letters are stored before their term."""
-        now = self._clock()
+        """Answer each message as its outcome says. A retry and a dead letter are published
+        (and acknowledged by the stream) before the original is acked / terminated."""
+        now, wall = self._clock(), self._wall()
         answers: list[cluster.Settle] = []
-        dead: list[tuple[str, bytes, dict[str, str]]] = []
-        dead_terms: list[cluster.Settle] = []
+        publish: list[tuple[str, bytes, dict[str, str]]] = []
+        then: list[tuple[cluster.Settle, cluster.Settle | None]] = []  # per publish: on success, on failure
         for c in completions:
             held = self._let_go(c.delivery_id)
             if held is None:
@@ -342,7 +369,18 @@ class JetStreamStore:
                 answers.append(cluster.Settle(held.msg, "term"))
             elif c.state is DeliveryState.PENDING:
                 delay = max(0.0, (c.next_attempt_at or now) - now)
-                answers.append(cluster.Settle(held.msg, "nak", delay))
+                headers = event_headers(
+                    functions=[held.function],
+                    source=held.source,
+                    type_=held.type,
+                    dedupe=f"retry:{held.msg.metadata.sequence.stream}:{held.attempts + 1}",
+                    attempts=held.attempts + 1,
+                    due=wall + delay,
+                )
+                publish.append((self._names.events_subject, held.msg.data, headers))
+                # If the copy cannot be stored, the original waits out the delay instead
+                # (that attempt is then not counted: at-least-once either way).
+                then.append((cluster.Settle(held.msg, "ack"), cluster.Settle(held.msg, "nak", delay)))
             else:  # DEAD
                 headers = dead_headers(
                     function=held.function,
@@ -351,22 +389,29 @@ class JetStreamStore:
                     attempts=held.attempts + 1,
                     error=c.result.error,
                 )
-                dead.append((self._names.dead_subject(held.function), held.msg.data, headers))
-                dead_terms.append(cluster.Settle(held.msg, "term"))
-        if dead:
+                publish.append((self._names.dead_subject(held.function), held.msg.data, headers))
+                # Not terminated when the dead letter cannot be stored: the cluster redelivers
+                # it after ack_wait, and it dies again.
+                then.append((cluster.Settle(held.msg, "term"), None))
+        error: Exception | None = None
+        if publish:
             try:
-                acks = await self._bridge.run(partial(cluster.publish_all, self._conn, dead))
-                failed = next((a for a in acks if isinstance(a, BaseException)), None)
-                if failed is not None:
-                    raise failed
-                answers.extend(dead_terms)
+                acks = await self._bridge.run(partial(cluster.publish_all, self._conn, publish))
             except Exception as exc:
-                # Not terminated: the cluster redelivers them after ack_wait, and they die again.
-                error = cluster.translate(exc, doing="storing dead letters")
-                await self._answer(answers, "complete")
-                self._fault("complete", error)
-                raise error from exc
+                acks = [exc] * len(publish)
+            for ack, (ok, failed) in zip(acks, then, strict=True):
+                if isinstance(ack, BaseException):
+                    error = error or cluster.translate(ack, doing="storing retries and dead letters")
+                    if failed is not None:
+                        answers.append(failed)
+                else:
+                    answers.append(ok)
         await self._answer(answers, "complete")
+        if error is not None:
+            failure = error if isinstance(error, StoreError) else ClusterError(str(error))  # the dispatcher's type
+            self._fault("complete", failure)
+            raise failure
+        self._faults.pop("complete", None)
 
     async def postpone(self, ids: Sequence[int], *, until: float, reason: str) -> None:
         """Back to the cluster, due at `until` (nak with that delay)."""
@@ -375,17 +420,40 @@ class JetStreamStore:
         self._signal_work()
 
     async def hold(self, function: str, ids: Sequence[int], *, reason: str) -> None:
-        """This node cannot run `function`: hand its messages back and stop fetching it until wake()."""
+        """This node cannot run `function` (paused, failing to load): its events are parked
+        in the held stream (attempts kept) until a node that can run it moves them back."""
         feed = self._feeds.get(function)
         waiting = list(feed.buffer) if feed is not None else []
         if feed is not None:
             feed.held = True
-            feed.buffer.clear()
-            for i in waiting:
-                self._leases.pop(i, None)
-        answers = [cluster.Settle(h.msg, "nak") for h in self._let_go_all([*ids, *waiting])]
-        await self._answer(answers, "hold")
-        log.info("cluster_function_held", function=function, reason=reason, handed_back=len(answers))
+        parked = self._let_go_all([*ids, *waiting])
+        await self._park(parked)
+        log.info("cluster_function_held", function=function, reason=reason, parked=len(parked))
+
+    async def _park(self, items: list[_Held]) -> None:
+        """Into `P.held.<function>` (awaited), then acked; on failure naked to try again later."""
+        if not items:
+            return
+        publish = [
+            (
+                self._names.held_subject(h.function),
+                h.msg.data,
+                parked_headers(function=h.function, source=h.source, type_=h.type, attempts=h.attempts),
+            )
+            for h in items
+        ]
+        try:
+            acks = await self._bridge.run(partial(cluster.publish_all, self._conn, publish))
+        except Exception as exc:
+            acks = [exc] * len(publish)
+        answers = [
+            cluster.Settle(h.msg, "nak", PARK_RETRY_S) if isinstance(a, BaseException) else cluster.Settle(h.msg, "ack")
+            for h, a in zip(items, acks, strict=True)
+        ]
+        failed = next((a for a in acks if isinstance(a, BaseException)), None)
+        if failed is not None:
+            log.error("cluster_park_failed", error=str(cluster.translate(failed, doing="parking held events")))
+        await self._answer(answers, "park")
 
     async def held_functions(self) -> list[str]:
         await trio.lowlevel.checkpoint()
@@ -396,15 +464,49 @@ class JetStreamStore:
         await self._answer([cluster.Settle(h.msg, "nak") for h in self._let_go_all(ids)], "release")
 
     async def wake(self, function: str) -> int:
-        """`function` runs here again: fetch it."""
-        await trio.lowlevel.checkpoint()
+        """`function` runs here again: fetch it, and move its parked events back."""
         feed = self._feeds.get(function)
-        if feed is None or not feed.held:
+        if feed is not None and feed.held:
+            feed.held = False
+            feed.poke()
+        return await self._unpark(function)
+
+    async def _unpark(self, function: str) -> int:
+        try:
+            n = await self._bridge.run(
+                partial(
+                    cluster.move_back,
+                    self._conn,
+                    self._names,
+                    stream=self._names.held_stream,
+                    subject=self._names.held_subject(function),
+                    kind="unpark",
+                    keep_attempts=True,
+                )
+            )
+        except Exception as exc:
+            log.error("cluster_unpark_failed", function=function, error=str(cluster.translate(exc, doing="unparking")))
             return 0
-        feed.held = False
-        feed.poke()
-        self._signal_work()
-        return 1
+        if n:
+            log.info("cluster_unparked", function=function, events=n)
+            self._signal_work()
+        return n
+
+    async def _unpark_forever(self) -> None:
+        """Every UNPARK_S: events parked by any node for a function this node runs now go back."""
+        while True:
+            await trio.sleep(UNPARK_S)
+            live = {token(f): f for f, feed in self._feeds.items() if not feed.held}
+            if not live:
+                continue
+            try:
+                counts = await self._bridge.run(partial(cluster.held_counts, self._conn, self._names))
+            except Exception as exc:
+                log.error("cluster_unpark_failed", error=str(cluster.translate(exc, doing="reading parked events")))
+                continue
+            for tok, n in counts.items():
+                if n and tok in live:
+                    await self._unpark(live[tok])
 
     async def next_due(self, *, skip: Sequence[str] = ()) -> float | None:
         await trio.lowlevel.checkpoint()
@@ -469,13 +571,17 @@ class JetStreamStore:
             )
         if function is not None:
             await self._ensure(function)
+        subject = self._names.dead_subjects if function is None else self._names.dead_subject(function)
         try:
             n = await self._bridge.run(
                 partial(
-                    cluster.replay,
+                    cluster.move_back,
                     self._conn,
                     self._names,
-                    function_token=None if function is None else token(function),
+                    stream=self._names.dead_stream,
+                    subject=subject,
+                    kind="replay",
+                    keep_attempts=False,
                 )
             )
         except Exception as exc:
@@ -509,6 +615,10 @@ class JetStreamStore:
             out[name] = out.get(name, 0) + int(n)
         return out
 
+    def _parked_by_function(self, info: cluster.Info) -> dict[str, int]:
+        by_token = {token(c.config.description or ""): c.config.description or "" for c in info.consumers}
+        return {by_token.get(tok, tok): n for tok, n in info.held.items()}
+
     async def cluster_stats(self) -> ClusterStats | None:
         info, error = await self._cluster_info()
         if info is None:
@@ -538,6 +648,7 @@ class JetStreamStore:
             current_replicas=0 if cl is None else sum(1 for r in (cl.replicas or []) if r.current),
             dead=int(info.dead.state.messages),
             dead_by_function=self._dead_by_function(info),
+            parked=sum(info.held.values()),
             consumers={
                 c.config.description or c.name: ConsumerFigures(
                     pending=int(c.num_pending or 0),
@@ -559,6 +670,8 @@ class JetStreamStore:
                 name = c.config.description or c.name
                 pending[name] = int(c.num_pending or 0) + int(c.num_ack_pending or 0)
             dead = self._dead_by_function(info)
+            for name, n in self._parked_by_function(info).items():
+                pending[name] = pending.get(name, 0) + n
         functions: dict[str, FunctionStats] = {}
         for name in sorted(set(self._counts) | set(pending) | set(dead)):
             k = self._counts.get(name) or _Counts()
@@ -744,6 +857,10 @@ class JetStreamStore:
         await self._answer([cluster.Settle(h.msg, "nak") for h in self._let_go_all(ids)], "close")
 
 
+def _type_of(msg: Any) -> str:
+    return str(header_json(msg.headers, H_TYPE, ""))
+
+
 def _at_least(level: str, minimum: str | None) -> bool:
     """`--level minimum` for a line at `level` (unknown levels match only themselves)."""
     if not minimum:
@@ -820,6 +937,7 @@ async def open_jetstream_store(
                     store._nursery = nursery
                     nursery.start_soon(store._renew_forever)
                     nursery.start_soon(store._sync_forever)
+                    nursery.start_soon(store._unpark_forever)
                     try:
                         yield store
                     finally:
