@@ -14,13 +14,18 @@ Rules:
   held message each ack_wait / 3, so a slow invocation is not redelivered elsewhere; a
   node killed with -9 stops sending them, and after ack_wait the cluster hands its
   messages to another node (at-least-once; duplicates bounded by what it held).
-* Outcomes: delivered / filtered -> ack; discarded -> term; retry -> nak(delay) with our
-  schedule (outcomes.next_attempt_at, as the dispatcher computed it); dead -> published to
-  the dead-letter stream (awaited), then term. postpone -> nak(delay); release -> nak now
-  (another node may take it at once); hold -> nak now and stop fetching that function
-  here until wake(); a node without a live version leaves the events to nodes that have one.
-* Attempt numbers are the consumer's delivery count minus one: a delivery handed back by
-  a crashed node or a hold counts as an attempt (the SQLite store does not count those).
+* Outcomes: delivered / filtered -> ack; discarded -> term; retry -> a copy published
+  with attempts + 1 and its due time (outcomes.next_attempt_at, as the dispatcher
+  computed it), then the original acked; the node that fetches the copy early naks it
+  until it is due. Dead -> published to the dead-letter stream (awaited), then term.
+  postpone -> nak(delay); release -> nak now (another node may take it at once).
+* hold (paused here, failing to load here) -> the function's events are parked in the
+  held stream (awaited, then acked), and new ones are parked as they are fetched: they
+  cost nothing while they wait, and events of other functions are still acked, so the
+  interest stream does not fill up behind a held function. wake() and a look every
+  UNPARK_S on every node that runs the function move them back to the events stream.
+* Attempts travel in the message (Segfuncd-Attempts): a delivery handed back by a
+  crashed node, a release or a hold does not use one up (as with SQLite).
 * What stays local, in the node's own SQLite store: logs, pauses, the metrics windows, and
   this node's outcome counters (status shows them next to the cluster's figures).
 """

@@ -240,7 +240,7 @@ def test_start_errors_name_the_cause(tmp_path: Any, daemon: Any, sink: Any) -> N
         where.mkdir()
         d = DaemonProc(where, make_config(where, config_text), {})
         with pytest.raises(AssertionError) as info:
-            d.start(timeout=20)
+            d.start(timeout=45)
         assert d.proc is not None and d.proc.returncode == 1
         return str(info.value)
 
@@ -362,3 +362,24 @@ def test_logs_cluster_on_sqlite_says_there_is_no_cluster(daemon: Any) -> None:
     d = daemon()
     out = d.ctl("logs", "--cluster")
     assert out.returncode != 0 and "SQLite" in (out.stdout + out.stderr), out.stdout + out.stderr
+
+
+def test_a_node_that_pauses_a_function_parks_its_events_for_a_node_that_runs_it(
+    daemon: Any, sink: Any, nats_one: Any
+) -> None:
+    """Pause is per node: a's share of the events is parked in the held stream (no churn,
+    attempts kept) and b, where the function runs, moves them back and delivers them all."""
+    config = nats_cluster_toml([nats_one]) + _fn(sink)
+    a = daemon(config, plugins={"fn": POST}, subdir="a")
+    _live(a)
+    assert a.ctl("pause", "fn").returncode == 0
+    sent = [f"p{i}" for i in range(30)]
+    r = a.post("/v1/batch", {"batch": [{"type": "track", "userId": "u", "event": "E", "messageId": m} for m in sent]})
+    assert r.status_code == 200
+    a.wait_until(lambda: (a.status().get("cluster") or {}).get("parked") == 30, what="30 parked by a")
+    assert sink.requests == []
+    b = daemon(config, plugins={"fn": POST}, subdir="b")
+    _live(b)
+    b.wait_until(lambda: set(_ids(sink)) == set(sent), timeout=30, what="b delivers what a parked")
+    assert sum(_ids(sink).values()) == 30  # each once
+    assert (b.status().get("cluster") or {}).get("parked") == 0
