@@ -14,7 +14,9 @@ Each setup runs bench/e2e_plugin.js (one fetch POST per event) against bench/e2e
 measures two phases:
   intake only   the function paused, N events posted by --posters threads in batches of
                 100 (/v1/batch): accepted events/s and CPU µs per event of the daemon(s) and
-                of the nats-server(s): what taking an event costs.
+                of the nats-server(s): what taking an event costs. On JetStream a paused
+                function's events are parked (one more publish + ack each, in the daemon
+                and nats columns), so there these figures are an upper bound.
   end to end    resumed first, the backlog delivered, then N more events posted while
                 delivery runs: accepted/s, delivered/s (first post -> last event at the
                 sink), p50/p99 intake-to-sink (queueing included: a burst), and CPU µs
