@@ -41,6 +41,7 @@ PUBLISH_TIMEOUT_S = 5.0
 LOG_STREAM_BYTES = 64 << 20  # the cluster's log stream: size-capped, oldest dropped
 LOG_STREAM_MSGS = 100_000  # messages (each a batch of lines from one node)
 LOG_READ_MSGS = 500  # `logs --cluster` reads at most this many of the newest messages  # an unconfirmed publish (no quorum) fails the request: 503
+MAX_NAK_DELAY_S = 86_400.0  # a Segfuncd-Due header far in the future (not ours) waits a day, not forever
 MAX_ACK_PENDING = 20_000  # per function consumer, all nodes together
 # Stream-full answers (JSStreamStoreFailedF, max bytes / messages / insufficient resources).
 FULL_ERR_CODES = frozenset({10077, 10047, 10028, 10039})
@@ -368,7 +369,8 @@ async def settle(conn: Connection, items: Sequence[Settle]) -> None:
         elif item.action == "term":
             await item.msg.term()
         elif item.action == "nak":
-            await item.msg.nak(delay=item.delay_s if item.delay_s and item.delay_s > 0 else None)
+            delay = min(item.delay_s, MAX_NAK_DELAY_S) if item.delay_s and item.delay_s > 0 else None
+            await item.msg.nak(delay=delay)
         else:
             await item.msg.in_progress()
     await conn.nc.flush(timeout=int(PUBLISH_TIMEOUT_S))
