@@ -42,7 +42,10 @@ LOG_STREAM_BYTES = 64 << 20  # the cluster's log stream: size-capped, oldest dro
 LOG_STREAM_MSGS = 100_000  # messages (each a batch of lines from one node)
 LOG_READ_MSGS = 500  # `logs --cluster` reads at most this many of the newest messages  # an unconfirmed publish (no quorum) fails the request: 503
 MAX_NAK_DELAY_S = 86_400.0  # a Segfuncd-Due header far in the future (not ours) waits a day, not forever
-MAX_ACK_PENDING = 20_000  # per function consumer, all nodes together
+# Unlimited: a retry waiting for its due time (nak with delay) counts as ack-pending, and a
+# limit would stop a function's new events behind its retry backlog. What a node holds at
+# once is bounded by the store's fetch sizes (MAX_HELD) instead.
+MAX_ACK_PENDING = -1
 # Stream-full answers (JSStreamStoreFailedF, max bytes / messages / insufficient resources).
 FULL_ERR_CODES = frozenset({10077, 10047, 10028, 10039})
 FULL_WORDS = ("maximum bytes", "maximum messages", "insufficient resources", "resource limits")
