@@ -38,6 +38,7 @@ from .codec import H_ATTEMPTS, H_FUNCTION, H_SOURCE, H_TYPE, Names, event_header
 
 STREAM_SETUP_S = 30.0  # at start: how long creating the streams may keep failing for a passing cause
 PUBLISH_TIMEOUT_S = 5.0
+MOVE_FETCH_WAIT_S = 3.0  # replay / unpark: one fetch may wait this long on a busy server
 LOG_STREAM_BYTES = 64 << 20  # the cluster's log stream: size-capped, oldest dropped
 LOG_STREAM_MSGS = 100_000  # messages (each a batch of lines from one node)
 LOG_READ_MSGS = 500  # `logs --cluster` reads at most this many of the newest messages  # an unconfirmed publish (no quorum) fails the request: 503
@@ -400,8 +401,11 @@ async def move_back(
     sub = await js.pull_subscribe(subject, stream=stream, config=ConsumerConfig(inactive_threshold=30.0, ack_wait=30.0))
     moved = 0
     try:
-        while moved < limit:
-            msgs = await fetch(sub, 100, wait_s=0.3)
+        # As many as match now (the consumer's pending count): an empty fetch on a busy
+        # server must not end a replay early, and what arrives later waits for the next one.
+        expected = min(limit, int((await sub.consumer_info()).num_pending or 0))
+        while moved < expected:
+            msgs = await fetch(sub, min(100, expected - moved), wait_s=MOVE_FETCH_WAIT_S)
             if not msgs:
                 break
             items = []

@@ -36,11 +36,9 @@ import collections
 import itertools
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import trio
@@ -49,13 +47,12 @@ from ..clock import steady_time
 from ..config import JetStreamConfig
 from ..errors import ClusterError, StoreError
 from ..log import get_logger
-from ..outcomes import DeliveryState, Outcome
-from ..storage import ClusterStats, ConsumerFigures
+from ..outcomes import DeliveryState
+from ..storage import ClusterStats
 from ..store import (
     Completion,
     DeliveryDetail,
     DeliverySummary,
-    FunctionStats,
     Lease,
     LogRecord,
     NewEvent,
@@ -63,9 +60,8 @@ from ..store import (
     StoreFault,
     StoreStats,
 )
-from ..store.models import LOG_LEVELS
 from ..store.timeline import ErrorGroup, MinuteBucket
-from . import cluster
+from . import cluster, figures, loglines
 from .bridge import AsyncioThread
 from .codec import (
     H_ATTEMPTS,
@@ -128,27 +124,6 @@ class _Feed:
         self.changed = trio.Event()
 
 
-@dataclass(slots=True)
-class _Counts:
-    """This node's outcome counters for one function (since start)."""
-
-    accepted: int = 0
-    delivered: int = 0
-    discarded: int = 0
-    filtered: int = 0
-    failed: int = 0
-    retried: int = 0
-    dead_lettered: int = 0
-    replayed: int = 0
-    attempts: int = 0
-    duration_ms_total: float = 0.0
-    last_error: str | None = None
-    last_error_at: float | None = None
-    last_delivered_at: float | None = None
-    discarded_by_reason: dict[str, int] = field(default_factory=dict)
-    filtered_by_reason: dict[str, int] = field(default_factory=dict)
-
-
 class JetStreamStore:
     """The cluster's queue plus the node's local store; made by `open_jetstream_store()`."""
 
@@ -174,7 +149,7 @@ class JetStreamStore:
         self._leases: dict[int, Lease] = {}  # buffered, not yet leased
         self._feeds: dict[str, _Feed] = {}
         self._ensuring: dict[str, trio.Lock] = {}
-        self._counts: dict[str, _Counts] = {}
+        self._counts: dict[str, figures.Counts] = {}
         self._faults: dict[str, StoreFault] = {}
         self._work_generation = 0
         self._work_event = trio.Event()
@@ -610,138 +585,22 @@ class JetStreamStore:
         self._info = (self._clock(), info, error)
         return info, error
 
-    def _dead_by_function(self, info: cluster.Info) -> dict[str, int]:
-        by_token = {token(c.config.description or ""): c.config.description or "" for c in info.consumers}
-        out: dict[str, int] = {}
-        prefix = f"{self._names.prefix}.dead."
-        for subject, n in (info.dead.state.subjects or {}).items():
-            tok = subject.removeprefix(prefix)
-            name = by_token.get(tok, tok)
-            out[name] = out.get(name, 0) + int(n)
-        return out
-
-    def _parked_by_function(self, info: cluster.Info) -> dict[str, int]:
-        by_token = {token(c.config.description or ""): c.config.description or "" for c in info.consumers}
-        return {by_token.get(tok, tok): n for tok, n in info.held.items()}
-
     async def cluster_stats(self) -> ClusterStats | None:
         info, error = await self._cluster_info()
-        if info is None:
-            return ClusterStats(
-                backend="jetstream",
-                connected_url=None,
-                stream=self._names.events_stream,
-                messages=0,
-                bytes=0,
-                max_bytes=self._config.max_bytes,
-                replicas=self._config.replicas,
-                leader=None,
-                current_replicas=0,
-                dead=0,
-                error=error,
-            )
-        state, cl = info.events.state, info.events.cluster
-        return ClusterStats(
-            backend="jetstream",
-            connected_url=info.connected_url,
-            stream=self._names.events_stream,
-            messages=int(state.messages),
-            bytes=int(state.bytes),
-            max_bytes=int(info.events.config.max_bytes or 0),
-            replicas=int(info.events.config.num_replicas or 1),
-            leader=None if cl is None else cl.leader,
-            current_replicas=0 if cl is None else sum(1 for r in (cl.replicas or []) if r.current),
-            dead=int(info.dead.state.messages),
-            dead_by_function=self._dead_by_function(info),
-            parked=sum(info.held.values()),
-            consumers={
-                c.config.description or c.name: ConsumerFigures(
-                    pending=int(c.num_pending or 0),
-                    ack_pending=int(c.num_ack_pending or 0),
-                    redelivered=int(c.num_redelivered or 0),
-                    waiting=int(c.num_waiting or 0),
-                )
-                for c in info.consumers
-            },
-        )
+        return figures.cluster_stats(info, error, names=self._names, config=self._config)
 
     async def stats(self) -> StoreStats:
         """The cluster's queue figures (pending, dead) with this node's outcome counters."""
         info, _error = await self._cluster_info()
-        pending: dict[str, int] = {}
-        dead: dict[str, int] = {}
-        if info is not None:
-            for c in info.consumers:
-                name = c.config.description or c.name
-                pending[name] = int(c.num_pending or 0) + int(c.num_ack_pending or 0)
-            dead = self._dead_by_function(info)
-            for name, n in self._parked_by_function(info).items():
-                pending[name] = pending.get(name, 0) + n
-        functions: dict[str, FunctionStats] = {}
-        for name in sorted(set(self._counts) | set(pending) | set(dead)):
-            k = self._counts.get(name) or _Counts()
-            functions[name] = FunctionStats(
-                function=name,
-                accepted=k.accepted,
-                delivered=k.delivered,
-                discarded=k.discarded,
-                filtered=k.filtered,
-                failed=k.failed,
-                retried=k.retried,
-                dead_lettered=k.dead_lettered,
-                replayed=k.replayed,
-                attempts=k.attempts,
-                duration_ms_total=k.duration_ms_total,
-                pending=pending.get(name, 0),
-                retrying=0,
-                dead=dead.get(name, 0),
-                last_error=k.last_error,
-                last_error_at=k.last_error_at,
-                last_delivered_at=k.last_delivered_at,
-                discarded_by_reason=dict(k.discarded_by_reason),
-                filtered_by_reason=dict(k.filtered_by_reason),
-            )
-        return StoreStats(
-            pending=sum(pending.values()),
-            leased=len(self._held),
-            dead=0 if info is None else int(info.dead.state.messages),
-            oldest_pending_age_s=None,
-            functions=functions,
-            healthy=self.healthy,
-            fault=self.fault,
+        return figures.store_stats(
+            self._counts, info, names=self._names, leased=len(self._held), healthy=self.healthy, fault=self.fault
         )
 
-    def _count(self, function: str) -> _Counts:
-        found = self._counts.get(function)
-        if found is None:
-            found = self._counts[function] = _Counts()
-        return found
+    def _count(self, function: str) -> figures.Counts:
+        return figures.counts_for(self._counts, function)
 
     def _record(self, c: Completion, now: float) -> None:
-        k = self._count(c.function)
-        result = c.result
-        if c.state is DeliveryState.FILTERED:
-            k.filtered += 1
-            reason = result.error_message or "dropped"
-            k.filtered_by_reason[reason] = k.filtered_by_reason.get(reason, 0) + 1
-            return
-        k.attempts += 1
-        k.duration_ms_total += result.duration_ms
-        if result.outcome is Outcome.DELIVERED:
-            k.delivered += 1
-            k.last_delivered_at = now
-        elif result.outcome is Outcome.DISCARDED:
-            k.discarded += 1
-            reason = result.error_name or "discarded"
-            k.discarded_by_reason[reason] = k.discarded_by_reason.get(reason, 0) + 1
-        elif result.outcome is Outcome.RETRY:
-            k.retried += 1
-        else:
-            k.failed += 1
-        if c.state is DeliveryState.DEAD:
-            k.dead_lettered += 1
-        if result.error:
-            k.last_error, k.last_error_at = result.error, now
+        figures.record(self._counts, c, now)
 
     @property
     def healthy(self) -> bool:
@@ -797,7 +656,7 @@ class JetStreamStore:
         await self._local.append_logs(records)
         if not records:
             return
-        payload = _encode([_log_json(r, self._node) for r in records]).encode("ascii")
+        payload = loglines.encode(records, self._node)
         try:
             await self._bridge.run(
                 partial(cluster.publish_logs, self._conn, self._names.logs_subject(self._node), payload)
@@ -815,27 +674,7 @@ class JetStreamStore:
             batches = await self._bridge.run(partial(cluster.read_logs, self._conn, self._names))
         except Exception as exc:
             raise cluster.translate(exc, doing="reading the cluster's log lines") from exc
-        out: list[LogRecord] = []
-        for raw in batches:
-            try:
-                items = json.loads(raw)
-            except ValueError:
-                continue
-            for item in items if isinstance(items, list) else []:
-                record = _log_record(item)
-                if record is None:
-                    continue
-                if function is not None and record.function != function:
-                    continue
-                if message_id is not None and record.message_id != message_id:
-                    continue
-                if not _at_least(record.level, level):
-                    continue
-                out.append(record)
-            if len(out) >= 4 * limit:
-                break
-        out.sort(key=lambda r: r.time)
-        return out[-limit:] if limit else []
+        return loglines.newest(batches, limit=limit, function=function, level=level, message_id=message_id)
 
     async def read_logs(
         self,
@@ -856,7 +695,14 @@ class JetStreamStore:
     def set_limits(self, *, max_pending: int, retention_s: float, log_lines: int) -> None:
         self._local.set_limits(max_pending=max_pending, retention_s=retention_s, log_lines=log_lines)
 
-    async def _hand_back_all(self) -> None:
+    def start_tasks(self, nursery: trio.Nursery) -> None:
+        """Renewals, new functions' consumers, unparking; fetch tasks start in `nursery` too."""
+        self._nursery = nursery
+        nursery.start_soon(self._renew_forever)
+        nursery.start_soon(self._sync_forever)
+        nursery.start_soon(self._unpark_forever)
+
+    async def hand_back_all(self) -> None:
         """At close: every message still held goes back to the cluster now (nak)."""
         ids = list(self._held)
         await self._answer([cluster.Settle(h.msg, "nak") for h in self._let_go_all(ids)], "close")
@@ -866,100 +712,4 @@ def _type_of(msg: Any) -> str:
     return str(header_json(msg.headers, H_TYPE, ""))
 
 
-def _at_least(level: str, minimum: str | None) -> bool:
-    """`--level minimum` for a line at `level` (unknown levels match only themselves)."""
-    if not minimum:
-        return True
-    try:
-        return LOG_LEVELS.index(level.lower()) >= LOG_LEVELS.index(minimum.lower())
-    except ValueError:
-        return level.lower() == minimum.lower()
-
-
-def _log_json(r: LogRecord, node: str) -> dict[str, Any]:
-    return {
-        "time": r.time,
-        "level": r.level,
-        "source": r.source,
-        "function": r.function,
-        "version": r.version,
-        "message_id": r.message_id,
-        "outcome": r.outcome,
-        "message": r.message,
-        "fields": {**{k: v for k, v in r.fields.items() if isinstance(v, (str, int, float, bool))}, "node": node},
-    }
-
-
-def _log_record(item: Any) -> LogRecord | None:
-    """A log line from another node; None when it is not one (the stream is shared)."""
-    if not isinstance(item, dict):
-        return None
-    try:
-        fields = item.get("fields")
-        return LogRecord(
-            time=float(item["time"]),
-            level=str(item["level"]),
-            source=str(item["source"]),
-            function=None if item.get("function") is None else str(item["function"]),
-            version=None if item.get("version") is None else str(item["version"]),
-            message_id=None if item.get("message_id") is None else str(item["message_id"]),
-            outcome=None if item.get("outcome") is None else str(item["outcome"]),
-            message=str(item["message"]),
-            fields=dict(fields) if isinstance(fields, dict) else {},
-        )
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-@asynccontextmanager
-async def open_jetstream_store(
-    config: JetStreamConfig,
-    *,
-    local: Store,
-    resolve: Callable[[str], Path],
-    ack_wait_s: float,
-    node: str = "",
-    clock: Callable[[], float] = steady_time,
-) -> AsyncIterator[JetStreamStore]:
-    """Connect, create or update the streams, serve until the block exits, then hand back what is held."""
-    bridge = AsyncioThread()
-    try:
-        conn = await bridge.run(partial(cluster.connect, config, resolve=resolve))
-        try:
-            await bridge.run(partial(cluster.ensure_streams, conn, Names(config.stream), config))
-            store = JetStreamStore(
-                bridge=bridge, conn=conn, config=config, local=local, ack_wait_s=ack_wait_s, clock=clock, node=node
-            )
-            log.info(
-                "cluster_connected",
-                servers=list(config.servers),
-                stream=store._names.events_stream,
-                replicas=config.replicas,
-                ack_wait_s=ack_wait_s,
-            )
-            try:
-                async with trio.open_nursery() as nursery:
-                    store._nursery = nursery
-                    nursery.start_soon(store._renew_forever)
-                    nursery.start_soon(store._sync_forever)
-                    nursery.start_soon(store._unpark_forever)
-                    try:
-                        yield store
-                    finally:
-                        nursery.cancel_scope.cancel()
-            except BaseExceptionGroup as group:
-                if len(group.exceptions) == 1:
-                    raise group.exceptions[0] from group.exceptions[0].__cause__
-                raise
-            finally:
-                with trio.CancelScope(shield=True), trio.move_on_after(5):
-                    await store._hand_back_all()
-        finally:
-            with trio.CancelScope(shield=True), trio.move_on_after(5):
-                await bridge.run(partial(cluster.close, conn))
-    finally:
-        with trio.CancelScope(shield=True):
-            await bridge.close()
-
-
-__all__ = ["JetStreamStore", "ack_wait_for", "open_jetstream_store"]
+__all__ = ["JetStreamStore", "ack_wait_for"]
