@@ -66,6 +66,7 @@ from .bridge import AsyncioThread
 from .codec import (
     H_ATTEMPTS,
     H_DUE,
+    H_MSG_ID,
     H_SOURCE,
     H_TYPE,
     Names,
@@ -158,6 +159,7 @@ class JetStreamStore:
         self._info: tuple[float, cluster.Info | None, str | None] = (-1e18, None, None)
         self._rotate = 0
         self._node = node
+        self._headers: dict[tuple[tuple[str, ...], str, str], dict[str, str]] = {}
         self._logs_not_shared = 0
 
     # --- setup ------------------------------------------------------------------------------
@@ -217,11 +219,10 @@ class JetStreamStore:
                 body = _encode(e.body).encode("ascii")
             except (TypeError, ValueError) as exc:
                 raise StoreError(f"event {i} cannot be stored: {exc}") from exc
-            dedupe = msg_id(e.dedupe_scope, e.message_id) if e.message_id else None
-            functions = list(dict.fromkeys(e.functions))
-            items.append(
-                (subject, body, event_headers(functions=functions, source=e.source, type_=e.type, dedupe=dedupe))
-            )
+            headers = dict(self._base_headers(e.functions, e.source, e.type))
+            if e.message_id:
+                headers[H_MSG_ID] = msg_id(e.dedupe_scope, e.message_id)
+            items.append((subject, body, headers))
             index.append(i)
         out = [True] * len(events)
         if not items:
@@ -239,6 +240,16 @@ class JetStreamStore:
                 for function in events[i].functions:
                     self._count(function).accepted += 1
         return out
+
+    def _base_headers(self, functions: tuple[str, ...], source: str, type_: str) -> dict[str, str]:
+        """An event's headers but its Nats-Msg-Id; few distinct ones, so kept (saves 3 JSON encodes per event)."""
+        key = (functions, source, type_)
+        found = self._headers.get(key)
+        if found is None:
+            found = event_headers(functions=list(dict.fromkeys(functions)), source=source, type_=type_, dedupe=None)
+            if len(self._headers) < 1024:
+                self._headers[key] = found
+        return found
 
     # --- delivery ---------------------------------------------------------------------------
 
