@@ -129,6 +129,18 @@ async def _flush_logs(tap: LogTap, store: Storage) -> None:
         )
 
 
+async def follow_pauses(pauses: Pauses, interval_s: float = 1.0) -> None:
+    """Cluster mode: re-read the cluster's paused set every `interval_s` (another node may
+    have paused or resumed a function); a resume here is woken by the dispatcher's look at
+    held functions."""
+    while True:
+        await trio.sleep(interval_s)
+        try:
+            await pauses.load()
+        except StoreError as exc:
+            log.warning("pauses_unreadable", error=str(exc))
+
+
 async def wake_quietly(store: Storage, function: str) -> None:
     """store.wake for the registry: a failing store (disk full) must not stop plugin loading;
     the dispatcher wakes held functions again by itself."""
@@ -257,6 +269,8 @@ async def _serve(daemon: Daemon, store: Storage, pool: RunnerPool, *, task_statu
     async with trio.open_nursery() as root:
         await root.start(serve_signals, reloader, stop, root.cancel_scope)
         root.start_soon(pump_logs, daemon.tap, store)
+        if isinstance(store, JetStreamStore):
+            root.start_soon(follow_pauses, pauses)  # a pause on any node holds the function here too
         await registry.scan()
         reloader.warn_about_config()
         await root.start(registry.watch)

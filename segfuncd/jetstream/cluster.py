@@ -267,6 +267,19 @@ async def ensure_streams(conn: Connection, names: Names, config: JetStreamConfig
     ]
     wanted.append(
         StreamConfig(
+            name=names.pauses_stream,
+            subjects=[names.pauses_subjects],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            num_replicas=config.replicas,
+            max_msgs_per_subject=1,
+            max_bytes=1 << 20,
+            discard=DiscardPolicy.OLD,
+            description="segfuncd paused functions, shared by every node (segfuncctl pause / resume)",
+        )
+    )
+    wanted.append(
+        StreamConfig(
             name=names.logs_stream,
             subjects=[names.logs_subjects],
             retention=RetentionPolicy.LIMITS,
@@ -442,6 +455,30 @@ async def held_counts(conn: Connection, names: Names) -> dict[str, int]:
     info = await conn.js.stream_info(names.held_stream, subjects_filter=names.held_subjects)
     prefix = f"{names.prefix}.held."
     return {subject.removeprefix(prefix): int(n) for subject, n in (info.state.subjects or {}).items()}
+
+
+async def set_paused(conn: Connection, names: Names, function: str, paused: bool) -> None:
+    """Record `function` as paused or not, for every node (the newest message per subject wins)."""
+    payload = json.dumps({"function": function, "paused": paused}).encode()
+    (ack,) = await publish_all(conn, [(names.pauses_subject(function), payload, {})])
+    if isinstance(ack, BaseException):
+        raise ack
+
+
+async def paused(conn: Connection, names: Names) -> frozenset[str]:
+    """The functions paused in the cluster now."""
+    js = conn.js
+    info = await js.stream_info(names.pauses_stream, subjects_filter=names.pauses_subjects)
+    out = set()
+    for subject in info.state.subjects or {}:
+        try:
+            msg = await js.get_msg(names.pauses_stream, subject=subject)
+            value = json.loads(msg.data or b"{}")
+        except (nats.js.errors.NotFoundError, ValueError):
+            continue
+        if isinstance(value, dict) and value.get("paused") is True and isinstance(value.get("function"), str):
+            out.add(value["function"])
+    return frozenset(out)
 
 
 async def publish_logs(conn: Connection, subject: str, payload: bytes) -> None:

@@ -12,6 +12,8 @@ Layout in the cluster, for `[storage.jetstream] stream = "P"`:
   by a node that can run the function (wake, or its periodic look). Attempts are kept.
 * retries are new messages (attempts + 1, due time in headers), the original acked: the
   attempt count lives in the message, so a crash or a hold does not use one up.
+* stream `P_PAUSES`, subjects `P.pauses.<token>`, one message kept per subject: which
+  functions `segfuncctl pause` paused, for every node (a pause is cluster-wide).
 * stream `P_LOGS`, subjects `P.logs.<node>`: every node's log lines (a JSON array per
   message), size-capped, oldest dropped: `segfuncctl logs --cluster`.
 
@@ -72,6 +74,17 @@ class Names:
 
     def held_subject(self, function: str) -> str:
         return f"{self.prefix}.held.{token(function)}"
+
+    @property
+    def pauses_stream(self) -> str:
+        return f"{self.prefix}_PAUSES"
+
+    @property
+    def pauses_subjects(self) -> str:
+        return f"{self.prefix}.pauses.>"
+
+    def pauses_subject(self, function: str) -> str:
+        return f"{self.prefix}.pauses.{token(function)}"
 
     @property
     def logs_stream(self) -> str:

@@ -657,10 +657,23 @@ class JetStreamStore:
         return await self._local.retrying(function, limit=limit)
 
     async def set_paused(self, function: str, paused: bool) -> bool:
-        return await self._local.set_paused(function, paused)
+        """Pause or resume `function` on every node (the cluster's pauses stream); True when
+        that changed anything. Kept in the local store too, for this node's record."""
+        before = await self.paused()
+        try:
+            await self._bridge.run(partial(cluster.set_paused, self._conn, self._names, function, paused))
+        except Exception as exc:
+            raise _failure(exc, doing=f"{'pausing' if paused else 'resuming'} {function}") from exc
+        await self._local.set_paused(function, paused)
+        return (function in before) != paused
 
     async def paused(self) -> frozenset[str]:
-        return await self._local.paused()
+        """The functions paused in the cluster (every node reloads this each PAUSES_S)."""
+        try:
+            names: frozenset[str] = await self._bridge.run(partial(cluster.paused, self._conn, self._names))
+        except Exception as exc:
+            raise _failure(exc, doing="reading the paused functions") from exc
+        return names
 
     async def append_logs(self, records: Sequence[LogRecord]) -> None:
         """Into the local store, and (best effort, one message per call) the cluster's log stream."""
@@ -717,6 +730,12 @@ class JetStreamStore:
         """At close: every message still held goes back to the cluster now (nak)."""
         ids = list(self._held)
         await self._answer([cluster.Settle(h.msg, "nak") for h in self._let_go_all(ids)], "close")
+
+
+def _failure(exc: BaseException, *, doing: str) -> StoreError:
+    """`exc` as a StoreError (what admin and the daemon's tasks catch), whatever translate() made."""
+    error = cluster.translate(exc, doing=doing)
+    return error if isinstance(error, StoreError) else ClusterError(str(error))
 
 
 def _type_of(msg: Any) -> str:

@@ -364,22 +364,42 @@ def test_logs_cluster_on_sqlite_says_there_is_no_cluster(daemon: Any) -> None:
     assert out.returncode != 0 and "SQLite" in (out.stdout + out.stderr), out.stdout + out.stderr
 
 
-def test_a_node_that_pauses_a_function_parks_its_events_for_a_node_that_runs_it(
+def test_pause_on_one_node_holds_the_function_on_every_node_and_resume_on_another_delivers(
     daemon: Any, sink: Any, nats_one: Any
 ) -> None:
-    """Pause is per node: a's share of the events is parked in the held stream (no churn,
-    attempts kept) and b, where the function runs, moves them back and delivers them all."""
+    """The paused set lives in the cluster: b holds what a paused (its events are parked,
+    no churn); resume on b, and every event is delivered once."""
     config = nats_cluster_toml([nats_one]) + _fn(sink)
     a = daemon(config, plugins={"fn": POST}, subdir="a")
+    b = daemon(config, plugins={"fn": POST}, subdir="b")
     _live(a)
+    _live(b)
     assert a.ctl("pause", "fn").returncode == 0
+    b.wait_until(lambda: b.function_status("fn").get("state") == "paused", what="paused on b too")
     sent = [f"p{i}" for i in range(30)]
+    for node, part in ((a, sent[:15]), (b, sent[15:])):
+        batch = [{"type": "track", "userId": "u", "event": "E", "messageId": m} for m in part]
+        assert node.post("/v1/batch", {"batch": batch}).status_code == 200
+    b.wait_until(lambda: (b.status().get("cluster") or {}).get("parked") == 30, what="30 parked")
+    assert sink.requests == []
+    assert b.ctl("resume", "fn").returncode == 0
+    a.wait_until(lambda: set(_ids(sink)) == set(sent), timeout=30, what="every event delivered after resume")
+    assert sum(_ids(sink).values()) == 30  # each once
+    b.wait_until(lambda: (b.status().get("cluster") or {}).get("parked") == 0, what="nothing parked")
+
+
+def test_a_node_that_cannot_load_a_function_parks_its_events_for_a_node_that_can(
+    daemon: Any, sink: Any, nats_one: Any
+) -> None:
+    """A load error is per node: a parks its share, b (which runs the function) moves them back."""
+    config = nats_cluster_toml([nats_one]) + _fn(sink)
+    a = daemon(config, plugins={"fn": "function onTrack( {"}, subdir="a")
+    a.wait_until(lambda: a.function_status("fn").get("state") not in (None, "live"), what="fn failing on a")
+    sent = [f"l{i}" for i in range(30)]
     r = a.post("/v1/batch", {"batch": [{"type": "track", "userId": "u", "event": "E", "messageId": m} for m in sent]})
     assert r.status_code == 200
     a.wait_until(lambda: (a.status().get("cluster") or {}).get("parked") == 30, what="30 parked by a")
-    assert sink.requests == []
     b = daemon(config, plugins={"fn": POST}, subdir="b")
     _live(b)
     b.wait_until(lambda: set(_ids(sink)) == set(sent), timeout=30, what="b delivers what a parked")
     assert sum(_ids(sink).values()) == 30  # each once
-    assert (b.status().get("cluster") or {}).get("parked") == 0
