@@ -92,6 +92,10 @@ DUE_SLACK_S = 0.02  # a retry fetched this close to its due time runs now
 UNPARK_S = 5.0  # parked events of a function this node runs are moved back this often
 PARK_RETRY_S = 5.0  # an event that could not be parked comes back this soon
 SETTLE_CHUNK = 1000
+NO_ROWS = (
+    "delivery listings and attempt records are not available in cluster mode yet: events live in the "
+    "cluster's stream, not in rows (status shows the queue; logs --cluster --message-id finds an event's lines)"
+)
 
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode
 
@@ -639,11 +643,11 @@ class JetStreamStore:
     async def deliveries(
         self, *, function: str | None = None, state: str | None = None, limit: int = 20, message_id: str | None = None
     ) -> list[DeliverySummary]:
-        """Delivery rows live in the cluster, not in rows: none to list (see docs/scaling.md)."""
-        return await self._local.deliveries(function=function, state=state, limit=limit, message_id=message_id)
+        """Not in cluster mode: events live in the stream, not in rows (an empty list would mislead)."""
+        raise ClusterError(NO_ROWS)
 
     async def delivery(self, delivery_id: int) -> DeliveryDetail | None:
-        return await self._local.delivery(delivery_id)
+        raise ClusterError(NO_ROWS)
 
     async def timeline(
         self, *, function: str | None = None, since: float, until: float, step_minutes: int = 1
