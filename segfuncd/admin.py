@@ -72,6 +72,9 @@ DELIVERY_STATES = ("pending", "leased", "retrying", "delivered", "discarded", "f
 log = get_logger()
 
 
+CLUSTER_FOLLOW_S = 1.0  # `logs --cluster -f` looks at the cluster's log stream this often
+
+
 class BadRequest(SegfuncdError):
     """The admin client sent something we cannot act on; answered with `status`."""
 
@@ -317,13 +320,38 @@ class Admin:
     async def _cluster_logs(
         self, q: Mapping[str, str], n: int, function: str | None, level: str | None, message_id: str | None
     ) -> Response:
-        """`logs --cluster`: every node's newest lines, from the cluster's log stream."""
-        if q.get("follow") not in (None, "", "0", "false"):
-            raise BadRequest("--cluster with -f is not supported: follow one node's lines, or drop -f")
-        records = await self.store.cluster_logs(limit=n, function=function, level=level, message_id=message_id)
-        if records is None:
+        """`logs --cluster [-f]`: every node's newest lines, from the cluster's log stream."""
+        found = await self.store.cluster_logs(limit=n, function=function, level=level, message_id=message_id)
+        if found is None:
             raise BadRequest('--cluster: this node runs on SQLite alone ([storage] backend = "sqlite"): no other nodes')
-        return json_response(200, {"logs": [self._log_dict(r) for r in records]})
+        cursor, records = found
+        if q.get("follow") in (None, "", "0", "false"):
+            return json_response(200, {"logs": [self._log_dict(r) for r in records]})
+
+        async def follow() -> AsyncIterator[bytes]:
+            nonlocal cursor
+            for r in records:
+                yield (json.dumps(self._log_dict(r), default=str) + "\n").encode()
+            quiet = 0.0
+            while not self._closed:
+                await trio.sleep(CLUSTER_FOLLOW_S)  # the stream is polled: lines arrive from every node
+                found = await self.store.cluster_logs(
+                    limit=n, function=function, level=level, message_id=message_id, after=cursor
+                )
+                if found is None or self._closed:
+                    return
+                cursor, new = found
+                if new:
+                    quiet = 0.0
+                    for r in new:
+                        yield (json.dumps(self._log_dict(r), default=str) + "\n").encode()
+                else:
+                    quiet += CLUSTER_FOLLOW_S
+                    if quiet >= FOLLOW_KEEPALIVE_S:
+                        quiet = 0.0
+                        yield b"\n"
+
+        return Response(status=200, body=follow(), content_type="application/x-ndjson")
 
     def _log_dict(self, r: Any) -> dict[str, Any]:
         d: dict[str, Any] = plain(r)

@@ -141,7 +141,13 @@ class Storage(Protocol):
     async def wait_logs(self, after_id: int) -> None: ...
 
     async def cluster_logs(
-        self, *, limit: int, function: str | None = None, level: str | None = None, message_id: str | None = None
-    ) -> list[LogRecord] | None: ...
+        self,
+        *,
+        limit: int,
+        function: str | None = None,
+        level: str | None = None,
+        message_id: str | None = None,
+        after: int | None = None,
+    ) -> tuple[int, list[LogRecord]] | None: ...
 
     def set_limits(self, *, max_pending: int, retention_s: float, log_lines: int) -> None: ...

@@ -364,8 +364,8 @@ async def fetch(sub: Any, batch: int, *, wait_s: float) -> list[Msg]:
     """Up to `batch` messages; [] when none came within `wait_s`."""
     try:
         msgs: list[Msg] = await sub.fetch(batch, timeout=wait_s)
-    except nats.errors.TimeoutError:
-        return []
+    except (nats.errors.TimeoutError, asyncio.TimeoutError):
+        return []  # nats-py raises either when no message came in time
     return msgs
 
 
@@ -486,14 +486,23 @@ async def publish_logs(conn: Connection, subject: str, payload: bytes) -> None:
     await conn.nc.publish(subject, payload)
 
 
-async def read_logs(conn: Connection, names: Names, *, max_msgs: int = LOG_READ_MSGS) -> list[bytes]:
-    """The newest `max_msgs` messages of the log stream, newest first."""
+async def read_logs(
+    conn: Connection, names: Names, *, after: int | None = None, max_msgs: int = LOG_READ_MSGS
+) -> tuple[int, list[bytes]]:
+    """(the log stream's last sequence, messages newest first): the newest `max_msgs`, or
+    (with `after`) those after that sequence, at most `max_msgs` of the oldest of them."""
     js = conn.js
     state = (await js.stream_info(names.logs_stream)).state
+    last = int(state.last_seq or 0)
+    first = max(int(state.first_seq or 0), 1)
+    if after is not None:
+        first = max(first, after + 1)
+        top = min(last, first + max_msgs - 1)
+    else:
+        top = last
     out: list[bytes] = []
-    seq = int(state.last_seq or 0)
-    first = int(state.first_seq or 0)
-    while seq >= max(first, 1) and len(out) < max_msgs:
+    seq = top
+    while seq >= first and len(out) < max_msgs:
         try:
             msg = await js.get_msg(names.logs_stream, seq)
         except nats.js.errors.NotFoundError:
@@ -502,7 +511,7 @@ async def read_logs(conn: Connection, names: Names, *, max_msgs: int = LOG_READ_
         if msg.data:
             out.append(msg.data)
         seq -= 1
-    return out
+    return (top if after is not None else last), out
 
 
 @dataclass(frozen=True, slots=True)

@@ -695,14 +695,29 @@ class JetStreamStore:
                 log.warning("cluster_logs_not_shared", error=str(cluster.translate(exc, doing="sharing log lines")))
 
     async def cluster_logs(
-        self, *, limit: int, function: str | None = None, level: str | None = None, message_id: str | None = None
-    ) -> list[LogRecord]:
-        """The newest `limit` log lines of every node (from the size-capped log stream), oldest first."""
+        self,
+        *,
+        limit: int,
+        function: str | None = None,
+        level: str | None = None,
+        message_id: str | None = None,
+        after: int | None = None,
+    ) -> tuple[int, list[LogRecord]]:
+        """Every node's log lines from the size-capped log stream, oldest first: the newest
+        `limit`, or (with `after`, a cursor this returned) the ones published since; and the
+        cursor to follow on from."""
         try:
-            batches = await self._bridge.run(partial(cluster.read_logs, self._conn, self._names))
+            cursor, batches = await self._bridge.run(partial(cluster.read_logs, self._conn, self._names, after=after))
         except Exception as exc:
-            raise cluster.translate(exc, doing="reading the cluster's log lines") from exc
-        return loglines.newest(batches, limit=limit, function=function, level=level, message_id=message_id)
+            raise _failure(exc, doing="reading the cluster's log lines") from exc
+        records = loglines.newest(
+            batches,
+            limit=limit if after is None else 1_000_000,
+            function=function,
+            level=level,
+            message_id=message_id,
+        )
+        return cursor, records
 
     async def read_logs(
         self,

@@ -307,7 +307,13 @@ class Store:
         return None
 
     async def cluster_logs(
-        self, *, limit: int, function: str | None = None, level: str | None = None, message_id: str | None = None
+        self,
+        *,
+        limit: int,
+        function: str | None = None,
+        level: str | None = None,
+        message_id: str | None = None,
+        after: int | None = None,
     ) -> None:
         """No cluster, so no other nodes' lines (`logs --cluster` says so)."""
         return None

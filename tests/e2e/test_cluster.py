@@ -8,6 +8,7 @@ seconds (AckWait is runtime.timeout_ms + 5 s, so the tests use short timeouts).
 from __future__ import annotations
 
 import collections
+import select
 import time
 from typing import Any
 
@@ -348,8 +349,23 @@ def test_logs_cluster_shows_every_nodes_lines(daemon: Any, sink: Any, nats_one: 
     assert len(nodes) >= 1
     daemon_lines = a.ctl("logs", "--cluster", "-n", "500", "--json").stdout
     assert '"node"' in daemon_lines and len({*_nodes(daemon_lines)}) == 2  # both nodes' own events
-    refused = a.ctl("logs", "--cluster", "-f")
-    assert refused.returncode != 0 and "not supported" in (refused.stdout + refused.stderr)
+    follower = a.ctl_popen("logs", "--cluster", "-f", "-n", "0", "fn")
+    try:
+        assert follower.stdout is not None
+        # The follower starts after a moment: post to b until one of its lines shows up.
+        deadline = time.monotonic() + 30
+        seen = ""
+        k = 0
+        while time.monotonic() < deadline and "seen later-b" not in seen:
+            assert b.post("/v1/track", {"userId": "u", "event": "E", "messageId": f"later-b{k}"}).status_code == 200
+            k += 1
+            ready, _, _ = select.select([follower.stdout], [], [], 1.0)
+            if ready:
+                seen = follower.stdout.readline()
+        assert "seen later-b" in seen and "node=" in seen, seen
+    finally:
+        follower.kill()
+        follower.wait(10)
 
 
 def _nodes(ndjson: str) -> list[str]:
