@@ -364,7 +364,7 @@ async def fetch(sub: Any, batch: int, *, wait_s: float) -> list[Msg]:
     """Up to `batch` messages; [] when none came within `wait_s`."""
     try:
         msgs: list[Msg] = await sub.fetch(batch, timeout=wait_s)
-    except (nats.errors.TimeoutError, asyncio.TimeoutError):
+    except (TimeoutError, nats.errors.TimeoutError):
         return []  # nats-py raises either when no message came in time
     return msgs
 
