@@ -243,7 +243,7 @@ def wait_run(sink: Sink, run: str, daemons: list[Daemon], n: int, args: argparse
 def measure(setup: str, daemons: list[Daemon], nats: list[Nats], sink: Sink, args: argparse.Namespace) -> list[Row]:
     rows: list[Row] = []
     for d in daemons:
-        d.wait_ready()
+        d.wait_ready(timeout=90)  # an R3 cluster creates five streams at the first start
     tag = uuid.uuid4().hex[:6]
     warm = f"warm-{tag}"
     post_split(daemons, warm, args.warmup, args)
