@@ -426,3 +426,33 @@ def test_delivery_listings_say_they_are_not_available_in_cluster_mode(daemon: An
     out = d.ctl("deliveries")
     assert out.returncode != 0 and "not available in cluster mode" in (out.stdout + out.stderr), out
     assert "Traceback" not in out.stderr
+
+
+LEAKY = """
+async function onTrack(event, settings) {
+  console.log("key is " + settings.apiKey)
+  throw new Error("failed with " + settings.apiKey)
+}
+"""
+
+
+def test_secrets_never_reach_the_cluster_streams(daemon: Any, nats_one: Any) -> None:
+    """Redaction happens before anything is shared: the log stream (logs --cluster) and the
+    dead-letter headers carry "[redacted]", never the apiKey; the raw stream files neither."""
+    secret = "sk-cluster-0123456789abcdef"
+    d = daemon(
+        nats_cluster_toml([nats_one]) + f'[functions.fn]\nsettings = {{ apiKey = "{secret}" }}\n', plugins={"fn": LEAKY}
+    )
+    _live(d)
+    assert d.post("/v1/track", {"userId": "u", "event": "E", "messageId": "leak"}).status_code == 200
+    d.wait_until(lambda: (d.status().get("cluster") or {}).get("dead") == 1, what="a dead letter")
+
+    def shared() -> str:
+        out = d.ctl("logs", "--cluster", "-n", "200", "--json").stdout
+        return out if "key is" in out else ""
+
+    text = d.wait_until(shared, what="the console line in the cluster's log stream")
+    assert "[redacted]" in text and secret not in text
+    d.stop()
+    stored = b"".join(p.read_bytes() for p in (nats_one.dir / "js").rglob("*") if p.is_file())
+    assert secret.encode() not in stored
