@@ -72,6 +72,9 @@ DELIVERY_STATES = ("pending", "leased", "retrying", "delivered", "discarded", "f
 log = get_logger()
 
 
+CLUSTER_FOLLOW_S = 1.0  # `logs --cluster -f` looks at the cluster's log stream this often
+
+
 class BadRequest(SegfuncdError):
     """The admin client sent something we cannot act on; answered with `status`."""
 
@@ -177,6 +180,7 @@ class Admin:
         now = self.clock()
         config = self.config
         stats = await self.store.stats()
+        cluster = await self.store.cluster_stats()  # None on SQLite: one node
         pool = self.pool.statistics()
         snap = self.metrics.snapshot(now)
         addresses = []
@@ -213,6 +217,7 @@ class Admin:
                 "retrying": sum(f.retrying for f in stats.functions.values()),
                 "oldest_pending_age_s": stats.oldest_pending_age_s,
             },
+            "cluster": None if cluster is None else dataclasses.asdict(cluster),
             "intake": self._intake_status(now, addresses),
             "warnings": [w.message for w in self.functions.warnings()],
             "functions": [
@@ -293,6 +298,8 @@ class Admin:
         if level and level.lower() not in LEVELS:
             raise BadRequest(f"unknown level {level!r} (known: {', '.join(LEVELS)})")
         message_id = q.get("message_id") or None
+        if q.get("cluster") not in (None, "", "0", "false"):
+            return await self._cluster_logs(q, n, function, level, message_id)
         records = (
             list(
                 await self.store.read_logs(
@@ -309,6 +316,42 @@ class Admin:
                 content_type="application/x-ndjson",
             )
         return json_response(200, {"logs": [self._log_dict(r) for r in records]})
+
+    async def _cluster_logs(
+        self, q: Mapping[str, str], n: int, function: str | None, level: str | None, message_id: str | None
+    ) -> Response:
+        """`logs --cluster [-f]`: every node's newest lines, from the cluster's log stream."""
+        found = await self.store.cluster_logs(limit=n, function=function, level=level, message_id=message_id)
+        if found is None:
+            raise BadRequest('--cluster: this node runs on SQLite alone ([storage] backend = "sqlite"): no other nodes')
+        cursor, records = found
+        if q.get("follow") in (None, "", "0", "false"):
+            return json_response(200, {"logs": [self._log_dict(r) for r in records]})
+
+        async def follow() -> AsyncIterator[bytes]:
+            nonlocal cursor
+            for r in records:
+                yield (json.dumps(self._log_dict(r), default=str) + "\n").encode()
+            quiet = 0.0
+            while not self._closed:
+                await trio.sleep(CLUSTER_FOLLOW_S)  # the stream is polled: lines arrive from every node
+                found = await self.store.cluster_logs(
+                    limit=n, function=function, level=level, message_id=message_id, after=cursor
+                )
+                if found is None or self._closed:
+                    return
+                cursor, new = found
+                if new:
+                    quiet = 0.0
+                    for r in new:
+                        yield (json.dumps(self._log_dict(r), default=str) + "\n").encode()
+                else:
+                    quiet += CLUSTER_FOLLOW_S
+                    if quiet >= FOLLOW_KEEPALIVE_S:
+                        quiet = 0.0
+                        yield b"\n"
+
+        return Response(status=200, body=follow(), content_type="application/x-ndjson")
 
     def _log_dict(self, r: Any) -> dict[str, Any]:
         d: dict[str, Any] = plain(r)

@@ -68,7 +68,31 @@ class AdminConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class JetStreamConfig:
+    """`[storage.jetstream]`: the NATS JetStream cluster shared by the nodes (segfuncd/jetstream/)."""
+
+    servers: tuple[str, ...] = ("nats://127.0.0.1:4222",)
+    stream: str = "SEGFUNCD"  # name prefix of the streams and consumers this cluster of nodes shares
+    replicas: int = 1  # 1, 3 or 5 copies of each stream (RAFT); 3 survives one lost server
+    credentials: str = ""  # a .creds file (JWT + nkey seed), as `nats.connect(user_credentials=)`
+    nkey: str = ""  # an nkey seed file, as `nats.connect(nkeys_seed=)`
+    user: str = ""
+    password: str = ""
+    token: str = ""
+    tls_ca: str = ""  # CA bundle to verify the servers; set (or a tls:// server) turns TLS on
+    tls_cert: str = ""  # client certificate (mutual TLS), with tls_key
+    tls_key: str = ""
+    max_bytes: int = 1 << 30  # the event stream's size limit; when full, intake answers 503
+    # Seconds a Nats-Msg-Id (source + messageId) is remembered. The servers keep these ids in
+    # memory (~100 B each): 1 h at 1,000 events/s is ~360 MB; SQLite's 24 h would be ~9 GB.
+    duplicate_window: float = 3_600.0
+    connect_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StorageConfig:
+    backend: str = "sqlite"  # "sqlite" (one node) or "jetstream" (nodes sharing a NATS cluster)
+    jetstream: JetStreamConfig = field(default_factory=JetStreamConfig)
     path: str = "var/segfuncd.db"
     synchronous: str = "normal"  # "normal": survives a crash; "full": survives power loss
     retention_hours: float = 24.0  # delivered / discarded / filtered rows are pruned after this
@@ -353,6 +377,7 @@ def _check(config: Config) -> None:
         ("storage.retention_hours", st.retention_hours),
     ):
         positive(key, value)
+    _check_jetstream(config)
     if st.synchronous not in ("normal", "full"):
         raise ConfigError(
             f'expected "normal" or "full", got {_show(st.synchronous)}', path=src, key="storage.synchronous"
@@ -405,6 +430,43 @@ def _check(config: Config) -> None:
                 )
             if not 0.0 <= f.percent <= 1.0:
                 raise ConfigError(f"must be between 0 and 1, got {f.percent}", path=src, key=f"{key}.percent")
+
+
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def _check_jetstream(config: Config) -> None:
+    """[storage] backend and [storage.jetstream]: values a NATS server would refuse, named by key."""
+    src, st, js = config.source, config.storage, config.storage.jetstream
+    if st.backend not in ("sqlite", "jetstream"):
+        raise ConfigError(f'expected "sqlite" or "jetstream", got {_show(st.backend)}', path=src, key="storage.backend")
+    if not js.servers:
+        raise ConfigError("expected at least one server URL", path=src, key="storage.jetstream.servers")
+    for i, url in enumerate(js.servers):
+        scheme, sep, rest = url.partition("://")
+        if not sep or scheme not in ("nats", "tls") or not rest:
+            raise ConfigError(
+                f'expected a URL like "nats://host:4222" or "tls://host:4222", got {_show(url)}',
+                path=src,
+                key=f"storage.jetstream.servers[{i}]",
+            )
+    if not js.stream or not set(js.stream) <= _NAME_CHARS or len(js.stream) > 32:
+        raise ConfigError(
+            f"expected 1-32 letters, digits, _ or -, got {_show(js.stream)}", path=src, key="storage.jetstream.stream"
+        )
+    if js.replicas not in (1, 3, 5):
+        raise ConfigError(f"expected 1, 3 or 5, got {js.replicas}", path=src, key="storage.jetstream.replicas")
+    for key, value in (
+        ("storage.jetstream.max_bytes", js.max_bytes),
+        ("storage.jetstream.duplicate_window", js.duplicate_window),
+        ("storage.jetstream.connect_timeout_s", js.connect_timeout_s),
+    ):
+        if value <= 0:
+            raise ConfigError(f"must be greater than 0, got {value!r}", path=src, key=key)
+    if bool(js.tls_cert) != bool(js.tls_key):
+        raise ConfigError("tls_cert and tls_key go together: set both or neither", path=src, key="storage.jetstream")
+    if js.credentials and js.nkey:
+        raise ConfigError("set credentials or nkey, not both", path=src, key="storage.jetstream")
 
 
 def _check_sources(config: Config) -> None:

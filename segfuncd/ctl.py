@@ -131,6 +131,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 )
 @click.option("--level", metavar="LEVEL", help="Only lines at this level or above (debug, info, warn, error).")
 @click.option("--message-id", "message_id", metavar="ID", help="Only lines about this event (its messageId).")
+@click.option("--cluster", is_flag=True, help="Every node's lines (cluster mode), each with its node=.")
 @json_option
 @click.pass_context
 def logs(
@@ -140,6 +141,7 @@ def logs(
     n: int,
     level: str | None,
     message_id: str | None,
+    cluster: bool,
     as_json: bool,
 ) -> None:
     """The functions' console output and the daemon's own events, newest last.
@@ -151,9 +153,12 @@ def logs(
       segfuncctl logs -n 50 teams
       segfuncctl logs -f --level warn
       segfuncctl logs --message-id ajs-next-1715000000-abc
+      segfuncctl logs --cluster -n 100
     """
     client = _client(ctx)
-    params = {"n": n, "function": function, "level": level, "message_id": message_id}
+    params: dict[str, Any] = {"n": n, "function": function, "level": level, "message_id": message_id}
+    if cluster:
+        params["cluster"] = 1
     if follow:
         for line in client.stream_lines("/logs", follow=1, **params):
             if not line.strip():

@@ -102,6 +102,26 @@ def _clock(t: float) -> str:
 _REFUSAL_REASONS = {"bad_key": "bad key", "origin": "origin", "too_large": "too large", "malformed": "malformed"}
 
 
+def _cluster_lines(c: Mapping[str, Any]) -> list[str]:
+    """Cluster mode: the shared queue's figures (the same on every node), below this node's."""
+    if c.get("error"):
+        return [_clip(f"cluster  UNREACHABLE: {c['error']}")]
+    consumers = c.get("consumers") or {}
+    waiting = sum(int(v.get("pending", 0)) for v in consumers.values())
+    running = sum(int(v.get("ack_pending", 0)) for v in consumers.values())
+    return [
+        _clip(
+            f"cluster  {c.get('stream', '?')} R{c.get('replicas', '?')} via {c.get('connected_url') or '?'}, "
+            f"leader {c.get('leader') or '-'}, {c.get('current_replicas', 0)} replicas current"
+        ),
+        _clip(
+            f"         {_count(c.get('messages', 0))} events kept, {_count(c.get('bytes', 0))} of "
+            f"{_count(c.get('max_bytes', 0))} bytes; {_count(waiting)} waiting, {_count(running)} handed out, "
+            f"{_count(c.get('parked', 0))} parked, {_count(c.get('dead', 0))} dead (whole cluster)"
+        ),
+    ]
+
+
 def render_status(data: Mapping[str, Any]) -> str:
     """The `segfuncctl status` report: a header, two tables and notes, 80 columns wide."""
     d = data.get("daemon", {})
@@ -142,6 +162,9 @@ def render_status(data: Mapping[str, Any]) -> str:
         + (f" (oldest {_age(oldest)})" if oldest is not None and queue.get("pending") else "")
         + f", {_count(queue.get('retrying', 0))} retrying, {_count(queue.get('dead', 0))} dead"
     )
+    cluster = data.get("cluster")
+    if cluster:
+        out.extend(_cluster_lines(cluster))
     storage = d.get("storage") or {}
     if storage.get("condition", "ok") != "ok":
         out.append(f"store    {str(storage['condition']).upper()}: {storage.get('error', '')}")

@@ -1,8 +1,8 @@
 """`segfuncd`: load the config, then run everything in one root nursery until a signal.
 
 Start order (each service is started with `nursery.start`, so READY=1 reaches systemd only
-once everything listens): state lock -> store -> runner pool -> plugins (first scan) ->
-delivery -> intake -> admin.
+once everything listens): state lock -> store -> (cluster mode: NATS JetStream, streams)
+-> runner pool -> plugins (first scan) -> delivery -> intake -> admin.
 
 Shutdown on SIGTERM / SIGINT, staged:
   1. STOPPING=1; intake answers 503 to new events (nothing half-accepted: a request that
@@ -24,10 +24,11 @@ import argparse
 import fcntl
 import os
 import signal
+import socket
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import TextIO
@@ -43,6 +44,7 @@ from .errors import AlreadyRunning, ConfigError, SegfuncdError, StoreError
 from .fdlimits import ADMIN_MAX_CONNECTIONS, connection_budget, raise_nofile_limit
 from .functions import compile_all_filters
 from .intake import Intake, serve_intake
+from .jetstream import JetStreamStore, ack_wait_for, open_jetstream_store
 from .log import LogTap, configure, get_logger
 from .metrics import Metrics
 from .pausing import Pauses
@@ -61,6 +63,7 @@ from .server import (
     serve_http,
 )
 from .sources import connected, named_sources
+from .storage import Storage
 from .store import LogRecord, Store, open_store
 from .systemd import notify, watchdog_interval_s
 
@@ -106,7 +109,7 @@ class Daemon:
         return self.reloader.config
 
 
-async def pump_logs(tap: LogTap, store: Store) -> None:
+async def pump_logs(tap: LogTap, store: Storage) -> None:
     """Copy the daemon's own log events into the store's log table, so `segfuncctl logs` shows them."""
     try:
         while True:
@@ -117,7 +120,7 @@ async def pump_logs(tap: LogTap, store: Store) -> None:
             await _flush_logs(tap, store)
 
 
-async def _flush_logs(tap: LogTap, store: Store) -> None:
+async def _flush_logs(tap: LogTap, store: Storage) -> None:
     items = tap.drain()
     if items:
         await store.append_logs(
@@ -125,7 +128,19 @@ async def _flush_logs(tap: LogTap, store: Store) -> None:
         )
 
 
-async def wake_quietly(store: Store, function: str) -> None:
+async def follow_pauses(pauses: Pauses, interval_s: float = 1.0) -> None:
+    """Cluster mode: re-read the cluster's paused set every `interval_s` (another node may
+    have paused or resumed a function); a resume here is woken by the dispatcher's look at
+    held functions."""
+    while True:
+        await trio.sleep(interval_s)
+        try:
+            await pauses.load()
+        except StoreError as exc:
+            log.warning("pauses_unreadable", error=str(exc))
+
+
+async def wake_quietly(store: Storage, function: str) -> None:
     """store.wake for the registry: a failing store (disk full) must not stop plugin loading;
     the dispatcher wakes held functions again by itself."""
     try:
@@ -134,7 +149,7 @@ async def wake_quietly(store: Store, function: str) -> None:
         log.error("wake_failed", function=function, error=str(exc))
 
 
-async def ping_watchdog(interval_s: float, store: Store | None = None) -> None:
+async def ping_watchdog(interval_s: float, store: Storage | None = None) -> None:
     """WATCHDOG=1 from the trio loop: if the loop stalls, systemd notices and restarts us.
 
     A faulted store (disk full) keeps the pings going (a restart would not free the disk)
@@ -184,7 +199,8 @@ async def run(daemon: Daemon, *, task_status: trio.TaskStatus[None] = trio.TASK_
                 log_lines=config.storage.log_lines,
                 accept_state_loss=daemon.accept_state_loss,
                 file_mode=file_mode,
-            ) as store,
+            ) as local,
+            open_storage(config, local) as store,
             open_runner_pool(
                 workers=config.workers,
                 timeout_ms=config.runtime.timeout_ms,
@@ -198,7 +214,24 @@ async def run(daemon: Daemon, *, task_status: trio.TaskStatus[None] = trio.TASK_
             await _serve(daemon, store, pool, task_status=task_status)
 
 
-async def _serve(daemon: Daemon, store: Store, pool: RunnerPool, *, task_status: trio.TaskStatus[None]) -> None:
+@asynccontextmanager
+async def open_storage(config: Config, local: Store) -> AsyncIterator[Storage]:
+    """The queue the daemon runs on: the SQLite store itself, or the NATS JetStream cluster
+    (`[storage] backend = "jetstream"`) with the SQLite store kept for the node's logs and pauses."""
+    if config.storage.backend != "jetstream":
+        yield local
+        return
+    async with open_jetstream_store(
+        config.storage.jetstream,
+        local=local,
+        resolve=config.resolve,
+        ack_wait_s=ack_wait_for(config.runtime.timeout_ms),
+        node=f"{socket.gethostname()}/{os.getpid()}",  # shown as node= by `logs --cluster`
+    ) as cluster:
+        yield cluster
+
+
+async def _serve(daemon: Daemon, store: Storage, pool: RunnerPool, *, task_status: trio.TaskStatus[None]) -> None:
     config, reloader = daemon.config, daemon.reloader
     metrics = Metrics()
     pauses = reloader.pauses = Pauses(store)
@@ -207,6 +240,8 @@ async def _serve(daemon: Daemon, store: Store, pool: RunnerPool, *, task_status:
         config.plugins_dir, pool=pool, enabled=reloader.enabled, on_live=partial(wake_quietly, store)
     )
     functions = reloader.attach_registry(registry)
+    if isinstance(store, JetStreamStore):
+        store.watch_functions(functions.routable)  # the functions this node fetches for
     intake = Intake(
         store,
         routable=functions.routable,
@@ -233,6 +268,8 @@ async def _serve(daemon: Daemon, store: Store, pool: RunnerPool, *, task_status:
     async with trio.open_nursery() as root:
         await root.start(serve_signals, reloader, stop, root.cancel_scope)
         root.start_soon(pump_logs, daemon.tap, store)
+        if isinstance(store, JetStreamStore):
+            root.start_soon(follow_pauses, pauses)  # a pause on any node holds the function here too
         await registry.scan()
         reloader.warn_about_config()
         await root.start(registry.watch)

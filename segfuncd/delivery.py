@@ -76,7 +76,8 @@ from .outcomes import (
 from .redact import Redactor, redactor_for, secret_values
 from .spec import EncodedEvent, single_handlers
 from .stacks import located
-from .store import Completion, Lease, LogRecord, Store
+from .storage import Storage
+from .store import Completion, Lease, LogRecord
 
 if TYPE_CHECKING:
     from .filters import FilterChain
@@ -119,7 +120,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: Store,
+        store: Storage,
         pool: RunnerPool,
         *,
         resolve: Resolve,
@@ -697,7 +698,7 @@ def _log_filter_crash(lease: Lease) -> None:
 
 
 async def serve_delivery(
-    store: Store,
+    store: Storage,
     pool: RunnerPool,
     *,
     resolve: Resolve,

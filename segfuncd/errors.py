@@ -5,8 +5,10 @@
     ├── IntakeError(status, msg)  a client sent something we refuse: the client's fault
     ├── Backpressure              the queue is over its limit: try again later (503)
     ├── StoreError(kind)          SQLite failed underneath us: the machine's fault
-    │   └── DamagedState          the state directory lost or broke its database while we were
-    │                             stopped; refuse to start (the operator decides)
+    │   ├── DamagedState          the state directory lost or broke its database while we were
+    │   │                         stopped; refuse to start (the operator decides)
+    │   └── ClusterError          NATS JetStream failed or refused ([storage] backend = "jetstream"):
+    │                             unreachable, JetStream off, no permission, no quorum
     ├── RunnerError               a runner process died or could not start
     ├── AlreadyRunning(lock)      another daemon holds the state directory
     └── DaemonUnreachable(socket) segfuncctl cannot talk to the daemon
@@ -73,6 +75,18 @@ class DamagedState(StoreError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, kind="damaged")
+
+
+class ClusterError(StoreError):
+    """The NATS JetStream cluster failed or refused a request (segfuncd/jetstream/).
+
+    The cluster's fault (servers down, quorum lost) or the operator's (wrong URL, JetStream
+    not enabled, an account without the permissions); the message says which and names the
+    `[storage.jetstream]` key to look at when there is one.
+    """
+
+    def __init__(self, message: str, *, kind: str = "cluster") -> None:
+        super().__init__(message, kind=kind)
 
 
 class RunnerError(SegfuncdError):

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from .pausing import Pauses
     from .plugins import PluginRegistry, PluginState
     from .runner import RunnerPool
-    from .store import Store
+    from .storage import Storage
 
 log = get_logger()
 
@@ -54,6 +54,8 @@ RESTART_KEYS: dict[str, Callable[[Config], Any]] = {
     "admin.console_listen": lambda c: c.admin.console_listen,
     "storage.path": lambda c: c.db_path,
     "storage.synchronous": lambda c: c.storage.synchronous,
+    "storage.backend": lambda c: c.storage.backend,
+    "storage.jetstream": lambda c: c.storage.jetstream,
     "runtime.plugins_dir": lambda c: c.plugins_dir,
     "runtime.workers": lambda c: c.workers,
 }
@@ -86,7 +88,7 @@ class Reloader:
         self.filters: dict[str, FilterChain] = compile_all_filters(config)
         self.registry: PluginRegistry | None = None
         self.intake: Intake | None = None
-        self.store: Store | None = None
+        self.store: Storage | None = None
         self.pool: RunnerPool | None = None
         self.dispatcher: Dispatcher | None = None
         self.pauses: Pauses | None = None  # the paused set (pausing.py), once the store is open

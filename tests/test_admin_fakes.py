@@ -90,6 +90,9 @@ class FakeStore:
         self._new.set()
         self._new = trio.Event()
 
+    async def cluster_stats(self) -> None:
+        return None
+
     async def stats(self) -> StoreStats:
         return StoreStats(
             pending=3, leased=0, dead=1, oldest_pending_age_s=42.0, functions=self.functions, healthy=True

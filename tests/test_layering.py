@@ -31,6 +31,8 @@ LAYERS: list[set[str]] = [
     {"spec", "config", "metrics", "attempts", "stacks", "runner.protocol"},
     {"filters", "redact", "log", "watch", "server", "sources"},
     {"store"},
+    {"storage"},
+    {"jetstream"},
     {"runner"},
     {"plugin_files"},
     {"plugins"},

@@ -302,6 +302,22 @@ class Store:
             logs_dropped=self._logs_dropped,
         )
 
+    async def cluster_stats(self) -> None:
+        """No cluster: one node, one SQLite file (storage.Storage asks every backend)."""
+        return None
+
+    async def cluster_logs(
+        self,
+        *,
+        limit: int,
+        function: str | None = None,
+        level: str | None = None,
+        message_id: str | None = None,
+        after: int | None = None,
+    ) -> None:
+        """No cluster, so no other nodes' lines (`logs --cluster` says so)."""
+        return None
+
     async def timeline(
         self, *, function: str | None = None, since: float, until: float, step_minutes: int = 1
     ) -> list[timeline_sql.MinuteBucket]:

@@ -315,3 +315,28 @@ def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
 
 def dump_json(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=True)
+
+
+@pytest.fixture
+def nats_one(tmp_path: Path) -> Iterator[Any]:
+    """One nats-server with JetStream on a free loopback port (issue 16); killed at teardown."""
+    from helpers import start_nats
+
+    server = start_nats(tmp_path / "nats")
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def nats_three(tmp_path: Path) -> Iterator[list[Any]]:
+    """Three nats-servers routed into one JetStream cluster on loopback; killed at teardown."""
+    from helpers import start_nats_cluster
+
+    servers = start_nats_cluster(tmp_path / "nats")
+    try:
+        yield servers
+    finally:
+        for s in servers:
+            s.kill()
