@@ -510,10 +510,12 @@ function btoa(s) {
   if (s instanceof Buffer) return s.toString("base64");
   if (s === undefined || s === null) throw new TypeError(`Cannot read properties of ${s} (reading 'toString')`);
   const t = String(s.toString());
+  if (!_apply(_test, NOT_LATIN1, [t])) return __b64encode(t); // the usual case: nothing to cut
   let bin = "";
   for (let i = 0; i < t.length; i++) bin += String.fromCharCode(t.charCodeAt(i) & 255);
   return __b64encode(bin);
 }
+const NOT_LATIN1 = /[^\x00-\xff]/;
 function atob(s) {
   if (typeof s === "string") return __b64decode(s, false);
   if (s instanceof ArrayBuffer || ArrayBuffer.isView(s) || Array.isArray(s)) return Buffer.from(s).toString("latin1");
