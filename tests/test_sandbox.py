@@ -9,6 +9,7 @@ import pytest
 from test_sandbox_helpers import js, run, sandbox
 
 from segfuncd.runner.sandbox import LoadFailure, Sandbox, _Host, _host_call, install_limit_handlers
+from segfuncd.runner.triggers import Start
 
 EXPECTED_NONSTANDARD_GLOBALS = {
     "fetch",
@@ -156,7 +157,7 @@ def test_host_call_allow_list_refuses_unknown_names() -> None:
 
 def test_cpu_limit_interrupts_a_runaway_loop() -> None:
     sb = sandbox("async function onTrack(e) { if (e.spin) while (true) {} return 'fine' }", cpu_s=0.2)
-    out = sb.run_slice([{"k": "s", "i": 1, "h": ["onTrack"], "ty": "track", "e": '{"spin": true}', "s": "{}"}])
+    out = sb.run_slice([Start(inv=1, handlers=["onTrack"], event_type="track", event='{"spin": true}', settings="{}")])
     assert out.interrupted == "CPULimitError" and out.answer is None
 
 
@@ -221,7 +222,7 @@ def test_a_limit_that_lands_inside_a_host_call_still_stops_the_eval() -> None:
         }""",
         cpu_s=0.2,
     )
-    out = sb.run_slice([{"k": "s", "i": 1, "h": ["onTrack"], "ty": "track", "e": "{}", "s": "{}"}], cpu_s=0.2)
+    out = sb.run_slice([Start(inv=1, handlers=["onTrack"], event_type="track", event="{}", settings="{}")], cpu_s=0.2)
     assert out.interrupted == "CPULimitError" and out.answer is None
 
 
@@ -239,6 +240,6 @@ def test_stack_trace_call_sites_hand_out_no_functions() -> None:
 
 def test_what_the_slice_logged_before_a_limit_is_salvaged() -> None:
     sb = sandbox("async function onTrack() { console.log('before'); for (;;) {} }", cpu_s=0.2)
-    out = sb.run_slice([{"k": "s", "i": 7, "h": ["onTrack"], "ty": "track", "e": "{}", "s": "{}"}], cpu_s=0.2)
+    out = sb.run_slice([Start(inv=7, handlers=["onTrack"], event_type="track", event="{}", settings="{}")], cpu_s=0.2)
     assert out.interrupted == "CPULimitError"
     assert [(line.inv, line.message) for line in out.logs] == [(7, "before")]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from segfuncd.runner.sandbox import Sandbox, install_limit_handlers
+from segfuncd.runner.triggers import Start
 
 _ids = itertools.count(1)
 
@@ -29,14 +30,13 @@ def sandbox(source: str, *, cpu_s: float = 1.0, wall_s: float = 5.0) -> Sandbox:
 
 def run(sb: Sandbox, event: Any = None, settings: Any = None, *, handler: str = "onTrack") -> Ran:
     inv = next(_ids)
-    trig = {
-        "k": "s",
-        "i": inv,
-        "h": [handler],
-        "ty": "track",
-        "e": json.dumps(event or {}),
-        "s": json.dumps(settings or {}),
-    }
+    trig = Start(
+        inv=inv,
+        handlers=[handler],
+        event_type="track",
+        event=json.dumps(event or {}),
+        settings=json.dumps(settings or {}),
+    )
     out = sb.run_slice([trig])
     assert out.answer is not None, (out.interrupted, out.violation)
     boxes = list(out.answer.outboxes)

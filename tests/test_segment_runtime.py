@@ -15,6 +15,7 @@ from test_sandbox_helpers import js, run, sandbox
 from segfuncd.outcomes import Outcome
 from segfuncd.runner import PluginVersion, open_runner_pool
 from segfuncd.runner.sandbox import LoadFailure, sloppy
+from segfuncd.runner.triggers import Start
 
 
 @pytest.mark.parametrize(
@@ -63,13 +64,13 @@ def test_window_is_the_global_object() -> None:
     assert r.ok and r.value is True
 
 
-def _trigger(ty: str, handlers: list[str]) -> dict[str, object]:
-    return {"k": "s", "i": 1, "h": handlers, "ty": ty, "e": "{}", "s": "{}"}
+def _trigger(ty: str, handlers: list[str], inv: int = 1) -> Start:
+    return Start(inv=inv, handlers=handlers, event_type=ty, event="{}", settings="{}")
 
 
 def test_default_handler_message_and_unknown_types_in_the_sandbox() -> None:
     sb = sandbox("async function onIdentify() { return 'identified' }")
-    out = sb.run_slice([_trigger("track", ["onTrack", "track"]), {**_trigger("bogus", []), "i": 2}])
+    out = sb.run_slice([_trigger("track", ["onTrack", "track"]), _trigger("bogus", [], inv=2)])
     assert out.answer is not None
     done = {d.inv: d for box in out.answer.outboxes for d in box.finished}
     assert (done[1].ok, done[1].error_name, done[1].error_message) == (

@@ -77,6 +77,7 @@ from .protocol import (
     encode,
 )
 from .sandbox import LimitExceeded, LoadFailure, Sandbox, install_limit_handlers
+from .triggers import Abandon, FetchAnswer, Settle, Start, Timer, Trigger
 
 HANDLERS_BY_TYPE = {t: list(names) for t, names in EVENT_HANDLERS.items()}  # the table is spec.py's
 CAPTURE_CHARS = 4096  # request/response bodies and header values kept for attempt records
@@ -110,7 +111,7 @@ class _Invocation:
     ctx: _Context
     t0: float
     clock: InvocationClock  # timeout_ms: runs from admission, paused while a fetch queues
-    start: dict[str, Any]  # its start trigger, kept to restart it on a rebuilt context
+    start: Start  # its start trigger, kept to restart it on a rebuilt context
     logs: list[LogLine] = field(default_factory=list)
     log_bytes: int = 0
     requests: list[RequestRecord] = field(default_factory=list)
@@ -141,7 +142,7 @@ class _Context:
     error: str | None
     line: int | None
     gen: int = 0  # bumped on every rebuild
-    triggers: list[dict[str, Any]] = field(default_factory=list)
+    triggers: list[Trigger] = field(default_factory=list)
     last_used: float = 0.0
     active: int = 0  # invocations started in JS, not finished
     limit: int = DEFAULT_MAX_ACTIVE  # current admission limit (see DEFAULT_MAX_ACTIVE)
@@ -302,7 +303,7 @@ class Runner:
         inv_id = self._next_inv
         self._next_inv += 1
         now = time.monotonic()
-        start = {"k": "s", "i": inv_id, "h": handlers, "ty": ty, "e": ev, "s": st}
+        start = Start(inv=inv_id, handlers=handlers, event_type=ty, event=ev, settings=st)
         inv = _Invocation(inv_id, req, pos, ctx, now, InvocationClock(self._timeout_s, self._timeout_s), start)
         self._live[inv_id] = inv
         if ctx.active < ctx.limit:
@@ -332,7 +333,7 @@ class Runner:
             if not inv.done:
                 self._hand(ctx, inv)
 
-    def _trigger(self, ctx: _Context, trigger: dict[str, Any]) -> None:
+    def _trigger(self, ctx: _Context, trigger: Trigger) -> None:
         ctx.triggers.append(trigger)
         self._busy[ctx.key] = ctx
         self._wake.set()
@@ -386,7 +387,7 @@ class Runner:
             self._heavy_now.add(ctx.key)
             self._heavy[ctx.name] = time.monotonic()  # reported with every answer
 
-    def _take_triggers(self, ctx: _Context) -> list[dict[str, Any]]:
+    def _take_triggers(self, ctx: _Context) -> list[Trigger]:
         if not ctx.solo:
             triggers = ctx.triggers[:MAX_TRIGGERS_PER_SLICE]
             del ctx.triggers[:MAX_TRIGGERS_PER_SLICE]
@@ -394,15 +395,15 @@ class Runner:
         # after an interrupt with several suspects: one invocation per slice finds the culprit
         if not ctx.triggers:
             return []
-        first = ctx.triggers[0]["i"]
-        triggers = [t for t in ctx.triggers if t["i"] == first]
-        ctx.triggers[:] = [t for t in ctx.triggers if t["i"] != first]
+        first = ctx.triggers[0].inv
+        triggers = [t for t in ctx.triggers if t.inv == first]
+        ctx.triggers[:] = [t for t in ctx.triggers if t.inv != first]
         return triggers
 
     def _run_slice(self, ctx: _Context) -> None:
         assert ctx.sandbox is not None
         triggers = self._take_triggers(ctx)
-        ran = {t["i"]: inv for t in triggers if t["k"] != "x" and (inv := ctx.live.get(t["i"])) is not None}
+        ran = {t.inv: inv for t in triggers if not isinstance(t, Abandon) and (inv := ctx.live.get(t.inv)) is not None}
         budget = max((self._cpu_s - inv.cpu_s for inv in ran.values()), default=self._cpu_s)
         out = ctx.sandbox.run_slice(triggers, cpu_s=min(self._cpu_s, max(budget, 0.01)) + 0.05)
         if out.answer is None:
@@ -461,7 +462,7 @@ class Runner:
         self._finish(inv, False, name=name, message=message)
         if started and inv.gen == ctx.gen and ctx.sandbox is not None:
             ctx.ended.add(inv.id)
-            self._trigger(ctx, {"k": "x", "i": inv.id})
+            self._trigger(ctx, Abandon(inv=inv.id))
 
     def _violation(self, ctx: _Context, reason: str) -> None:
         """The context said something it may not: fail its invocations as a bug, rebuild it."""
@@ -520,9 +521,9 @@ class Runner:
             self._hand(ctx, inv)
         self._admit_waiting(ctx)
 
-    def _adapt_limit(self, ctx: _Context, triggers: list[dict[str, Any]]) -> None:
+    def _adapt_limit(self, ctx: _Context, triggers: list[Trigger]) -> None:
         """Grow the admission limit while started invocations finish in their own slice."""
-        started = [t["i"] for t in triggers if t["k"] == "s"]
+        started = [t.inv for t in triggers if isinstance(t, Start)]
         if not started:
             return
         if any(i in self._live for i in started):
@@ -646,7 +647,7 @@ class Runner:
     async def _do_fetch(self, inv: _Invocation, item: FetchRequest) -> None:
         raw = None if item.body is None else item.body.encode("latin-1" if item.binary else "utf-8", "replace")
         t0 = time.monotonic()
-        trigger: dict[str, Any] = {"k": "f", "i": inv.id, "f": item.fetch_id}
+        settle: Settle | None = None  # None only when the invocation ended meanwhile (cancelled)
         status: int | None = None
         error: str | None = None
         retry_after: float | None = None
@@ -659,29 +660,29 @@ class Runner:
                     item.method, item.url, list(item.headers), raw, item.redirect, item.timeout_ms / 1000, item.follow
                 )
                 reply = await self._fetcher.fetch(spec, owner=inv.ctx.name, on_queue=partial(_pause, inv.clock))
-                trigger["r"] = {
-                    "st": reply.status,
-                    "tx": reply.reason,
-                    "h": reply.headers,
-                    "u": reply.url,
-                    "b": reply.text,
-                    "rd": reply.redirected,
-                }
-                if reply.binary is not None:  # bytes that are not UTF-8, exact (res.buffer())
-                    trigger["r"]["bb"] = reply.binary
+                answer = FetchAnswer(
+                    status=reply.status,
+                    reason=reply.reason,
+                    headers=reply.headers,
+                    url=reply.url,
+                    text=reply.text,
+                    redirected=reply.redirected,
+                    binary=reply.binary,  # bytes that are not UTF-8, exact (res.buffer())
+                )
+                settle = Settle(inv=inv.id, fetch_id=item.fetch_id, reply=answer)
                 status = reply.status
                 response_headers = _captured(reply.headers)
                 response_body = reply.text[:CAPTURE_CHARS]
                 if reply.status in RETRY_AFTER_STATUSES:
                     retry_after = retry_after_header(reply.headers, now=time.time())
             except FetchFailed as exc:
-                trigger["err"] = exc.message
-                trigger["ty"] = exc.type
                 error = exc.reason
-                trigger["code"] = exc.code
+                settle = Settle(
+                    inv=inv.id, fetch_id=item.fetch_id, error=exc.message, code=exc.code, error_type=exc.type
+                )
             except Exception as exc:  # noqa: BLE001 - whatever a request does, it fails only itself
-                trigger["err"] = error = f"{type(exc).__name__}: {exc}"[:500]
-                trigger["code"] = None
+                error = f"{type(exc).__name__}: {exc}"[:500]
+                settle = Settle(inv=inv.id, fetch_id=item.fetch_id, error=error)
         inv.scopes.discard(scope)
         inv.fetches -= 1
         if len(inv.requests) < MAX_REQUEST_RECORDS:
@@ -700,8 +701,8 @@ class Runner:
                     response_body=response_body,
                 )
             )
-        if not inv.done and inv.gen == inv.ctx.gen:
-            self._trigger(inv.ctx, trigger)
+        if settle is not None and not inv.done and inv.gen == inv.ctx.gen:
+            self._trigger(inv.ctx, settle)
 
     async def _do_timer(self, inv: _Invocation, timer: TimerRequest) -> None:
         with trio.CancelScope() as scope:
@@ -710,7 +711,7 @@ class Runner:
         inv.scopes.discard(scope)
         inv.timers -= 1
         if not inv.done and inv.gen == inv.ctx.gen:
-            self._trigger(inv.ctx, {"k": "t", "i": inv.id, "t": timer.timer_id})
+            self._trigger(inv.ctx, Timer(inv=inv.id, timer_id=timer.timer_id))
 
     async def _deadline_loop(self) -> None:
         """Wall-clock timeout_ms for invocations waiting on fetches or timers."""

@@ -40,11 +40,11 @@ from types import FrameType
 from typing import Any
 
 import dukpy._dukpy as _dukpy  # type: ignore[import-untyped]  # the bare native layer
-import msgspec
 
 from ..spec import HANDLER_NAMES
 from .answers import ContextViolation, LogEntry, SliceAnswer, parse_answer, parse_answer_text
 from .lodash_guards import guarded
+from .triggers import Trigger, encode_slice
 
 PRELUDE_NAME = "<segfuncd-prelude>"
 _HASHES = frozenset({"md5", "sha1", "sha224", "sha256", "sha384", "sha512"})
@@ -105,17 +105,6 @@ def _on_sigprof(signum: int, frame: FrameType | None) -> None:
 
 def _on_sigalrm(signum: int, frame: FrameType | None) -> None:
     _on_limit(WallLimitExceeded, frame)
-
-
-_trigger_encoder = msgspec.json.Encoder()
-
-
-def _encode_triggers(triggers: list[dict[str, Any]]) -> bytes:
-    """The slice's kwargs, `{"t": triggers}`, as UTF-8 JSON (msgspec: ~3x json.dumps here)."""
-    try:
-        return _trigger_encoder.encode({"t": triggers})
-    except UnicodeEncodeError:  # a lone surrogate: json escapes it, as JS strings allow
-        return json.dumps({"t": triggers}).encode("ascii")
 
 
 def _run_js(host: Any, code: bytes, kwargs: bytes, name: str) -> bytes | None:
@@ -309,14 +298,14 @@ class Sandbox:
         self.handlers = handlers
         return handlers
 
-    def run_slice(self, triggers: list[dict[str, Any]], *, cpu_s: float | None = None) -> SliceOutput:
+    def run_slice(self, triggers: list[Trigger], *, cpu_s: float | None = None) -> SliceOutput:
         """Feed triggers to the dispatcher and parse what it answers (never raises)."""
         self._seq += 1
         call = f"__segfuncd.slice({self._seq},{self._ack})".encode()
         budget = self._cpu_s + 0.05 if cpu_s is None else cpu_s
         t0 = time.thread_time()
         try:
-            kwargs = _encode_triggers(triggers)
+            kwargs = encode_slice(triggers)
             raw = self._eval_raw(call, kwargs, "<slice>", budget)
         except LimitExceeded as exc:
             used = time.thread_time() - t0
