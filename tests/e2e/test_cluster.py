@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from helpers import nats_cluster_toml, start_nats
 
+from segfuncd.runner.child import PARENT_POLL_S
+
 pytestmark = pytest.mark.cluster
 
 POST = """
@@ -113,8 +115,11 @@ def test_kill_9_of_a_node_mid_delivery_hands_its_events_to_the_other(daemon: Any
     assert r.status_code == 200, r.text
     sink.wait_for(5, timeout=20)
     a.kill()  # mid-delivery: it holds fetched, unacked events
-    arrived_at_kill = sink.arrived
     killed_at = time.monotonic()
+    # Its runners notice the daemon is gone within PARENT_POLL_S (0.5 s) and may still send
+    # the fetches they hold until then; b cannot take a's events before AckWait (7 s).
+    time.sleep(2 * PARENT_POLL_S)
+    arrived_at_kill = sink.arrived
     sink.behaviour.delay_s = 0.0
     # AckWait is timeout_ms + 5 s = 7 s; then b takes a's events.
     b.wait_until(lambda: set(_ids(sink)) == set(sent), timeout=7 + 15, what="every event delivered")
