@@ -401,7 +401,8 @@ def test_pause_on_one_node_holds_the_function_on_every_node_and_resume_on_anothe
     for node, part in ((a, sent[:15]), (b, sent[15:])):
         batch = [{"type": "track", "userId": "u", "event": "E", "messageId": m} for m in part]
         assert node.post("/v1/batch", {"batch": batch}).status_code == 200
-    b.wait_until(lambda: (b.status().get("cluster") or {}).get("parked") == 30, what="30 parked")
+    # parking is a fetch, a publish and an ack per event on each node: slow on a loaded box
+    b.wait_until(lambda: (b.status().get("cluster") or {}).get("parked") == 30, timeout=45, what="30 parked")
     assert sink.requests == []
     assert b.ctl("resume", "fn").returncode == 0
     a.wait_until(lambda: set(_ids(sink)) == set(sent), timeout=30, what="every event delivered after resume")
@@ -419,7 +420,7 @@ def test_a_node_that_cannot_load_a_function_parks_its_events_for_a_node_that_can
     sent = [f"l{i}" for i in range(30)]
     r = a.post("/v1/batch", {"batch": [{"type": "track", "userId": "u", "event": "E", "messageId": m} for m in sent]})
     assert r.status_code == 200
-    a.wait_until(lambda: (a.status().get("cluster") or {}).get("parked") == 30, what="30 parked by a")
+    a.wait_until(lambda: (a.status().get("cluster") or {}).get("parked") == 30, timeout=45, what="30 parked by a")
     b = daemon(config, plugins={"fn": POST}, subdir="b")
     _live(b)
     b.wait_until(lambda: set(_ids(sink)) == set(sent), timeout=30, what="b delivers what a parked")
