@@ -17,6 +17,10 @@ from helpers import nats_cluster_toml, start_nats
 
 from segfuncd.runner.child import PARENT_POLL_S
 
+# Bound on each wait for the cluster (15 s is the default): a fetch, publish and ack per event
+# on every node is slow on a loaded 2-core box; a wait that succeeds returns at once.
+WAIT_S = 45.0
+
 pytestmark = pytest.mark.cluster
 
 POST = """
@@ -42,7 +46,7 @@ def _ids(sink: Any) -> collections.Counter[str]:
 
 
 def _live(d: Any) -> None:
-    d.wait_until(lambda: d.function_status("fn").get("state") == "live", what="fn live")
+    d.wait_until(lambda: d.function_status("fn").get("state") == "live", timeout=WAIT_S, what="fn live")
 
 
 def test_one_node_on_one_server_delivers_and_shows_the_cluster(daemon: Any, sink: Any, nats_one: Any) -> None:
@@ -60,7 +64,7 @@ def test_one_node_on_one_server_delivers_and_shows_the_cluster(daemon: Any, sink
     assert _ids(sink) == collections.Counter([f"m{i}" for i in range(20)] + [f"b{i}" for i in range(30)])
     status = d.status()
     assert status["cluster"]["backend"] == "jetstream" and status["cluster"]["stream"] == "T_EVENTS"
-    d.wait_until(lambda: d.function_status("fn").get("delivered") == 50, what="50 delivered")
+    d.wait_until(lambda: d.function_status("fn").get("delivered") == 50, timeout=WAIT_S, what="50 delivered")
     out = d.ctl("status")
     assert out.returncode == 0 and "cluster  T_EVENTS R1" in out.stdout, out.stdout + out.stderr
 
@@ -77,7 +81,7 @@ def test_a_repeated_message_id_is_published_once_and_a_hostile_one_cannot_forge_
         assert d.post("/v1/track", {"userId": "u", "event": "E", "messageId": hostile}).status_code == 200
         assert d.post("/v1/track", {"userId": "u", "event": "E", "messageId": "same"}).status_code == 200
     sink.wait_for(2)
-    d.wait_until(lambda: d.status()["intake"]["duplicate"] == 4, what="4 duplicates counted")
+    d.wait_until(lambda: d.status()["intake"]["duplicate"] == 4, timeout=WAIT_S, what="4 duplicates counted")
     time.sleep(1.0)  # a second copy, if one had been published, arrives within this
     assert _ids(sink) == collections.Counter([hostile, "same"])
 
@@ -100,7 +104,7 @@ def test_two_nodes_on_a_three_server_r3_cluster_deliver_every_event_once(
     assert _ids(sink) == collections.Counter(sent)
     assert a.status()["cluster"]["replicas"] == 3
     delivered = lambda: a.function_status("fn").get("delivered", 0) + b.function_status("fn").get("delivered", 0)  # noqa: E731
-    a.wait_until(lambda: delivered() == 60, what="60 delivered by the two nodes")
+    a.wait_until(lambda: delivered() == 60, timeout=WAIT_S, what="60 delivered by the two nodes")
 
 
 def test_kill_9_of_a_node_mid_delivery_hands_its_events_to_the_other(daemon: Any, sink: Any, nats_one: Any) -> None:
@@ -182,6 +186,7 @@ def test_a_full_stream_answers_503_and_loses_nothing_answered_200(daemon: Any, s
     # Space again: intake takes events once more.
     d.wait_until(
         lambda: d.post("/v1/track", {"userId": "u", "event": "E", "messageId": "after"}).status_code == 200,
+        timeout=WAIT_S,
         what="intake open again",
     )
 
@@ -197,7 +202,9 @@ def test_retries_follow_the_schedule_then_dead_letter(daemon: Any, sink: Any, na
     # outcomes.next_delay_s: base * 2^(n-1), ±20% jitter -> at least 0.8 s, then at least 1.6 s.
     assert times[1] - times[0] >= 0.8 * 1.0 - 0.05, times
     assert times[2] - times[1] >= 0.8 * 2.0 - 0.05, times
-    d.wait_until(lambda: (d.status().get("cluster") or {}).get("dead") == 1, what="a dead letter in the cluster")
+    d.wait_until(
+        lambda: (d.status().get("cluster") or {}).get("dead") == 1, timeout=WAIT_S, what="a dead letter in the cluster"
+    )
     time.sleep(0.5)
     assert len(sink.requests) == 3  # max_attempts, then no more
 
@@ -210,11 +217,15 @@ def test_dead_letters_replay_from_either_node(daemon: Any, sink: Any, nats_one: 
     _live(b)
     for i in range(4):
         assert a.post("/v1/track", {"userId": "u", "event": "E", "messageId": f"d{i}"}).status_code == 200
-    b.wait_until(lambda: (b.status().get("cluster") or {}).get("dead") == 4, what="4 dead letters seen from b")
+    b.wait_until(
+        lambda: (b.status().get("cluster") or {}).get("dead") == 4, timeout=WAIT_S, what="4 dead letters seen from b"
+    )
     for node in (a, b):
         old = node.function_status("fn")["version"]
         node.write_plugin("fn", POST)
-        node.wait_until(lambda n=node, o=old: n.function_status("fn").get("version") not in (None, o), what="fix")
+        node.wait_until(
+            lambda n=node, o=old: n.function_status("fn").get("version") not in (None, o), timeout=WAIT_S, what="fix"
+        )
     out = b.ctl("replay", "fn")
     assert out.returncode == 0 and out.stdout.startswith("replayed 4 "), out.stdout + out.stderr
     sink.wait_for(4, timeout=20)
@@ -223,13 +234,19 @@ def test_dead_letters_replay_from_either_node(daemon: Any, sink: Any, nats_one: 
     for node in (a, b):
         old = node.function_status("fn")["version"]
         node.write_plugin("fn", BUGGY)
-        node.wait_until(lambda n=node, o=old: n.function_status("fn").get("version") not in (None, o), what="bug")
+        node.wait_until(
+            lambda n=node, o=old: n.function_status("fn").get("version") not in (None, o), timeout=WAIT_S, what="bug"
+        )
     assert b.post("/v1/track", {"userId": "u", "event": "E", "messageId": "d9"}).status_code == 200
-    a.wait_until(lambda: (a.status().get("cluster") or {}).get("dead") == 1, what="1 dead letter seen from a")
+    a.wait_until(
+        lambda: (a.status().get("cluster") or {}).get("dead") == 1, timeout=WAIT_S, what="1 dead letter seen from a"
+    )
     for node in (a, b):
         old = node.function_status("fn")["version"]
         node.write_plugin("fn", POST)
-        node.wait_until(lambda n=node, o=old: n.function_status("fn").get("version") not in (None, o), what="fix")
+        node.wait_until(
+            lambda n=node, o=old: n.function_status("fn").get("version") not in (None, o), timeout=WAIT_S, what="fix"
+        )
     out = a.ctl("replay", "fn")
     assert out.returncode == 0 and out.stdout.startswith("replayed 1 "), out.stdout + out.stderr
     sink.wait_for(5, timeout=20)
@@ -294,14 +311,14 @@ def test_onbatch_filters_and_sources_behave_as_with_sqlite(daemon: Any, sink: An
     )
     d = daemon(config, plugins={"bulk": ONLY_BATCH, "fn": POST})
     _live(d)
-    d.wait_until(lambda: d.function_status("bulk").get("state") == "live", what="bulk live")
+    d.wait_until(lambda: d.function_status("bulk").get("state") == "live", timeout=WAIT_S, what="bulk live")
     web = [{"type": "track", "userId": "u", "event": "Keep", "messageId": f"w{i}"} for i in range(40)]
     app = [{"type": "track", "userId": "u", "event": "Drop", "messageId": f"a{i}"} for i in range(5)]
     assert d.post("/v1/batch", {"batch": web}, write_key="kw").status_code == 200
     assert d.post("/v1/batch", {"batch": app}, write_key="ka").status_code == 200
-    d.wait_until(lambda: d.function_status("bulk").get("delivered") == 40, what="bulk: 40 delivered")
-    d.wait_until(lambda: d.function_status("fn").get("delivered") == 40, what="fn: 40 delivered")
-    d.wait_until(lambda: d.function_status("fn").get("filtered") == 5, what="fn: 5 filtered")
+    d.wait_until(lambda: d.function_status("bulk").get("delivered") == 40, timeout=WAIT_S, what="bulk: 40 delivered")
+    d.wait_until(lambda: d.function_status("fn").get("delivered") == 40, timeout=WAIT_S, what="fn: 40 delivered")
+    d.wait_until(lambda: d.function_status("fn").get("filtered") == 5, timeout=WAIT_S, what="fn: 5 filtered")
     batches = [r.json() for r in sink.requests if r.path == "/batch"]
     assert sorted(m for b in batches for m in b) == sorted(f"w{i}" for i in range(40))  # no app events
     assert len(batches) < 40 and max(len(b) for b in batches) <= 20  # grouped, Segment's default size
@@ -348,7 +365,7 @@ def test_logs_cluster_shows_every_nodes_lines(daemon: Any, sink: Any, nats_one: 
         assert out.returncode == 0, out.stdout + out.stderr
         return out.stdout if "seen from-a" in out.stdout and "seen from-b" in out.stdout else ""
 
-    text = a.wait_until(both, what="both events' lines in logs --cluster")
+    text = a.wait_until(both, timeout=WAIT_S, what="both events' lines in logs --cluster")
     assert "node=" in text
     nodes = {w for line in text.splitlines() for w in line.replace("]", " ").split() if w.startswith("node=")}
     assert len(nodes) >= 1
@@ -396,7 +413,7 @@ def test_pause_on_one_node_holds_the_function_on_every_node_and_resume_on_anothe
     _live(a)
     _live(b)
     assert a.ctl("pause", "fn").returncode == 0
-    b.wait_until(lambda: b.function_status("fn").get("state") == "paused", what="paused on b too")
+    b.wait_until(lambda: b.function_status("fn").get("state") == "paused", timeout=WAIT_S, what="paused on b too")
     sent = [f"p{i}" for i in range(30)]
     for node, part in ((a, sent[:15]), (b, sent[15:])):
         batch = [{"type": "track", "userId": "u", "event": "E", "messageId": m} for m in part]
@@ -407,7 +424,7 @@ def test_pause_on_one_node_holds_the_function_on_every_node_and_resume_on_anothe
     assert b.ctl("resume", "fn").returncode == 0
     a.wait_until(lambda: set(_ids(sink)) == set(sent), timeout=30, what="every event delivered after resume")
     assert sum(_ids(sink).values()) == 30  # each once
-    b.wait_until(lambda: (b.status().get("cluster") or {}).get("parked") == 0, what="nothing parked")
+    b.wait_until(lambda: (b.status().get("cluster") or {}).get("parked") == 0, timeout=WAIT_S, what="nothing parked")
 
 
 def test_a_node_that_cannot_load_a_function_parks_its_events_for_a_node_that_can(
@@ -416,7 +433,9 @@ def test_a_node_that_cannot_load_a_function_parks_its_events_for_a_node_that_can
     """A load error is per node: a parks its share, b (which runs the function) moves them back."""
     config = nats_cluster_toml([nats_one]) + _fn(sink)
     a = daemon(config, plugins={"fn": "function onTrack( {"}, subdir="a")
-    a.wait_until(lambda: a.function_status("fn").get("state") not in (None, "live"), what="fn failing on a")
+    a.wait_until(
+        lambda: a.function_status("fn").get("state") not in (None, "live"), timeout=WAIT_S, what="fn failing on a"
+    )
     sent = [f"l{i}" for i in range(30)]
     r = a.post("/v1/batch", {"batch": [{"type": "track", "userId": "u", "event": "E", "messageId": m} for m in sent]})
     assert r.status_code == 200
@@ -451,13 +470,13 @@ def test_secrets_never_reach_the_cluster_streams(daemon: Any, nats_one: Any) -> 
     )
     _live(d)
     assert d.post("/v1/track", {"userId": "u", "event": "E", "messageId": "leak"}).status_code == 200
-    d.wait_until(lambda: (d.status().get("cluster") or {}).get("dead") == 1, what="a dead letter")
+    d.wait_until(lambda: (d.status().get("cluster") or {}).get("dead") == 1, timeout=WAIT_S, what="a dead letter")
 
     def shared() -> str:
         out = d.ctl("logs", "--cluster", "-n", "200", "--json").stdout
         return out if "key is" in out else ""
 
-    text = d.wait_until(shared, what="the console line in the cluster's log stream")
+    text = d.wait_until(shared, timeout=WAIT_S, what="the console line in the cluster's log stream")
     assert "[redacted]" in text and secret not in text
     d.stop()
     stored = b"".join(p.read_bytes() for p in (nats_one.dir / "js").rglob("*") if p.is_file())
