@@ -270,3 +270,12 @@ def test_starter_config_values_are_the_built_in_defaults(tmp_path) -> None:  # t
     defaults = Config()
     for section in ("intake", "admin", "storage", "runtime", "retry"):
         assert getattr(parsed, section) == getattr(defaults, section), section
+
+
+def test_the_repositorys_example_plugin_is_the_starters_and_a_real_file() -> None:
+    """`segfuncd` in a fresh checkout loads plugins/example.js: a symlink out of plugins/ is
+    refused by design (plugin_files.py), so it is a copy of the starter, kept equal here."""
+    root = Path(__file__).resolve().parents[1]
+    example = root / "plugins" / "example.js"
+    assert not example.is_symlink()
+    assert example.read_text() == (root / "segfuncd" / "starter" / "example.js").read_text()
