@@ -377,6 +377,7 @@ class Request extends Body {
     this._raw = body;
     const enc = encodeBody(body);
     this._initBody(enc && enc.text, enc && enc.bin);
+    this._bodyType = enc ? enc.type : null; // fetch() sends _text/_bin with this type
     this.redirect = init.redirect || (src ? src.redirect : "follow");
     this.follow = init.follow !== undefined ? init.follow : src ? src.follow : 20;
     this.timeout = init.timeout || (src ? src.timeout : 0);
@@ -442,10 +443,10 @@ function fetch(input, init) {
   }
   const st = live[cur];
   if (st.fetches >= MAX_FETCHES) overCap(`more than ${MAX_FETCHES} fetches in flight`);
-  const body = encodeBody(req._raw);
-  const raw = body ? (body.bin !== undefined ? body.bin : body.text) : null;
+  const binary = req._bin !== null; // the body as the Request encoded it (once)
+  const raw = binary ? req._bin : req._text;
   if (raw !== null && str(raw).length > MAX_BODY) overCap(`request body of ${str(raw).length} characters is over the ${MAX_BODY >> 20} MB limit`);
-  if (body && body.type && !req.headers.has("content-type")) req.headers.set("content-type", body.type);
+  if (req._bodyType && !req.headers.has("content-type")) req.headers.set("content-type", req._bodyType);
   let headers = "";
   for (const [k, v] of req.headers._pairs()) headers = (headers === "" ? "" : headers + ",") + "[" + q(str(k)) + "," + q(str(v)) + "]";
   const id = nextFetchId++;
@@ -454,7 +455,7 @@ function fetch(input, init) {
   });
   st.fetches++;
   add("f", "[" + id + "," + cur + "," + q(str(req.method)) + "," + q(str(req.url)) + ",[" + headers + "],"
-    + (raw === null ? "null" : q(str(raw))) + "," + (body && body.bin !== undefined ? 1 : 0) + ","
+    + (raw === null ? "null" : q(str(raw))) + "," + (binary ? 1 : 0) + ","
     + redirectWire(req) + "," + num(Number(req.timeout) || 0) + "]");
   return p;
 }
