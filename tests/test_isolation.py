@@ -229,6 +229,36 @@ async def test_item7_a_poisoned_context_is_rebuilt_before_its_next_event(sink: A
     assert not [q for q in sink.requests if q.path == "/attacker/big"]
 
 
+CAUGHT_OOM = """
+let runs = 0;
+async function onTrack(event) {
+  runs++;
+  if (event.properties.oom) {
+    try { const a = []; for (;;) a.push(new Array(1e6).fill(1.5)); } catch (e) { return "survived " + e.message; }
+  }
+  return "runs=" + runs;
+}
+"""
+
+
+async def test_item7_out_of_memory_caught_by_the_function_still_ends_it(sink: Any, workers: int) -> None:
+    """A function that catches its own out-of-memory error does not go on as if nothing
+    happened: that event ends with MemoryLimitError (retryable) and the function's next
+    event runs on a fresh context (its module-level counter starts again)."""
+    iso_prepare_sink(sink)
+    attacker_v = iso_attacker(CAUGHT_OOM)
+    async with open_runner_pool(workers=workers, egress_allow=SINK_ALLOW, cpu_ms=5000, memory_mb=256) as pool:
+        attacker, victim = await iso_attack(pool, attacker_v, [iso_event(0, oom=True)], sink)
+        after = [(await pool.invoke(attacker_v, [iso_event(1)], {"url": sink.url}))[0] for _ in range(workers * 2)]
+        iso_assert_victim_unharmed(pool, sink, victim, workers=workers)
+    [oom] = attacker
+    assert (oom.outcome, oom.error_name) == (Outcome.RETRY, "MemoryLimitError"), oom
+    assert all(r.outcome is Outcome.DELIVERED for r in after)
+    # each runner's context of the attacker was rebuilt or fresh: no count goes past the
+    # events that runner ran since the out-of-memory
+    assert all(int(str(r.value).removeprefix("runs=")) <= workers * 2 for r in after)
+
+
 OUTPUT = """
 async function onTrack(event) {
   if (event.properties.lines) { for (let i = 0; i < 100000; i++) console.log(); return "logged"; }

@@ -9,7 +9,7 @@ here trusts a field's type, size or presence.
 The wire form (built by `answer()` in prelude/00_core.js with captured intrinsics, and
 returned from the eval as ONE JSON string, so no user `toJSON` can reshape it):
 
-    {"u": [outbox, ...], "q": queued}
+    {"u": [outbox, ...], "q": queued[, "m": 1]}  # m: the context ran out of memory (caught or not)
     outbox = {"s": seq,
               "d": [[inv, 1, value_json] | [inv, 0, name, message, stack|null], ...],
               "f": [[fetch_id, inv, method, url, [[name, value], ...], body|null, binary, follow, timeout_ms], ...],
@@ -97,6 +97,7 @@ class Outbox:
 class SliceAnswer:
     outboxes: tuple[Outbox, ...]
     queued: int
+    out_of_memory: bool = False  # then the runner discards the context
 
 
 def cut(text: str, limit: int = MAX_ERROR_CHARS) -> str:
@@ -158,7 +159,10 @@ def parse_answer_text(text: str) -> SliceAnswer:
     if type(doc) is not dict:
         raise ContextViolation("the slice answer is not an object")
     outboxes = tuple(_outbox(o) for o in _list(doc.get("u"), "u"))
-    return SliceAnswer(outboxes, _int(doc.get("q"), "q"))
+    memory = doc.get("m", 0)
+    if memory not in (0, 1) or type(memory) is not int:
+        raise ContextViolation("m: expected 0 or 1")
+    return SliceAnswer(outboxes, _int(doc.get("q"), "q"), out_of_memory=memory == 1)
 
 
 def _outbox(o: Any) -> Outbox:

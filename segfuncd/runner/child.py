@@ -418,7 +418,7 @@ class Runner:
             return
         try:
             self._charge(ctx, ran, out.cpu_s, out.answer.outboxes)
-            rebuild = False
+            rebuild = out.answer.out_of_memory  # even when the function caught it
             for box in out.answer.outboxes:
                 rebuild = self._apply_outbox(ctx, box) or rebuild
         except ContextViolation as exc:

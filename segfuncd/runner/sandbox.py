@@ -334,7 +334,7 @@ class Sandbox:
         fresh = tuple(o for o in got.outboxes if o.seq > self._ack)
         if fresh:
             self._ack = max(o.seq for o in fresh)
-        return SliceOutput(SliceAnswer(fresh, got.queued), used)
+        return SliceOutput(SliceAnswer(fresh, got.queued, got.out_of_memory), used)
 
     def _salvage(self) -> tuple[LogEntry, ...]:
         """After an interrupt: the log lines the lost slice wrote (the context is discarded,

@@ -143,23 +143,48 @@ function safeSite(site) {
   };
   return Object.freeze(o);
 }
+/**
+ * QuickJS builds every error's stack through this hook, the out-of-memory InternalError
+ * included, even when user code then catches it: so this is where running out of memory
+ * is seen (noteOutOfMemory, below). Without a user hook it writes QuickJS's own format.
+ */
 function prepareWrapper(err, sites) {
-  const safe = [];
+  if (isOutOfMemory(err)) noteOutOfMemory();
   const n = sites && typeof sites.length === "number" ? sites.length : 0;
+  if (typeof userPrepare !== "function") return nativeStack(sites, n);
+  const safe = [];
   for (let i = 0; i < n; i++) _define(safe, i, { value: safeSite(sites[i]), writable: true, enumerable: true, configurable: true });
   return userPrepare(err, safe);
 }
-// QuickJS keeps the hook in an internal slot behind its own accessor: we hand it our wrapper.
+/** The stack text QuickJS writes when no hook is set (tests/test_sandbox_memory.py compares them). */
+function nativeStack(sites, n) {
+  let s = "";
+  for (let i = 0; i < n; i++) {
+    const c = sites[i];
+    const file = c.getFileName();
+    const line = c.getLineNumber();
+    const where = line === -1 ? "" : ":" + line + ":" + c.getColumnNumber();
+    if (c.isNative()) s += "    at " + c.getFunctionName() + " (native)\n";
+    else if (typeof c.getFunction() !== "function") s += "    at " + file + where + "\n"; // a parse error's position
+    else s += "    at " + (c.getFunctionName() || "<anonymous>") + " (" + file + where + ")\n";
+  }
+  return s;
+}
+const _InternalErrorProto = InternalError.prototype;
+function isOutOfMemory(err) {
+  // no allocation (memory has just run out); a real error's message is its own data property
+  if (err === null || typeof err !== "object" || _getProto(err) !== _InternalErrorProto) return false;
+  return err.message === "out of memory";
+}
+// QuickJS keeps the hook in an internal slot behind its own accessor: ours is always in it.
 const _nativePrepare = _getOwn(Error, "prepareStackTrace");
 const _setPrepare = _nativePrepare && typeof _nativePrepare.set === "function" ? _nativePrepare.set : null;
 Object.defineProperty(Error, "prepareStackTrace", {
   get() { return userPrepare; },
-  set(v) {
-    userPrepare = v;
-    if (_setPrepare) _apply(_setPrepare, Error, [typeof v === "function" ? prepareWrapper : undefined]);
-  },
+  set(v) { userPrepare = v; },
   enumerable: false, configurable: false,
 });
+if (_setPrepare) _apply(_setPrepare, Error, [prepareWrapper]);
 
 const LOG_CAP = 4096; // bytes of console output kept per invocation
 const LOG_LINE_COST = 16; // every line costs this on top of its length (empty lines too)
@@ -323,10 +348,23 @@ const cache = Object.freeze({
   },
 });
 
+// ---- out of memory: the invocation that ran out fails, the context is discarded --------
+// Seen by prepareWrapper when QuickJS makes its "out of memory" InternalError, so a user
+// `catch` cannot hide it. The heap is then not to be trusted: the answer says "m" and the
+// runner rebuilds the context (child.py), whoever was running.
+let outOfMemory = false;
+let oomInv = null; // the invocation that was running, when one was
+const OOM = { name: "MemoryLimitError", message: "the function ran out of memory" };
+function noteOutOfMemory() {
+  outOfMemory = true; // nothing allocated here: memory has just run out
+  if (oomInv === null && cur !== null && live[cur] !== undefined) oomInv = cur;
+}
+
 // ---- the dispatcher -------------------------------------------------------------------
 function finish(inv, ok, value) {
   if (!isLive(inv)) return; // abandoned (timed out, limited) or already reported
   delete live[inv];
+  if (inv === oomInv) { ok = false; value = OOM; } // whatever it did after catching it
   if (ok) {
     let s;
     try { s = _stringify(value === undefined ? null : value); } catch (e) { s = _stringify(safeString(value)); }
@@ -417,6 +455,7 @@ async function pump() {
     try { apply(t); } catch (e) { if (isLive(cur)) finish(cur, false, e); }
     // let this trigger's own continuations run while `cur` still names it
     for (let k = 0; k < BARRIER; k++) await undefined;
+    if (oomInv !== null && isLive(oomInv)) finish(oomInv, false, OOM);
     if (cur !== null) out.c[cur] = (out.c[cur] || 0) + (_now() - t0);
   }
 }
@@ -431,7 +470,7 @@ function answer() {
     const box = '{"s":' + o.s + ',"d":[' + o.d + '],"f":[' + o.f + '],"t":[' + o.t + '],"l":[' + o.l + '],"c":[' + c + "]}";
     u = u === "" ? box : u + "," + box;
   }
-  return '{"u":[' + u + '],"q":' + (qTail - qHead) + "}";
+  return '{"u":[' + u + '],"q":' + (qTail - qHead) + (outOfMemory ? ',"m":1}' : "}");
 }
 
 const dispatcher = Object.freeze({

@@ -1,0 +1,109 @@
+"""Running out of memory where user code catches it (issue 10, "limits that hold"), and the
+stack format the prelude writes now that its prepareStackTrace hook is always installed."""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib.resources import files
+from typing import Any
+
+import dukpy._dukpy as _dukpy  # type: ignore[import-untyped]
+from test_sandbox_helpers import run, sandbox
+
+# Errors made in as many kinds of frame as a function has: named, anonymous, arrow, method,
+# constructor, getter, native callback, bound, async, eval, new Function, parse errors.
+STACKS = r"""
+function collect() {
+  const out = [];
+  function named() { return new Error("a").stack; }
+  const anon = function () { return named(); };
+  out.push(anon());
+  out.push([1].map(function () { return new TypeError("b").stack; })[0]);
+  out.push((() => { try { null.x } catch (e) { return e.stack } })());
+  class K { constructor() { this.s = new Error("c").stack } m() { return new Error("d").stack } get g() { return new Error("e").stack } }
+  const k = new K(); out.push(k.s, k.m(), k.g);
+  out.push(named.bind(null)());
+  out.push(eval("new Error('f').stack"));
+  out.push(new Function("return new Error('g').stack")());
+  try { JSON.parse("{") } catch (e) { out.push(e.stack) }
+  try { eval("(") } catch (e) { out.push(e.stack) }
+  try { new RegExp("(") } catch (e) { out.push(e.stack) }
+  out.push(String(new Error("h").stack).length > 0 ? "nonempty" : "empty");
+  return out;
+}
+"""
+
+
+class _RawHost:
+    """A bare dukpy context: no prelude, QuickJS's own stacks."""
+
+    def __init__(self) -> None:
+        self._ctx = _dukpy.create_context()
+
+    def _check_exported_function_exists(self, name: bytes) -> bool:
+        return False
+
+    def _call_python(self, name: bytes, args: bytes) -> bytes:
+        return b"null"
+
+
+def _raw_eval(code: str) -> Any:
+    return json.loads(json.loads(_dukpy.eval_string(_RawHost(), code.encode(), b"{}", False, "plugin.js")))
+
+
+def _prelude_function(name: str) -> str:
+    text = (files("segfuncd.runner") / "prelude" / "00_core.js").read_text(encoding="utf-8")
+    found = re.search(rf"^function {name}\(.*?^}}$", text, re.S | re.M)
+    assert found is not None, name
+    return found.group(0)
+
+
+def test_the_prelude_writes_quickjs_own_stack_format() -> None:
+    """With no user hook the prelude's nativeStack() must give byte for byte what QuickJS
+    writes itself (stacks.py maps these lines to the plugin file's)."""
+    # the same lines in both runs: only the line before the call differs
+    call = "JSON.stringify(collect())\n" + _prelude_function("nativeStack")
+    native = _raw_eval(STACKS + "Error.prepareStackTrace = undefined;\n" + call)
+    ours = _raw_eval(STACKS + "Error.prepareStackTrace = (e, sites) => nativeStack(sites, sites.length);\n" + call)
+    assert len(native) == 13 and all(isinstance(s, str) and s for s in native)
+    assert ours == native
+
+
+def test_a_user_prepare_stack_trace_still_gets_safe_call_sites() -> None:
+    sb = sandbox(
+        """async function onTrack() {
+        Error.prepareStackTrace = (e, sites) => sites.map(s => typeof s.getFunction() + ":" + s.getFunctionName()).join("|");
+        const stack = new Error("x").stack;
+        Error.prepareStackTrace = undefined;
+        return [stack, typeof Error.prepareStackTrace, new Error("y").stack.split("\\n")[0].trim()];
+        }"""
+    )
+    r = run(sb)
+    assert r.ok, r.value
+    assert r.value[0].startswith("undefined:onTrack")
+    assert r.value[1] == "undefined"
+    assert re.fullmatch(r"at onTrack \(.+:5:\d+\)", r.value[2]), r.value[2]
+
+
+CAUGHT = """
+let runs = 0;
+async function onTrack(event) {
+  runs++;
+  if (event.oom) {
+    try { const a = []; for (;;) a.push(new Array(1e6).fill(1.5)); } catch (e) { return "caught: " + e.message; }
+  }
+  return "runs=" + runs;
+}
+"""
+
+
+def test_out_of_memory_caught_by_the_function_still_ends_its_invocation() -> None:
+    """The invocation fails with MemoryLimitError although its own catch swallowed the
+    error, and the answer tells the runner to discard the context (child.py rebuilds it)."""
+    sb = sandbox(CAUGHT, cpu_s=10)
+    assert run(sb).value == "runs=1"
+    r = run(sb, {"oom": True})
+    assert not r.ok and r.value["name"] == "MemoryLimitError", r.value
+    out = sb.run_slice([])
+    assert out.answer is not None and out.answer.out_of_memory
