@@ -73,11 +73,18 @@ def test_a_well_formed_answer_becomes_typed_records() -> None:
         wire({"u": [box(l=[[1, "shout", "x", 0]])], "q": 0}),
         wire({"u": [box(c=[[1]])], "q": 0}),
         wire({"u": [{"s": 1}], "q": 0}),
+        wire({"u": [], "q": 0, "m": True}),
+        wire({"u": [], "q": 0, "m": 2}),
     ],
 )
 def test_anything_else_is_a_violation(raw: bytes | None) -> None:
     with pytest.raises(ContextViolation):
         parse_answer(raw)
+
+
+def test_out_of_memory_is_said_with_m() -> None:
+    assert parse_answer(wire({"u": [], "q": 0, "m": 1})).out_of_memory
+    assert not parse_answer(wire({"u": [], "q": 0})).out_of_memory
 
 
 def test_an_oversized_request_body_is_a_violation() -> None:
