@@ -94,6 +94,7 @@ _FORM_KEEP = _ALNUM | set("*-._")
 SPLIT_MIN_SECRET = 12
 GRAM = 4
 SPLIT_PIECE = 2 * GRAM - 1
+_RUN = "1" * SPLIT_PIECE
 
 
 def _percent(secret: str, keep: frozenset[str] | set[str], space: str | None = None) -> str:
@@ -147,7 +148,7 @@ class Redactor:
     `re` is ~15x slower with IGNORECASE over many alternatives), then cut from the original.
     """
 
-    __slots__ = ("_folded", "_exact", "_grams", "_whole", "_folded_ci")
+    __slots__ = ("_folded", "_exact", "_grams", "_whole", "_folded_ci", "_folded_forms", "_exact_forms", "_members")
 
     def __init__(self, secrets: Iterable[str]) -> None:
         folded: set[str] = set()
@@ -165,8 +166,17 @@ class Redactor:
                     grams.update(text[i : i + GRAM] for i in range(0, len(text) - GRAM + 1, GRAM))
         self._folded = _alternation({f.lower() for f in folded})
         self._exact = _alternation(exact)
+        # `in` per form first: C substring searches, ~3x cheaper than one regex alternation
+        # over the text when nothing matches (the common case: an attempt record per event)
+        self._folded_forms = tuple({f.lower() for f in folded})
+        self._exact_forms = tuple(exact)
         self._grams = tuple(sorted(grams))
         self._whole = tuple(whole)
+        # a character of some long secret -> "1", other ASCII -> "0" (the rest stay as they
+        # are): a text without SPLIT_PIECE such characters in a row holds no piece
+        chars = set("".join(whole))
+        self._members = {c: "1" if chr(c) in chars else "0" for c in range(128)}
+        self._members.update((ord(c), "1") for c in chars)  # a secret's non-ASCII characters too
         # for text whose lower-casing changes its length (rare non-ASCII): slower, same result
         self._folded_ci = _alternation(folded, re.IGNORECASE)
 
@@ -174,18 +184,19 @@ class Redactor:
         if self._folded is None or not text:
             return text
         low = text.lower()
-        if len(low) == len(text):
-            text = _cut(text, [m.span() for m in self._folded.finditer(low)])
-        else:
+        if len(low) != len(text):
             assert self._folded_ci is not None
             text = self._folded_ci.sub(REDACTED, text)
-        if self._exact is not None:
+        elif any(f in low for f in self._folded_forms):
+            text = _cut(text, [m.span() for m in self._folded.finditer(low)])
+        if self._exact is not None and any(f in text for f in self._exact_forms):
             text = self._exact.sub(REDACTED, text)
         if self._grams:
             low = text.lower()
             if len(low) != len(text):  # keep positions aligned: pieces of the ASCII-folded text
                 low = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
-            text = _cut(text, self._piece_spans(low))
+            if _RUN in low.translate(self._members):  # ~2 µs per KB; the finds below cost ~10
+                text = _cut(text, self._piece_spans(low))
         return text
 
     def _piece_spans(self, low: str) -> list[tuple[int, int]]:

@@ -108,3 +108,27 @@ def test_a_callback_return_is_redacted_keys_and_values() -> None:
 def test_ordinary_text_is_left_alone() -> None:
     line = "POST https://api.example.com/v1/events -> 200 (12 ms) user u1 signed up"
     assert redact(line, ["sk_live_0123456789abcdef", "tok-abcdef"]) == line
+
+
+def test_pieces_of_a_secret_are_found_whatever_its_characters_and_the_text_around() -> None:
+    """The piece search's cheap pre-check (runs of the secret's characters) misses nothing:
+    non-ASCII characters in the secret, pieces at the ends of the text, upper case, reversed,
+    and pieces inside a long run of other secret characters."""
+    for key in ("sk_live_0123456789abcdef", "päss-wörd-Ünïcode-ß12", "ABCDEFGHIJKLMNOP"):
+        low = key.lower()
+        for line in (
+            key[:7],
+            f"x{key[-7:]}",
+            f"a {key[3:10].upper()} b",
+            f"rev {key[::-1][:8]} end",
+            f"{low[:5]}{low[:9]}{low[4:6]}",
+            f"é {key[5:12]} ü",
+        ):
+            out = redact(line, [key])
+            assert REDACTED in out, (key, line, out)
+
+
+def test_text_of_the_secret_characters_but_no_piece_is_left_alone() -> None:
+    key = "abcdefghijklmnop"
+    line = "acegikmo bdfhjlnp gfedXcba"  # its characters, never 7 of the secret (or reversed) in a row
+    assert redact(line, [key]) == line
