@@ -113,6 +113,26 @@ async def test_item2_limits_hold_inside_host_calls_and_try_catch(sink: Any, work
     assert after.outcome is Outcome.DELIVERED and after.value == "fine"
 
 
+PROMISE_HOOKS = """
+let hooked = 0;
+const realThen = Promise.prototype.then;
+Promise.prototype.then = function (a, b) { hooked++; return realThen.call(this, a, b); };
+Object.defineProperty(Promise.prototype, "constructor", { get() { hooked++; return Promise; } });
+Object.defineProperty(Promise, Symbol.species, { get() { hooked++; return Promise; } });
+function onTrack(event) { return event.properties.n === 0 ? "first" : "hooked " + hooked; }
+"""
+
+
+async def test_item2_patched_promise_machinery_is_never_run_by_the_dispatcher(sink: Any, workers: int) -> None:
+    """Promise.prototype.then, .constructor and Symbol.species patched to count: the
+    dispatcher's own awaits (the barrier of ticks between two triggers) never run them."""
+    iso_prepare_sink(sink)
+    async with open_runner_pool(workers=workers, egress_allow=SINK_ALLOW) as pool:
+        attacker, victim = await iso_attack(pool, iso_attacker(PROMISE_HOOKS), [iso_event(0), iso_event(1)], sink)
+        iso_assert_victim_unharmed(pool, sink, victim, workers=workers)
+    assert [r.value for r in attacker] == ["first", "hooked 0"], [r.error for r in attacker]
+
+
 TIMER_FLOOD = """
 async function onTrack(event) {
   if (event.properties.caught) { for (;;) { try { setTimeout(() => {}, 1e9); } catch (e) {} } }

@@ -445,6 +445,11 @@ function abandon(inv) {
   for (const id in timers) if (timers[id].inv === inv) delete timers[id];
 }
 
+// One already-resolved promise awaited for every barrier tick: the same one tick as
+// `await undefined` without a new promise each time (~0.7 instead of ~1.25 µs a tick). Its
+// own `constructor` keeps PromiseResolve from looking at a user-patched prototype.
+const TICK = Promise.resolve();
+_define(TICK, "constructor", { value: Promise });
 async function pump() {
   const began = _now();
   while (qHead < qTail) {
@@ -454,7 +459,7 @@ async function pump() {
     const t0 = _now();
     try { apply(t); } catch (e) { if (isLive(cur)) finish(cur, false, e); }
     // let this trigger's own continuations run while `cur` still names it
-    for (let k = 0; k < BARRIER; k++) await undefined;
+    for (let k = 0; k < BARRIER; k++) await TICK;
     if (oomInv !== null && isLive(oomInv)) finish(oomInv, false, OOM);
     if (cur !== null) out.c[cur] = (out.c[cur] || 0) + (_now() - t0);
   }
