@@ -266,7 +266,7 @@ async def _send(conn: _Conn, data: bytes) -> None:
             await trio.lowlevel.wait_writable(conn.fd)
 
 
-async def _receive(conn: _Conn) -> bytes:
+async def _receive(conn: _Conn) -> bytes | bytearray:
     """Some bytes of the response (b"" at EOF); from a plain socket directly, as _send."""
     if conn.fd < 0:
         return await conn.stream.receive_some(RECEIVE_SIZE)
