@@ -274,3 +274,49 @@ async def test_header_injection_is_refused(nursery: trio.Nursery) -> None:
         await f.fetch(FetchSpec("GET", url, [("x-a", "1\r\nx-b: 2")], None, "follow", 5.0))
     assert connections == [] or len(connections) == 1
     await f.aclose()
+
+
+async def test_bodies_larger_than_the_socket_buffers_go_both_ways(nursery: trio.Nursery) -> None:
+    """A plain connection is written and read straight through its socket: an 8 MB request
+    and response take many partial writes and reads, and arrive whole."""
+    big = bytes(range(256)) * (8 * 4096)
+
+    def handler(req: h11.Request, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        return 200, [("content-type", "application/octet-stream")], body[::-1]
+
+    port, _ = await nursery.start(serve, handler)
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW, max_response_bytes=16 * 1024 * 1024)
+    reply = await f.fetch(spec(f"http://127.0.0.1:{port}/", "POST", big))
+    assert reply.status == 200
+    assert reply.binary is not None and reply.binary.encode("latin-1") == big[::-1]
+    await f.aclose()
+
+
+async def test_a_request_cancelled_while_waiting_for_its_response_frees_its_connection(nursery: trio.Nursery) -> None:
+    """Cancelled in the middle of an exchange (the function timed out): the connection is
+    closed, not put back with a response still coming, and the next request is answered."""
+    slow = trio.Event()
+
+    def handler(req: h11.Request, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        return 200, [], req.target
+
+    async def slow_then_serve(task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        task_status.started(listeners[0].socket.getsockname()[1])
+
+        async def one(stream: trio.SocketStream) -> None:
+            await stream.receive_some(65536)
+            await slow.wait()  # never answers: the client gives up first
+
+        await trio.serve_listeners(one, listeners)
+
+    slow_port = await nursery.start(slow_then_serve)
+    port, _ = await nursery.start(serve, handler)
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW)
+    with trio.move_on_after(0.2) as scope:
+        await f.fetch(spec(f"http://127.0.0.1:{slow_port}/hang"))
+    assert scope.cancelled_caught
+    assert (await f.fetch(spec(f"http://127.0.0.1:{port}/after"))).text == "/after"
+    assert not f._pool._idle.get(("http", "127.0.0.1", slow_port))
+    slow.set()
+    await f.aclose()

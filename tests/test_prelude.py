@@ -131,3 +131,26 @@ def test_cache_load_memoizes_per_version() -> None:
 def test_return_value_is_truncated_and_json_safe() -> None:
     assert len(js("'x'.repeat(100000)")) < 4200
     assert js("({f: () => 1, n: undefined, d: new Date(0)})") == {"d": "1970-01-01T00:00:00.000Z"}
+
+
+def test_request_urls_parse_the_same_from_the_per_context_cache() -> None:
+    """fetch()'s Request keeps each URL text's parse; past its 256 entries it starts again,
+    and what it answers is what a fresh parse answers, bad URLs included."""
+    got = js(
+        """(() => {
+        const urls = [];
+        for (let i = 0; i < 300; i++) urls.push("HTTP://Example.COM:80/a/../b c/" + i + "?q=1 2#f");
+        const first = urls.map((u) => new Request(u).url);
+        const again = urls.map((u) => new Request(new URL(u)).url);
+        let bad = "";
+        try { new Request("/relative"); } catch (e) { bad = e.message; }
+        try { new Request("/relative"); } catch (e) { bad += "|" + e.message; }
+        return [first[0], first[299], first.every((u, i) => u === again[i]), bad];
+        })()"""
+    )
+    assert got == [
+        "http://example.com/b%20c/0?q=1%202#f",
+        "http://example.com/b%20c/299?q=1%202#f",
+        True,
+        "Only absolute URLs are supported|Only absolute URLs are supported",
+    ]
