@@ -115,6 +115,7 @@ _CONTROL_OR_BACKSLASH = re.compile(r"[\x00-\x1f\x7f\\]")
 DECISION_CACHE_SIZE = 4096  # (address, port) answers kept per policy
 
 
+@functools.lru_cache(maxsize=1024)  # pure (Target is frozen); a function fetches the same URLs over and over
 def parse_target(url: str) -> Target:
     """Parse an absolute http(s) URL; EgressError (never another exception) when it is malformed."""
     try:
