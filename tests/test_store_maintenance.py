@@ -11,7 +11,8 @@ from test_store_helpers import T0, FakeClock, done, event, store_at
 
 from segfuncd.errors import StoreError
 from segfuncd.outcomes import DeliveryState, Outcome
-from segfuncd.store import DEDUPE_WINDOW_S, SCHEMA_VERSION, LogRecord
+from segfuncd.store import DEDUPE_WINDOW_S, SCHEMA_VERSION, LogRecord, queue
+from segfuncd.store.schema import ACTIVE, FINISHED
 
 HOUR = 3600.0
 
@@ -172,7 +173,37 @@ async def test_a_version_1_database_is_migrated_in_place_without_losing_the_queu
         "m009_paused_functions",
         "m010_attempt_details",
         "m011_timeline",
+        "m013_partial_indexes_without_in",
     ]
+    conn = sqlite3.connect(str(path))
+    partial = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql LIKE '% WHERE %'"))
+    conn.close()
+    assert set(partial) >= {"ix_deliveries_due", "ix_deliveries_done", "ix_deliveries_active_function"}
+    assert not [name for name, sql in partial.items() if "state IN" in sql]  # m013 rebuilt them with OR
+
+
+async def test_the_hot_queries_still_use_their_partial_indexes(tmp_path: Path) -> None:
+    """The partial indexes are used only when a query repeats their condition exactly: the
+    queries the queue runs all the time are planned through them, not by scanning."""
+    path = tmp_path / "q.db"
+    async with store_at(path, FakeClock(T0)) as store:
+        await store.accept([event(i) for i in range(50)])
+    conn = sqlite3.connect(str(path))
+    conn.execute("ANALYZE")
+
+    def plan(sql: str, *args: object) -> str:
+        return " | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, args))
+
+    assert "ix_deliveries_due" in plan(queue._LEASE + "ORDER BY d.due_at LIMIT ?", T0, 25)
+    assert "ix_deliveries_active_function" in plan(
+        queue._LEASE + "AND d.function = ? ORDER BY d.due_at LIMIT ?", T0, "f", 25
+    )
+    assert "ix_deliveries_active_function" in plan(queue._ACTIVE_FUNCTIONS)
+    assert "ix_deliveries_done" in plan(
+        f"SELECT id FROM deliveries WHERE {FINISHED} AND updated_at < ? LIMIT ?", T0, 10
+    )
+    assert "SCAN deliveries" not in plan(f"SELECT min(due_at) FROM deliveries WHERE {ACTIVE}")
+    conn.close()
 
 
 async def test_a_database_from_a_newer_segfuncd_is_refused(tmp_path: Path) -> None:

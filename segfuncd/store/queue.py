@@ -45,7 +45,7 @@ class Moves:
 _LEASE = (
     "SELECT d.id, d.function, d.attempts, d.created_at, d.state, e.message_id, e.body, d.due_at, e.type "
     "FROM deliveries AS d JOIN events AS e ON e.id = d.event_id "
-    f"WHERE d.{ACTIVE} AND d.due_at <= ? "
+    f"WHERE {ACTIVE} AND d.due_at <= ? "
 )
 # The distinct functions with active rows, by skip-scan: each step is one seek in
 # ix_deliveries_active_function (its WHERE is ACTIVE, as here).

@@ -31,8 +31,11 @@ SYNCHRONOUS = ("normal", "full")
 
 # SQL fragments shared by queries that must match the partial indexes' WHERE clauses
 # exactly (SQLite uses a partial index only when the query repeats its condition).
-ACTIVE = "state IN ('pending', 'leased')"
-FINISHED = "state IN ('delivered', 'discarded', 'filtered')"
+# Written with OR, not IN (...): SQLite evaluates a partial index's condition for every row
+# an UPDATE touches, and an IN list costs it far more there (m013: lease ~19 -> 13 µs and
+# complete ~29 -> 24 µs per row).
+ACTIVE = "(state = 'pending' OR state = 'leased')"
+FINISHED = "(state = 'delivered' OR state = 'discarded' OR state = 'filtered')"
 
 MIGRATIONS = Migrations(MIGRATION_SET)
 
@@ -232,6 +235,28 @@ def _m011_timeline(db: sqlite_utils.Database) -> None:
                count(*), min(a.at), max(a.at)
         FROM attempts AS a JOIN deliveries AS d ON d.id = a.delivery_id
         WHERE a.error IS NOT NULL GROUP BY 1, 2, 3;
+        """
+    )
+
+
+@MIGRATIONS(name="m013_partial_indexes_without_in")
+def _m013_partial_indexes_without_in(db: sqlite_utils.Database) -> None:
+    """The partial indexes on deliveries rebuilt with their conditions written with OR (see
+    ACTIVE): the same rows, cheaper to keep up to date. On a new file they are empty."""
+    from .timeline import RETRYING
+
+    db.executescript(
+        f"""
+        DROP INDEX ix_deliveries_due;
+        CREATE INDEX ix_deliveries_due ON deliveries(due_at) WHERE {ACTIVE};
+        DROP INDEX ix_deliveries_done;
+        CREATE INDEX ix_deliveries_done ON deliveries(updated_at) WHERE {FINISHED};
+        DROP INDEX ix_deliveries_active_created;
+        CREATE INDEX ix_deliveries_active_created ON deliveries(created_at) WHERE {ACTIVE};
+        DROP INDEX ix_deliveries_active_function;
+        CREATE INDEX ix_deliveries_active_function ON deliveries(function, due_at) WHERE {ACTIVE};
+        DROP INDEX ix_deliveries_retrying;
+        CREATE INDEX ix_deliveries_retrying ON deliveries(function, created_at) WHERE {RETRYING};
         """
     )
 
