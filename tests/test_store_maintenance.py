@@ -285,3 +285,19 @@ async def test_wait_logs_returns_when_a_newer_line_is_committed(tmp_path: Path) 
         assert woke == [first.id + 1]
         with trio.fail_after(5):
             await store.wait_logs(0)  # already newer: returns at once
+
+
+async def test_the_checkpointer_thread_copies_the_wal_back_and_the_close_removes_it(tmp_path: Path) -> None:
+    """The WAL is copied back by the checkpointer thread after the writer's commits (whose
+    own threshold is pushed out to 64 MiB, so no commit waits for a copy); the writer's
+    close is still the last one and removes the WAL."""
+    path = tmp_path / "q.db"
+    pad = "x" * 2000
+    async with store_at(path, FakeClock(T0)) as store:
+        for chunk in range(12):  # ~6 MB of WAL frames in 12 commits
+            await store.accept([event(chunk * 250 + i, pad=pad) for i in range(250)])
+        with trio.fail_after(20):  # a real thread on real time: the wait is bounded, not timed
+            while store.statistics().checkpoints == 0:
+                await trio.sleep(0.05)
+        assert (await store.stats()).functions["f"].pending == 3000
+    assert not (tmp_path / "q.db-wal").exists()

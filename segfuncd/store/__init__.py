@@ -3,6 +3,7 @@
 Layout (each module says what it owns):
     schema.py     migrations (sqlite-utils), schema version, WAL, how connections open
     writer.py     owner threads; the GroupWriter's group commit
+    checkpoints.py  the WAL checkpointer thread (commits never wait for a checkpoint)
     ingest.py     accept(): events + delivery rows + dedupe keys, merged per commit
     queue.py      lease / complete / postpone / release / wake / replay / next_due
     stats.py      per-function counters, bumped in the same transactions

@@ -1,12 +1,15 @@
-"""`open_store()`: check, migrate, recover, start the owner threads, serve, stop them in order."""
+"""`open_store()`: check, migrate, recover, start the owner threads and the checkpointer,
+serve, stop them in order."""
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -17,6 +20,7 @@ from ..log import get_logger
 from ..private_files import FILE_MODE, private_database
 from . import integrity
 from . import logs as logs_sql
+from .checkpoints import WRITER_AUTOCHECKPOINT_PAGES, Checkpointer
 from .ingest import IdCounters, Ingest
 from .schema import connect, migrate
 from .service import Clock, Store
@@ -69,20 +73,26 @@ async def open_store(
         db_id = await trio.to_thread.run_sync(integrity.mark_started, path)
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot record the database identity beside {path}: {exc}") from exc
-    wconn = connect(path, synchronous=synchronous)
+    wconn = connect(path, synchronous=synchronous, wal_autocheckpoint=WRITER_AUTOCHECKPOINT_PAGES)
     rconn = connect(path, synchronous=synchronous)
+    cconn = connect(path, synchronous=synchronous)
     try:
         ids, pending, newest_log = await trio.to_thread.run_sync(_recover, wconn, clock())
     except sqlite3.Error as exc:
+        cconn.close()
         wconn.close()
         rconn.close()
         raise StoreError(f"cannot read the database {path}: {exc}") from exc
     ingest = Ingest(ids)
     writer = GroupWriter(wconn, clock=clock, merge=ingest.merge, window_s=commit_window_s, max_rows=commit_max_rows)
     reader = OwnerThread(rconn, name="segfuncd-store-reader", clock=clock)
+    checkpointer = Checkpointer(cconn, commits=lambda: writer.commits)
     writer.start()
     reader.start()
+    checkpointer.start()
     store = Store(
+        checkpoints=lambda: checkpointer.checkpoints,
+        free_bytes=partial(_free_bytes, path.parent),
         writer=writer,
         reader=reader,
         ingest=ingest,
@@ -111,11 +121,21 @@ async def open_store(
         raise
     finally:
         with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(checkpointer.close)  # first: the writer's close is the last
             await writer.aclose()
             await reader.aclose()
             if writer.closed_cleanly and reader.closed_cleanly:
                 with contextlib.suppress(OSError):
                     await trio.to_thread.run_sync(integrity.mark_stopped, path, db_id)
+
+
+def _free_bytes(folder: Path) -> int | None:
+    """Bytes an unprivileged writer may still use on `folder`'s file system (None: unknown)."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
 
 
 def _recover(conn: sqlite3.Connection, now: float) -> tuple[IdCounters, int, int]:

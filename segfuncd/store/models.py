@@ -209,6 +209,7 @@ class StoreStatistics:
     largest_group: int  # most accept() calls merged into one commit
     pending: int
     leased: int
+    checkpoints: int = 0  # WAL checkpoints done by the checkpointer thread (checkpoints.py)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -318,8 +318,11 @@ def _convert_auto_vacuum(conn: sqlite3.Connection) -> None:
         pass
 
 
-def connect(path: Path, *, synchronous: str) -> sqlite3.Connection:
-    """A connection for one owner thread: autocommit mode, explicit transactions."""
+def connect(path: Path, *, synchronous: str, wal_autocheckpoint: int | None = None) -> sqlite3.Connection:
+    """A connection for one owner thread: autocommit mode, explicit transactions.
+
+    `wal_autocheckpoint` (pages) replaces SQLite's default of 1000 (the writer's: see
+    checkpoints.py)."""
     if synchronous not in SYNCHRONOUS:
         raise ValueError(f'synchronous must be "normal" or "full", got {synchronous!r}')
     try:
@@ -331,6 +334,8 @@ def connect(path: Path, *, synchronous: str) -> sqlite3.Connection:
         conn.execute("PRAGMA temp_store = MEMORY")
         conn.execute("PRAGMA cache_size = -32768")  # 32 MiB
         conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
+        if wal_autocheckpoint is not None:
+            conn.execute(f"PRAGMA wal_autocheckpoint = {int(wal_autocheckpoint)}")
         return conn
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open the database {path}: {exc}") from exc

@@ -68,6 +68,10 @@ TRACKED = frozenset({"accept", "lease", "complete", "append_logs", "prune"})
 # A success of these wrote rows, which proves the disk takes writes again: it clears every
 # fault with a passing cause, not only its own.
 WRITES_ROWS = frozenset({"accept", "complete", "append_logs", "probe"})
+# ...except a full disk's fault: small writes can succeed in the WAL's recycled space while
+# the file system is still full (the checkpointer copied it back), so that fault clears
+# only once the file system has this much free again.
+FULL_CLEARS_AT_BYTES = 2 * 1024 * 1024
 
 
 class Store:
@@ -86,8 +90,12 @@ class Store:
         pending: int,
         newest_log_id: int,
         keep_details: int = attempt_details.KEEP_PER_FUNCTION,
+        checkpoints: Callable[[], int] = lambda: 0,
+        free_bytes: Callable[[], int | None] = lambda: None,
     ) -> None:
+        self._free_bytes = free_bytes  # on the database's file system; None: unknown
         self._keep_details = keep_details  # attempt records kept per function
+        self._checkpoints = checkpoints  # WAL checkpoints done by the checkpointer thread
         self._writer = writer
         self._reader = reader
         self._ingest = ingest
@@ -124,6 +132,11 @@ class Store:
         """
         if not events:
             return []
+        if self._disk_full():  # the room left is for recording deliveries' outcomes
+            raise Backpressure(
+                f"storage full: less than {FULL_CLEARS_AT_BYTES >> 20} MiB free beside the database; "
+                "intake resumes by itself when there is more"
+            )
         blocking = self._blocking_fault()
         if blocking is not None:
             raise Backpressure(
@@ -353,6 +366,7 @@ class Store:
             largest_group=self._writer.largest_group,
             pending=self._pending,
             leased=self._leased,
+            checkpoints=self._checkpoints(),
         )
 
     @property
@@ -381,9 +395,19 @@ class Store:
             self._faults[what] = StoreFault(what=what, kind=exc.kind, message=str(exc), since=self._clock())
 
     def _cleared(self, what: str) -> None:
-        self._faults.pop(what, None)
-        if what in WRITES_ROWS:
-            self._faults = {w: f for w, f in self._faults.items() if f.kind not in PASSING}
+        full = self._disk_full()  # a full disk's fault stays while the disk is full
+        self._faults = {
+            w: f
+            for w, f in self._faults.items()
+            if (full and f.kind == "full") or (w != what and (what not in WRITES_ROWS or f.kind not in PASSING))
+        }
+
+    def _disk_full(self) -> bool:
+        """A full disk's fault holds while the file system has less than FULL_CLEARS_AT_BYTES free."""
+        if not any(f.kind == "full" for f in self._faults.values()):
+            return False
+        free = self._free_bytes()
+        return free is not None and free < FULL_CLEARS_AT_BYTES
 
     @property
     def pending_count(self) -> int:
