@@ -34,13 +34,28 @@ from nats.js.api import (
 
 from ..config import JetStreamConfig
 from ..errors import Backpressure, ClusterError
-from .codec import H_ATTEMPTS, H_FUNCTION, H_SOURCE, H_TYPE, Names, event_headers, header_json, header_number
+from .codec import (
+    H_ATTEMPTS,
+    H_DELIVERY,
+    H_FUNCTION,
+    H_SOURCE,
+    H_TYPE,
+    Names,
+    event_headers,
+    header_delivery,
+    header_json,
+    header_number,
+)
 
 STREAM_SETUP_S = 30.0  # at start: how long creating the streams may keep failing for a passing cause
 PUBLISH_TIMEOUT_S = 5.0
 MOVE_FETCH_WAIT_S = 3.0  # replay / unpark: one fetch may wait this long on a busy server
 LOG_STREAM_BYTES = 64 << 20  # the cluster's log stream: size-capped, oldest dropped
 LOG_STREAM_MSGS = 100_000  # messages (each a batch of lines from one node)
+ATTEMPT_STREAM_BYTES = 64 << 20  # the cluster's attempt summaries: size-capped, oldest dropped
+ATTEMPT_STREAM_MSGS = 1_000_000
+ATTEMPT_READ_MSGS = 200  # `deliveries show` reads at most this many summaries of one delivery
+FIND_BATCH = 500  # replay --id: dead letters' headers read per fetch while looking for one
 LOG_READ_MSGS = 500  # `logs --cluster` reads at most this many of the newest messages  # an unconfirmed publish (no quorum) fails the request: 503
 MAX_NAK_DELAY_S = 86_400.0  # a Segfuncd-Due header far in the future (not ours) waits a day, not forever
 # Unlimited: a retry waiting for its due time (nak with delay) counts as ack-pending, and a
@@ -291,6 +306,19 @@ async def ensure_streams(conn: Connection, names: Names, config: JetStreamConfig
             description="segfuncd log lines of every node (segfuncctl logs --cluster)",
         )
     )
+    wanted.append(
+        StreamConfig(
+            name=names.attempts_stream,
+            subjects=[names.attempts_subjects],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            num_replicas=config.replicas,
+            max_bytes=min(ATTEMPT_STREAM_BYTES, config.max_bytes),
+            max_msgs=ATTEMPT_STREAM_MSGS,
+            discard=DiscardPolicy.OLD,
+            description="segfuncd attempt summaries of every node (segfuncctl deliveries show)",
+        )
+    )
     for stream in wanted:
         deadline = asyncio.get_running_loop().time() + STREAM_SETUP_S
         while True:
@@ -421,17 +449,10 @@ async def move_back(
             msgs = await fetch(sub, min(100, expected - moved), wait_s=MOVE_FETCH_WAIT_S)
             if not msgs:
                 break
-            items = []
-            for m in msgs:
-                attempts = header_number(m.headers, H_ATTEMPTS) if keep_attempts else None
-                headers = event_headers(
-                    functions=[str(header_json(m.headers, H_FUNCTION, ""))],
-                    source=str(header_json(m.headers, H_SOURCE, "")),
-                    type_=str(header_json(m.headers, H_TYPE, "")),
-                    dedupe=f"{kind}:{m.metadata.sequence.stream}",
-                    attempts=int(attempts or 0),
-                )
-                items.append((names.events_subject, m.data, headers))
+            items = [
+                _moved(names, m.headers, m.data, m.metadata.sequence.stream, kind=kind, keep_attempts=keep_attempts)
+                for m in msgs
+            ]
             acks = await publish_all(conn, items)
             failed = next((a for a in acks if isinstance(a, BaseException)), None)
             if failed is not None:
@@ -448,6 +469,106 @@ async def move_back(
         except Exception:
             pass
     return moved
+
+
+def _moved(
+    names: Names, headers: dict[str, str] | None, data: bytes, sequence: int, *, kind: str, keep_attempts: bool
+) -> tuple[str, bytes, dict[str, str]]:
+    """A dead letter or parked event as the events message that takes it back (see move_back)."""
+    attempts = header_number(headers, H_ATTEMPTS) if keep_attempts else None
+    return (
+        names.events_subject,
+        data,
+        event_headers(
+            functions=[str(header_json(headers, H_FUNCTION, ""))],
+            source=str(header_json(headers, H_SOURCE, "")),
+            type_=str(header_json(headers, H_TYPE, "")),
+            dedupe=f"{kind}:{sequence}",
+            attempts=int(attempts or 0),
+            delivery=header_delivery(headers),
+        ),
+    )
+
+
+async def find_dead(conn: Connection, names: Names, delivery: int, *, subject: str) -> int | None:
+    """The sequence in the dead-letter stream of delivery `delivery`'s dead letter, None when
+    there is none: a scan of the headers only (`subject` narrows it to one function's)."""
+    js = conn.js
+    sub = await js.pull_subscribe(
+        subject,
+        stream=names.dead_stream,
+        config=ConsumerConfig(
+            inactive_threshold=30.0, ack_policy=AckPolicy.NONE, headers_only=True, deliver_policy=DeliverPolicy.ALL
+        ),
+    )
+    wanted = str(delivery)
+    try:
+        left = int((await sub.consumer_info()).num_pending or 0)
+        while left > 0:
+            msgs = await fetch(sub, min(FIND_BATCH, left), wait_s=MOVE_FETCH_WAIT_S)
+            if not msgs:
+                return None
+            left -= len(msgs)
+            for m in msgs:
+                if (m.headers or {}).get(H_DELIVERY) == wanted:
+                    return int(m.metadata.sequence.stream)
+        return None
+    finally:
+        try:
+            await sub.unsubscribe()
+        except Exception:
+            pass
+
+
+async def move_one(conn: Connection, names: Names, sequence: int) -> dict[str, str] | None:
+    """The dead letter at `sequence` back to the events stream (attempts reset), then deleted;
+    its headers, or None when it was gone (another node replayed it meanwhile)."""
+    js = conn.js
+    try:
+        msg = await js.get_msg(names.dead_stream, sequence)
+    except nats.js.errors.NotFoundError:
+        return None
+    headers = dict(msg.headers or {})
+    item = _moved(names, headers, msg.data or b"", sequence, kind="replay", keep_attempts=False)
+    (ack,) = await publish_all(conn, [item])
+    if isinstance(ack, BaseException):
+        raise ack
+    try:
+        await js.delete_msg(names.dead_stream, sequence)
+    except nats.js.errors.NotFoundError:
+        pass  # another node moved it at the same time (the same Nats-Msg-Id: published once)
+    return headers
+
+
+async def publish_attempts(conn: Connection, items: Sequence[tuple[str, bytes]]) -> None:
+    """Best effort (no stream ack awaited), as for log lines: summaries never slow delivery."""
+    for subject, payload in items:
+        await conn.nc.publish(subject, payload)
+
+
+async def read_attempts(conn: Connection, names: Names, delivery: int) -> list[bytes]:
+    """The attempt summaries of one delivery in the cluster's attempts stream, oldest first."""
+    js = conn.js
+    sub = await js.pull_subscribe(
+        names.attempts_subject(delivery),
+        stream=names.attempts_stream,
+        config=ConsumerConfig(inactive_threshold=30.0, ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL),
+    )
+    try:
+        left = min(ATTEMPT_READ_MSGS, int((await sub.consumer_info()).num_pending or 0))
+        out: list[bytes] = []
+        while left > 0:
+            msgs = await fetch(sub, left, wait_s=MOVE_FETCH_WAIT_S)
+            if not msgs:
+                break
+            left -= len(msgs)
+            out += [m.data for m in msgs if m.data]
+        return out
+    finally:
+        try:
+            await sub.unsubscribe()
+        except Exception:
+            pass
 
 
 async def held_counts(conn: Connection, names: Names) -> dict[str, int]:

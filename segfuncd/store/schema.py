@@ -236,6 +236,15 @@ def _m011_timeline(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="m012_cluster_records")
+def _m012_cluster_records(db: sqlite_utils.Database) -> None:
+    """Cluster mode's record of the deliveries this node ran (store/cluster_records.py): tables
+    of their own, so nothing the SQLite queue leases or replays."""
+    from .cluster_records import CREATE_SQL  # the table definitions live with their queries
+
+    db.executescript(CREATE_SQL)
+
+
 SCHEMA_VERSION = len(MIGRATIONS._migrations)
 JOURNAL_SIZE_LIMIT = 8 * 1024 * 1024  # bytes the WAL is truncated to after a checkpoint
 AUTO_VACUUM_INCREMENTAL = 2
