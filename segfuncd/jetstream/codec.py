@@ -139,6 +139,7 @@ def msg_id(scope: str, message_id: str) -> str:
 
 
 FANOUT = 10_000  # functions one event may be routed to and still get distinct delivery ids
+MAX_DELIVERY_ID = 2**63 - 1  # a SQLite INTEGER: anything larger is no delivery of ours
 
 
 def delivery_id(sequence: int, index: int) -> int:
@@ -152,7 +153,7 @@ def header_delivery(headers: Mapping[str, str] | None) -> int | None:
     if raw is None or not raw.isdigit() or len(raw) > 19:
         return None
     value = int(raw)
-    return value if value > 0 else None
+    return value if 0 < value <= MAX_DELIVERY_ID else None
 
 
 def event_headers(

@@ -79,6 +79,7 @@ from .codec import (
     H_MSG_ID,
     H_SOURCE,
     H_TYPE,
+    MAX_DELIVERY_ID,
     Names,
     dead_headers,
     delivery_id,
@@ -607,7 +608,7 @@ class JetStreamStore:
     async def replay(self, *, function: str | None = None, delivery_id: int | None = None) -> int:
         """Dead letters of the whole cluster (all, one function's, or one delivery) back to the queue."""
         if delivery_id is not None:
-            return await self._replay_one(delivery_id, function)
+            return await self._replay_one(delivery_id, function) if 0 < delivery_id <= MAX_DELIVERY_ID else 0
         if function is not None:
             await self._ensure(function)
         subject = self._names.dead_subjects if function is None else self._names.dead_subject(function)
@@ -720,6 +721,8 @@ class JetStreamStore:
 
     async def delivery(self, delivery_id: int) -> DeliveryDetail | None:
         """This node's record of the delivery with every node's attempt summaries (summaries.py)."""
+        if not 0 < delivery_id <= MAX_DELIVERY_ID:
+            return None
         await self._flush_records()
         local = await self._local.cluster_delivery(delivery_id)
         try:
