@@ -340,7 +340,8 @@ async def ensure_streams(conn: Connection, names: Names, config: JetStreamConfig
                 if isinstance(error, Backpressure):
                     raise ClusterError(
                         f"creating stream {stream.name}: the servers cannot reserve storage.jetstream.max_bytes = "
-                        f"{config.max_bytes} bytes (for each of the three streams, times replicas): lower it, or give "
+                        f"{config.max_bytes} bytes (for each of the event, held and dead-letter streams, times replicas; "
+                        "the log and attempt streams take up to 64 MB each): lower it, or give "
                         f"JetStream more storage (max_file_store): {exc}"
                     ) from exc
                 raise error from exc
