@@ -93,12 +93,23 @@ async def test_records_list_show_and_chart_a_delivery_across_its_attempts(tmp_pa
         buckets = await store.timeline(function="f", since=T0 - 60, until=T0 + 120)
         assert sum(b.delivered for b in buckets) == 1 and sum(b.dead for b in buckets) == 1
         assert sum(b.retried for b in buckets) == 1 and sum(b.attempts for b in buckets) == 3
-        await store.replayed_cluster([10_000, 20_000])
+        await store.replayed_cluster(delivery_ids=[10_000, 20_000])
         after = {r.id: r for r in await store.cluster_deliveries()}
         assert after[10_000].state is DeliveryState.PENDING and after[10_000].attempts == 0
         assert after[20_000].state is DeliveryState.DELIVERED  # only dead ones are replayed
         retrying = await store.cluster_deliveries(retrying=True)
         assert retrying == []  # attempts reset by the replay: waiting, not retrying
+        await store.record_cluster(
+            [
+                rec(30_000, Outcome.RETRY, DeliveryState.DEAD, before=2, function="f"),
+                rec(30_001, Outcome.RETRY, DeliveryState.DEAD, before=2, function="g"),
+            ]
+        )
+        await store.replayed_cluster(function="g")  # `replay g`: only g's dead records move
+        states = {r.id: r.state for r in await store.cluster_deliveries()}
+        assert states[30_000] is DeliveryState.DEAD and states[30_001] is DeliveryState.PENDING
+        await store.replayed_cluster()  # `replay`: every one
+        assert (await store.cluster_deliveries(state="dead")) == []
 
 
 async def test_records_older_than_the_retention_are_pruned(tmp_path: Path) -> None:

@@ -181,6 +181,8 @@ class JetStreamStore:
         self._logs_not_shared = 0
         self._records: list[ClusterRecord] = []  # completions not yet written to the local file
         self._records_dropped = 0
+        self._records_lock = trio.Lock()  # one flush at a time: a delivery's records stay in order
+        self._attempts_not_shared = 0
 
     # --- setup ------------------------------------------------------------------------------
 
@@ -628,6 +630,9 @@ class JetStreamStore:
             raise cluster.translate(exc, doing="replaying dead letters") from exc
         if function is not None:
             self._count(function).replayed += n
+        if n:
+            with contextlib.suppress(StoreError):
+                await self._local.replayed_cluster(function=function)
         self._info = (-1e18, None, None)
         log.info("cluster_replayed", function=function, deliveries=n)
         return n
@@ -653,7 +658,7 @@ class JetStreamStore:
                 await self._ensure(name)
                 self._count(name).replayed += n
             with contextlib.suppress(StoreError):
-                await self._local.replayed_cluster([delivery])
+                await self._local.replayed_cluster(delivery_ids=[delivery])
         self._info = (-1e18, None, None)
         log.info("cluster_replayed", delivery=delivery, deliveries=n)
         return n
@@ -840,30 +845,36 @@ class JetStreamStore:
     async def _flush_records(self) -> None:
         """Write the records gathered since the last flush (one writer job), and share the
         summaries worth sharing. A failure keeps them for the next flush (bounded)."""
-        if not self._records:
-            return
-        batch, self._records = self._records, []
-        shared = [
-            (self._names.attempts_subject(r.delivery_id), summaries.encode(r))
-            for r in batch
-            if summaries.worth_sharing(r)
-        ]
-        if shared:
+        async with self._records_lock:
+            if not self._records:
+                return
+            batch, self._records = self._records, []
+            try:
+                await self._local.record_cluster(batch)
+            except StoreError as exc:
+                keep = [*batch, *self._records]
+                excess = max(0, len(keep) - RECORD_BACKLOG)
+                if excess and not self._records_dropped:
+                    log.error("cluster_records_dropped", error=str(exc), dropped=excess)
+                self._records_dropped += excess
+                self._records = keep[excess:]
+                if not excess:
+                    log.warning("cluster_records_delayed", error=str(exc), records=len(keep))
+                return
+            shared = [
+                (self._names.attempts_subject(r.delivery_id), summaries.encode(r))
+                for r in batch
+                if summaries.worth_sharing(r)
+            ]
+            if not shared:
+                return
             try:
                 await self._bridge.run(partial(cluster.publish_attempts, self._conn, shared))
             except Exception as exc:  # best effort, as log lines: the local record still has them
-                log.warning("cluster_attempts_not_shared", error=str(cluster.translate(exc, doing="sharing attempts")))
-        try:
-            await self._local.record_cluster(batch)
-        except StoreError as exc:
-            keep = [*batch, *self._records]
-            excess = max(0, len(keep) - RECORD_BACKLOG)
-            if excess and not self._records_dropped:
-                log.error("cluster_records_dropped", error=str(exc), dropped=excess)
-            self._records_dropped += excess
-            self._records = keep[excess:]
-            if not excess:
-                log.warning("cluster_records_delayed", error=str(exc), records=len(keep))
+                self._attempts_not_shared += len(shared)
+                if self._attempts_not_shared == len(shared):  # the first failure only
+                    error = cluster.translate(exc, doing="sharing attempt summaries")
+                    log.warning("cluster_attempts_not_shared", error=str(error))
 
     async def _prune_records_forever(self) -> None:
         while True:

@@ -153,12 +153,20 @@ def _row(
     )
 
 
-def replayed(conn: sqlite3.Connection, now: float, delivery_ids: Sequence[int]) -> int:
-    """Records of dead deliveries this node replayed: pending again, attempts count from 0."""
+def replayed(conn: sqlite3.Connection, now: float, *, delivery_ids: Sequence[int] | None, function: str | None) -> int:
+    """Records of dead deliveries replayed (these ids, or every one of `function`, or all):
+    pending again, attempts count from 0 (as the dead letter that went back)."""
+    where = "state = 'dead'"
+    args: list[object] = [now, now]
+    if delivery_ids is not None:
+        where += " AND id IN (SELECT value FROM json_each(?))"
+        args.append(json.dumps(list(delivery_ids)))
+    if function is not None:
+        where += " AND function = ?"
+        args.append(function)
     return conn.execute(
-        "UPDATE cluster_deliveries SET state = 'pending', attempts = 0, due_at = ?, updated_at = ? "
-        "WHERE state = 'dead' AND id IN (SELECT value FROM json_each(?))",
-        (now, now, json.dumps(list(delivery_ids))),
+        f"UPDATE cluster_deliveries SET state = 'pending', attempts = 0, due_at = ?, updated_at = ? WHERE {where}",
+        args,
     ).rowcount
 
 

@@ -351,11 +351,12 @@ class Store:
             items = list(records)
             await self._write(lambda c, now: cluster_records.record(c, now, items), "record_cluster")
 
-    async def replayed_cluster(self, delivery_ids: Sequence[int]) -> None:
-        """Records of dead deliveries replayed from this node: pending again."""
-        if delivery_ids:
-            ids = list(delivery_ids)
-            await self._write(lambda c, now: cluster_records.replayed(c, now, ids), "record_cluster")
+    async def replayed_cluster(self, *, delivery_ids: Sequence[int] | None = None, function: str | None = None) -> None:
+        """Records of dead deliveries replayed from this node (these, one function's, or all): pending again."""
+        ids = None if delivery_ids is None else list(delivery_ids)
+        await self._write(
+            lambda c, now: cluster_records.replayed(c, now, delivery_ids=ids, function=function), "record_cluster"
+        )
 
     async def cluster_deliveries(
         self,
