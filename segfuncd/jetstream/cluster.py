@@ -45,6 +45,7 @@ from .codec import (
     header_delivery,
     header_json,
     header_number,
+    routed_to,
 )
 
 STREAM_SETUP_S = 30.0  # at start: how long creating the streams may keep failing for a passing cause
@@ -55,6 +56,8 @@ LOG_STREAM_MSGS = 100_000  # messages (each a batch of lines from one node)
 ATTEMPT_STREAM_BYTES = 64 << 20  # the cluster's attempt summaries: size-capped, oldest dropped
 ATTEMPT_STREAM_MSGS = 200_000  # one subject each at most: the servers keep ~100 B per subject in memory
 ATTEMPT_READ_MSGS = 200  # `deliveries show` reads at most this many summaries of one delivery
+NODE_TTL_S = 30.0  # a node's list of functions expires this long after its last presence message
+SWEEP_BATCH = 500  # an orphaned consumer is swept this many messages per fetch
 FIND_BATCH = 500  # replay --id: dead letters' headers read per fetch while looking for one
 LOG_READ_MSGS = 500  # `logs --cluster` reads at most this many of the newest messages  # an unconfirmed publish (no quorum) fails the request: 503
 MAX_NAK_DELAY_S = 86_400.0  # a Segfuncd-Due header far in the future (not ours) waits a day, not forever
@@ -304,6 +307,20 @@ async def ensure_streams(conn: Connection, names: Names, config: JetStreamConfig
             max_msgs=LOG_STREAM_MSGS,
             discard=DiscardPolicy.OLD,
             description="segfuncd log lines of every node (segfuncctl logs --cluster)",
+        )
+    )
+    wanted.append(
+        StreamConfig(
+            name=names.nodes_stream,
+            subjects=[names.nodes_subjects],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            num_replicas=config.replicas,
+            max_msgs_per_subject=1,
+            max_age=NODE_TTL_S,
+            max_bytes=1 << 20,
+            discard=DiscardPolicy.OLD,
+            description="segfuncd nodes and the functions each runs (orphaned consumers are swept)",
         )
     )
     wanted.append(
@@ -570,6 +587,66 @@ async def read_attempts(conn: Connection, names: Names, delivery: int) -> list[b
             await sub.unsubscribe()
         except Exception:
             pass
+
+
+async def publish_presence(conn: Connection, names: Names, node: str, functions: Sequence[str]) -> None:
+    """This node is alive and runs `functions` (the newest message per node is kept NODE_TTL_S)."""
+    payload = json.dumps({"node": node, "functions": sorted(functions)}).encode()
+    (ack,) = await publish_all(conn, [(names.nodes_subject(node), payload, {})])
+    if isinstance(ack, BaseException):
+        raise ack
+
+
+async def presence(conn: Connection, names: Names) -> frozenset[str]:
+    """The functions some live node runs (listed in an unexpired presence message)."""
+    js = conn.js
+    info = await js.stream_info(names.nodes_stream, subjects_filter=names.nodes_subjects)
+    out: set[str] = set()
+    for subject in info.state.subjects or {}:
+        try:
+            msg = await js.get_msg(names.nodes_stream, subject=subject)
+            value = json.loads(msg.data or b"{}")
+        except (nats.js.errors.NotFoundError, ValueError):
+            continue
+        functions = value.get("functions") if isinstance(value, dict) else None
+        out.update(f for f in functions or () if isinstance(f, str))
+    return frozenset(out)
+
+
+async def consumer_functions(conn: Connection, names: Names) -> list[str]:
+    """The functions with a durable consumer on the events stream (ours: named after their description)."""
+    return [
+        c.config.description
+        for c in await conn.js.consumers_info(names.events_stream)
+        if c.config.description and c.name == names.consumer(c.config.description)
+    ]
+
+
+async def sweep(conn: Connection, names: Names, function: str, *, limit: int, keep_s: float) -> tuple[int, int]:
+    """Answer what waits in the consumer of `function` (which no node runs): events not routed
+    to it are acked (the interest stream may drop them), its own are naked for `keep_s` so the
+    sweep steps past them and they wait for the function. (acked, kept)."""
+    sub = await conn.js.pull_subscribe_bind(durable=names.consumer(function), stream=names.events_stream)
+    acked = kept = 0
+    try:
+        while acked + kept < limit:
+            msgs = await fetch(sub, min(SWEEP_BATCH, limit - acked - kept), wait_s=0.5)
+            if not msgs:
+                break
+            for m in msgs:
+                if function in routed_to(m.headers):
+                    await m.nak(delay=keep_s)
+                    kept += 1
+                else:
+                    await m.ack()
+                    acked += 1
+            await conn.nc.flush(timeout=int(PUBLISH_TIMEOUT_S))
+    finally:
+        try:
+            await sub.unsubscribe()
+        except Exception:
+            pass
+    return acked, kept
 
 
 async def held_counts(conn: Connection, names: Names) -> dict[str, int]:

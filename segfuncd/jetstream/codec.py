@@ -20,6 +20,10 @@ Layout in the cluster, for `[storage.jetstream] stream = "P"`:
   did not deliver at the first try (retried, dead, discarded, or a later success), from every
   node, size-capped, oldest dropped: `segfuncctl deliveries show ID` on any node lists them.
 
+* stream `P_NODES`, subjects `P.nodes.<node>`, the newest message per subject, kept
+  NODE_TTL_S: the functions each live node runs, republished every PRESENCE_S. A consumer
+  of a function no live node lists is swept (store.py): what is not routed to it is acked.
+
 Delivery ids: one (event, function) pair is one delivery, named cluster-wide by
 `delivery_id(sequence, index)`: the event's sequence in `P_EVENTS` times FANOUT plus the
 function's place in the event's routing header. Its first fetch computes it; every copy made
@@ -106,6 +110,17 @@ class Names:
 
     def logs_subject(self, node: str) -> str:
         return f"{self.prefix}.logs.{token(node)}"
+
+    @property
+    def nodes_stream(self) -> str:
+        return f"{self.prefix}_NODES"
+
+    @property
+    def nodes_subjects(self) -> str:
+        return f"{self.prefix}.nodes.>"
+
+    def nodes_subject(self, node: str) -> str:
+        return f"{self.prefix}.nodes.{token(node)}"
 
     @property
     def attempts_stream(self) -> str:

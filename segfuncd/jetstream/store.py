@@ -35,6 +35,14 @@ Rules:
   Attempts other than first-try successes are also published as summaries to the attempts
   stream (summaries.py), so `deliveries show ID` on any node lists every node's attempts.
   `replay --id ID` finds that one dead letter by its Segfuncd-Delivery header.
+* Orphaned consumers. A function removed from every node keeps its durable consumer, and
+  with interest retention the stream would keep every later event for it (until full).
+  Each node lists the functions it fetches in the nodes stream every PRESENCE_S; every
+  SWEEP_S a node looks for consumers of functions no live node lists, and once one has
+  been unlisted for `orphan_grace_s` it sweeps it: events not routed to the function are
+  acked (as its own fetch would), events routed to it are naked for SWEEP_S and keep
+  waiting for it. Nothing is deleted, so a function that comes back (or a sweep that
+  misjudged, say a node starting) loses nothing: the worst is its events waiting SWEEP_S.
 """
 
 from __future__ import annotations
@@ -108,6 +116,9 @@ SETTLE_CHUNK = 1000
 RECORD_FLUSH_S = 0.25  # delivery records are written to the local SQLite file this often
 RECORD_BACKLOG = 50_000  # records kept in memory while the local file refuses them; then the oldest go
 RECORD_PRUNE_S = 600.0  # records older than storage.retention_hours go this often
+PRESENCE_S = 5.0  # this node says which functions it runs this often (cluster.NODE_TTL_S: 30 s)
+SWEEP_S = 30.0  # orphaned consumers are looked for (and swept) this often
+SWEEP_LIMIT = 20_000  # messages one sweep of one consumer answers at most
 
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode
 
@@ -183,6 +194,7 @@ class JetStreamStore:
         self._records_dropped = 0
         self._records_lock = trio.Lock()  # one flush at a time: a delivery's records stay in order
         self._attempts_not_shared = 0
+        self._orphaned: dict[str, float] = {}  # function -> since when no live node lists it
 
     # --- setup ------------------------------------------------------------------------------
 
@@ -834,6 +846,8 @@ class JetStreamStore:
         nursery.start_soon(self._unpark_forever)
         nursery.start_soon(self._records_forever)
         nursery.start_soon(self._prune_records_forever)
+        nursery.start_soon(self._presence_forever)
+        nursery.start_soon(self._sweep_forever)
 
     # --- delivery records (local file, attempts stream) -------------------------------------
 
@@ -884,12 +898,67 @@ class JetStreamStore:
             except StoreError as exc:
                 log.warning("cluster_records_prune_failed", error=str(exc))
 
+    # --- orphaned consumers -----------------------------------------------------------------
+
+    async def _presence_forever(self) -> None:
+        while True:
+            functions = sorted({*self._functions(), *self._feeds})
+            try:
+                await self._bridge.run(
+                    partial(cluster.publish_presence, self._conn, self._names, self._node, functions)
+                )
+            except Exception as exc:
+                log.warning("cluster_presence_failed", error=str(cluster.translate(exc, doing="publishing presence")))
+            await trio.sleep(PRESENCE_S)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            # A short grace (tests, impatient operators) is looked at sooner.
+            await trio.sleep(min(SWEEP_S, max(1.0, self._config.orphan_grace_s / 4)))
+            try:
+                await self.sweep_orphans()
+            except StoreError as exc:
+                log.warning("cluster_sweep_failed", error=str(exc))
+
+    async def sweep_orphans(self) -> dict[str, tuple[int, int]]:
+        """Sweep the consumers of functions no live node has listed for `orphan_grace_s` (see
+        the rules); per function swept, (events acked, events of its own kept)."""
+        try:
+            live = await self._bridge.run(partial(cluster.presence, self._conn, self._names))
+            consumers = await self._bridge.run(partial(cluster.consumer_functions, self._conn, self._names))
+        except Exception as exc:
+            raise _failure(exc, doing="looking for orphaned consumers") from exc
+        now, mine = self._clock(), {*self._functions(), *self._feeds}
+        orphans = [f for f in consumers if f not in live and f not in mine]
+        self._orphaned = {f: self._orphaned.get(f, now) for f in orphans}
+        out: dict[str, tuple[int, int]] = {}
+        for function, since in self._orphaned.items():
+            if now - since < self._config.orphan_grace_s:
+                continue
+            try:
+                out[function] = await self._bridge.run(
+                    partial(cluster.sweep, self._conn, self._names, function, limit=SWEEP_LIMIT, keep_s=SWEEP_S)
+                )
+            except Exception as exc:
+                log.warning(
+                    "cluster_sweep_failed", function=function, error=str(cluster.translate(exc, doing="sweeping"))
+                )
+                continue
+            acked, kept = out[function]
+            if acked or kept:
+                log.info("cluster_orphan_swept", function=function, acked=acked, kept=kept)
+        return out
+
     async def hand_back_all(self) -> None:
         """At close: every message still held goes back to the cluster now (nak)."""
         ids = list(self._held)
         await self._answer([cluster.Settle(h.msg, "nak") for h in self._let_go_all(ids)], "close")
         with contextlib.suppress(StoreError):
             await self._flush_records()
+        try:  # gone: this node's functions are no longer listed as running here
+            await self._bridge.run(partial(cluster.publish_presence, self._conn, self._names, self._node, []))
+        except Exception as exc:
+            log.warning("cluster_presence_failed", error=str(cluster.translate(exc, doing="publishing presence")))
 
 
 def _failure(exc: BaseException, *, doing: str) -> StoreError:
