@@ -41,10 +41,12 @@ from .codec import (
     H_SOURCE,
     H_TYPE,
     Names,
+    delivery_id,
     event_headers,
     header_delivery,
     header_json,
     header_number,
+    parked_headers,
     routed_to,
 )
 
@@ -622,31 +624,55 @@ async def consumer_functions(conn: Connection, names: Names) -> list[str]:
     ]
 
 
-async def sweep(conn: Connection, names: Names, function: str, *, limit: int, keep_s: float) -> tuple[int, int]:
+async def sweep(conn: Connection, names: Names, function: str, *, limit: int, retry_s: float) -> tuple[int, int]:
     """Answer what waits in the consumer of `function` (which no node runs): events not routed
-    to it are acked (the interest stream may drop them), its own are naked for `keep_s` so the
-    sweep steps past them and they wait for the function. (acked, kept)."""
+    to it are acked (the interest stream may drop them); its own are parked in the held stream
+    (published and stored first, then acked), where any node that runs it again picks them up.
+    A park that fails is naked for `retry_s`. (acked, parked)."""
     sub = await conn.js.pull_subscribe_bind(durable=names.consumer(function), stream=names.events_stream)
-    acked = kept = 0
+    acked = parked = 0
     try:
-        while acked + kept < limit:
-            msgs = await fetch(sub, min(SWEEP_BATCH, limit - acked - kept), wait_s=0.5)
+        while acked + parked < limit:
+            msgs = await fetch(sub, min(SWEEP_BATCH, limit - acked - parked), wait_s=0.5)
             if not msgs:
                 break
+            own = []
             for m in msgs:
-                if function in routed_to(m.headers):
-                    await m.nak(delay=keep_s)
-                    kept += 1
+                routed = routed_to(m.headers)
+                if function in routed:
+                    own.append((m, routed.index(function)))
                 else:
                     await m.ack()
                     acked += 1
+            if own:
+                items = [
+                    (
+                        names.held_subject(function),
+                        m.data,
+                        parked_headers(
+                            function=function,
+                            source=str(header_json(m.headers, H_SOURCE, "")),
+                            type_=str(header_json(m.headers, H_TYPE, "")),
+                            attempts=max(0, int(header_number(m.headers, H_ATTEMPTS) or 0)),
+                            delivery=header_delivery(m.headers) or delivery_id(m.metadata.sequence.stream, index),
+                        ),
+                    )
+                    for m, index in own
+                ]
+                acks = await publish_all(conn, items)
+                for (m, _), ack in zip(own, acks, strict=True):
+                    if isinstance(ack, BaseException):
+                        await m.nak(delay=retry_s)
+                    else:
+                        await m.ack()
+                        parked += 1
             await conn.nc.flush(timeout=int(PUBLISH_TIMEOUT_S))
     finally:
         try:
             await sub.unsubscribe()
         except Exception:
             pass
-    return acked, kept
+    return acked, parked
 
 
 async def held_counts(conn: Connection, names: Names) -> dict[str, int]:

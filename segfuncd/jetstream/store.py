@@ -40,9 +40,10 @@ Rules:
   Each node lists the functions it fetches in the nodes stream every PRESENCE_S; every
   SWEEP_S a node looks for consumers of functions no live node lists, and once one has
   been unlisted for `orphan_grace_s` it sweeps it: events not routed to the function are
-  acked (as its own fetch would), events routed to it are naked for SWEEP_S and keep
-  waiting for it. Nothing is deleted, so a function that comes back (or a sweep that
-  misjudged, say a node starting) loses nothing: the worst is its events waiting SWEEP_S.
+  acked (as its own fetch would), events routed to it are parked in the held stream (as a
+  hold parks them) and wait there at no cost; any node that runs the function again moves
+  them back within UNPARK_S. Nothing is deleted, so a function that comes back (or a sweep
+  that misjudged, say a node starting) loses nothing: the worst is a few seconds' delay.
 """
 
 from __future__ import annotations
@@ -922,7 +923,7 @@ class JetStreamStore:
 
     async def sweep_orphans(self) -> dict[str, tuple[int, int]]:
         """Sweep the consumers of functions no live node has listed for `orphan_grace_s` (see
-        the rules); per function swept, (events acked, events of its own kept)."""
+        the rules); per function swept, (events acked, events of its own parked)."""
         try:
             live = await self._bridge.run(partial(cluster.presence, self._conn, self._names))
             consumers = await self._bridge.run(partial(cluster.consumer_functions, self._conn, self._names))
@@ -937,16 +938,16 @@ class JetStreamStore:
                 continue
             try:
                 out[function] = await self._bridge.run(
-                    partial(cluster.sweep, self._conn, self._names, function, limit=SWEEP_LIMIT, keep_s=SWEEP_S)
+                    partial(cluster.sweep, self._conn, self._names, function, limit=SWEEP_LIMIT, retry_s=SWEEP_S)
                 )
             except Exception as exc:
                 log.warning(
                     "cluster_sweep_failed", function=function, error=str(cluster.translate(exc, doing="sweeping"))
                 )
                 continue
-            acked, kept = out[function]
-            if acked or kept:
-                log.info("cluster_orphan_swept", function=function, acked=acked, kept=kept)
+            acked, parked = out[function]
+            if acked or parked:
+                log.info("cluster_orphan_swept", function=function, acked=acked, parked=parked)
         return out
 
     async def hand_back_all(self) -> None:
