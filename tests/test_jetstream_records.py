@@ -87,6 +87,9 @@ async def test_records_list_show_and_chart_a_delivery_across_its_attempts(tmp_pa
         assert merged is not None and [(a.number, a.node) for a in merged.attempts] == [(1, "n1"), (2, "n1"), (3, "b")]
         assert merged.summary.state is DeliveryState.DELIVERED and merged.attempts[0].detail is not None
         assert summaries.merge(detail, [], 10_000, node="n1") is detail
+        # Its own summaries, published under an older name (before a restart), are not shown twice.
+        own = summaries.encode(rec(10_000, Outcome.RETRY, DeliveryState.PENDING, due=T0 + 5, node="n1-old"))
+        assert summaries.merge(detail, [own], 10_000, node="n1") is detail
         # The SQLite queue's own tables stay empty: nothing here is leased or replayed by it.
         assert await store.deliveries() == [] and await store.lease(limit=10, lease_s=60) == []
         assert await store.replay() == 0

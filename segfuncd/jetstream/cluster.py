@@ -567,28 +567,20 @@ async def publish_attempts(conn: Connection, items: Sequence[tuple[str, bytes]])
 
 
 async def read_attempts(conn: Connection, names: Names, delivery: int) -> list[bytes]:
-    """The attempt summaries of one delivery in the cluster's attempts stream, oldest first."""
-    js = conn.js
-    sub = await js.pull_subscribe(
-        names.attempts_subject(delivery),
-        stream=names.attempts_stream,
-        config=ConsumerConfig(inactive_threshold=30.0, ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL),
-    )
-    try:
-        left = min(ATTEMPT_READ_MSGS, int((await sub.consumer_info()).num_pending or 0))
-        out: list[bytes] = []
-        while left > 0:
-            msgs = await fetch(sub, left, wait_s=MOVE_FETCH_WAIT_S)
-            if not msgs:
-                break
-            left -= len(msgs)
-            out += [m.data for m in msgs if m.data]
-        return out
-    finally:
+    """The attempt summaries of one delivery in the cluster's attempts stream, oldest first
+    (next-by-subject gets: no consumer is made for a read)."""
+    js, subject = conn.js, names.attempts_subject(delivery)
+    out: list[bytes] = []
+    seq = 1
+    while len(out) < ATTEMPT_READ_MSGS:
         try:
-            await sub.unsubscribe()
-        except Exception:
-            pass
+            msg = await js.get_msg(names.attempts_stream, seq=seq, subject=subject, next=True)
+        except nats.js.errors.NotFoundError:
+            break
+        if msg.data:
+            out.append(msg.data)
+        seq = int(msg.seq or seq) + 1
+    return out
 
 
 async def publish_presence(conn: Connection, names: Names, node: str, functions: Sequence[str]) -> None:

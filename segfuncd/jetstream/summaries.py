@@ -103,7 +103,10 @@ def merge(
     """This node's record with the other nodes' summaries of the same delivery, attempts by
     time; from the summaries alone when this node never ran it; None when neither knows it."""
     docs = [d for raw in shared if (d := _read(raw, delivery_id)) is not None]
-    others = [d for d in docs if d.get("node") != node]
+    # This node's own summaries are its records already (also when it ran them under another
+    # name: a node is named host/pid, so a restart renames it): the same attempt, same time.
+    mine = {(a.number, a.time) for a in local.attempts} if local is not None else set()
+    others = [d for d in docs if d.get("node") != node and (int(d["number"]), float(d["at"])) not in mine]
     if local is None and not docs:
         return None
     if local is not None and not others:
