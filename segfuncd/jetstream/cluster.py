@@ -401,6 +401,18 @@ async def ensure_consumer(conn: Connection, names: Names, function: str, *, ack_
     return await conn.js.pull_subscribe_bind(durable=names.consumer(function), stream=names.events_stream)
 
 
+async def consumer_missing(conn: Connection, names: Names, function: str) -> bool:
+    """True when the function's durable consumer is gone (deleted by hand, say); False when it
+    is there or the cluster cannot tell now."""
+    try:
+        await conn.js.consumer_info(names.events_stream, names.consumer(function))
+    except nats.js.errors.NotFoundError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
 async def publish_all(
     conn: Connection, items: Sequence[tuple[str, bytes, dict[str, str]]], *, timeout_s: float = PUBLISH_TIMEOUT_S
 ) -> list[Any]:

@@ -301,6 +301,13 @@ class JetStreamStore:
                 )
             except Exception as exc:
                 error = cluster.translate(exc, doing=f"fetching events of {function}")
+                if await self._bridge.run(partial(cluster.consumer_missing, self._conn, self._names, function)):
+                    # Deleted by hand (nats consumer rm): made again within SYNC_INTERVAL_S if
+                    # this node runs the function (accept() makes it too), then fetched anew.
+                    log.error("cluster_consumer_gone", function=function, consumer=self._names.consumer(function))
+                    if self._feeds.get(function) is feed:
+                        del self._feeds[function]
+                    return
                 self._fault("fetch", error)
                 log.error("cluster_fetch_failed", function=function, error=str(error))
                 await trio.sleep(delay)

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 import pytest
-from helpers import nats_cluster_toml
+from helpers import nats_cluster_toml, nats_delete_consumer
 
 from segfuncd.jetstream.store import INFO_TTL_S
 
@@ -81,3 +81,21 @@ def test_a_function_removed_from_every_node_stops_holding_the_stream_and_keeps_i
     c = daemon(base + fn + gone, plugins={"fn": OK, "gone": OK}, subdir="c")
     c.wait_until(lambda: _gone_ids(sink) >= {"both0", "both1", "both2"}, timeout=WAIT_S, what="gone's three delivered")
     assert _swept(c, "parked") == 0 and _swept(c, "acked") == 0  # c runs gone: it never sweeps it
+
+
+def test_a_consumer_deleted_by_hand_is_made_again_and_its_function_delivers(
+    daemon: Any, sink: Any, nats_one: Any
+) -> None:
+    """`nats consumer rm` of a function that still runs: the node notices at its next fetch,
+    makes the consumer again and delivers what is posted afterwards (no restart)."""
+    fn = f'[functions.fn]\nsettings = {{ url = "{sink.url}", name = "fn" }}\n'
+    d = daemon(nats_cluster_toml([nats_one]) + fn, plugins={"fn": OK})
+    d.wait_until(lambda: d.function_status("fn").get("state") == "live", timeout=WAIT_S, what="fn live")
+    assert d.post("/v1/track", {"userId": "u", "event": "E", "messageId": "before"}).status_code == 200
+    d.wait_until(lambda: _to(sink, "/fn") == 1, timeout=WAIT_S, what="delivered before")
+    nats_delete_consumer(nats_one.url, "T_EVENTS", "T_fn_fn")
+    d.wait_until(lambda: "cluster_consumer_gone" in d.stderr(), timeout=WAIT_S, what="the node noticed")
+    d.wait_until(lambda: d.stderr().count("cluster_consumer_ready") >= 2, timeout=WAIT_S, what="made again")
+    batch = [{"type": "track", "userId": "u", "event": "E", "messageId": f"after{i}"} for i in range(5)]
+    assert d.post("/v1/batch", {"batch": batch}).status_code == 200
+    d.wait_until(lambda: _to(sink, "/fn") == 6, timeout=WAIT_S, what="delivered after")
