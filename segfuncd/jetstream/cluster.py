@@ -522,9 +522,12 @@ def _moved(
     )
 
 
-async def find_dead(conn: Connection, names: Names, delivery: int, *, subject: str) -> int | None:
-    """The sequence in the dead-letter stream of delivery `delivery`'s dead letter, None when
-    there is none: a scan of the headers only (`subject` narrows it to one function's)."""
+async def find_dead(
+    conn: Connection, names: Names, delivery: int, *, subject: str
+) -> tuple[int, dict[str, str]] | None:
+    """The sequence in the dead-letter stream of delivery `delivery`'s dead letter and its
+    headers, None when there is none: a scan of the headers only (`subject` narrows it to
+    one function's)."""
     js = conn.js
     sub = await js.pull_subscribe(
         subject,
@@ -543,7 +546,7 @@ async def find_dead(conn: Connection, names: Names, delivery: int, *, subject: s
             left -= len(msgs)
             for m in msgs:
                 if (m.headers or {}).get(H_DELIVERY) == wanted:
-                    return int(m.metadata.sequence.stream)
+                    return int(m.metadata.sequence.stream), dict(m.headers or {})
         return None
     finally:
         try:

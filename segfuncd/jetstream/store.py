@@ -665,17 +665,24 @@ class JetStreamStore:
             function = local.summary.function if local is not None else None
         subject = self._names.dead_subjects if function is None else self._names.dead_subject(function)
         try:
-            seq = await self._bridge.run(partial(cluster.find_dead, self._conn, self._names, delivery, subject=subject))
-            if seq is None:
-                return 0
+            found = await self._bridge.run(
+                partial(cluster.find_dead, self._conn, self._names, delivery, subject=subject)
+            )
+        except Exception as exc:
+            raise _failure(exc, doing=f"looking for the dead letter of delivery {delivery}") from exc
+        if found is None:
+            return 0
+        seq, headers = found
+        name = header_json(headers, H_FUNCTION, "")
+        if isinstance(name, str) and name:
+            await self._ensure(name)  # before the publish: an interest stream drops what no consumer wants
+        try:
             moved = await self._bridge.run(partial(cluster.move_one, self._conn, self._names, seq))
         except Exception as exc:
             raise _failure(exc, doing=f"replaying delivery {delivery}") from exc
         n = 0 if moved is None else 1
         if moved is not None:
-            name = header_json(moved, H_FUNCTION, "")
             if isinstance(name, str) and name:
-                await self._ensure(name)
                 self._count(name).replayed += n
             with contextlib.suppress(StoreError):
                 await self._local.replayed_cluster(delivery_ids=[delivery])
