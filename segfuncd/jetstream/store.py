@@ -916,14 +916,19 @@ class JetStreamStore:
     # --- orphaned consumers -----------------------------------------------------------------
 
     async def _presence_forever(self) -> None:
+        failing = False
         while True:
             functions = sorted({*self._functions(), *self._feeds})
             try:
                 await self._bridge.run(
                     partial(cluster.publish_presence, self._conn, self._names, self._node, functions)
                 )
+                failing = False
             except Exception as exc:
-                log.warning("cluster_presence_failed", error=str(cluster.translate(exc, doing="publishing presence")))
+                if not failing:  # once per outage, not every PRESENCE_S
+                    error = cluster.translate(exc, doing="publishing presence")
+                    log.warning("cluster_presence_failed", error=str(error))
+                failing = True
             await trio.sleep(PRESENCE_S)
 
     async def _sweep_forever(self) -> None:
