@@ -500,6 +500,8 @@ class Admin:
         if delivery_id is not None and (not isinstance(delivery_id, int) or isinstance(delivery_id, bool)):
             raise BadRequest('"id" must be an integer')
         await self.require_function(function)
+        if delivery_id is not None and not 0 < delivery_id < 2**63:  # names nothing (and would not bind)
+            return json_response(200, {"replayed": 0})
         n = await self.store.replay(function=function, delivery_id=delivery_id)
         return json_response(200, {"replayed": n})
 
@@ -529,7 +531,8 @@ class Admin:
     async def _delivery(self, raw_id: str) -> Response:
         if not raw_id.isdigit():
             raise BadRequest(f"not a delivery id: {raw_id!r}")
-        detail = await self.store.delivery(int(raw_id))
+        # An id past SQLite's INTEGER names nothing (and would not bind).
+        detail = await self.store.delivery(int(raw_id)) if len(raw_id) < 19 or int(raw_id) < 2**63 else None
         if detail is None:
             raise BadRequest(f"no delivery {raw_id}", status=404)
         out = plain(detail.summary)

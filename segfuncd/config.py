@@ -87,6 +87,9 @@ class JetStreamConfig:
     # memory (~100 B each): 1 h at 1,000 events/s is ~360 MB; SQLite's 24 h would be ~9 GB.
     duplicate_window: float = 3_600.0
     connect_timeout_s: float = 5.0
+    # A function's consumer is swept (the events not routed to it acked, so the interest stream
+    # does not keep them for it) once no node has listed the function for this long.
+    orphan_grace_s: float = 600.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -463,6 +466,10 @@ def _check_jetstream(config: Config) -> None:
     ):
         if value <= 0:
             raise ConfigError(f"must be greater than 0, got {value!r}", path=src, key=key)
+    if not 0 <= js.orphan_grace_s < float("inf"):
+        raise ConfigError(
+            f"expected seconds, 0 or more, got {js.orphan_grace_s!r}", path=src, key="storage.jetstream.orphan_grace_s"
+        )
     if bool(js.tls_cert) != bool(js.tls_key):
         raise ConfigError("tls_cert and tls_key go together: set both or neither", path=src, key="storage.jetstream")
     if js.credentials and js.nkey:

@@ -341,14 +341,18 @@ def render_delivery(d: Mapping[str, Any]) -> str:
     for a in history:
         record = a.get("record") or {}
         runner = f"  runner {record['runner']}" if record.get("runner") else ""
+        node = f"  node {a['node']}" if a.get("node") else ""  # cluster mode: who ran it
         out.append(
             f"  #{a.get('number', '?')} {_clock(float(a.get('at') or 0))}  {a.get('outcome', '?')}  "
-            f"{_ms(a.get('duration_ms'))}  version {_short(a.get('version'))}{runner}"
+            f"{_ms(a.get('duration_ms'))}  version {_short(a.get('version'))}{runner}{node}"
         )
         if not record:
             if a.get("error"):
                 out.append(_indent(str(a["error"]), "      "))
-            out.append("      (no attempt record: trimmed, or written by an older segfuncd)")
+            if a.get("node"):
+                out.append(f"      (its full attempt record is kept by node {a['node']}: `deliveries show` there)")
+            else:
+                out.append("      (no attempt record: trimmed, or written by an older segfuncd)")
             continue
         out += _attempt_record(record, a.get("error"))
     return "\n".join(out)

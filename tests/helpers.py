@@ -959,3 +959,19 @@ def nats_cluster_toml(
         f'[storage]\nbackend = "jetstream"\n[storage.jetstream]\nservers = [{urls}]\n'
         f'stream = "{stream}"\nreplicas = {replicas}\nmax_bytes = {max_bytes}\n{extra}\n'
     )
+
+
+def nats_delete_consumer(url: str, stream: str, consumer: str) -> None:
+    """Delete a durable consumer, as `nats consumer rm STREAM CONSUMER` would (an operator's slip)."""
+    import asyncio
+
+    import nats
+
+    async def delete() -> None:
+        nc = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=0, allow_reconnect=False)
+        try:
+            await nc.jetstream(timeout=5).delete_consumer(stream, consumer)
+        finally:
+            await nc.close()
+
+    asyncio.run(delete())

@@ -9,12 +9,17 @@ import pytest
 from segfuncd.errors import Backpressure, ClusterError
 from segfuncd.jetstream import cluster
 from segfuncd.jetstream.codec import (
+    FANOUT,
+    H_DELIVERY,
     H_FUNCTIONS,
     H_MSG_ID,
     Names,
     dead_headers,
+    delivery_id,
     event_headers,
+    header_delivery,
     msg_id,
+    parked_headers,
     routed_to,
     token,
 )
@@ -49,8 +54,28 @@ def test_header_values_cannot_carry_a_line_break() -> None:
     h = event_headers(functions=["a\r\nb", "c"], source="s\nX: y", type_="track", dedupe="d")
     assert all("\r" not in v and "\n" not in v for v in h.values())
     assert routed_to(h) == ("a\r\nb", "c") and h[H_MSG_ID] == "d"
-    d = dead_headers(function="f", source="", type_="track", attempts=3, error="boom\r\nX: 1" + "e" * 900)
+    d = dead_headers(
+        function="f", source="", type_="track", attempts=3, error="boom\r\nX: 1" + "e" * 900, delivery=10_000
+    )
     assert all("\n" not in v for v in d.values()) and len(d["Segfuncd-Error"]) < 600
+
+
+def test_a_delivery_id_names_the_event_and_the_function_and_travels_with_every_copy() -> None:
+    """Each (event, function) pair has its own id; a retry, a parked event and a dead letter
+    carry it, so every node names the delivery alike."""
+    assert delivery_id(7, 0) == 7 * FANOUT and delivery_id(7, 1) == 7 * FANOUT + 1
+    assert len({delivery_id(s, i) for s in range(1, 50) for i in range(3)}) == 49 * 3
+    assert delivery_id(7, FANOUT + 5) == 7 * FANOUT + FANOUT - 1  # clamped, never another event's id
+    retry = event_headers(functions=["f"], source="", type_="track", dedupe="r", attempts=1, delivery=70_001)
+    parked = parked_headers(function="f", source="", type_="track", attempts=1, delivery=70_001)
+    dead = dead_headers(function="f", source="", type_="track", attempts=3, error=None, delivery=70_001)
+    assert {header_delivery(h) for h in (retry, parked, dead)} == {70_001}
+    assert H_DELIVERY not in event_headers(functions=["f"], source="", type_="track", dedupe=None)
+
+
+@pytest.mark.parametrize("raw", [None, "", "-3", "0", "1e5", "12a", "9" * 20, " 5"])
+def test_a_malformed_delivery_header_is_none(raw: str | None) -> None:
+    assert header_delivery({} if raw is None else {H_DELIVERY: raw}) is None
 
 
 @pytest.mark.parametrize("raw", [None, "", "not json", '{"a":1}', "[1, 2]"])

@@ -173,6 +173,7 @@ async def test_a_version_1_database_is_migrated_in_place_without_losing_the_queu
         "m009_paused_functions",
         "m010_attempt_details",
         "m011_timeline",
+        "m012_cluster_records",
         "m013_partial_indexes_without_in",
     ]
     conn = sqlite3.connect(str(path))

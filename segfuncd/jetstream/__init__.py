@@ -8,6 +8,7 @@ Layout:
     store.py    JetStreamStore: the `storage.Storage` of cluster mode (intake, delivery, hold)
     figures.py  this node's counters and the cluster's figures as status shows them (pure)
     loglines.py log lines through the cluster's log stream, `logs --cluster` (pure)
+    summaries.py attempt summaries through the cluster's attempts stream, `deliveries show` (pure)
     lifecycle.py open_jetstream_store(): connect, streams, tasks, hand back at exit
 """
 

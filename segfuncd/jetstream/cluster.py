@@ -34,13 +34,33 @@ from nats.js.api import (
 
 from ..config import JetStreamConfig
 from ..errors import Backpressure, ClusterError
-from .codec import H_ATTEMPTS, H_FUNCTION, H_SOURCE, H_TYPE, Names, event_headers, header_json, header_number
+from .codec import (
+    H_ATTEMPTS,
+    H_DELIVERY,
+    H_FUNCTION,
+    H_SOURCE,
+    H_TYPE,
+    Names,
+    delivery_id,
+    event_headers,
+    header_delivery,
+    header_json,
+    header_number,
+    parked_headers,
+    routed_to,
+)
 
 STREAM_SETUP_S = 30.0  # at start: how long creating the streams may keep failing for a passing cause
 PUBLISH_TIMEOUT_S = 5.0
 MOVE_FETCH_WAIT_S = 3.0  # replay / unpark: one fetch may wait this long on a busy server
 LOG_STREAM_BYTES = 64 << 20  # the cluster's log stream: size-capped, oldest dropped
 LOG_STREAM_MSGS = 100_000  # messages (each a batch of lines from one node)
+ATTEMPT_STREAM_BYTES = 64 << 20  # the cluster's attempt summaries: size-capped, oldest dropped
+ATTEMPT_STREAM_MSGS = 200_000  # one subject each at most: the servers keep ~100 B per subject in memory
+ATTEMPT_READ_MSGS = 200  # `deliveries show` reads at most this many summaries of one delivery
+NODE_TTL_S = 30.0  # a node's list of functions expires this long after its last presence message
+SWEEP_BATCH = 500  # an orphaned consumer is swept this many messages per fetch
+FIND_BATCH = 500  # replay --id: dead letters' headers read per fetch while looking for one
 LOG_READ_MSGS = 500  # `logs --cluster` reads at most this many of the newest messages  # an unconfirmed publish (no quorum) fails the request: 503
 MAX_NAK_DELAY_S = 86_400.0  # a Segfuncd-Due header far in the future (not ours) waits a day, not forever
 # Unlimited: a retry waiting for its due time (nak with delay) counts as ack-pending, and a
@@ -291,6 +311,33 @@ async def ensure_streams(conn: Connection, names: Names, config: JetStreamConfig
             description="segfuncd log lines of every node (segfuncctl logs --cluster)",
         )
     )
+    wanted.append(
+        StreamConfig(
+            name=names.nodes_stream,
+            subjects=[names.nodes_subjects],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            num_replicas=config.replicas,
+            max_msgs_per_subject=1,
+            max_age=NODE_TTL_S,
+            max_bytes=1 << 20,
+            discard=DiscardPolicy.OLD,
+            description="segfuncd nodes and the functions each runs (orphaned consumers are swept)",
+        )
+    )
+    wanted.append(
+        StreamConfig(
+            name=names.attempts_stream,
+            subjects=[names.attempts_subjects],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            num_replicas=config.replicas,
+            max_bytes=min(ATTEMPT_STREAM_BYTES, config.max_bytes),
+            max_msgs=ATTEMPT_STREAM_MSGS,
+            discard=DiscardPolicy.OLD,
+            description="segfuncd attempt summaries of every node (segfuncctl deliveries show)",
+        )
+    )
     for stream in wanted:
         deadline = asyncio.get_running_loop().time() + STREAM_SETUP_S
         while True:
@@ -312,7 +359,8 @@ async def ensure_streams(conn: Connection, names: Names, config: JetStreamConfig
                 if isinstance(error, Backpressure):
                     raise ClusterError(
                         f"creating stream {stream.name}: the servers cannot reserve storage.jetstream.max_bytes = "
-                        f"{config.max_bytes} bytes (for each of the three streams, times replicas): lower it, or give "
+                        f"{config.max_bytes} bytes (for each of the event, held and dead-letter streams, times replicas; "
+                        "the log and attempt streams take up to 64 MB each): lower it, or give "
                         f"JetStream more storage (max_file_store): {exc}"
                     ) from exc
                 raise error from exc
@@ -351,6 +399,18 @@ async def ensure_consumer(conn: Connection, names: Names, function: str, *, ack_
     )
     await conn.js.add_consumer(names.events_stream, config)
     return await conn.js.pull_subscribe_bind(durable=names.consumer(function), stream=names.events_stream)
+
+
+async def consumer_missing(conn: Connection, names: Names, function: str) -> bool:
+    """True when the function's durable consumer is gone (deleted by hand, say); False when it
+    is there or the cluster cannot tell now."""
+    try:
+        await conn.js.consumer_info(names.events_stream, names.consumer(function))
+    except nats.js.errors.NotFoundError:
+        return True
+    except Exception:
+        return False
+    return False
 
 
 async def publish_all(
@@ -421,17 +481,10 @@ async def move_back(
             msgs = await fetch(sub, min(100, expected - moved), wait_s=MOVE_FETCH_WAIT_S)
             if not msgs:
                 break
-            items = []
-            for m in msgs:
-                attempts = header_number(m.headers, H_ATTEMPTS) if keep_attempts else None
-                headers = event_headers(
-                    functions=[str(header_json(m.headers, H_FUNCTION, ""))],
-                    source=str(header_json(m.headers, H_SOURCE, "")),
-                    type_=str(header_json(m.headers, H_TYPE, "")),
-                    dedupe=f"{kind}:{m.metadata.sequence.stream}",
-                    attempts=int(attempts or 0),
-                )
-                items.append((names.events_subject, m.data, headers))
+            items = [
+                _moved(names, m.headers, m.data, m.metadata.sequence.stream, kind=kind, keep_attempts=keep_attempts)
+                for m in msgs
+            ]
             acks = await publish_all(conn, items)
             failed = next((a for a in acks if isinstance(a, BaseException)), None)
             if failed is not None:
@@ -448,6 +501,185 @@ async def move_back(
         except Exception:
             pass
     return moved
+
+
+def _moved(
+    names: Names, headers: dict[str, str] | None, data: bytes, sequence: int, *, kind: str, keep_attempts: bool
+) -> tuple[str, bytes, dict[str, str]]:
+    """A dead letter or parked event as the events message that takes it back (see move_back)."""
+    attempts = header_number(headers, H_ATTEMPTS) if keep_attempts else None
+    return (
+        names.events_subject,
+        data,
+        event_headers(
+            functions=[str(header_json(headers, H_FUNCTION, ""))],
+            source=str(header_json(headers, H_SOURCE, "")),
+            type_=str(header_json(headers, H_TYPE, "")),
+            dedupe=f"{kind}:{sequence}",
+            attempts=int(attempts or 0),
+            delivery=header_delivery(headers),
+        ),
+    )
+
+
+async def find_dead(
+    conn: Connection, names: Names, delivery: int, *, subject: str
+) -> tuple[int, dict[str, str]] | None:
+    """The sequence in the dead-letter stream of delivery `delivery`'s dead letter and its
+    headers, None when there is none: a scan of the headers only (`subject` narrows it to
+    one function's)."""
+    js = conn.js
+    sub = await js.pull_subscribe(
+        subject,
+        stream=names.dead_stream,
+        config=ConsumerConfig(
+            inactive_threshold=30.0, ack_policy=AckPolicy.NONE, headers_only=True, deliver_policy=DeliverPolicy.ALL
+        ),
+    )
+    wanted = str(delivery)
+    try:
+        left = int((await sub.consumer_info()).num_pending or 0)
+        while left > 0:
+            msgs = await fetch(sub, min(FIND_BATCH, left), wait_s=MOVE_FETCH_WAIT_S)
+            if not msgs:
+                return None
+            left -= len(msgs)
+            for m in msgs:
+                if (m.headers or {}).get(H_DELIVERY) == wanted:
+                    return int(m.metadata.sequence.stream), dict(m.headers or {})
+        return None
+    finally:
+        try:
+            await sub.unsubscribe()
+        except Exception:
+            pass
+
+
+async def move_one(conn: Connection, names: Names, sequence: int) -> dict[str, str] | None:
+    """The dead letter at `sequence` back to the events stream (attempts reset), then deleted;
+    its headers, or None when it was gone (another node replayed it meanwhile)."""
+    js = conn.js
+    try:
+        msg = await js.get_msg(names.dead_stream, sequence)
+    except nats.js.errors.NotFoundError:
+        return None
+    headers = dict(msg.headers or {})
+    item = _moved(names, headers, msg.data or b"", sequence, kind="replay", keep_attempts=False)
+    (ack,) = await publish_all(conn, [item])
+    if isinstance(ack, BaseException):
+        raise ack
+    try:
+        await js.delete_msg(names.dead_stream, sequence)
+    except nats.js.errors.NotFoundError:
+        pass  # another node moved it at the same time (the same Nats-Msg-Id: published once)
+    return headers
+
+
+async def publish_attempts(conn: Connection, items: Sequence[tuple[str, bytes]]) -> None:
+    """Best effort (no stream ack awaited), as for log lines: summaries never slow delivery."""
+    for subject, payload in items:
+        await conn.nc.publish(subject, payload)
+
+
+async def read_attempts(conn: Connection, names: Names, delivery: int) -> list[bytes]:
+    """The attempt summaries of one delivery in the cluster's attempts stream, oldest first
+    (next-by-subject gets: no consumer is made for a read)."""
+    js, subject = conn.js, names.attempts_subject(delivery)
+    out: list[bytes] = []
+    seq = 1
+    while len(out) < ATTEMPT_READ_MSGS:
+        try:
+            msg = await js.get_msg(names.attempts_stream, seq=seq, subject=subject, next=True)
+        except nats.js.errors.NotFoundError:
+            break
+        if msg.data:
+            out.append(msg.data)
+        seq = int(msg.seq or seq) + 1
+    return out
+
+
+async def publish_presence(conn: Connection, names: Names, node: str, functions: Sequence[str]) -> None:
+    """This node is alive and runs `functions` (the newest message per node is kept NODE_TTL_S)."""
+    payload = json.dumps({"node": node, "functions": sorted(functions)}).encode()
+    (ack,) = await publish_all(conn, [(names.nodes_subject(node), payload, {})])
+    if isinstance(ack, BaseException):
+        raise ack
+
+
+async def presence(conn: Connection, names: Names) -> frozenset[str]:
+    """The functions some live node runs (listed in an unexpired presence message)."""
+    js = conn.js
+    info = await js.stream_info(names.nodes_stream, subjects_filter=names.nodes_subjects)
+    out: set[str] = set()
+    for subject in info.state.subjects or {}:
+        try:
+            msg = await js.get_msg(names.nodes_stream, subject=subject)
+            value = json.loads(msg.data or b"{}")
+        except (nats.js.errors.NotFoundError, ValueError):
+            continue
+        functions = value.get("functions") if isinstance(value, dict) else None
+        out.update(f for f in functions or () if isinstance(f, str))
+    return frozenset(out)
+
+
+async def consumer_functions(conn: Connection, names: Names) -> list[str]:
+    """The functions with a durable consumer on the events stream (ours: named after their description)."""
+    return [
+        c.config.description
+        for c in await conn.js.consumers_info(names.events_stream)
+        if c.config.description and c.name == names.consumer(c.config.description)
+    ]
+
+
+async def sweep(conn: Connection, names: Names, function: str, *, limit: int, retry_s: float) -> tuple[int, int]:
+    """Answer what waits in the consumer of `function` (which no node runs): events not routed
+    to it are acked (the interest stream may drop them); its own are parked in the held stream
+    (published and stored first, then acked), where any node that runs it again picks them up.
+    A park that fails is naked for `retry_s`. (acked, parked)."""
+    sub = await conn.js.pull_subscribe_bind(durable=names.consumer(function), stream=names.events_stream)
+    acked = parked = 0
+    try:
+        while acked + parked < limit:
+            msgs = await fetch(sub, min(SWEEP_BATCH, limit - acked - parked), wait_s=0.5)
+            if not msgs:
+                break
+            own = []
+            for m in msgs:
+                routed = routed_to(m.headers)
+                if function in routed:
+                    own.append((m, routed.index(function)))
+                else:
+                    await m.ack()
+                    acked += 1
+            if own:
+                items = [
+                    (
+                        names.held_subject(function),
+                        m.data,
+                        parked_headers(
+                            function=function,
+                            source=str(header_json(m.headers, H_SOURCE, "")),
+                            type_=str(header_json(m.headers, H_TYPE, "")),
+                            attempts=max(0, int(header_number(m.headers, H_ATTEMPTS) or 0)),
+                            delivery=header_delivery(m.headers) or delivery_id(m.metadata.sequence.stream, index),
+                        ),
+                    )
+                    for m, index in own
+                ]
+                acks = await publish_all(conn, items)
+                for (m, _), ack in zip(own, acks, strict=True):
+                    if isinstance(ack, BaseException):
+                        await m.nak(delay=retry_s)
+                    else:
+                        await m.ack()
+                        parked += 1
+            await conn.nc.flush(timeout=int(PUBLISH_TIMEOUT_S))
+    finally:
+        try:
+            await sub.unsubscribe()
+        except Exception:
+            pass
+    return acked, parked
 
 
 async def held_counts(conn: Connection, names: Names) -> dict[str, int]:

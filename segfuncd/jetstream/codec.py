@@ -16,6 +16,19 @@ Layout in the cluster, for `[storage.jetstream] stream = "P"`:
   functions `segfuncctl pause` paused, for every node (a pause is cluster-wide).
 * stream `P_LOGS`, subjects `P.logs.<node>`: every node's log lines (a JSON array per
   message), size-capped, oldest dropped: `segfuncctl logs --cluster`.
+* stream `P_ATTEMPTS`, subjects `P.attempts.<delivery id>`: a summary of each attempt that
+  did not deliver at the first try (retried, dead, discarded, or a later success), from every
+  node, size-capped, oldest dropped: `segfuncctl deliveries show ID` on any node lists them.
+
+* stream `P_NODES`, subjects `P.nodes.<node>`, the newest message per subject, kept
+  NODE_TTL_S: the functions each live node runs, republished every PRESENCE_S. A consumer
+  of a function no live node lists is swept (store.py): what is not routed to it is acked.
+
+Delivery ids: one (event, function) pair is one delivery, named cluster-wide by
+`delivery_id(sequence, index)`: the event's sequence in `P_EVENTS` times FANOUT plus the
+function's place in the event's routing header. Its first fetch computes it; every copy made
+afterwards (a retry, a parked event, a dead letter, a replay) carries it in Segfuncd-Delivery,
+so `deliveries show ID` and `replay --id ID` name the same delivery on every node.
 
 Header values are ASCII JSON (control characters escaped), so nothing a client sends can
 break a header line: the messageId never goes into a header as is; the Nats-Msg-Id that
@@ -37,6 +50,7 @@ H_FUNCTION = "Segfuncd-Function"  # dead letters: the function that gave up
 H_ATTEMPTS = "Segfuncd-Attempts"
 H_ERROR = "Segfuncd-Error"
 H_DUE = "Segfuncd-Due"  # a retry: when it is due, wall-clock seconds
+H_DELIVERY = "Segfuncd-Delivery"  # the delivery id (delivery_id()), carried by retries, parked events, dead letters
 H_MSG_ID = "Nats-Msg-Id"
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _ascii_json = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
@@ -97,6 +111,28 @@ class Names:
     def logs_subject(self, node: str) -> str:
         return f"{self.prefix}.logs.{token(node)}"
 
+    @property
+    def nodes_stream(self) -> str:
+        return f"{self.prefix}_NODES"
+
+    @property
+    def nodes_subjects(self) -> str:
+        return f"{self.prefix}.nodes.>"
+
+    def nodes_subject(self, node: str) -> str:
+        return f"{self.prefix}.nodes.{token(node)}"
+
+    @property
+    def attempts_stream(self) -> str:
+        return f"{self.prefix}_ATTEMPTS"
+
+    @property
+    def attempts_subjects(self) -> str:
+        return f"{self.prefix}.attempts.>"
+
+    def attempts_subject(self, delivery: int) -> str:
+        return f"{self.prefix}.attempts.{delivery}"
+
     def dead_subject(self, function: str) -> str:
         return f"{self.prefix}.dead.{token(function)}"
 
@@ -117,6 +153,24 @@ def msg_id(scope: str, message_id: str) -> str:
     return hashlib.sha256(f"{scope}:{message_id}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+FANOUT = 10_000  # functions one event may be routed to and still get distinct delivery ids
+MAX_DELIVERY_ID = 2**63 - 1  # a SQLite INTEGER: anything larger is no delivery of ours
+
+
+def delivery_id(sequence: int, index: int) -> int:
+    """The cluster-wide id of the delivery of event `sequence` to the function at `index` of its routing."""
+    return sequence * FANOUT + min(max(index, 0), FANOUT - 1)
+
+
+def header_delivery(headers: Mapping[str, str] | None) -> int | None:
+    """The Segfuncd-Delivery header (a positive integer), None when missing or malformed."""
+    raw = (headers or {}).get(H_DELIVERY)
+    if raw is None or not raw.isdigit() or len(raw) > 19:
+        return None
+    value = int(raw)
+    return value if 0 < value <= MAX_DELIVERY_ID else None
+
+
 def event_headers(
     *,
     functions: Sequence[str],
@@ -125,6 +179,7 @@ def event_headers(
     dedupe: str | None,
     attempts: int = 0,
     due: float | None = None,
+    delivery: int | None = None,
 ) -> dict[str, str]:
     """Headers of one event message; `dedupe` is its Nats-Msg-Id (None: no dedupe).
 
@@ -138,16 +193,19 @@ def event_headers(
         headers[H_ATTEMPTS] = str(attempts)
     if due is not None:
         headers[H_DUE] = f"{due:.3f}"
+    if delivery is not None:
+        headers[H_DELIVERY] = str(delivery)
     return headers
 
 
-def parked_headers(*, function: str, source: str, type_: str, attempts: int) -> dict[str, str]:
+def parked_headers(*, function: str, source: str, type_: str, attempts: int, delivery: int) -> dict[str, str]:
     """Headers of an event parked for a held function (`P.held.<token>`), attempts kept."""
     return {
         H_FUNCTION: _ascii_json(function),
         H_SOURCE: _ascii_json(source),
         H_TYPE: _ascii_json(type_),
         H_ATTEMPTS: str(attempts),
+        H_DELIVERY: str(delivery),
     }
 
 
@@ -163,7 +221,9 @@ def header_number(headers: Mapping[str, str] | None, name: str) -> float | None:
     return value if value == value and abs(value) != float("inf") else None
 
 
-def dead_headers(*, function: str, source: str, type_: str, attempts: int, error: str | None) -> dict[str, str]:
+def dead_headers(
+    *, function: str, source: str, type_: str, attempts: int, error: str | None, delivery: int
+) -> dict[str, str]:
     """Headers of one dead letter (its body is the event's)."""
     return {
         H_FUNCTION: _ascii_json(function),
@@ -171,6 +231,7 @@ def dead_headers(*, function: str, source: str, type_: str, attempts: int, error
         H_TYPE: _ascii_json(type_),
         H_ATTEMPTS: str(attempts),
         H_ERROR: _ascii_json((error or "")[:500]),
+        H_DELIVERY: str(delivery),
     }
 
 

@@ -28,11 +28,28 @@ Rules:
   crashed node, a release or a hold does not use one up (as with SQLite).
 * What stays local, in the node's own SQLite store: logs, pauses, the metrics windows, and
   this node's outcome counters (status shows them next to the cluster's figures).
+* Delivery records (store/cluster_records.py): every completion this node reaches is kept
+  in its SQLite file under the cluster-wide delivery id (codec.delivery_id), with the attempt
+  record the dispatcher made (redacted). complete() only appends to a list; a task writes
+  the list every RECORD_FLUSH_S (one writer job), so the dispatcher never waits for SQLite.
+  Attempts other than first-try successes are also published as summaries to the attempts
+  stream (summaries.py), so `deliveries show ID` on any node lists every node's attempts.
+  `replay --id ID` finds that one dead letter by its Segfuncd-Delivery header.
+* Orphaned consumers. A function removed from every node keeps its durable consumer, and
+  with interest retention the stream would keep every later event for it (until full).
+  Each node lists the functions it fetches in the nodes stream every PRESENCE_S; every
+  SWEEP_S a node looks for consumers of functions no live node lists, and once one has
+  been unlisted for `orphan_grace_s` it sweeps it: events not routed to the function are
+  acked (as its own fetch would), events routed to it are parked in the held stream (as a
+  hold parks them) and wait there at no cost; any node that runs the function again moves
+  them back within UNPARK_S. Nothing is deleted, so a function that comes back (or a sweep
+  that misjudged, say a node starting) loses nothing: the worst is a few seconds' delay.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import json
 import time
@@ -60,18 +77,23 @@ from ..store import (
     StoreFault,
     StoreStats,
 )
+from ..store.cluster_records import ClusterRecord
 from ..store.timeline import ErrorGroup, MinuteBucket
-from . import cluster, figures, loglines
+from . import cluster, figures, loglines, summaries
 from .bridge import AsyncioThread
 from .codec import (
     H_ATTEMPTS,
     H_DUE,
+    H_FUNCTION,
     H_MSG_ID,
     H_SOURCE,
     H_TYPE,
+    MAX_DELIVERY_ID,
     Names,
     dead_headers,
+    delivery_id,
     event_headers,
+    header_delivery,
     header_json,
     header_number,
     msg_id,
@@ -92,10 +114,12 @@ DUE_SLACK_S = 0.02  # a retry fetched this close to its due time runs now
 UNPARK_S = 5.0  # parked events of a function this node runs are moved back this often
 PARK_RETRY_S = 5.0  # an event that could not be parked comes back this soon
 SETTLE_CHUNK = 1000
-NO_ROWS = (
-    "delivery listings and attempt records are not available in cluster mode yet: events live in the "
-    "cluster's stream, not in rows (status shows the queue; logs --cluster --message-id finds an event's lines)"
-)
+RECORD_FLUSH_S = 0.25  # delivery records are written to the local SQLite file this often
+RECORD_BACKLOG = 50_000  # records kept in memory while the local file refuses them; then the oldest go
+RECORD_PRUNE_S = 600.0  # records older than storage.retention_hours go this often
+PRESENCE_S = 5.0  # this node says which functions it runs this often (cluster.NODE_TTL_S: 30 s)
+SWEEP_S = 30.0  # orphaned consumers are looked for (and swept) this often
+SWEEP_LIMIT = 20_000  # messages one sweep of one consumer answers at most
 
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode
 
@@ -112,6 +136,8 @@ class _Held:
     source: str
     type: str
     attempts: int
+    delivery: int  # the cluster-wide delivery id
+    message_id: str = ""
 
 
 @dataclass(slots=True)
@@ -165,6 +191,11 @@ class JetStreamStore:
         self._node = node
         self._headers: dict[tuple[tuple[str, ...], str, str], dict[str, str]] = {}
         self._logs_not_shared = 0
+        self._records: list[ClusterRecord] = []  # completions not yet written to the local file
+        self._records_dropped = 0
+        self._records_lock = trio.Lock()  # one flush at a time: a delivery's records stay in order
+        self._attempts_not_shared = 0
+        self._orphaned: dict[str, float] = {}  # function -> since when no live node lists it
 
     # --- setup ------------------------------------------------------------------------------
 
@@ -270,6 +301,13 @@ class JetStreamStore:
                 )
             except Exception as exc:
                 error = cluster.translate(exc, doing=f"fetching events of {function}")
+                if await self._bridge.run(partial(cluster.consumer_missing, self._conn, self._names, function)):
+                    # Deleted by hand (nats consumer rm): made again within SYNC_INTERVAL_S if
+                    # this node runs the function (accept() makes it too), then fetched anew.
+                    log.error("cluster_consumer_gone", function=function, consumer=self._names.consumer(function))
+                    if self._feeds.get(function) is feed:
+                        del self._feeds[function]
+                    return
                 self._fault("fetch", error)
                 log.error("cluster_fetch_failed", function=function, error=str(error))
                 await trio.sleep(delay)
@@ -285,9 +323,11 @@ class JetStreamStore:
         parked: list[_Held] = []
         wall = self._wall()
         for m in msgs:
-            if function not in routed_to(m.headers):
+            routed = routed_to(m.headers)
+            if function not in routed:
                 skip.append(cluster.Settle(m, "ack"))  # not routed to this function: its consumer lets go
                 continue
+            delivery = header_delivery(m.headers) or delivery_id(m.metadata.sequence.stream, routed.index(function))
             attempts = max(0, int(header_number(m.headers, H_ATTEMPTS) or 0))
             due = header_number(m.headers, H_DUE)
             if due is not None and due > wall + DUE_SLACK_S:
@@ -295,7 +335,11 @@ class JetStreamStore:
                 continue
             source = str(header_json(m.headers, H_SOURCE, ""))
             if feed.held:  # cannot run here now: parked, at no cost while it waits
-                parked.append(_Held(msg=m, function=function, source=source, type=_type_of(m), attempts=attempts))
+                parked.append(
+                    _Held(
+                        msg=m, function=function, source=source, type=_type_of(m), attempts=attempts, delivery=delivery
+                    )
+                )
                 continue
             try:
                 event = json.loads(m.data)
@@ -306,8 +350,15 @@ class JetStreamStore:
                 skip.append(cluster.Settle(m, "term"))
                 continue
             lease_id = next(self._ids)
+            message_id = str(event.get("messageId", ""))
             self._held[lease_id] = _Held(
-                msg=m, function=function, source=source, type=str(event.get("type", "")), attempts=attempts
+                msg=m,
+                function=function,
+                source=source,
+                type=str(event.get("type", "")),
+                attempts=attempts,
+                delivery=delivery,
+                message_id=message_id,
             )
             feed.buffer.append(lease_id)
             self._leases[lease_id] = Lease(
@@ -315,7 +366,7 @@ class JetStreamStore:
                 function=function,
                 body=m.data.decode("utf-8"),
                 type=str(event.get("type", "")),
-                message_id=str(event.get("messageId", "")),
+                message_id=message_id,
                 attempts=attempts,
                 created_at=self._clock(),
             )
@@ -359,6 +410,19 @@ class JetStreamStore:
             if held is None:
                 continue
             self._record(c, now)
+            self._records.append(
+                ClusterRecord(
+                    delivery_id=held.delivery,
+                    completion=c,
+                    message_id=held.message_id,
+                    type=held.type,
+                    source=held.source,
+                    body=held.msg.data.decode("utf-8", "replace"),
+                    attempts_before=held.attempts,
+                    at=now,
+                    node=self._node,
+                )
+            )
             if c.state in (DeliveryState.DELIVERED, DeliveryState.FILTERED):
                 answers.append(cluster.Settle(held.msg, "ack"))
             elif c.state is DeliveryState.DISCARDED:
@@ -372,6 +436,7 @@ class JetStreamStore:
                     dedupe=f"retry:{held.msg.metadata.sequence.stream}:{held.attempts + 1}",
                     attempts=held.attempts + 1,
                     due=wall + delay,
+                    delivery=held.delivery,
                 )
                 publish.append((self._names.events_subject, held.msg.data, headers))
                 # If the copy cannot be stored, the original waits out the delay instead
@@ -384,6 +449,7 @@ class JetStreamStore:
                     type_=held.type,
                     attempts=held.attempts + 1,
                     error=c.result.error,
+                    delivery=held.delivery,
                 )
                 publish.append((self._names.dead_subject(held.function), held.msg.data, headers))
                 # Not terminated when the dead letter cannot be stored: the cluster redelivers
@@ -434,7 +500,9 @@ class JetStreamStore:
             (
                 self._names.held_subject(h.function),
                 h.msg.data,
-                parked_headers(function=h.function, source=h.source, type_=h.type, attempts=h.attempts),
+                parked_headers(
+                    function=h.function, source=h.source, type_=h.type, attempts=h.attempts, delivery=h.delivery
+                ),
             )
             for h in items
         ]
@@ -560,11 +628,9 @@ class JetStreamStore:
     # --- dead letters -----------------------------------------------------------------------
 
     async def replay(self, *, function: str | None = None, delivery_id: int | None = None) -> int:
-        """Dead letters of the whole cluster (all, or one function's) back to the queue."""
+        """Dead letters of the whole cluster (all, one function's, or one delivery) back to the queue."""
         if delivery_id is not None:
-            raise ClusterError(
-                "replay of one delivery by id is not available in cluster mode: replay its function instead"
-            )
+            return await self._replay_one(delivery_id, function) if 0 < delivery_id <= MAX_DELIVERY_ID else 0
         if function is not None:
             await self._ensure(function)
         subject = self._names.dead_subjects if function is None else self._names.dead_subject(function)
@@ -584,8 +650,44 @@ class JetStreamStore:
             raise cluster.translate(exc, doing="replaying dead letters") from exc
         if function is not None:
             self._count(function).replayed += n
+        if n:
+            with contextlib.suppress(StoreError):
+                await self._local.replayed_cluster(function=function)
         self._info = (-1e18, None, None)
         log.info("cluster_replayed", function=function, deliveries=n)
+        return n
+
+    async def _replay_one(self, delivery: int, function: str | None) -> int:
+        """The dead letter of delivery `delivery` (any node's) back to the queue: 1, or 0 when
+        the cluster has no dead letter of it (never dead, or already replayed)."""
+        if function is None:  # this node's record names the function: look in its subject only
+            local = await self._local.cluster_delivery(delivery)
+            function = local.summary.function if local is not None else None
+        subject = self._names.dead_subjects if function is None else self._names.dead_subject(function)
+        try:
+            found = await self._bridge.run(
+                partial(cluster.find_dead, self._conn, self._names, delivery, subject=subject)
+            )
+        except Exception as exc:
+            raise _failure(exc, doing=f"looking for the dead letter of delivery {delivery}") from exc
+        if found is None:
+            return 0
+        seq, headers = found
+        name = header_json(headers, H_FUNCTION, "")
+        if isinstance(name, str) and name:
+            await self._ensure(name)  # before the publish: an interest stream drops what no consumer wants
+        try:
+            moved = await self._bridge.run(partial(cluster.move_one, self._conn, self._names, seq))
+        except Exception as exc:
+            raise _failure(exc, doing=f"replaying delivery {delivery}") from exc
+        n = 0 if moved is None else 1
+        if moved is not None:
+            if isinstance(name, str) and name:
+                self._count(name).replayed += n
+            with contextlib.suppress(StoreError):
+                await self._local.replayed_cluster(delivery_ids=[delivery])
+        self._info = (-1e18, None, None)
+        log.info("cluster_replayed", delivery=delivery, deliveries=n)
         return n
 
     # --- figures ----------------------------------------------------------------------------
@@ -644,11 +746,23 @@ class JetStreamStore:
     async def deliveries(
         self, *, function: str | None = None, state: str | None = None, limit: int = 20, message_id: str | None = None
     ) -> list[DeliverySummary]:
-        """Not in cluster mode: events live in the stream, not in rows (an empty list would mislead)."""
-        raise ClusterError(NO_ROWS)
+        """The deliveries this node ran, newest first, in the state it last saw them in
+        (store/cluster_records.py); what is still queued is in status' cluster figures."""
+        await self._flush_records()
+        return await self._local.cluster_deliveries(function=function, state=state, limit=limit, message_id=message_id)
 
     async def delivery(self, delivery_id: int) -> DeliveryDetail | None:
-        raise ClusterError(NO_ROWS)
+        """This node's record of the delivery with every node's attempt summaries (summaries.py)."""
+        if not 0 < delivery_id <= MAX_DELIVERY_ID:
+            return None
+        await self._flush_records()
+        local = await self._local.cluster_delivery(delivery_id)
+        try:
+            shared = await self._bridge.run(partial(cluster.read_attempts, self._conn, self._names, delivery_id))
+        except Exception as exc:  # the local record is still worth showing
+            log.warning("cluster_attempts_unread", error=str(cluster.translate(exc, doing="reading attempt summaries")))
+            shared = []
+        return summaries.merge(local, shared, delivery_id, node=self._node)
 
     async def timeline(
         self, *, function: str | None = None, since: float, until: float, step_minutes: int = 1
@@ -659,7 +773,7 @@ class JetStreamStore:
         return await self._local.error_groups(function, limit=limit)
 
     async def retrying(self, function: str, *, limit: int = 20) -> list[DeliverySummary]:
-        return await self._local.retrying(function, limit=limit)
+        return await self._local.cluster_deliveries(function=function, limit=limit, retrying=True)
 
     async def set_paused(self, function: str, paused: bool) -> bool:
         """Pause or resume `function` on every node (the cluster's pauses stream); True when
@@ -745,11 +859,126 @@ class JetStreamStore:
         nursery.start_soon(self._renew_forever)
         nursery.start_soon(self._sync_forever)
         nursery.start_soon(self._unpark_forever)
+        nursery.start_soon(self._records_forever)
+        nursery.start_soon(self._prune_records_forever)
+        nursery.start_soon(self._presence_forever)
+        nursery.start_soon(self._sweep_forever)
+
+    # --- delivery records (local file, attempts stream) -------------------------------------
+
+    async def _records_forever(self) -> None:
+        while True:
+            await trio.sleep(RECORD_FLUSH_S)
+            await self._flush_records()
+
+    async def _flush_records(self) -> None:
+        """Write the records gathered since the last flush (one writer job), and share the
+        summaries worth sharing. A failure keeps them for the next flush (bounded)."""
+        async with self._records_lock:
+            if not self._records:
+                return
+            batch, self._records = self._records, []
+            try:
+                await self._local.record_cluster(batch)
+            except StoreError as exc:
+                keep = [*batch, *self._records]
+                excess = max(0, len(keep) - RECORD_BACKLOG)
+                if excess and not self._records_dropped:
+                    log.error("cluster_records_dropped", error=str(exc), dropped=excess)
+                self._records_dropped += excess
+                self._records = keep[excess:]
+                if not excess:
+                    log.warning("cluster_records_delayed", error=str(exc), records=len(keep))
+                return
+            shared = [
+                (self._names.attempts_subject(r.delivery_id), summaries.encode(r))
+                for r in batch
+                if summaries.worth_sharing(r)
+            ]
+            if not shared:
+                return
+            try:
+                await self._bridge.run(partial(cluster.publish_attempts, self._conn, shared))
+            except Exception as exc:  # best effort, as log lines: the local record still has them
+                self._attempts_not_shared += len(shared)
+                if self._attempts_not_shared == len(shared):  # the first failure only
+                    error = cluster.translate(exc, doing="sharing attempt summaries")
+                    log.warning("cluster_attempts_not_shared", error=str(error))
+
+    async def _prune_records_forever(self) -> None:
+        while True:
+            await trio.sleep(RECORD_PRUNE_S)
+            try:
+                await self._local.prune_cluster()
+            except StoreError as exc:
+                log.warning("cluster_records_prune_failed", error=str(exc))
+
+    # --- orphaned consumers -----------------------------------------------------------------
+
+    async def _presence_forever(self) -> None:
+        failing = False
+        while True:
+            functions = sorted({*self._functions(), *self._feeds})
+            try:
+                await self._bridge.run(
+                    partial(cluster.publish_presence, self._conn, self._names, self._node, functions)
+                )
+                failing = False
+            except Exception as exc:
+                if not failing:  # once per outage, not every PRESENCE_S
+                    error = cluster.translate(exc, doing="publishing presence")
+                    log.warning("cluster_presence_failed", error=str(error))
+                failing = True
+            await trio.sleep(PRESENCE_S)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            # A short grace (tests, impatient operators) is looked at sooner.
+            await trio.sleep(min(SWEEP_S, max(1.0, self._config.orphan_grace_s / 4)))
+            try:
+                await self.sweep_orphans()
+            except StoreError as exc:
+                log.warning("cluster_sweep_failed", error=str(exc))
+
+    async def sweep_orphans(self) -> dict[str, tuple[int, int]]:
+        """Sweep the consumers of functions no live node has listed for `orphan_grace_s` (see
+        the rules); per function swept, (events acked, events of its own parked)."""
+        try:
+            live = await self._bridge.run(partial(cluster.presence, self._conn, self._names))
+            consumers = await self._bridge.run(partial(cluster.consumer_functions, self._conn, self._names))
+        except Exception as exc:
+            raise _failure(exc, doing="looking for orphaned consumers") from exc
+        now, mine = self._clock(), {*self._functions(), *self._feeds}
+        orphans = [f for f in consumers if f not in live and f not in mine]
+        self._orphaned = {f: self._orphaned.get(f, now) for f in orphans}
+        out: dict[str, tuple[int, int]] = {}
+        for function, since in self._orphaned.items():
+            if now - since < self._config.orphan_grace_s:
+                continue
+            try:
+                out[function] = await self._bridge.run(
+                    partial(cluster.sweep, self._conn, self._names, function, limit=SWEEP_LIMIT, retry_s=SWEEP_S)
+                )
+            except Exception as exc:
+                log.warning(
+                    "cluster_sweep_failed", function=function, error=str(cluster.translate(exc, doing="sweeping"))
+                )
+                continue
+            acked, parked = out[function]
+            if acked or parked:
+                log.info("cluster_orphan_swept", function=function, acked=acked, parked=parked)
+        return out
 
     async def hand_back_all(self) -> None:
         """At close: every message still held goes back to the cluster now (nak)."""
         ids = list(self._held)
         await self._answer([cluster.Settle(h.msg, "nak") for h in self._let_go_all(ids)], "close")
+        with contextlib.suppress(StoreError):
+            await self._flush_records()
+        try:  # gone: this node's functions are no longer listed as running here
+            await self._bridge.run(partial(cluster.publish_presence, self._conn, self._names, self._node, []))
+        except Exception as exc:
+            log.warning("cluster_presence_failed", error=str(cluster.translate(exc, doing="publishing presence")))
 
 
 def _failure(exc: BaseException, *, doing: str) -> StoreError:

@@ -11,6 +11,8 @@ Layout (each module says what it owns):
     pauses.py     functions paused by `segfuncctl pause`
     retention.py  pruning of finished rows, orphaned events, old dedupe keys
     reads.py      admin listings and status figures
+    timeline.py   per-minute counters and error groups (the console's charts)
+    cluster_records.py  cluster mode: this node's records of the cluster's deliveries
     models.py     the frozen values below
     service.py    Store: the async API, backpressure, wake-ups
     lifecycle.py  open_store(): migrate, recover leases, start and stop the threads

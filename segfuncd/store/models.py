@@ -102,6 +102,7 @@ class AttemptRecord:
     error: str | None
     duration_ms: float
     detail: str | None = None  # the attempt record, JSON (segfuncd.attempts); None when trimmed
+    node: str = ""  # cluster mode: the node that ran it ("" with SQLite: this one)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -239,6 +239,15 @@ def _m011_timeline(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="m012_cluster_records")
+def _m012_cluster_records(db: sqlite_utils.Database) -> None:
+    """Cluster mode's record of the deliveries this node ran (store/cluster_records.py): tables
+    of their own, so nothing the SQLite queue leases or replays."""
+    from .cluster_records import CREATE_SQL  # the table definitions live with their queries
+
+    db.executescript(CREATE_SQL)
+
+
 @MIGRATIONS(name="m013_partial_indexes_without_in")
 def _m013_partial_indexes_without_in(db: sqlite_utils.Database) -> None:
     """The partial indexes on deliveries rebuilt with their conditions written with OR (see

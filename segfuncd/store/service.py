@@ -34,7 +34,7 @@ from typing import TypeVar
 import trio
 
 from ..errors import Backpressure, StoreError
-from . import attempt_details, reads, retention
+from . import attempt_details, cluster_records, reads, retention
 from . import logs as logs_sql
 from . import pauses as pauses_sql
 from . import queue as queue_sql
@@ -355,6 +355,54 @@ class Store:
             return [rows[i] for i in ids if i in rows]
 
         return await self._read(read, "retrying")
+
+    # --- cluster mode: this node's records of the cluster's deliveries (cluster_records.py) ---
+
+    async def record_cluster(self, records: Sequence[cluster_records.ClusterRecord]) -> None:
+        """Record completions this node reached on cluster deliveries (one writer job)."""
+        if records:
+            items = list(records)
+            await self._write(lambda c, now: cluster_records.record(c, now, items), "record_cluster")
+
+    async def replayed_cluster(self, *, delivery_ids: Sequence[int] | None = None, function: str | None = None) -> None:
+        """Records of dead deliveries replayed from this node (these, one function's, or all): pending again."""
+        ids = None if delivery_ids is None else list(delivery_ids)
+        await self._write(
+            lambda c, now: cluster_records.replayed(c, now, delivery_ids=ids, function=function), "record_cluster"
+        )
+
+    async def cluster_deliveries(
+        self,
+        *,
+        function: str | None = None,
+        state: str | None = None,
+        limit: int = 20,
+        message_id: str | None = None,
+        retrying: bool = False,
+    ) -> list[DeliverySummary]:
+        """This node's records, newest first (filters as deliveries())."""
+        return await self._read(
+            lambda c, now: cluster_records.deliveries(
+                c, function=function, state=state, limit=limit, message_id=message_id, retrying=retrying
+            ),
+            "deliveries",
+        )
+
+    async def cluster_delivery(self, delivery_id: int) -> DeliveryDetail | None:
+        """One record with the attempts this node ran; None when this node has none."""
+        return await self._read(lambda c, now: cluster_records.delivery(c, delivery_id), "delivery")
+
+    async def prune_cluster(self) -> int:
+        """Records older than the retention go (in chunks); how many."""
+        total = 0
+        while True:
+            n, _ = await self._write(
+                lambda c, now: cluster_records.prune(c, now, retention_s=self._retention_s, keep=self._keep_details),
+                "prune",
+            )
+            total += n
+            if n < cluster_records.CHUNK:
+                return total
 
     def statistics(self) -> StoreStatistics:
         """In-memory writer figures; no I/O."""

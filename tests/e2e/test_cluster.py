@@ -446,13 +446,6 @@ def test_a_node_that_cannot_load_a_function_parks_its_events_for_a_node_that_can
     assert sum(_ids(sink).values()) == 30  # each once
 
 
-def test_delivery_listings_say_they_are_not_available_in_cluster_mode(daemon: Any, nats_one: Any) -> None:
-    d = daemon(nats_cluster_toml([nats_one]))
-    out = d.ctl("deliveries")
-    assert out.returncode != 0 and "not available in cluster mode" in (out.stdout + out.stderr), out
-    assert "Traceback" not in out.stderr
-
-
 LEAKY = """
 async function onTrack(event, settings) {
   console.log("key is " + settings.apiKey)
