@@ -253,9 +253,11 @@ def print_table(rows: list[Row]) -> None:
         f"throughput: segfuncd / best node row = {ratio:.2f}x "
         f"(issue 5: >= 1.00x {'met' if ratio >= 1.0 else 'NOT met'}; issue 18: >= 1.20x {'met' if ratio >= 1.2 else 'NOT met'})"
     )
-    per = ours.cpu_s / ours.events * 1e6
+    per = ours.cpu_s / ours.events * 1e6 if ours.events else 0.0
     for n in nodes:
         theirs = n.cpu_s / n.events * 1e6
+        if not per or not theirs:
+            continue
         verdict = "met" if per <= theirs else "NOT met"
         print(
             f"CPU per event: segfuncd {per:.0f} us / {n.runtime} {theirs:.0f} us = {per / theirs:.2f}x (issue 18: <= 1.00x {verdict})"

@@ -121,3 +121,16 @@ def test_no_proxy_matches_the_canonical_host() -> None:
     assert settings.proxy_for(parse_target("http://11.0.0.1/")) == "http://127.0.0.1:3128"
     assert settings.proxy_for(parse_target("http://notcorp.example/")) == "http://127.0.0.1:3128"
     assert settings.proxy_for(parse_target("https://11.0.0.1/")) is None  # no https_proxy
+
+
+def test_only_short_urls_are_kept_by_the_runner_wide_parse_cache() -> None:
+    """The parse cache is shared by every function of a runner: a function sending huge
+    unique URLs must not fill it (1024 x 100 KB was ~800 MB, past memory_mb)."""
+    from segfuncd.runner import egress
+
+    before = egress._cached_target.cache_info().currsize
+    for i in range(5):
+        assert egress.parse_target(f"http://example.com/{i}/" + "x" * 100_000).host == "example.com"
+    assert egress._cached_target.cache_info().currsize == before
+    egress.parse_target("http://example.com/short-one")
+    assert egress._cached_target.cache_info().currsize == before + 1

@@ -154,3 +154,22 @@ def test_request_urls_parse_the_same_from_the_per_context_cache() -> None:
         True,
         "Only absolute URLs are supported|Only absolute URLs are supported",
     ]
+
+
+def test_btoa_and_request_urls_are_not_bent_by_patched_array_machinery() -> None:
+    """btoa's lookup table (made on first use) and fetch's URL cache go through no accessor
+    or iterator user code can put on Array.prototype."""
+    got = js(
+        """(() => {
+        Object.defineProperty(Array.prototype, "5", { get() { return "!!"; }, set(v) {}, configurable: true });
+        const realIter = Array.prototype[Symbol.iterator];
+        Array.prototype[Symbol.iterator] = function* () { yield "javascript:"; yield "ftp:"; };
+        const five = "\\x00\\x50\\x05"; // both 12-bit halves are 5: the table's index 5
+        const out = [btoa(five), new Request("http://example.com/a").url];
+        delete Array.prototype["5"];
+        Array.prototype[Symbol.iterator] = realIter;
+        out.push(btoa(five), new Request("http://example.com/a").url);
+        return out;
+        })()"""
+    )
+    assert got == ["AFAF", "http://example.com/a", "AFAF", "http://example.com/a"]

@@ -9,7 +9,11 @@ from importlib.resources import files
 from typing import Any
 
 import dukpy._dukpy as _dukpy  # type: ignore[import-untyped]
+import pytest
 from test_sandbox_helpers import run, sandbox
+
+from segfuncd.runner.sandbox import LoadFailure, Sandbox, install_limit_handlers
+from segfuncd.runner.triggers import Start
 
 # Errors made in as many kinds of frame as a function has: named, anonymous, arrow, method,
 # constructor, getter, native callback, bound, async, eval, new Function, parse errors.
@@ -98,12 +102,59 @@ async function onTrack(event) {
 """
 
 
+def _oom_slice(sb: Any, event: dict[str, Any]) -> Any:
+    out = sb.run_slice(
+        [Start(inv=9001, handlers=["onTrack"], event_type="track", event=json.dumps(event), settings="{}")]
+    )
+    assert out.answer is not None, (out.interrupted, out.violation)
+    [done] = [d for box in out.answer.outboxes for d in box.finished if d.inv == 9001]
+    return out.answer, done
+
+
 def test_out_of_memory_caught_by_the_function_still_ends_its_invocation() -> None:
     """The invocation fails with MemoryLimitError although its own catch swallowed the
-    error, and the answer tells the runner to discard the context (child.py rebuilds it)."""
+    error, and that slice's answer tells the runner to discard the context (child.py)."""
     sb = sandbox(CAUGHT, cpu_s=10)
     assert run(sb).value == "runs=1"
-    r = run(sb, {"oom": True})
-    assert not r.ok and r.value["name"] == "MemoryLimitError", r.value
-    out = sb.run_slice([])
-    assert out.answer is not None and out.answer.out_of_memory
+    answer, done = _oom_slice(sb, {"oom": True})
+    assert not done.ok and done.error_name == "MemoryLimitError", done
+    assert answer.out_of_memory
+    after = sb.run_slice([]).answer
+    assert after is not None and not after.out_of_memory  # "m" is about one slice, not for ever
+
+
+def test_out_of_memory_inside_a_user_prepare_stack_trace_hook_is_seen_too() -> None:
+    """QuickJS does not call the hook for an error made inside it and drops what it throws:
+    the prelude's wrapper sees the out-of-memory error on its way out."""
+    sb = sandbox(
+        """async function onTrack(event) {
+        Error.prepareStackTrace = (e, sites) => { const a = []; for (;;) a.push(new Array(1e6).fill(1.5)); };
+        try { throw new Error("boom"); } catch (e) { return "swallowed"; }
+        }""",
+        cpu_s=10,
+    )
+    answer, done = _oom_slice(sb, {})
+    assert not done.ok and done.error_name == "MemoryLimitError", done
+    assert answer.out_of_memory
+
+
+def test_top_level_code_that_runs_out_of_memory_fails_the_load() -> None:
+    """Caught at the top level, it would leave a context rebuilt after every slice: the load
+    fails instead, with a message that says why."""
+    install_limit_handlers()
+    sb = Sandbox(cpu_s=10, wall_s=20)
+    with pytest.raises(LoadFailure, match="MemoryLimitError: the function's top-level code ran out of memory"):
+        sb.load(
+            "try { const a = []; for (;;) a.push(new Array(1e6).fill(1.5)); } catch (e) {}\n"
+            "async function onTrack() { return 1 }",
+            "x.js",
+        )
+
+
+def test_a_stack_overflow_still_fails_as_a_range_error_without_a_stack() -> None:
+    """The known cost of the always-installed hook: at the stack limit the hook cannot run,
+    so QuickJS leaves the RangeError without a stack (before: its frames). The outcome and
+    the message are unchanged."""
+    r = run(sandbox("async function onTrack() { function f() { return f() } return f() }"))
+    assert not r.ok and r.value["name"] == "RangeError"
+    assert r.value["message"] == "Maximum call stack size exceeded"

@@ -290,8 +290,8 @@ async def test_wait_logs_returns_when_a_newer_line_is_committed(tmp_path: Path) 
 
 async def test_the_checkpointer_thread_copies_the_wal_back_and_the_close_removes_it(tmp_path: Path) -> None:
     """The WAL is copied back by the checkpointer thread after the writer's commits (whose
-    own threshold is pushed out to 64 MiB, so no commit waits for a copy); the writer's
-    close is still the last one and removes the WAL."""
+    own threshold is pushed out to 64 MiB, so no commit waits for a copy); the checkpointer
+    closes first, and the last close removes the WAL."""
     path = tmp_path / "q.db"
     pad = "x" * 2000
     async with store_at(path, FakeClock(T0)) as store:

@@ -115,15 +115,22 @@ _CONTROL_OR_BACKSLASH = re.compile(r"[\x00-\x1f\x7f\\]")
 DECISION_CACHE_SIZE = 4096  # (address, port) answers kept per policy
 
 
-@functools.lru_cache(maxsize=1024)  # pure (Target is frozen); a function fetches the same URLs over and over
+CACHED_URL_CHARS = 2048  # longer URLs are parsed every time: the cache is the runner's, not one function's
+
+
 def parse_target(url: str) -> Target:
     """Parse an absolute http(s) URL; EgressError (never another exception) when it is malformed."""
     try:
-        return _parse_target(url)
+        return _cached_target(url) if len(url) <= CACHED_URL_CHARS else _parse_target(url)
     except EgressError:
         raise
     except (ValueError, UnicodeError, TypeError) as exc:
         raise EgressError(f"invalid URL: {exc}") from None
+
+
+# pure (Target is frozen), and a function fetches the same URLs over and over; at most
+# 1024 x ~2 KB, whatever a function sends
+_cached_target = functools.lru_cache(maxsize=1024)(lambda url: _parse_target(url))
 
 
 def _parse_target(url: str) -> Target:

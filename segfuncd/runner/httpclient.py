@@ -199,6 +199,8 @@ class ConnectionPool:
         try:
             await _send(conn, _request_bytes(method, target, headers, body))
             while not resp.done:
+                if got_bytes:  # a response in several reads: let the others run between them
+                    await trio.lowlevel.cancel_shielded_checkpoint()
                 raw = await _receive(conn)
                 if not raw:
                     if not got_bytes and conn.reused:
@@ -259,7 +261,11 @@ async def _send(conn: _Conn, data: bytes) -> None:
         return
     await trio.lowlevel.checkpoint_if_cancelled()  # cheap; wait_writable / wait_readable yield when they wait
     view = memoryview(data)
+    again = False
     while view:
+        if again:  # a body bigger than the socket buffer: yield between writes, as trio does
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        again = True
         try:
             view = view[os.write(conn.fd, view) :]
         except BlockingIOError:

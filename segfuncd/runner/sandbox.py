@@ -289,6 +289,8 @@ class Sandbox:
             raise LoadFailure(message, line) from None
         except (MemoryError, SystemError, ValueError) as exc:
             raise LoadFailure(f"the function's top-level code broke its runtime: {type(exc).__name__}", None) from None
+        if found == "!oom":  # caught by the top-level code, seen by the prelude (prelude/00_core.js)
+            raise LoadFailure("MemoryLimitError: the function's top-level code ran out of memory", None)
         names = found.split(",") if isinstance(found, str) and found else []
         if not isinstance(found, str) or not all(h in HANDLER_NAMES for h in names):
             raise LoadFailure("the function's top-level code broke its runtime (handler list)", None)

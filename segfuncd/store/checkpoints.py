@@ -12,9 +12,11 @@ Rules:
   PASSIVE never waits for the writer or a reader; what it cannot copy yet (a reader still
   on an old snapshot) is copied next time.
 * A failed checkpoint loses nothing (the WAL only grows until one succeeds): it is logged
-  once until one succeeds again, and retried.
-* `close()` stops the thread and closes its connection before the writer closes, so the
-  writer's close stays the last one, which checkpoints and removes the WAL.
+  once until one succeeds again, and retried; nothing it raises ends the thread.
+* A retention pass's TRUNCATE checkpoint that meets one of these running is skipped (SQLite
+  answers busy) and done at the next pass.
+* `close()` stops the thread and closes its connection before the writer and the reader
+  close; the last of those checkpoints and removes the WAL.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ class Checkpointer:
     def _checkpoint(self) -> None:
         try:
             self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except sqlite3.Error as exc:
+        except Exception as exc:  # noqa: BLE001 - never end the thread: the next commit tries again
             if not self.failing:
                 log.warning("store_checkpoint_failed", error=str(exc))
             self.failing = True

@@ -73,15 +73,20 @@ async def open_store(
         db_id = await trio.to_thread.run_sync(integrity.mark_started, path)
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot record the database identity beside {path}: {exc}") from exc
-    wconn = connect(path, synchronous=synchronous, wal_autocheckpoint=WRITER_AUTOCHECKPOINT_PAGES)
-    rconn = connect(path, synchronous=synchronous)
-    cconn = connect(path, synchronous=synchronous)
+    conns: list[sqlite3.Connection] = []
     try:
+        wconn = connect(path, synchronous=synchronous, wal_autocheckpoint=WRITER_AUTOCHECKPOINT_PAGES)
+        conns.append(wconn)
+        rconn = connect(path, synchronous=synchronous)
+        conns.append(rconn)
+        cconn = connect(path, synchronous=synchronous)
+        conns.append(cconn)
         ids, pending, newest_log = await trio.to_thread.run_sync(_recover, wconn, clock())
-    except sqlite3.Error as exc:
-        cconn.close()
-        wconn.close()
-        rconn.close()
+    except (sqlite3.Error, StoreError) as exc:
+        for conn in reversed(conns):
+            conn.close()
+        if isinstance(exc, StoreError):
+            raise
         raise StoreError(f"cannot read the database {path}: {exc}") from exc
     ingest = Ingest(ids)
     writer = GroupWriter(wconn, clock=clock, merge=ingest.merge, window_s=commit_window_s, max_rows=commit_max_rows)
@@ -92,7 +97,7 @@ async def open_store(
     checkpointer.start()
     store = Store(
         checkpoints=lambda: checkpointer.checkpoints,
-        free_bytes=partial(_free_bytes, path.parent),
+        free_bytes=partial(_free_bytes, path),
         writer=writer,
         reader=reader,
         ingest=ingest,
@@ -121,7 +126,7 @@ async def open_store(
         raise
     finally:
         with trio.CancelScope(shield=True):
-            await trio.to_thread.run_sync(checkpointer.close)  # first: the writer's close is the last
+            await trio.to_thread.run_sync(checkpointer.close)  # first: the last close removes the WAL
             await writer.aclose()
             await reader.aclose()
             if writer.closed_cleanly and reader.closed_cleanly:
@@ -129,13 +134,16 @@ async def open_store(
                     await trio.to_thread.run_sync(integrity.mark_stopped, path, db_id)
 
 
-def _free_bytes(folder: Path) -> int | None:
-    """Bytes an unprivileged writer may still use on `folder`'s file system (None: unknown)."""
+def _free_bytes(path: Path) -> int | None:
+    """Bytes this process may still write on the database's file system (None: unknown).
+
+    statvfs follows a symlinked database to its real file system; root may also use the
+    blocks reserved for it, so it counts those."""
     try:
-        st = os.statvfs(folder)
+        st = os.statvfs(path if path.exists() else path.parent)
     except OSError:
         return None
-    return st.f_bavail * st.f_frsize
+    return (st.f_bfree if os.geteuid() == 0 else st.f_bavail) * st.f_frsize
 
 
 def _recover(conn: sqlite3.Connection, now: float) -> tuple[IdCounters, int, int]:

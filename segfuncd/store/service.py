@@ -25,7 +25,6 @@ Rules:
 from __future__ import annotations
 
 import collections
-import contextlib
 import functools
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -72,6 +71,9 @@ WRITES_ROWS = frozenset({"accept", "complete", "append_logs", "probe"})
 # the file system is still full (the checkpointer copied it back), so that fault clears
 # only once the file system has this much free again.
 FULL_CLEARS_AT_BYTES = 2 * 1024 * 1024
+# ...or after this many probe writes in a row succeeded (a file system whose free space
+# figure cannot be trusted must not keep intake shut for ever)
+FULL_CLEARS_AFTER_PROBES = 30
 
 
 class Store:
@@ -94,6 +96,7 @@ class Store:
         free_bytes: Callable[[], int | None] = lambda: None,
     ) -> None:
         self._free_bytes = free_bytes  # on the database's file system; None: unknown
+        self._probes_ok = 0  # probe writes in a row that succeeded while a full disk's fault held
         self._keep_details = keep_details  # attempt records kept per function
         self._checkpoints = checkpoints  # WAL checkpoints done by the checkpointer thread
         self._writer = writer
@@ -451,8 +454,12 @@ class Store:
         }
 
     def _disk_full(self) -> bool:
-        """A full disk's fault holds while the file system has less than FULL_CLEARS_AT_BYTES free."""
+        """A full disk's fault holds while the file system has less than FULL_CLEARS_AT_BYTES
+        free, and at most FULL_CLEARS_AFTER_PROBES successful probe writes."""
         if not any(f.kind == "full" for f in self._faults.values()):
+            self._probes_ok = 0
+            return False
+        if self._probes_ok >= FULL_CLEARS_AFTER_PROBES:
             return False
         free = self._free_bytes()
         return free is not None and free < FULL_CLEARS_AT_BYTES
@@ -564,8 +571,12 @@ class Store:
         while True:
             await trio.sleep(interval_s)
             if any(f.kind in PASSING for f in self._faults.values()):
-                with contextlib.suppress(StoreError):
+                try:
                     await self._write(queue_sql.probe, "probe")
+                except StoreError:
+                    self._probes_ok = 0
+                else:
+                    self._probes_ok += 1
 
     # --- plumbing ---------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ const _stringify = JSON.stringify;
 const _parse = JSON.parse;
 const _now = Date.now;
 const _define = Reflect.defineProperty;
+const _create = Object.create;
 const _deleteProperty = Reflect.deleteProperty;
 const _getOwn = Reflect.getOwnPropertyDescriptor;
 const _getProto = Reflect.getPrototypeOf;
@@ -78,7 +79,7 @@ function cleanProtos(fn) {
       if (saved) restore(saved, n);
       throw new TypeError(`host functions are unavailable: ${key} on a built-in prototype cannot be removed`);
     }
-    if (!saved) saved = Object.create(null);
+    if (!saved) saved = _create(null);
     saved[n++] = { proto: proto, key: key, desc: d };
   }
   try {
@@ -150,11 +151,19 @@ function safeSite(site) {
  */
 function prepareWrapper(err, sites) {
   if (isOutOfMemory(err)) noteOutOfMemory();
-  const n = sites && typeof sites.length === "number" ? sites.length : 0;
-  if (typeof userPrepare !== "function") return nativeStack(sites, n);
-  const safe = [];
-  for (let i = 0; i < n; i++) _define(safe, i, { value: safeSite(sites[i]), writable: true, enumerable: true, configurable: true });
-  return userPrepare(err, safe);
+  try {
+    const n = sites && typeof sites.length === "number" ? sites.length : 0;
+    if (typeof userPrepare !== "function") return nativeStack(sites, n);
+    const safe = [];
+    for (let i = 0; i < n; i++) _define(safe, i, { value: safeSite(sites[i]), writable: true, enumerable: true, configurable: true });
+    return userPrepare(err, safe);
+  } catch (e) {
+    // QuickJS does not call the hook again for an error made inside it, and drops what the
+    // hook throws: memory that runs out in here is seen only here (unless a user hook
+    // catches it itself)
+    if (isOutOfMemory(e)) noteOutOfMemory();
+    throw e;
+  }
 }
 /** The stack text QuickJS writes when no hook is set (tests/test_sandbox_memory.py compares them). */
 function nativeStack(sites, n) {
@@ -174,7 +183,8 @@ const _InternalErrorProto = InternalError.prototype;
 function isOutOfMemory(err) {
   // no allocation (memory has just run out); a real error's message is its own data property
   if (err === null || typeof err !== "object" || _getProto(err) !== _InternalErrorProto) return false;
-  return err.message === "out of memory";
+  const m = err.message;
+  return m === "out of memory" || m === "out of memory in regexp execution";
 }
 // QuickJS keeps the hook in an internal slot behind its own accessor: ours is always in it.
 const _nativePrepare = _getOwn(Error, "prepareStackTrace");
@@ -202,13 +212,13 @@ let cur = null; // id of the invocation whose code is running
 let unacked = []; // outboxes not yet confirmed by Python (an interrupt can lose a return value)
 let unackedHead = 0;
 let out = newOutbox(0);
-let handlers = Object.create(null);
-const queue = Object.create(null);
+let handlers = _create(null);
+const queue = _create(null);
 let qHead = 0;
 let qTail = 0;
-const live = Object.create(null);
-const fetches = Object.create(null); // fetch id -> {resolve, reject, inv, url}
-const timers = Object.create(null); // timer id -> {fn, args, inv}
+const live = _create(null);
+const fetches = _create(null); // fetch id -> {resolve, reject, inv, url}
+const timers = _create(null); // timer id -> {fn, args, inv}
 let nextFetchId = 1;
 let nextTimerId = 1;
 
@@ -218,7 +228,7 @@ function isLive(inv) {
 
 function newOutbox(seq) {
   // each list is the comma-joined text of its entries; c: invocation id -> ms run
-  return { s: seq, d: "", f: "", t: "", l: "", c: Object.create(null) };
+  return { s: seq, d: "", f: "", t: "", l: "", c: _create(null) };
 }
 function add(list, entry) {
   out[list] = out[list] === "" ? entry : out[list] + "," + entry;
@@ -481,7 +491,8 @@ function answer() {
 const dispatcher = Object.freeze({
   /** After the user script ran: find its handlers (declarations or top-level consts). */
   bind(found) {
-    handlers = Object.create(null);
+    if (outOfMemory) return "!oom"; // the top-level code ran out of memory (and caught it): sandbox.py fails the load
+    handlers = _create(null);
     let names = ""; // a string, not an array: nothing user-patched serializes it
     const keys = _keys(found);
     for (let i = 0; i < keys.length; i++) {
@@ -496,6 +507,8 @@ const dispatcher = Object.freeze({
    * nothing is lost when an interrupt ate a return value.
    */
   slice(seq, ack) {
+    outOfMemory = false; // "m" says: during this slice (a context that said it is rebuilt)
+    oomInv = null;
     while (unackedHead < unacked.length && unacked[unackedHead].s <= ack) unacked[unackedHead++] = null;
     if (unackedHead === unacked.length) { unacked = []; unackedHead = 0; }
     out = newOutbox(seq);
@@ -505,7 +518,7 @@ const dispatcher = Object.freeze({
     __kw = null;
     if (kw && kw.t) for (let k = 0; k < kw.t.length; k++) queue[qTail++] = kw.t[k];
     pump();
-    const reply = Object.create(null);
+    const reply = _create(null);
     reply.toJSON = answer;
     return reply;
   },

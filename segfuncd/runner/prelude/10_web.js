@@ -359,16 +359,22 @@ function legacyEscape(href) {
 
 // A function fetches the same few URLs over and over: each URL text's parse (~15 µs of
 // WHATWG parsing in JS) is kept, per context, as [href as node-fetch sends it, scheme].
+// Entries are null-prototype records read by name (no user-patchable iterator or accessor on
+// the way), and only URLs of up to FETCH_URL_CACHED characters are kept.
 const FETCH_URLS_MAX = 256;
-let fetchUrls = Object.create(null);
+const FETCH_URL_CACHED = 2048;
+let fetchUrls = _create(null);
 let fetchUrlCount = 0;
 function fetchUrl(url) {
   let hit = fetchUrls[url];
   if (hit === undefined) {
     let parsed;
     try { parsed = new URL(url); } catch (e) { throw new TypeError(`Only absolute URLs are supported`); }
-    hit = [legacyEscape(parsed.href), parsed.protocol];
-    if (fetchUrlCount >= FETCH_URLS_MAX) { fetchUrls = Object.create(null); fetchUrlCount = 0; }
+    hit = _create(null);
+    hit.href = legacyEscape(parsed.href);
+    hit.protocol = parsed.protocol;
+    if (url.length > FETCH_URL_CACHED) return hit;
+    if (fetchUrlCount >= FETCH_URLS_MAX) { fetchUrls = _create(null); fetchUrlCount = 0; }
     fetchUrls[url] = hit;
     fetchUrlCount++;
   }
@@ -381,10 +387,10 @@ class Request extends Body {
     init = init || {};
     const src = input instanceof Request ? input : null;
     const url = src ? src.url : input instanceof URL ? input.href : String(input);
-    const [href, protocol] = fetchUrl(url);
-    this.url = href;
+    const parsed = fetchUrl(url);
+    this.url = parsed.href;
     // fetch() needs only the scheme; keep it rather than parse the URL a second time
-    Object.defineProperty(this, "_protocol", { value: protocol });
+    Object.defineProperty(this, "_protocol", { value: parsed.protocol });
     this.method = String(init.method || (src ? src.method : "GET")).toUpperCase();
     this.headers = new Headers(init.headers !== undefined ? init.headers : src ? src.headers : undefined);
     const body = init.body !== undefined ? init.body : src ? src._raw : undefined;
@@ -505,9 +511,10 @@ const B64R = (() => { const r = {}; for (let i = 0; i < 64; i++) r[B64[i]] = i; 
 // on first use: ~100 KB a context)
 let B64PAIRS = null;
 function __b64encode(bin) {
-  if (B64PAIRS === null) {
-    B64PAIRS = [];
-    for (let i = 0; i < 4096; i++) B64PAIRS[i] = B64[i >> 6] + B64[i & 63];
+  if (B64PAIRS === null) { // defined, not set: no accessor user code put on Array.prototype runs
+    const t = [];
+    for (let i = 0; i < 4096; i++) _define(t, i, { value: B64[i >> 6] + B64[i & 63], writable: false, enumerable: true, configurable: false });
+    B64PAIRS = t;
   }
   let s = "";
   let i = 0;
