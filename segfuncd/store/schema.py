@@ -25,6 +25,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from ..errors import StoreError
+from ..log import get_logger
 
 MIGRATION_SET = "segfuncd"
 SYNCHRONOUS = ("normal", "full")
@@ -38,6 +39,7 @@ ACTIVE = "(state = 'pending' OR state = 'leased')"
 FINISHED = "(state = 'delivered' OR state = 'discarded' OR state = 'filtered')"
 
 MIGRATIONS = Migrations(MIGRATION_SET)
+log = get_logger()
 
 
 @MIGRATIONS(name="m001_queue")
@@ -254,6 +256,8 @@ def _m013_partial_indexes_without_in(db: sqlite_utils.Database) -> None:
     ACTIVE): the same rows, cheaper to keep up to date. On a new file they are empty."""
     from .timeline import RETRYING
 
+    # on a big queue this takes a while, once: say so (the indexes cover every kept row)
+    log.info("store_migrating", migration="m013_partial_indexes_without_in", work="rebuilding 5 indexes")
     db.executescript(
         f"""
         DROP INDEX ix_deliveries_due;
