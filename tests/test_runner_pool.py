@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -281,3 +282,24 @@ async function onIdentify(event) { throw new Error("bad \\udc00") }
     # the attempt record (stored as UTF-8 text in SQLite) takes the value too
     record = json.loads(attempt_detail(ok, started_at=0.0))
     assert record["return"] == '{"k\ufffd":"v\ufffd"}' and record["logs"][0]["message"] == "lone \ufffd here"
+
+
+async def test_a_function_hitting_its_cpu_limit_is_known_heavy_before_its_invoke_answers() -> None:
+    """The runner says so at once (protocol.Heavy), not with the invoke's answer, which comes
+    only when the invoke's last event ends: meanwhile other functions keep off that runner."""
+    burner = PluginVersion(
+        name="burner", path="burner.js", source="async function onTrack() { let x = 0; for (;;) x++ }", hash="b" * 64
+    )
+    async with open_runner_pool(workers=2, egress_allow=SINK_ALLOW, cpu_ms=200, timeout_ms=30_000) as pool:
+        seen: list[float] = []
+
+        async def invoke() -> None:
+            await pool.invoke(burner, [track(action="x") for _ in range(6)], {})  # 6 x 200 ms of CPU
+            seen.append(trio.current_time())
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(invoke)
+            with trio.fail_after(20):  # bounded wait on real processes, not a timing assert
+                while "burner" not in pool._affinity.heavy(time.monotonic()):
+                    await trio.sleep(0.02)
+            assert not seen  # known heavy while its invoke is still running

@@ -63,6 +63,7 @@ from .clock import InvocationClock
 from .fetch import DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION, Fetcher, FetchFailed, FetchSpec
 from .protocol import (
     FrameDecoder,
+    Heavy,
     Invoke,
     Load,
     Loaded,
@@ -385,7 +386,9 @@ class Runner:
         """A slice of `ctx` ran into its CPU limit: rest it, and tell the pool (affinity.py)."""
         if error_name in CPU_HEAVY_ERRORS:
             self._heavy_now.add(ctx.key)
-            self._heavy[ctx.name] = time.monotonic()  # reported with every answer
+            if ctx.name not in self._heavy:
+                self._send(Heavy(functions=[ctx.name]))  # at once; then with every answer too
+            self._heavy[ctx.name] = time.monotonic()
 
     def _take_triggers(self, ctx: _Context) -> list[Trigger]:
         if not ctx.solo:

@@ -18,7 +18,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +34,7 @@ from .affinity import Affinity
 from .fetch import DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION
 from .protocol import (
     FrameDecoder,
+    Heavy,
     Invoke,
     Load,
     Loaded,
@@ -93,8 +94,9 @@ class _Retired(Exception):
 class _Runner:
     """One child process and the requests waiting on it."""
 
-    def __init__(self, proc: trio.Process) -> None:
+    def __init__(self, proc: trio.Process, *, on_heavy: Callable[[list[str]], None] = lambda names: None) -> None:
         self.proc = proc
+        self.on_heavy = on_heavy  # a Heavy message: the pool's affinity hears of it at once
         self.waiting: dict[int, tuple[trio.Event, list[ToPool]]] = {}
         self.loaded: set[tuple[str, str]] = set()  # (function name, version hash) it holds
         self.alive = True
@@ -158,6 +160,9 @@ class _Runner:
                 if not data:
                     break
                 for msg in decoder.feed(data):
+                    if isinstance(msg, Heavy):
+                        self.on_heavy(msg.functions)
+                        continue
                     waiter = self.waiting.get(msg.id)
                     if waiter is not None:
                         waiter[1].append(msg)
@@ -349,6 +354,11 @@ class RunnerPool:
                 await changed.wait()
         raise _RunnerDied("no runner process is available")
 
+    def _heard_heavy(self, functions: list[str]) -> None:
+        now = time.monotonic()
+        for name in functions:
+            self._affinity.note(name, ["CPULimitError"], now)
+
     def _maybe_recycle(self, runner: _Runner) -> None:
         if runner.retiring:
             return
@@ -396,7 +406,7 @@ class RunnerPool:
             )
         except OSError as exc:
             raise RunnerError(f"cannot start a runner process: {exc}") from exc
-        return _Runner(proc)
+        return _Runner(proc, on_heavy=self._heard_heavy)
 
     async def _supervise(self, slot: int, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Keep one runner alive: spawn, wait for it to exit, respawn with backoff."""

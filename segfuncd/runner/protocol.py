@@ -11,6 +11,8 @@ boundary, never a KeyError deep inside the pool or the runner.
                      Missing(id)                          hash unknown: resend with version
                      Results(id, batch, results, pid, heavy)
                      Pong(id)
+                     Heavy(functions)                     unasked, at once: a function just hit
+                                                          its CPU limit here (affinity.py)
 
 Events and settings travel as JSON text: the store keeps each event as JSON, the daemon
 passes it through untouched, and each invocation parses its own copy inside the sandbox.
@@ -121,7 +123,16 @@ class Pong(msgspec.Struct, frozen=True, tag="pong"):
     id: int
 
 
-ToPool = Loaded | Missing | Results | Pong
+class Heavy(msgspec.Struct, frozen=True, tag="heavy"):
+    """Sent by a runner the moment a function's slice hits its CPU limit, not with the next
+    answer (which may come seconds later: an invoke of several such events answers when the
+    last ends), so the pool stops sending other functions' work to that runner at once."""
+
+    functions: list[str]
+    id: int = 0  # answers nobody: the pool's read loop acts on it
+
+
+ToPool = Loaded | Missing | Results | Pong | Heavy
 
 
 # ---- framing -------------------------------------------------------------------------------
