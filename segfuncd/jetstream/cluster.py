@@ -178,13 +178,62 @@ def _tls(config: JetStreamConfig, resolve: Any) -> ssl.SSLContext | None:
     wants_tls = bool(config.tls_ca or config.tls_cert) or any(s.startswith("tls://") for s in config.servers)
     if not wants_tls:
         return None
+    # Each file is loaded on its own so that the error names the key and the path at fault.
+    for key in ("tls_ca", "tls_cert", "tls_key"):
+        value = getattr(config, key)
+        if value and not Path(resolve(value)).is_file():
+            raise ClusterError(f"storage.jetstream.{key}: no such file: {resolve(value)}")
+    ca = str(resolve(config.tls_ca)) if config.tls_ca else None
     try:
-        context = ssl.create_default_context(cafile=str(resolve(config.tls_ca)) if config.tls_ca else None)
-        if config.tls_cert:
-            context.load_cert_chain(str(resolve(config.tls_cert)), str(resolve(config.tls_key)))
+        context = ssl.create_default_context(cafile=ca)
     except (OSError, ssl.SSLError) as exc:
-        raise ClusterError(f"storage.jetstream.tls_*: cannot load the TLS files: {exc}") from exc
+        raise ClusterError(f"storage.jetstream.tls_ca: cannot load {ca} as PEM CA certificates: {exc}") from exc
+    if config.tls_cert:
+        cert, key_file = str(resolve(config.tls_cert)), str(resolve(config.tls_key))
+        try:
+            context.load_cert_chain(cert, key_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ClusterError(
+                f"storage.jetstream.tls_cert / tls_key: cannot load {cert} with key {key_file}"
+                f" (PEM certificate and its private key): {exc}"
+            ) from exc
     return context
+
+
+def _check_nkey_seed(path: Path) -> str:
+    """The seed file's path, once it is known to hold a user seed (nats-py would otherwise
+    fail at connect with a bare "nkeys: invalid seed" that names neither key nor file)."""
+    import nkeys  # type: ignore[import-untyped]  # nats-py[nkeys]; untyped
+
+    try:
+        text = path.read_bytes().strip()
+        nkeys.from_seed(bytearray(text))
+    except OSError as exc:
+        raise ClusterError(f"storage.jetstream.nkey: cannot read {path}: {exc.strerror or exc}") from exc
+    except Exception as exc:  # nkeys raises its own errors, binascii's and IndexError on junk
+        raise ClusterError(
+            f"storage.jetstream.nkey: {path} holds no nkey seed (expected one line starting with SU, not the public key)"
+        ) from exc
+    return str(path)
+
+
+def _connect_failed(where: str, detail: str, config: JetStreamConfig) -> str:
+    """Why the first connect failed, naming the config key an operator would change."""
+    text = detail.lower()
+    if "certificate verify failed" in text or "certificate_verify_failed" in text:
+        given = "the CA in storage.jetstream.tls_ca" if config.tls_ca else "no storage.jetstream.tls_ca (system CAs)"
+        return f"NATS at {where}: TLS: the server's certificate is not trusted by {given}: {detail}"
+    if "certificate required" in text or "certificate_required" in text:
+        return (
+            f"NATS at {where} requires a client certificate (mutual TLS):"
+            f" set storage.jetstream.tls_cert and tls_key: {detail}"
+        )
+    if "authorization violation" in text or "authentication" in text or "user authentication" in text:
+        keys = "storage.jetstream.credentials / nkey / user / token"
+        return f"NATS at {where} refused us: authorization violation (check {keys}): {detail}"
+    if "ssl" in text or "tls" in text:
+        return f"NATS at {where}: TLS failed (storage.jetstream.tls_ca / tls_cert / tls_key): {detail}"
+    return f"cannot reach NATS at {where} (storage.jetstream.servers): {detail}"
 
 
 async def connect(config: JetStreamConfig, *, resolve: Any) -> Connection:
@@ -203,7 +252,7 @@ async def connect(config: JetStreamConfig, *, resolve: Any) -> Connection:
     if config.credentials:
         options["user_credentials"] = str(resolve(config.credentials))
     if config.nkey:
-        options["nkeys_seed"] = str(resolve(config.nkey))
+        options["nkeys_seed"] = _check_nkey_seed(Path(resolve(config.nkey)))
     if config.user:
         options["user"], options["password"] = config.user, config.password
     if config.token:
@@ -228,7 +277,7 @@ async def connect(config: JetStreamConfig, *, resolve: Any) -> Connection:
         )
     except Exception as exc:
         detail = errors[-1] if errors else (str(exc) or type(exc).__name__)
-        raise ClusterError(f"cannot reach NATS at {where} (storage.jetstream.servers): {detail}") from exc
+        raise ClusterError(_connect_failed(where, detail, config)) from exc
     js = nc.jetstream(timeout=PUBLISH_TIMEOUT_S)
     try:
         await js.account_info()
