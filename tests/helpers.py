@@ -1096,3 +1096,94 @@ def nats_nkey_user(where: _Path) -> tuple[str, _Path]:
     path.write_bytes(seed + b"\n")
     path.chmod(0o600)
     return public, path
+
+
+@dataclass(frozen=True)
+class NatsOperator:
+    """A decentralized-auth (JWT) setup made without `nsc`: an operator, one account with
+    JetStream enabled, and a user's `.creds` file; `server_conf` is the nats-server config
+    (operator JWT, memory resolver preloaded with the account) to pass as `extra_conf`."""
+
+    server_conf: str
+    creds: _Path
+    account_public: str
+
+
+def _nats_jwt(claims: dict[str, Any], issuer: Any) -> str:
+    """One NATS JWT (alg ed25519-nkey), signed by the `issuer` nkey pair, as nsc writes them."""
+    import base64
+    import hashlib
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    body = {**claims, "iat": int(time.time()), "iss": issuer.public_key.decode()}
+    body["jti"] = base64.b32encode(hashlib.sha256(json.dumps(body, sort_keys=True).encode()).digest()).decode()
+    head = b64(json.dumps({"typ": "JWT", "alg": "ed25519-nkey"}).encode())
+    payload = b64(json.dumps(body).encode())
+    signature = issuer.sign(f"{head}.{payload}".encode())
+    return f"{head}.{payload}.{b64(signature)}"
+
+
+def nats_operator(where: _Path) -> NatsOperator:
+    """Make the operator, account and user keys and JWTs with `nkeys`, into `where`."""
+    import nkeys  # type: ignore[import-untyped]
+
+    def pair(prefix: int) -> Any:
+        return nkeys.from_seed(bytearray(nkeys.encode_seed(os.urandom(32), prefix)))
+
+    system = pair(nkeys.PREFIX_BYTE_ACCOUNT)  # JetStream needs a system account in operator mode
+    operator, account, user = (
+        pair(nkeys.PREFIX_BYTE_OPERATOR),
+        pair(nkeys.PREFIX_BYTE_ACCOUNT),
+        pair(nkeys.PREFIX_BYTE_USER),
+    )
+    unlimited = {"subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1, "wildcards": True, "conn": -1}
+    js_limits = {"mem_storage": -1, "disk_storage": -1, "streams": -1, "consumer": -1}
+    op_jwt = _nats_jwt(
+        {
+            "sub": operator.public_key.decode(),
+            "name": "op",
+            "nats": {"type": "operator", "version": 2, "system_account": system.public_key.decode()},
+        },
+        operator,
+    )
+    acct_jwt = _nats_jwt(
+        {
+            "sub": account.public_key.decode(),
+            "name": "acct",
+            "nats": {"limits": {**unlimited, **js_limits, "leaf": -1}, "type": "account", "version": 2},
+        },
+        operator,
+    )
+    sys_jwt = _nats_jwt(
+        {
+            "sub": system.public_key.decode(),
+            "name": "SYS",
+            "nats": {"limits": {**unlimited, "leaf": -1}, "type": "account", "version": 2},
+        },
+        operator,
+    )
+    user_jwt = _nats_jwt(
+        {
+            "sub": user.public_key.decode(),
+            "name": "segfuncd",
+            "nats": {"pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1, "type": "user", "version": 2},
+        },
+        account,
+    )
+    where.mkdir(parents=True, exist_ok=True)
+    (where / "op.jwt").write_text(op_jwt + "\n")
+    creds = where / "user.creds"
+    creds.write_text(
+        f"-----BEGIN NATS USER JWT-----\n{user_jwt}\n------END NATS USER JWT------\n\n"
+        f"-----BEGIN USER NKEY SEED-----\n{user.seed.decode()}\n------END USER NKEY SEED------\n"
+    )
+    creds.chmod(0o600)
+    acct = account.public_key.decode()
+    sys = system.public_key.decode()
+    conf = (
+        f'operator: "{where / "op.jwt"}"\nsystem_account: {sys}\nresolver: MEMORY\n'
+        f'resolver_preload: {{\n  {acct}: "{acct_jwt}"\n  {sys}: "{sys_jwt}"\n}}'
+    )
+    return NatsOperator(server_conf=conf, creds=creds, account_public=acct)

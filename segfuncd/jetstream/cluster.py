@@ -217,6 +217,37 @@ def _check_nkey_seed(path: Path) -> str:
     return str(path)
 
 
+def _check_credentials(path: Path) -> str:
+    """The .creds file's path, once it is known to hold a user JWT and a user seed. nats-py
+    reads the JWT in a loop that never ends on a file with a seed but no JWT block (the daemon
+    would hang at start, one core busy), and fails on a missing seed with a bare TypeError."""
+    import nkeys
+
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError as exc:
+        raise ClusterError(f"storage.jetstream.credentials: cannot read {path}: {exc.strerror or exc}") from exc
+
+    def after(marker: bytes) -> bytes:
+        for i, line in enumerate(lines[:-1]):
+            if marker in line:
+                return lines[i + 1].strip()
+        return b""
+
+    jwt, seed = after(b"BEGIN NATS USER JWT"), after(b"BEGIN USER NKEY SEED")
+    try:
+        nkeys.from_seed(bytearray(seed))
+        ok = jwt.count(b".") == 2
+    except Exception:  # nkeys raises its own errors, binascii's and IndexError on junk
+        ok = False
+    if not ok:
+        raise ClusterError(
+            f"storage.jetstream.credentials: {path} is not a NATS .creds file"
+            " (expected a user JWT block and a USER NKEY SEED block, as `nsc generate creds` writes)"
+        )
+    return str(path)
+
+
 def _connect_failed(where: str, detail: str, config: JetStreamConfig) -> str:
     """Why the first connect failed, naming the config key an operator would change."""
     text = detail.lower()
@@ -239,10 +270,14 @@ def _connect_failed(where: str, detail: str, config: JetStreamConfig) -> str:
 async def connect(config: JetStreamConfig, *, resolve: Any) -> Connection:
     """Connect and check JetStream is there for us; ClusterError says what is wrong, by key."""
     errors: list[str] = []
+    where = ", ".join(config.servers)
+    causes: set[str] = set()  # while connecting: every distinct error met (a few kinds at most)
 
     async def on_error(exc: Exception) -> None:
         errors.append(str(exc) or type(exc).__name__)
         del errors[:-5]
+        if len(causes) < 50:
+            causes.add(_connect_failed(where, errors[-1], config))
 
     options: dict[str, Any] = {}
     for key in ("credentials", "nkey"):
@@ -250,7 +285,7 @@ async def connect(config: JetStreamConfig, *, resolve: Any) -> Connection:
         if value and not Path(resolve(value)).is_file():
             raise ClusterError(f"storage.jetstream.{key}: no such file: {resolve(value)}")
     if config.credentials:
-        options["user_credentials"] = str(resolve(config.credentials))
+        options["user_credentials"] = _check_credentials(Path(resolve(config.credentials)))
     if config.nkey:
         options["nkeys_seed"] = _check_nkey_seed(Path(resolve(config.nkey)))
     if config.user:
@@ -260,7 +295,6 @@ async def connect(config: JetStreamConfig, *, resolve: Any) -> Connection:
     tls = _tls(config, resolve)
     if tls is not None:
         options["tls"] = tls
-    where = ", ".join(config.servers)
     try:
         nc = await asyncio.wait_for(
             nats.connect(
@@ -276,8 +310,12 @@ async def connect(config: JetStreamConfig, *, resolve: Any) -> Connection:
             timeout=config.connect_timeout_s * (1 + len(config.servers)),
         )
     except Exception as exc:
-        detail = errors[-1] if errors else (str(exc) or type(exc).__name__)
-        raise ClusterError(_connect_failed(where, detail, config)) from exc
+        last = _connect_failed(where, errors[-1] if errors else (str(exc) or type(exc).__name__), config)
+        # The retries end on whatever the last attempt met, often a bare "connection reset"
+        # (the server closes right after its -ERR, sometimes before we read it): report a
+        # cause that names a key (TLS, authorization) if any attempt met one.
+        named = sorted(c for c in causes if not c.startswith("cannot reach NATS"))
+        raise ClusterError(named[0] if named and last.startswith("cannot reach NATS") else last) from exc
     js = nc.jetstream(timeout=PUBLISH_TIMEOUT_S)
     try:
         await js.account_info()

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import NatsServer, nats_cluster_toml, nats_nkey_user, nats_tls_conf, nats_tls_files, start_nats
+from helpers import (
+    NatsServer,
+    nats_cluster_toml,
+    nats_nkey_user,
+    nats_operator,
+    nats_tls_conf,
+    nats_tls_files,
+    start_nats,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -132,5 +140,37 @@ def test_nkey_user_delivers_and_a_node_without_the_nkey_is_refused(tmp_path: Pat
         bad.write_text(public + "\n")
         out = _start_fails(tmp_path / "bad-nkey", _toml(server, f'nkey = "{bad}"\n'))
         assert "storage.jetstream.nkey" in out, out
+    finally:
+        server.kill()
+
+
+def test_credentials_file_delivers_and_a_node_without_valid_creds_is_refused(
+    tmp_path: Path, daemon: Any, sink: Any
+) -> None:
+    """Decentralized auth (operator / account / user JWTs, made in the test without nsc): the
+    user's .creds file connects with JetStream; none, another operator's, or a file that is no
+    .creds file each stop the node with one line. One with a seed block but no JWT block would
+    otherwise hang it: nats-py spins forever looking for the JWT."""
+    op = nats_operator(tmp_path / "keys")
+    server = start_nats(tmp_path / "nats", extra_conf=op.server_conf)
+    try:
+        _delivers(daemon, sink, _toml(server, f'credentials = "{op.creds}"\n'), "creds")
+
+        out = _start_fails(tmp_path / "no-creds", _toml(server, ""))
+        assert "authorization violation" in out and "storage.jetstream.credentials / nkey" in out, out
+
+        other = nats_operator(tmp_path / "other")
+        out = _start_fails(tmp_path / "other-creds", _toml(server, f'credentials = "{other.creds}"\n'))
+        assert "authorization violation" in out and "storage.jetstream.credentials / nkey" in out, out
+
+        public, seed_file = nats_nkey_user(tmp_path / "nk")
+        creds = op.creds.read_text()
+        seed_block = creds[creds.index("-----BEGIN USER NKEY SEED") :]  # no JWT block: nats-py spins forever
+        cases = [("seed-block", seed_block), ("seed-only", seed_file.read_text()), ("empty", ""), ("public", public)]
+        for sub, text in cases:
+            bad = tmp_path / f"{sub}.creds"
+            bad.write_text(text)
+            out = _start_fails(tmp_path / f"bad-{sub}", _toml(server, f'credentials = "{bad}"\n'))
+            assert "storage.jetstream.credentials" in out and "not a NATS .creds file" in out, out
     finally:
         server.kill()
