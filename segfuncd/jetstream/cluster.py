@@ -259,7 +259,7 @@ def _connect_failed(where: str, detail: str, config: JetStreamConfig) -> str:
             f"NATS at {where} requires a client certificate (mutual TLS):"
             f" set storage.jetstream.tls_cert and tls_key: {detail}"
         )
-    if "authorization violation" in text or "authentication" in text or "user authentication" in text:
+    if "authorization violation" in text or "authentication" in text:
         keys = "storage.jetstream.credentials / nkey / user / token"
         return f"NATS at {where} refused us: authorization violation (check {keys}): {detail}"
     if "ssl" in text or "tls" in text:
@@ -271,12 +271,13 @@ async def connect(config: JetStreamConfig, *, resolve: Any) -> Connection:
     """Connect and check JetStream is there for us; ClusterError says what is wrong, by key."""
     errors: list[str] = []
     where = ", ".join(config.servers)
-    causes: set[str] = set()  # while connecting: every distinct error met (a few kinds at most)
+    causes: set[str] = set()  # while connecting: each distinct cause an attempt met (bounded)
+    connecting = True
 
     async def on_error(exc: Exception) -> None:
         errors.append(str(exc) or type(exc).__name__)
         del errors[:-5]
-        if len(causes) < 50:
+        if connecting and len(causes) < 50:
             causes.add(_connect_failed(where, errors[-1], config))
 
     options: dict[str, Any] = {}
@@ -316,6 +317,7 @@ async def connect(config: JetStreamConfig, *, resolve: Any) -> Connection:
         # cause that names a key (TLS, authorization) if any attempt met one.
         named = sorted(c for c in causes if not c.startswith("cannot reach NATS"))
         raise ClusterError(named[0] if named and last.startswith("cannot reach NATS") else last) from exc
+    connecting = False
     js = nc.jetstream(timeout=PUBLISH_TIMEOUT_S)
     try:
         await js.account_info()
