@@ -975,3 +975,215 @@ def nats_delete_consumer(url: str, stream: str, consumer: str) -> None:
             await nc.close()
 
     asyncio.run(delete())
+
+
+@dataclass(frozen=True)
+class NatsTlsFiles:
+    """A throwaway PKI for a TLS nats-server on loopback: a CA, the server's cert and key
+    (for 127.0.0.1 and localhost), a client cert and key signed by the same CA (mutual TLS),
+    and a second, unrelated CA (a wrong `tls_ca`). All PEM files in one directory."""
+
+    ca: _Path
+    server_cert: _Path
+    server_key: _Path
+    client_cert: _Path
+    client_key: _Path
+    other_ca: _Path
+
+
+def nats_tls_files(where: _Path) -> NatsTlsFiles:
+    """Make the PKI with `cryptography` (EC P-256 keys, one-day certs) into `where`."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    where.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+
+    def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+        return key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def make_ca(cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name(cn))
+            .issuer_name(name(cn))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256())
+        )
+        return key, cert
+
+    def make_leaf(
+        ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, cn: str, server: bool
+    ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(cn))
+            .issuer_name(ca_cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        )
+        if server:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                ),
+                critical=False,
+            )
+        return key, builder.sign(ca_key, hashes.SHA256())
+
+    def write(file: str, data: bytes) -> _Path:
+        path = where / file
+        path.write_bytes(data)
+        path.chmod(0o600)
+        return path
+
+    pem = serialization.Encoding.PEM
+    ca_key, ca_cert = make_ca("segfuncd test CA")
+    server_key, server_cert = make_leaf(ca_key, ca_cert, "nats-server", server=True)
+    client_key, client_cert = make_leaf(ca_key, ca_cert, "segfuncd", server=False)
+    _, other_cert = make_ca("some other CA")
+    return NatsTlsFiles(
+        ca=write("ca.pem", ca_cert.public_bytes(pem)),
+        server_cert=write("server.pem", server_cert.public_bytes(pem)),
+        server_key=write("server-key.pem", key_pem(server_key)),
+        client_cert=write("client.pem", client_cert.public_bytes(pem)),
+        client_key=write("client-key.pem", key_pem(client_key)),
+        other_ca=write("other-ca.pem", other_cert.public_bytes(pem)),
+    )
+
+
+def nats_tls_conf(files: NatsTlsFiles, *, verify: bool = False) -> str:
+    """The nats-server `tls {}` block for these files; `verify` asks every client for a cert
+    signed by the CA (mutual TLS)."""
+    lines = [f'cert_file: "{files.server_cert}"', f'key_file: "{files.server_key}"', "timeout: 5"]
+    if verify:
+        lines += [f'ca_file: "{files.ca}"', "verify: true"]
+    return "tls {\n  " + "\n  ".join(lines) + "\n}"
+
+
+def nats_nkey_user(where: _Path) -> tuple[str, _Path]:
+    """A fresh NATS user nkey: (its public key `U...`, the file holding its seed `SU...`)."""
+    import nkeys  # type: ignore[import-untyped]
+
+    seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
+    public = nkeys.from_seed(bytearray(seed)).public_key.decode()
+    where.mkdir(parents=True, exist_ok=True)
+    path = where / "user.nk"
+    path.write_bytes(seed + b"\n")
+    path.chmod(0o600)
+    return public, path
+
+
+@dataclass(frozen=True)
+class NatsOperator:
+    """A decentralized-auth (JWT) setup made without `nsc`: an operator, one account with
+    JetStream enabled, and a user's `.creds` file; `server_conf` is the nats-server config
+    (operator JWT, memory resolver preloaded with the account) to pass as `extra_conf`."""
+
+    server_conf: str
+    creds: _Path
+    account_public: str
+
+
+def _nats_jwt(claims: dict[str, Any], issuer: Any) -> str:
+    """One NATS JWT (alg ed25519-nkey), signed by the `issuer` nkey pair, as nsc writes them."""
+    import base64
+    import hashlib
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    body = {**claims, "iat": int(time.time()), "iss": issuer.public_key.decode()}
+    body["jti"] = base64.b32encode(hashlib.sha256(json.dumps(body, sort_keys=True).encode()).digest()).decode()
+    head = b64(json.dumps({"typ": "JWT", "alg": "ed25519-nkey"}).encode())
+    payload = b64(json.dumps(body).encode())
+    signature = issuer.sign(f"{head}.{payload}".encode())
+    return f"{head}.{payload}.{b64(signature)}"
+
+
+def nats_operator(where: _Path) -> NatsOperator:
+    """Make the operator, account and user keys and JWTs with `nkeys`, into `where`."""
+    import nkeys  # type: ignore[import-untyped]
+
+    def pair(prefix: int) -> Any:
+        return nkeys.from_seed(bytearray(nkeys.encode_seed(os.urandom(32), prefix)))
+
+    system = pair(nkeys.PREFIX_BYTE_ACCOUNT)  # JetStream needs a system account in operator mode
+    operator, account, user = (
+        pair(nkeys.PREFIX_BYTE_OPERATOR),
+        pair(nkeys.PREFIX_BYTE_ACCOUNT),
+        pair(nkeys.PREFIX_BYTE_USER),
+    )
+    unlimited = {"subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1, "wildcards": True, "conn": -1}
+    js_limits = {"mem_storage": -1, "disk_storage": -1, "streams": -1, "consumer": -1}
+    op_jwt = _nats_jwt(
+        {
+            "sub": operator.public_key.decode(),
+            "name": "op",
+            "nats": {"type": "operator", "version": 2, "system_account": system.public_key.decode()},
+        },
+        operator,
+    )
+    acct_jwt = _nats_jwt(
+        {
+            "sub": account.public_key.decode(),
+            "name": "acct",
+            "nats": {"limits": {**unlimited, **js_limits, "leaf": -1}, "type": "account", "version": 2},
+        },
+        operator,
+    )
+    sys_jwt = _nats_jwt(
+        {
+            "sub": system.public_key.decode(),
+            "name": "SYS",
+            "nats": {"limits": {**unlimited, "leaf": -1}, "type": "account", "version": 2},
+        },
+        operator,
+    )
+    user_jwt = _nats_jwt(
+        {
+            "sub": user.public_key.decode(),
+            "name": "segfuncd",
+            "nats": {"pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1, "type": "user", "version": 2},
+        },
+        account,
+    )
+    where.mkdir(parents=True, exist_ok=True)
+    (where / "op.jwt").write_text(op_jwt + "\n")
+    creds = where / "user.creds"
+    creds.write_text(
+        f"-----BEGIN NATS USER JWT-----\n{user_jwt}\n------END NATS USER JWT------\n\n"
+        f"-----BEGIN USER NKEY SEED-----\n{user.seed.decode()}\n------END USER NKEY SEED------\n"
+    )
+    creds.chmod(0o600)
+    acct = account.public_key.decode()
+    sys = system.public_key.decode()
+    conf = (
+        f'operator: "{where / "op.jwt"}"\nsystem_account: {sys}\nresolver: MEMORY\n'
+        f'resolver_preload: {{\n  {acct}: "{acct_jwt}"\n  {sys}: "{sys_jwt}"\n}}'
+    )
+    return NatsOperator(server_conf=conf, creds=creds, account_public=acct)

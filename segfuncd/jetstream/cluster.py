@@ -178,22 +178,107 @@ def _tls(config: JetStreamConfig, resolve: Any) -> ssl.SSLContext | None:
     wants_tls = bool(config.tls_ca or config.tls_cert) or any(s.startswith("tls://") for s in config.servers)
     if not wants_tls:
         return None
+    # Each file is loaded on its own so that the error names the key and the path at fault.
+    for key in ("tls_ca", "tls_cert", "tls_key"):
+        value = getattr(config, key)
+        if value and not Path(resolve(value)).is_file():
+            raise ClusterError(f"storage.jetstream.{key}: no such file: {resolve(value)}")
+    ca = str(resolve(config.tls_ca)) if config.tls_ca else None
     try:
-        context = ssl.create_default_context(cafile=str(resolve(config.tls_ca)) if config.tls_ca else None)
-        if config.tls_cert:
-            context.load_cert_chain(str(resolve(config.tls_cert)), str(resolve(config.tls_key)))
+        context = ssl.create_default_context(cafile=ca)
     except (OSError, ssl.SSLError) as exc:
-        raise ClusterError(f"storage.jetstream.tls_*: cannot load the TLS files: {exc}") from exc
+        raise ClusterError(f"storage.jetstream.tls_ca: cannot load {ca} as PEM CA certificates: {exc}") from exc
+    if config.tls_cert:
+        cert, key_file = str(resolve(config.tls_cert)), str(resolve(config.tls_key))
+        try:
+            context.load_cert_chain(cert, key_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ClusterError(
+                f"storage.jetstream.tls_cert / tls_key: cannot load {cert} with key {key_file}"
+                f" (PEM certificate and its private key): {exc}"
+            ) from exc
     return context
+
+
+def _check_nkey_seed(path: Path) -> str:
+    """The seed file's path, once it is known to hold a user seed (nats-py would otherwise
+    fail at connect with a bare "nkeys: invalid seed" that names neither key nor file)."""
+    import nkeys  # type: ignore[import-untyped]  # nats-py[nkeys]; untyped
+
+    try:
+        text = path.read_bytes().strip()
+        nkeys.from_seed(bytearray(text))
+    except OSError as exc:
+        raise ClusterError(f"storage.jetstream.nkey: cannot read {path}: {exc.strerror or exc}") from exc
+    except Exception as exc:  # nkeys raises its own errors, binascii's and IndexError on junk
+        raise ClusterError(
+            f"storage.jetstream.nkey: {path} holds no nkey seed (expected one line starting with SU, not the public key)"
+        ) from exc
+    return str(path)
+
+
+def _check_credentials(path: Path) -> str:
+    """The .creds file's path, once it is known to hold a user JWT and a user seed. nats-py
+    reads the JWT in a loop that never ends on a file with a seed but no JWT block (the daemon
+    would hang at start, one core busy), and fails on a missing seed with a bare TypeError."""
+    import nkeys
+
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError as exc:
+        raise ClusterError(f"storage.jetstream.credentials: cannot read {path}: {exc.strerror or exc}") from exc
+
+    def after(marker: bytes) -> bytes:
+        for i, line in enumerate(lines[:-1]):
+            if marker in line:
+                return lines[i + 1].strip()
+        return b""
+
+    jwt, seed = after(b"BEGIN NATS USER JWT"), after(b"BEGIN USER NKEY SEED")
+    try:
+        nkeys.from_seed(bytearray(seed))
+        ok = jwt.count(b".") == 2
+    except Exception:  # nkeys raises its own errors, binascii's and IndexError on junk
+        ok = False
+    if not ok:
+        raise ClusterError(
+            f"storage.jetstream.credentials: {path} is not a NATS .creds file"
+            " (expected a user JWT block and a USER NKEY SEED block, as `nsc generate creds` writes)"
+        )
+    return str(path)
+
+
+def _connect_failed(where: str, detail: str, config: JetStreamConfig) -> str:
+    """Why the first connect failed, naming the config key an operator would change."""
+    text = detail.lower()
+    if "certificate verify failed" in text or "certificate_verify_failed" in text:
+        given = "the CA in storage.jetstream.tls_ca" if config.tls_ca else "no storage.jetstream.tls_ca (system CAs)"
+        return f"NATS at {where}: TLS: the server's certificate is not trusted by {given}: {detail}"
+    if "certificate required" in text or "certificate_required" in text:
+        return (
+            f"NATS at {where} requires a client certificate (mutual TLS):"
+            f" set storage.jetstream.tls_cert and tls_key: {detail}"
+        )
+    if "authorization violation" in text or "authentication" in text:
+        keys = "storage.jetstream.credentials / nkey / user / token"
+        return f"NATS at {where} refused us: authorization violation (check {keys}): {detail}"
+    if "ssl" in text or "tls" in text:
+        return f"NATS at {where}: TLS failed (storage.jetstream.tls_ca / tls_cert / tls_key): {detail}"
+    return f"cannot reach NATS at {where} (storage.jetstream.servers): {detail}"
 
 
 async def connect(config: JetStreamConfig, *, resolve: Any) -> Connection:
     """Connect and check JetStream is there for us; ClusterError says what is wrong, by key."""
     errors: list[str] = []
+    where = ", ".join(config.servers)
+    causes: set[str] = set()  # while connecting: each distinct cause an attempt met (bounded)
+    connecting = True
 
     async def on_error(exc: Exception) -> None:
         errors.append(str(exc) or type(exc).__name__)
         del errors[:-5]
+        if connecting and len(causes) < 50:
+            causes.add(_connect_failed(where, errors[-1], config))
 
     options: dict[str, Any] = {}
     for key in ("credentials", "nkey"):
@@ -201,9 +286,9 @@ async def connect(config: JetStreamConfig, *, resolve: Any) -> Connection:
         if value and not Path(resolve(value)).is_file():
             raise ClusterError(f"storage.jetstream.{key}: no such file: {resolve(value)}")
     if config.credentials:
-        options["user_credentials"] = str(resolve(config.credentials))
+        options["user_credentials"] = _check_credentials(Path(resolve(config.credentials)))
     if config.nkey:
-        options["nkeys_seed"] = str(resolve(config.nkey))
+        options["nkeys_seed"] = _check_nkey_seed(Path(resolve(config.nkey)))
     if config.user:
         options["user"], options["password"] = config.user, config.password
     if config.token:
@@ -211,7 +296,6 @@ async def connect(config: JetStreamConfig, *, resolve: Any) -> Connection:
     tls = _tls(config, resolve)
     if tls is not None:
         options["tls"] = tls
-    where = ", ".join(config.servers)
     try:
         nc = await asyncio.wait_for(
             nats.connect(
@@ -227,8 +311,13 @@ async def connect(config: JetStreamConfig, *, resolve: Any) -> Connection:
             timeout=config.connect_timeout_s * (1 + len(config.servers)),
         )
     except Exception as exc:
-        detail = errors[-1] if errors else (str(exc) or type(exc).__name__)
-        raise ClusterError(f"cannot reach NATS at {where} (storage.jetstream.servers): {detail}") from exc
+        last = _connect_failed(where, errors[-1] if errors else (str(exc) or type(exc).__name__), config)
+        # The retries end on whatever the last attempt met, often a bare "connection reset"
+        # (the server closes right after its -ERR, sometimes before we read it): report a
+        # cause that names a key (TLS, authorization) if any attempt met one.
+        named = sorted(c for c in causes if not c.startswith("cannot reach NATS"))
+        raise ClusterError(named[0] if named and last.startswith("cannot reach NATS") else last) from exc
+    connecting = False
     js = nc.jetstream(timeout=PUBLISH_TIMEOUT_S)
     try:
         await js.account_info()
