@@ -164,11 +164,12 @@ class Redactor:
                 for text in (s.lower(), s[::-1].lower()):
                     whole.append(text)
                     grams.update(text[i : i + GRAM] for i in range(0, len(text) - GRAM + 1, GRAM))
-        self._folded = _alternation({f.lower() for f in folded})
+        folded_low = {f.lower() for f in folded}
+        self._folded = _alternation(folded_low)
         self._exact = _alternation(exact)
         # `in` per form first: C substring searches, ~3x cheaper than one regex alternation
         # over the text when nothing matches (the common case: an attempt record per event)
-        self._folded_forms = tuple({f.lower() for f in folded})
+        self._folded_forms = tuple(folded_low)
         self._exact_forms = tuple(exact)
         self._grams = tuple(sorted(grams))
         self._whole = tuple(whole)

@@ -1,12 +1,17 @@
 """Helpers (no tests): run a handler in an in-process Sandbox (no runner process, no trio),
-for the prelude and sandbox tests that need neither fetch nor timers."""
+for the prelude and sandbox tests that need neither fetch nor timers; and a bare dukpy
+context (no prelude) to compare the prelude's output with QuickJS's own."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 from dataclasses import dataclass
+from importlib.resources import files
 from typing import Any
+
+import dukpy._dukpy as _dukpy  # type: ignore[import-untyped]
 
 from segfuncd.runner.sandbox import Sandbox, install_limit_handlers
 from segfuncd.runner.triggers import Start
@@ -61,3 +66,37 @@ def js(expr: str) -> Any:
     r = run(sb)
     assert r.ok, r.value
     return r.value
+
+
+class _RawHost:
+    """A bare dukpy context: no prelude, QuickJS's own stacks."""
+
+    def __init__(self) -> None:
+        self._ctx = _dukpy.create_context()
+
+    def _check_exported_function_exists(self, name: bytes) -> bool:
+        return False
+
+    def _call_python(self, name: bytes, args: bytes) -> bytes:
+        return b"null"
+
+
+def raw_eval(code: str) -> Any:
+    return json.loads(json.loads(_dukpy.eval_string(_RawHost(), code.encode(), b"{}", False, "plugin.js")))
+
+
+def prelude_function(name: str) -> str:
+    text = (files("segfuncd.runner") / "prelude" / "00_core.js").read_text(encoding="utf-8")
+    found = re.search(rf"^function {name}\(.*?^}}$", text, re.S | re.M)
+    assert found is not None, name
+    return found.group(0)
+
+
+def run_one_slice(sb: Sandbox, event: dict[str, Any]) -> tuple[Any, Any]:
+    """One Start of invocation 9001 in one slice: (that slice's answer, its Finished entry)."""
+    out = sb.run_slice(
+        [Start(inv=9001, handlers=["onTrack"], event_type="track", event=json.dumps(event), settings="{}")]
+    )
+    assert out.answer is not None, (out.interrupted, out.violation)
+    [done] = [d for box in out.answer.outboxes for d in box.finished if d.inv == 9001]
+    return out.answer, done

@@ -3,17 +3,12 @@ stack format the prelude writes now that its prepareStackTrace hook is always in
 
 from __future__ import annotations
 
-import json
 import re
-from importlib.resources import files
-from typing import Any
 
-import dukpy._dukpy as _dukpy  # type: ignore[import-untyped]
 import pytest
-from test_sandbox_helpers import run, sandbox
+from test_sandbox_helpers import prelude_function, raw_eval, run, run_one_slice, sandbox
 
 from segfuncd.runner.sandbox import LoadFailure, Sandbox, install_limit_handlers
-from segfuncd.runner.triggers import Start
 
 # Errors made in as many kinds of frame as a function has: named, anonymous, arrow, method,
 # constructor, getter, native callback, bound, async, eval, new Function, parse errors.
@@ -39,37 +34,13 @@ function collect() {
 """
 
 
-class _RawHost:
-    """A bare dukpy context: no prelude, QuickJS's own stacks."""
-
-    def __init__(self) -> None:
-        self._ctx = _dukpy.create_context()
-
-    def _check_exported_function_exists(self, name: bytes) -> bool:
-        return False
-
-    def _call_python(self, name: bytes, args: bytes) -> bytes:
-        return b"null"
-
-
-def _raw_eval(code: str) -> Any:
-    return json.loads(json.loads(_dukpy.eval_string(_RawHost(), code.encode(), b"{}", False, "plugin.js")))
-
-
-def _prelude_function(name: str) -> str:
-    text = (files("segfuncd.runner") / "prelude" / "00_core.js").read_text(encoding="utf-8")
-    found = re.search(rf"^function {name}\(.*?^}}$", text, re.S | re.M)
-    assert found is not None, name
-    return found.group(0)
-
-
 def test_the_prelude_writes_quickjs_own_stack_format() -> None:
     """With no user hook the prelude's nativeStack() must give byte for byte what QuickJS
     writes itself (stacks.py maps these lines to the plugin file's)."""
     # the same lines in both runs: only the line before the call differs
-    call = "JSON.stringify(collect())\n" + _prelude_function("nativeStack")
-    native = _raw_eval(STACKS + "Error.prepareStackTrace = undefined;\n" + call)
-    ours = _raw_eval(STACKS + "Error.prepareStackTrace = (e, sites) => nativeStack(sites, sites.length);\n" + call)
+    call = "JSON.stringify(collect())\n" + prelude_function("nativeStack")
+    native = raw_eval(STACKS + "Error.prepareStackTrace = undefined;\n" + call)
+    ours = raw_eval(STACKS + "Error.prepareStackTrace = (e, sites) => nativeStack(sites, sites.length);\n" + call)
     assert len(native) == 13 and all(isinstance(s, str) and s for s in native)
     assert ours == native
 
@@ -102,21 +73,12 @@ async function onTrack(event) {
 """
 
 
-def _oom_slice(sb: Any, event: dict[str, Any]) -> Any:
-    out = sb.run_slice(
-        [Start(inv=9001, handlers=["onTrack"], event_type="track", event=json.dumps(event), settings="{}")]
-    )
-    assert out.answer is not None, (out.interrupted, out.violation)
-    [done] = [d for box in out.answer.outboxes for d in box.finished if d.inv == 9001]
-    return out.answer, done
-
-
 def test_out_of_memory_caught_by_the_function_still_ends_its_invocation() -> None:
     """The invocation fails with MemoryLimitError although its own catch swallowed the
     error, and that slice's answer tells the runner to discard the context (child.py)."""
     sb = sandbox(CAUGHT, cpu_s=10)
     assert run(sb).value == "runs=1"
-    answer, done = _oom_slice(sb, {"oom": True})
+    answer, done = run_one_slice(sb, {"oom": True})
     assert not done.ok and done.error_name == "MemoryLimitError", done
     assert answer.out_of_memory
     after = sb.run_slice([]).answer
@@ -133,7 +95,7 @@ def test_out_of_memory_inside_a_user_prepare_stack_trace_hook_is_seen_too() -> N
         }""",
         cpu_s=10,
     )
-    answer, done = _oom_slice(sb, {})
+    answer, done = run_one_slice(sb, {})
     assert not done.ok and done.error_name == "MemoryLimitError", done
     assert answer.out_of_memory
 

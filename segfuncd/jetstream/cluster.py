@@ -339,94 +339,74 @@ async def connect(config: JetStreamConfig, *, resolve: Any) -> Connection:
 async def ensure_streams(conn: Connection, names: Names, config: JetStreamConfig) -> None:
     """Create the events and dead-letter streams, or update their limits; refuse a mismatch."""
     js = conn.js
+
+    def file_stream(name: str, subjects: str, description: str, **limits: Any) -> StreamConfig:
+        """A file stream on config.replicas servers; limits-retention, dropping the oldest, unless said."""
+        limits.setdefault("retention", RetentionPolicy.LIMITS)
+        limits.setdefault("discard", DiscardPolicy.OLD)
+        return StreamConfig(
+            name=name,
+            subjects=[subjects],
+            storage=StorageType.FILE,
+            num_replicas=config.replicas,
+            description=description,
+            **limits,
+        )
+
+    full = {"max_bytes": config.max_bytes, "discard": DiscardPolicy.NEW}  # a full stream refuses (503)
     wanted = [
-        StreamConfig(
-            name=names.events_stream,
-            subjects=[names.events_subject],
+        file_stream(
+            names.events_stream,
+            names.events_subject,
+            "segfuncd events (one message per accepted event)",
             retention=RetentionPolicy.INTEREST,
-            storage=StorageType.FILE,
-            num_replicas=config.replicas,
-            max_bytes=config.max_bytes,
-            discard=DiscardPolicy.NEW,
             duplicate_window=config.duplicate_window,
-            description="segfuncd events (one message per accepted event)",
+            **full,
         ),
-        StreamConfig(
-            name=names.held_stream,
-            subjects=[names.held_subjects],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            num_replicas=config.replicas,
-            max_bytes=config.max_bytes,
-            discard=DiscardPolicy.NEW,
+        file_stream(
+            names.held_stream,
+            names.held_subjects,
+            "segfuncd events of held functions (paused, failing to load), parked until they can run",
             duplicate_window=120.0,
-            description="segfuncd events of held functions (paused, failing to load), parked until they can run",
+            **full,
         ),
-        StreamConfig(
-            name=names.dead_stream,
-            subjects=[names.dead_subjects],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            num_replicas=config.replicas,
-            max_bytes=config.max_bytes,
-            discard=DiscardPolicy.NEW,
+        file_stream(
+            names.dead_stream,
+            names.dead_subjects,
+            "segfuncd dead letters (segfuncctl replay)",
             duplicate_window=config.duplicate_window,
-            description="segfuncd dead letters (segfuncctl replay)",
+            **full,
         ),
-    ]
-    wanted.append(
-        StreamConfig(
-            name=names.pauses_stream,
-            subjects=[names.pauses_subjects],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            num_replicas=config.replicas,
+        file_stream(
+            names.pauses_stream,
+            names.pauses_subjects,
+            "segfuncd paused functions, shared by every node (segfuncctl pause / resume)",
             max_msgs_per_subject=1,
             max_bytes=1 << 20,
-            discard=DiscardPolicy.OLD,
-            description="segfuncd paused functions, shared by every node (segfuncctl pause / resume)",
-        )
-    )
-    wanted.append(
-        StreamConfig(
-            name=names.logs_stream,
-            subjects=[names.logs_subjects],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            num_replicas=config.replicas,
+        ),
+        file_stream(
+            names.logs_stream,
+            names.logs_subjects,
+            "segfuncd log lines of every node (segfuncctl logs --cluster)",
             max_bytes=min(LOG_STREAM_BYTES, config.max_bytes),
             max_msgs=LOG_STREAM_MSGS,
-            discard=DiscardPolicy.OLD,
-            description="segfuncd log lines of every node (segfuncctl logs --cluster)",
-        )
-    )
-    wanted.append(
-        StreamConfig(
-            name=names.nodes_stream,
-            subjects=[names.nodes_subjects],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            num_replicas=config.replicas,
+        ),
+        file_stream(
+            names.nodes_stream,
+            names.nodes_subjects,
+            "segfuncd nodes and the functions each runs (orphaned consumers are swept)",
             max_msgs_per_subject=1,
             max_age=NODE_TTL_S,
             max_bytes=1 << 20,
-            discard=DiscardPolicy.OLD,
-            description="segfuncd nodes and the functions each runs (orphaned consumers are swept)",
-        )
-    )
-    wanted.append(
-        StreamConfig(
-            name=names.attempts_stream,
-            subjects=[names.attempts_subjects],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            num_replicas=config.replicas,
+        ),
+        file_stream(
+            names.attempts_stream,
+            names.attempts_subjects,
+            "segfuncd attempt summaries of every node (segfuncctl deliveries show)",
             max_bytes=min(ATTEMPT_STREAM_BYTES, config.max_bytes),
             max_msgs=ATTEMPT_STREAM_MSGS,
-            discard=DiscardPolicy.OLD,
-            description="segfuncd attempt summaries of every node (segfuncctl deliveries show)",
-        )
-    )
+        ),
+    ]
     for stream in wanted:
         deadline = asyncio.get_running_loop().time() + STREAM_SETUP_S
         while True:

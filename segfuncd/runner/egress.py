@@ -128,11 +128,6 @@ def parse_target(url: str) -> Target:
         raise EgressError(f"invalid URL: {exc}") from None
 
 
-# pure (Target is frozen), and a function fetches the same URLs over and over; at most
-# 1024 x ~2 KB, whatever a function sends
-_cached_target = functools.lru_cache(maxsize=1024)(lambda url: _parse_target(url))
-
-
 def _parse_target(url: str) -> Target:
     if _CONTROL_OR_BACKSLASH.search(url):
         raise EgressError("invalid URL: control character or backslash")
@@ -161,6 +156,11 @@ def _parse_target(url: str) -> Target:
     ip, host = parse_host(raw_host)
     target = _encode_target((parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
     return Target(scheme, host, ip, port, bool(port_text) and port != default, target)
+
+
+# pure (Target is frozen), and a function fetches the same URLs over and over; at most
+# 1024 x ~2 KB, whatever a function sends
+_cached_target = functools.lru_cache(maxsize=1024)(_parse_target)
 
 
 def _encode_target(target: str) -> str:

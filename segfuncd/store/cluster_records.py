@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from ..outcomes import DeliveryState
 from .attempt_details import KEEP_PER_FUNCTION
 from .models import AttemptRecord, Completion, DeliveryDetail, DeliverySummary
-from .timeline import MinuteBumps
+from .reads import summary
+from .timeline import RETRYING, MinuteBumps
 
 CHUNK = 5_000
 
@@ -170,25 +171,6 @@ def replayed(conn: sqlite3.Connection, now: float, *, delivery_ids: Sequence[int
     ).rowcount
 
 
-def _summary(row: tuple[object, ...]) -> DeliverySummary:
-    i, fn, mid, typ, state, attempts, due, created, updated, version, error, note, source = row
-    return DeliverySummary(
-        id=int(i),  # type: ignore[call-overload]
-        function=str(fn),
-        message_id=str(mid),
-        type=str(typ),
-        state=DeliveryState(state),
-        attempts=int(attempts),  # type: ignore[call-overload]
-        next_attempt_at=None if due is None else float(due),  # type: ignore[arg-type]
-        created_at=float(created),  # type: ignore[arg-type]
-        updated_at=float(updated),  # type: ignore[arg-type]
-        version=None if version is None else str(version),
-        last_error=None if error is None else str(error),
-        note=None if note is None else str(note),
-        source=str(source or ""),
-    )
-
-
 def deliveries(
     conn: sqlite3.Connection,
     *,
@@ -206,7 +188,7 @@ def deliveries(
         where.append("state = ?")
         args.append(state)
     if retrying:
-        where.append("state IN ('pending', 'leased') AND attempts > 0")
+        where.append(RETRYING)
     if function is not None:
         where.append("function = ?")
         args.append(function)
@@ -214,7 +196,7 @@ def deliveries(
         where.append("message_id = ?")
         args.append(message_id)
     sql = _SUMMARY + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
-    return [_summary(row) for row in conn.execute(sql, [*args, limit])]
+    return [summary(row) for row in conn.execute(sql, [*args, limit])]
 
 
 def delivery(conn: sqlite3.Connection, delivery_id: int) -> DeliveryDetail | None:
@@ -235,7 +217,7 @@ def delivery(conn: sqlite3.Connection, delivery_id: int) -> DeliveryDetail | Non
         event = json.loads(body)
     except ValueError:
         event = {}
-    return DeliveryDetail(summary=_summary(row), event=event if isinstance(event, dict) else {}, attempts=attempts)
+    return DeliveryDetail(summary=summary(row), event=event if isinstance(event, dict) else {}, attempts=attempts)
 
 
 def prune(

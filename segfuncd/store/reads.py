@@ -19,7 +19,10 @@ _SUMMARY = (
 )
 
 
-def _summary(row: tuple[object, ...]) -> DeliverySummary:
+def summary(row: tuple[object, ...]) -> DeliverySummary:
+    """A summary row (id, function, message_id, type, state, attempts, due_at, created_at,
+    updated_at, version, last_error, note, source) as a DeliverySummary; cluster_records.py
+    selects the same columns."""
     i, fn, mid, typ, state, attempts, due, created, updated, version, error, note, source = row
     return DeliverySummary(
         id=int(i),  # type: ignore[call-overload]
@@ -56,13 +59,13 @@ def deliveries(
         where.append("d.event_id IN (SELECT id FROM events WHERE message_id = ?)")
         args.append(message_id)
     sql = _SUMMARY + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY d.id DESC LIMIT ?"
-    return [_summary(row) for row in conn.execute(sql, [*args, limit])]
+    return [summary(row) for row in conn.execute(sql, [*args, limit])]
 
 
 def delivery_summary(conn: sqlite3.Connection, delivery_id: int) -> DeliverySummary | None:
     """One delivery row as listed; None when unknown."""
     row = conn.execute(_SUMMARY + " WHERE d.id = ?", (delivery_id,)).fetchone()
-    return None if row is None else _summary(row)
+    return None if row is None else summary(row)
 
 
 def delivery(conn: sqlite3.Connection, delivery_id: int) -> DeliveryDetail | None:
@@ -81,7 +84,7 @@ def delivery(conn: sqlite3.Connection, delivery_id: int) -> DeliveryDetail | Non
             (delivery_id,),
         )
     )
-    return DeliveryDetail(summary=_summary(row), event=json.loads(body), attempts=attempts)
+    return DeliveryDetail(summary=summary(row), event=json.loads(body), attempts=attempts)
 
 
 def stats(conn: sqlite3.Connection) -> tuple[dict[str, FunctionStats], int, float | None]:
