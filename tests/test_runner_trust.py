@@ -3,7 +3,9 @@ an answer naming another context's invocation fails only the context that sent i
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from typing import Any
 
 import pytest
 import trio
@@ -11,7 +13,7 @@ import trio
 from segfuncd.runner.answers import ContextViolation, Finished, LogEntry, Outbox
 from segfuncd.runner.child import Runner
 from segfuncd.runner.protocol import FrameDecoder, Invoke, Results, ToPool, VersionSpec
-from segfuncd.runner.sandbox import install_limit_handlers
+from segfuncd.runner.sandbox import SliceOutput, install_limit_handlers
 from segfuncd.runner.version import PluginVersion
 
 PENDING = "async function onTrack() { await new Promise(() => {}); }"
@@ -92,3 +94,33 @@ def test_a_late_entry_for_an_invocation_the_runner_ended_is_dropped(runner: Runn
     assert runner._apply_outbox(ctx, late) is False  # no violation: JS had not seen the abandon yet
     [reply] = answers(runner)
     assert reply.results[0].error_name == "TimeoutError"
+
+
+def test_a_culprit_search_goes_on_when_the_context_runs_out_of_memory(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Suspects of a CPU interrupt run one per slice; a context rebuilt after an out of memory
+    on the way keeps them that way (before, they ran together again, and one restarted twice
+    was blamed for another's CPU). The slice's answer is marked out of memory here; the real
+    marking is tested in test_sandbox_memory.py."""
+    v = version_msg("fn", PENDING)
+    for rid in (1, 2, 3):
+        invoke(runner, rid, v)
+    ctx = runner._contexts[("fn", v.hash)]
+    runner._run_slice(ctx)
+    suspects = set(ctx.live)
+    assert len(suspects) == 3
+    ctx.solo = set(suspects)  # as _interrupted leaves it after a slice of three
+    sandbox = ctx.sandbox
+    assert sandbox is not None
+    real = sandbox.run_slice
+
+    def out_of_memory(*args: Any, **kwargs: Any) -> SliceOutput:
+        out = real(*args, **kwargs)
+        assert out.answer is not None
+        return dataclasses.replace(out, answer=dataclasses.replace(out.answer, out_of_memory=True))
+
+    monkeypatch.setattr(sandbox, "run_slice", out_of_memory)
+    runner._run_slice(ctx)
+    assert ctx.sandbox is not None and ctx.sandbox is not sandbox  # rebuilt
+    assert ctx.solo == suspects  # the search goes on, one suspect per slice

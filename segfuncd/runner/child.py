@@ -428,7 +428,10 @@ class Runner:
             self._violation(ctx, str(exc))
             return
         if rebuild:  # an invocation ran out of memory: the heap is not to be trusted
-            self._reset(ctx, set(), "MemoryLimitError", "")
+            # a culprit search under way goes on (its suspects still one per slice): ended
+            # here, the suspects would run together again and an innocent one that had been
+            # restarted twice would be blamed for another's CPU
+            self._reset(ctx, set(ctx.solo), "MemoryLimitError", "")
             return
         if out.answer.queued == 0 and not ctx.triggers:
             ctx.ended.clear()  # every abandon trigger has been seen
