@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from segfuncd.runner.affinity import HEAVY_FOR_S, Affinity, _home
+from segfuncd.runner.affinity import HEAVY_FOR_S, PREEMPT_PER_START_S, PREEMPT_S, Affinity, _home, preempt_s
 
 RUNNERS = ["r0", "r1", "r2"]
 
@@ -32,3 +32,14 @@ def test_heaviness_wears_off_and_one_runner_is_shared_by_all() -> None:
     assert a.choose("healthy", ["only"], lambda r: 0, now=1) == "only"
     assert a.heavy(now=HEAVY_FOR_S + 1) == []
     assert a.choose("burner", RUNNERS, load, now=HEAVY_FOR_S + 1) == "r0"
+
+
+def test_home_is_where_a_function_is_never_moved_from() -> None:
+    home = RUNNERS[_home("burner", len(RUNNERS))]
+    assert [r for r in RUNNERS if Affinity.is_home("burner", r, RUNNERS)] == [home]
+    assert Affinity.is_home("burner", "only", ["only"])  # one runner: nowhere else to go
+
+
+def test_a_slice_of_many_quick_events_is_not_taken_for_a_heavy_function() -> None:
+    assert preempt_s(1) == PREEMPT_S
+    assert preempt_s(500) == 500 * PREEMPT_PER_START_S > PREEMPT_S

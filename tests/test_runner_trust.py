@@ -12,7 +12,7 @@ import trio
 
 from segfuncd.runner.answers import ContextViolation, Finished, LogEntry, Outbox
 from segfuncd.runner.child import Runner
-from segfuncd.runner.protocol import FrameDecoder, Invoke, Results, ToPool, VersionSpec
+from segfuncd.runner.protocol import FrameDecoder, Heavy, Invoke, Results, ToPool, VersionSpec
 from segfuncd.runner.sandbox import SliceOutput, install_limit_handlers
 from segfuncd.runner.version import PluginVersion
 
@@ -24,7 +24,7 @@ def version_msg(name: str, source: str) -> VersionSpec:
     return VersionSpec(name=v.name, path=v.path, hash=v.hash, source=v.source)
 
 
-def invoke(runner: Runner, rid: int, version: VersionSpec) -> None:
+def invoke(runner: Runner, rid: int, version: VersionSpec, *, events: int = 1, movable: bool = False) -> None:
     event = json.dumps({"type": "track", "properties": {}})
     runner._on_message(
         Invoke(
@@ -32,22 +32,29 @@ def invoke(runner: Runner, rid: int, version: VersionSpec) -> None:
             name=version.name,
             hash=version.hash,
             version=version,
-            events=[event],
-            types=["track"],
+            events=[event] * events,
+            types=["track"] * events,
             settings="{}",
+            movable=movable,
         )
     )
 
 
-def answers(runner: Runner) -> list[Results]:
+def messages(runner: Runner) -> list[ToPool]:
+    """Everything the runner has sent the pool so far."""
     decoder = FrameDecoder[ToPool](ToPool)
     out: list[ToPool] = []
     while True:
         try:
             out += decoder.feed(runner._send_r.receive_nowait())
         except trio.WouldBlock:
-            assert all(isinstance(m, Results) for m in out), out
-            return [m for m in out if isinstance(m, Results)]
+            return out
+
+
+def answers(runner: Runner) -> list[Results]:
+    out = messages(runner)
+    assert all(isinstance(m, Results) for m in out), out
+    return [m for m in out if isinstance(m, Results)]
 
 
 @pytest.fixture
@@ -124,3 +131,38 @@ def test_a_culprit_search_goes_on_when_the_context_runs_out_of_memory(
     runner._run_slice(ctx)
     assert ctx.sandbox is not None and ctx.sandbox is not sandbox  # rebuilt
     assert ctx.solo == suspects  # the search goes on, one suspect per slice
+
+
+def test_a_movable_slice_that_holds_the_loop_hands_its_events_back_unrun() -> None:
+    """On a runner that is not the function's home (Invoke.movable), a slice of invocations
+    that did nothing outside JS is stopped after its quantum (affinity.preempt_s): each is
+    answered `moved` (with a retryable error, for a pool that would not look), the pool hears
+    Heavy at once, and later movable invokes of it are handed back without running. A
+    non-movable one (its home) runs here, to its CPU limit."""
+    install_limit_handlers()
+    runner = Runner({"timeout_ms": 5000, "cpu_ms": 400})
+    v = version_msg("burner", "async function onTrack() { let x = 0; for (;;) x++ }")
+    invoke(runner, 1, v, events=3, movable=True)
+    ctx = runner._contexts[("burner", v.hash)]
+    runner._run_slice(ctx)
+    sent = messages(runner)
+    assert sent[0] == Heavy(functions=["burner"])  # before the answer
+    [reply] = [m for m in sent if isinstance(m, Results)]
+    assert reply.id == 1 and [(r.moved, r.error_name) for r in reply.results] == [(True, "ContextReset")] * 3
+    assert not ctx.live and ctx.sandbox is None  # nothing of it is left to run here
+    invoke(runner, 2, v, events=2, movable=True)
+    [again] = answers(runner)
+    assert again.id == 2 and all(r.moved for r in again.results) and ctx.sandbox is None  # not even built
+    invoke(runner, 3, v, events=1, movable=False)
+    assert ctx.sandbox is not None
+    runner._run_slice(ctx)
+    [home] = answers(runner)
+    assert home.id == 3 and [(r.moved, r.error_name) for r in home.results] == [(False, "CPULimitError")]
+
+
+def test_a_short_movable_slice_runs_as_any_other(runner: Runner) -> None:
+    v = version_msg("quick", "async function onTrack(e) { let x = 0; for (let i = 0; i < 1000; i++) x++; return x }")
+    invoke(runner, 1, v, events=5, movable=True)
+    runner._run_slice(runner._contexts[("quick", v.hash)])
+    [reply] = answers(runner)
+    assert [(r.moved, r.value) for r in reply.results] == [(False, "1000")] * 5

@@ -7,6 +7,15 @@ seen hitting its CPU limit recently (`HEAVY_FOR_S`) is confined to one runner, i
 (chosen by name, so two heavy functions spread out), and other functions avoid the homes
 of heavy functions while another runner is up. With one runner nothing changes. Pure: the
 pool passes the runners and the time in.
+
+The first contact. Nothing is known of a function until one of its slices runs long, and
+that slice may land on a runner other functions share. So an invoke sent anywhere but the
+function's home is *movable*: there, a slice of invocations that did nothing outside JS yet
+may hold the loop for `preempt_s()` at most. Past it the runner stops the slice, hands the
+invocations back unrun and says the function is heavy; the pool sends them home, never
+movable again (one hop, no ping-pong). A stall of a shared runner by a function never seen
+before is thus one quantum, not cpu_ms per event. An invocation that already fetched or set
+a timer cannot be run again, so it is never stopped this way.
 """
 
 from __future__ import annotations
@@ -15,11 +24,21 @@ import zlib
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-__all__ = ["CPU_HEAVY_ERRORS", "HEAVY_FOR_S", "Affinity"]
+__all__ = ["CPU_HEAVY_ERRORS", "HEAVY_FOR_S", "Affinity", "preempt_s"]
 
 R = TypeVar("R")
 HEAVY_FOR_S = 60.0
 CPU_HEAVY_ERRORS = frozenset({"CPULimitError"})
+# A movable slice may run this long, or this much per invocation it starts if that is more
+# (a batch of 500 events of a 1 ms function is not a heavy function).
+PREEMPT_S = 0.1
+PREEMPT_PER_START_S = 0.002
+
+
+def preempt_s(starts: int) -> float:
+    """How much CPU a movable slice that starts `starts` invocations may use before it is
+    stopped and its invocations are moved to the function's home runner."""
+    return max(PREEMPT_S, PREEMPT_PER_START_S * starts)
 
 
 class Affinity:
@@ -47,6 +66,11 @@ class Affinity:
         homes = {_home(h, len(ready)) for h in heavy}
         free = [r for i, r in enumerate(ready) if i not in homes]
         return min(free or ready, key=load)
+
+    @staticmethod
+    def is_home(function: str, runner: R, ready: Sequence[R]) -> bool:
+        """Whether `runner` is `function`'s home among `ready` (with one runner, it is)."""
+        return len(ready) < 2 or ready[_home(function, len(ready))] is runner
 
 
 def _home(function: str, n: int) -> int:

@@ -46,7 +46,7 @@ import trio
 
 from ..outcomes import RETRY_AFTER_STATUSES, LogLine, RequestRecord, retry_after_header
 from ..spec import EVENT_HANDLERS
-from .affinity import CPU_HEAVY_ERRORS, HEAVY_FOR_S
+from .affinity import CPU_HEAVY_ERRORS, HEAVY_FOR_S, preempt_s
 from .answers import (
     LOG_LINE_COST,
     MAX_FETCHES_PER_INVOCATION,
@@ -94,6 +94,7 @@ DEFAULT_MAX_ACTIVE = 32
 MAX_REQUEST_RECORDS = 200  # fetch records kept per invocation (shown by `segfuncctl test`)
 # A slice of one context longer than this stops the timeout_ms clocks of the others.
 OTHERS_SLICE_MIN_S = 0.01
+MOVED = "handed back to run on the function's home runner (its slices hold a runner's loop)"
 
 
 @dataclass(eq=False)
@@ -102,6 +103,7 @@ class _Request:
     results: list[Result | None]
     remaining: int
     batch: bool
+    movable: bool = False  # this runner is not the function's home (affinity.py)
 
 
 @dataclass(eq=False)
@@ -274,6 +276,11 @@ class Runner:
                 del self._contexts[ctx.key]
 
     def _on_invoke(self, msg: Invoke) -> None:
+        if msg.movable and self._is_heavy(msg.name):
+            # its slices hold a loop: its events go to its home without running here at all
+            moved = Result(error_name="ContextReset", error_message=MOVED, moved=True)
+            self._send(Results(id=msg.id, batch=False, results=[moved] * len(msg.events), pid=os.getpid()))
+            return
         ctx = self._contexts.get((msg.name, msg.hash))
         if ctx is None:
             if msg.version is None:
@@ -289,7 +296,8 @@ class Runner:
             self._send(Results(id=msg.id, batch=False, results=[failed] * len(events), pid=os.getpid()))
             return
         batch = msg.batch and "onBatch" in ctx.handlers
-        req = _Request(msg.id, [None] * (1 if batch else len(events)), 1 if batch else len(events), batch)
+        n = 1 if batch else len(events)
+        req = _Request(msg.id, [None] * n, n, batch, msg.movable)
         if not events:
             self._send(Results(id=req.id, batch=batch, results=[], pid=os.getpid()))
             return
@@ -408,10 +416,15 @@ class Runner:
         triggers = self._take_triggers(ctx)
         ran = {t.inv: inv for t in triggers if not isinstance(t, Abandon) and (inv := ctx.live.get(t.inv)) is not None}
         budget = max((self._cpu_s - inv.cpu_s for inv in ran.values()), default=self._cpu_s)
-        out = ctx.sandbox.run_slice(triggers, cpu_s=min(self._cpu_s, max(budget, 0.01)) + 0.05)
+        limit = min(self._cpu_s, max(budget, 0.01)) + 0.05
+        quantum = self._quantum(ctx, ran, triggers)
+        preempting = quantum is not None and quantum < limit
+        out = ctx.sandbox.run_slice(triggers, cpu_s=quantum if quantum is not None and preempting else limit)
         if out.answer is None:
             if out.violation is not None:
                 self._violation(ctx, out.violation)
+            elif preempting and out.interrupted == "CPULimitError":
+                self._move_home(ctx)
             else:
                 for line in out.logs:  # what it logged before the limit, for its own invocations only
                     if (inv := ctx.live.get(line.inv)) is not None:
@@ -439,6 +452,38 @@ class Runner:
         if out.answer.queued or ctx.triggers:
             self._busy[ctx.key] = ctx
             self._wake.set()
+
+    def _quantum(self, ctx: _Context, ran: dict[int, _Invocation], triggers: list[Trigger]) -> float | None:
+        """The CPU a slice may use before its invocations are moved home (affinity.py), or
+        None: it may run to its limit (some invocation is not movable or cannot restart)."""
+        if not ran or not all(inv.req.movable and not inv.effects for inv in ctx.live.values()):
+            return None
+        return preempt_s(sum(1 for t in triggers if isinstance(t, Start)))
+
+    def _move_home(self, ctx: _Context) -> None:
+        """A movable slice ran past its quantum: the function holds a loop. Its invocations
+        (none did anything outside JS) go back to the pool, which runs them on its home."""
+        ctx.sandbox = None
+        self._note_heavy(ctx, "CPULimitError")
+        for inv in list(ctx.live.values()):
+            self._finish(inv, False, name="ContextReset", message=MOVED, moved=True)
+        stay: deque[_Invocation] = deque()
+        for inv in ctx.waiting:
+            if inv.req.movable:
+                self._finish(inv, False, name="ContextReset", message=MOVED, moved=True)
+            else:
+                stay.append(inv)
+        ctx.waiting = stay
+        if stay:
+            self._rebuild(ctx)
+        else:  # built again when it is next invoked here (_on_invoke), if ever
+            ctx.triggers.clear()
+            ctx.solo.clear()
+            ctx.ended.clear()
+
+    def _is_heavy(self, function: str) -> bool:
+        at = self._heavy.get(function)
+        return at is not None and time.monotonic() - at <= HEAVY_FOR_S
 
     def _charge(self, ctx: _Context, ran: dict[int, _Invocation], cpu_s: float, boxes: tuple[Outbox, ...]) -> None:
         """Split the slice's CPU over the invocations that ran (by the time JS saw each run);
@@ -604,6 +649,7 @@ class Runner:
         message: str = "",
         stack: str | None = None,
         retry_after: float | None = None,
+        moved: bool = False,
     ) -> None:
         """Record one invocation's result; answer its request when all positions are in."""
         if inv.done:
@@ -629,6 +675,7 @@ class Runner:
                 retry_after=retry_after,  # RetryError(msg, {retryAfter})
                 logs=inv.logs,
                 requests=inv.requests,
+                moved=moved,
             )
         req = inv.req
         req.results[inv.pos] = result

@@ -248,17 +248,36 @@ class RunnerPool:
         encoded = [e if isinstance(e, EncodedEvent) else EncodedEvent.of(e) for e in events]
         self._in_flight += 1
         self._invocations += len(events)
+        try:
+            results, moved = await self._attempt(version, encoded, settings, batch, movable=True)
+            if moved:  # the function holds a loop: what it handed back runs on its home
+                again, _ = await self._attempt(version, [encoded[i] for i in moved], settings, batch, movable=False)
+                for i, result in zip(moved, again, strict=True):
+                    results[i] = result
+        finally:
+            self._in_flight -= 1
+        self._affinity.note(version.name, [r.error_name for r in results], time.monotonic())
+        return results
+
+    async def _attempt(
+        self,
+        version: PluginVersion,
+        events: list[EncodedEvent],
+        settings: Mapping[str, Any],
+        batch: bool,
+        *,
+        movable: bool,
+    ) -> tuple[list[InvocationResult], list[int]]:
+        """One invoke on one runner: a result per event, and the positions it handed back."""
         started = time.monotonic()
         try:
-            answer = await self._invoke_once(version, encoded, settings, batch)
+            answer = await self._invoke_once(version, events, settings, batch, movable)
         except _RunnerDied as exc:
             ms = (time.monotonic() - started) * 1000
             crashed = InvocationResult(
                 outcome=Outcome.RETRY, error_name="RunnerCrashed", error_message=str(exc), duration_ms=ms
             )
-            return [crashed] * len(events)
-        finally:
-            self._in_flight -= 1
+            return [crashed] * len(events), []
         try:
             results = _results(answer, len(events), runner=answer.pid or None)
         except (IndexError, TypeError, ValueError) as exc:
@@ -266,9 +285,11 @@ class RunnerPool:
             bad = InvocationResult(
                 outcome=Outcome.RETRY, error_name="RunnerCrashed", error_message=f"malformed runner answer: {exc!r}"
             )
-            return [bad] * len(events)
-        self._affinity.note(version.name, [r.error_name for r in results], time.monotonic())
-        return results
+            return [bad] * len(events), []
+        moved = [i for i, r in enumerate(answer.results) if r.moved] if movable else []
+        if moved and answer.batch:
+            moved = list(range(len(events)))  # onBatch's one result stands for every event
+        return results, moved
 
     def reconfigure(self, *, timeout_ms: int, recycle_after: int, **runner_config: Any) -> bool:
         """Apply reloaded runtime limits; True when the runners are being replaced for them.
@@ -306,7 +327,12 @@ class RunnerPool:
         return self._next_id
 
     async def _invoke_once(
-        self, version: PluginVersion, events: list[EncodedEvent], settings: Mapping[str, Any], batch: bool
+        self,
+        version: PluginVersion,
+        events: list[EncodedEvent],
+        settings: Mapping[str, Any],
+        batch: bool,
+        movable: bool,
     ) -> Results:
         msg = Invoke(
             id=0,
@@ -323,7 +349,8 @@ class RunnerPool:
         key = (version.name, version.hash)
         for _ in range(3):
             spec = None if key in runner.loaded else _version_spec(version)
-            msg = msgspec.structs.replace(msg, id=self._new_id(), version=spec)
+            away = movable and not Affinity.is_home(version.name, runner, self._ready())
+            msg = msgspec.structs.replace(msg, id=self._new_id(), version=spec, movable=away)
             try:
                 answer = await runner.request(msg, timeout_s=timeout)
             except _Retired:
@@ -345,7 +372,7 @@ class RunnerPool:
         (affinity.py keeps CPU-heavy functions apart); waits a little for one to start."""
         with trio.move_on_after(RUNNER_WAIT_S):
             while True:
-                ready = [r for r in self._runners if r.alive and not r.retiring]
+                ready = self._ready()
                 if ready and function is not None:
                     return self._affinity.choose(function, ready, lambda r: len(r.waiting), time.monotonic())
                 if ready:
@@ -353,6 +380,9 @@ class RunnerPool:
                 changed = self._changed
                 await changed.wait()
         raise _RunnerDied("no runner process is available")
+
+    def _ready(self) -> list[_Runner]:
+        return [r for r in self._runners if r.alive and not r.retiring]
 
     def _heard_heavy(self, functions: list[str]) -> None:
         now = time.monotonic()

@@ -5,7 +5,7 @@ decoded: a field of the wrong type or a kind nobody sends is a ProtocolError at 
 boundary, never a KeyError deep inside the pool or the runner.
 
     pool -> runner   Load(id, version)                    compile, answer Loaded
-                     Invoke(id, name, hash, events, types, settings, batch, version?)
+                     Invoke(id, name, hash, events, types, settings, batch, version?, movable)
                      Ping(id)                             answer Pong (the watchdog's probe)
     runner -> pool   Loaded(id, report)
                      Missing(id)                          hash unknown: resend with version
@@ -13,6 +13,10 @@ boundary, never a KeyError deep inside the pool or the runner.
                      Pong(id)
                      Heavy(functions)                     unasked, at once: a function just hit
                                                           its CPU limit here (affinity.py)
+
+A `movable` invoke went to a runner that is not the function's home (affinity.py): if the
+function turns out to hold the loop, the runner hands back its events that did nothing
+outside JS yet as `moved` results, and the pool sends those, not movable, to the home.
 
 Events and settings travel as JSON text: the store keeps each event as JSON, the daemon
 passes it through untouched, and each invocation parses its own copy inside the sandbox.
@@ -68,6 +72,7 @@ class Invoke(msgspec.Struct, frozen=True, tag="invoke"):
     settings: str  # the function's settings, JSON text
     batch: bool = False
     version: VersionSpec | None = None
+    movable: bool = False  # this runner is not the function's home (see the module doc)
 
 
 class Ping(msgspec.Struct, frozen=True, tag="ping"):
@@ -100,6 +105,10 @@ class Result(msgspec.Struct, frozen=True, omit_defaults=True):
     retry_after: float | None = None  # RetryError(msg, {retryAfter})
     logs: list[LogLine] = []
     requests: list[RequestRecord] = []
+    # Handed back unrun (it did nothing outside JS): the pool runs it on the function's home.
+    # Such a result also carries a retryable error, so a pool that did not look could only
+    # ever retry it, never count it delivered.
+    moved: bool = False
 
 
 class Loaded(msgspec.Struct, frozen=True, tag="loaded"):
