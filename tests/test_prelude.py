@@ -134,7 +134,7 @@ def test_return_value_is_truncated_and_json_safe() -> None:
 
 
 def test_request_urls_parse_the_same_from_the_per_context_cache() -> None:
-    """fetch()'s Request keeps each URL text's parse; past its 256 entries it starts again,
+    """fetch()'s Request keeps each URL text's parse; past its 64 entries it starts again,
     and what it answers is what a fresh parse answers, bad URLs included."""
     got = js(
         """(() => {
@@ -157,7 +157,7 @@ def test_request_urls_parse_the_same_from_the_per_context_cache() -> None:
 
 
 def test_btoa_and_request_urls_are_not_bent_by_patched_array_machinery() -> None:
-    """btoa's lookup table (made on first use) and fetch's URL cache go through no accessor
+    """btoa and fetch's URL cache go through no accessor
     or iterator user code can put on Array.prototype."""
     got = js(
         """(() => {

@@ -358,27 +358,33 @@ function legacyEscape(href) {
 }
 
 // A function fetches the same few URLs over and over: each URL text's parse (~15 µs of
-// WHATWG parsing in JS) is kept, per context, as [href as node-fetch sends it, scheme].
-// Entries are null-prototype records read by name (no user-patchable iterator or accessor on
-// the way), and only URLs of up to FETCH_URL_CACHED characters are kept.
-const FETCH_URLS_MAX = 256;
+// WHATWG parsing in JS) is kept, per context, as the href node-fetch sends (a string: the
+// collector QuickJS runs twice per slice walks objects, not strings, so 256 entries cost a
+// slice nothing; as records they cost it ~40 µs). Entries live in a null-prototype table
+// read by name (no user-patchable accessor on the way), and only URLs of up to
+// FETCH_URL_CACHED characters are kept.
+const FETCH_URLS_MAX = 64;
 const FETCH_URL_CACHED = 2048;
 let fetchUrls = _create(null);
 let fetchUrlCount = 0;
 function fetchUrl(url) {
-  let hit = fetchUrls[url];
-  if (hit === undefined) {
+  let href = fetchUrls[url];
+  if (href === undefined) {
     let parsed;
     try { parsed = new URL(url); } catch (e) { throw new TypeError(`Only absolute URLs are supported`); }
-    hit = _create(null);
-    hit.href = legacyEscape(parsed.href);
-    hit.protocol = parsed.protocol;
-    if (url.length > FETCH_URL_CACHED) return hit;
+    href = legacyEscape(parsed.href);
+    if (url.length > FETCH_URL_CACHED) return href;
     if (fetchUrlCount >= FETCH_URLS_MAX) { fetchUrls = _create(null); fetchUrlCount = 0; }
-    fetchUrls[url] = hit;
+    fetchUrls[url] = href;
     fetchUrlCount++;
   }
-  return hit;
+  return href;
+}
+
+/** "http:" of "http://h/p": a WHATWG href starts with its scheme and a colon. */
+function schemeOf(href) {
+  for (let i = 0; i < href.length && i < 64; i++) if (href[i] === ":") return _apply(_strSlice, href, [0, i + 1]);
+  return "";
 }
 
 class Request extends Body {
@@ -387,10 +393,9 @@ class Request extends Body {
     init = init || {};
     const src = input instanceof Request ? input : null;
     const url = src ? src.url : input instanceof URL ? input.href : String(input);
-    const parsed = fetchUrl(url);
-    this.url = parsed.href;
+    this.url = fetchUrl(url);
     // fetch() needs only the scheme; keep it rather than parse the URL a second time
-    Object.defineProperty(this, "_protocol", { value: parsed.protocol });
+    Object.defineProperty(this, "_protocol", { value: schemeOf(this.url) });
     this.method = String(init.method || (src ? src.method : "GET")).toUpperCase();
     this.headers = new Headers(init.headers !== undefined ? init.headers : src ? src.headers : undefined);
     const body = init.body !== undefined ? init.body : src ? src._raw : undefined;
@@ -507,20 +512,15 @@ function redirectWire(req) {
 // ---- atob / btoa -----------------------------------------------------------------------
 const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const B64R = (() => { const r = {}; for (let i = 0; i < 64; i++) r[B64[i]] = i; r["-"] = 62; r["_"] = 63; return r; })();
-// every 12 bits -> their two base64 characters: half the lookups and concatenations (made
-// on first use: ~100 KB a context)
-let B64PAIRS = null;
+// No lookup table beyond B64 itself: a context's objects are walked by QuickJS's collector
+// twice per slice (dukpy runs it on every eval), and a 4096-entry pair table cost every
+// slice ~40 µs once any btoa had made it, more than it ever saved.
 function __b64encode(bin) {
-  if (B64PAIRS === null) { // defined, not set: no accessor user code put on Array.prototype runs
-    const t = [];
-    for (let i = 0; i < 4096; i++) _define(t, i, { value: B64[i >> 6] + B64[i & 63], writable: false, enumerable: true, configurable: false });
-    B64PAIRS = t;
-  }
   let s = "";
   let i = 0;
   for (; i + 2 < bin.length; i += 3) {
     const n = (bin.charCodeAt(i) << 16) | (bin.charCodeAt(i + 1) << 8) | bin.charCodeAt(i + 2);
-    s += B64PAIRS[n >> 12] + B64PAIRS[n & 4095];
+    s += B64[n >> 18] + B64[(n >> 12) & 63] + B64[(n >> 6) & 63] + B64[n & 63];
   }
   if (i < bin.length) {
     const a = bin.charCodeAt(i), b = i + 1 < bin.length ? bin.charCodeAt(i + 1) : 0;
