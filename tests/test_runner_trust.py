@@ -166,3 +166,34 @@ def test_a_short_movable_slice_runs_as_any_other(runner: Runner) -> None:
     runner._run_slice(runner._contexts[("quick", v.hash)])
     [reply] = answers(runner)
     assert [(r.moved, r.value) for r in reply.results] == [(False, "1000")] * 5
+
+
+def test_an_onbatch_of_many_quick_events_is_not_taken_for_a_heavy_function() -> None:
+    """An onBatch invocation is one Start that runs every event of its request: its quantum
+    counts the events (affinity.preempt_s), so 500 events of ~0.5 ms each (a quarter of a
+    second, far below cpu_ms) run where they are, and nobody is told the function is heavy.
+    Found by review: it was stopped after 0.1 s, run twice and reported heavy."""
+    install_limit_handlers()
+    runner = Runner({"timeout_ms": 10_000, "cpu_ms": 2000})
+    source = """async function onBatch(events) {
+      return events.map(() => { let x = 0; for (let i = 0; i < 5000; i++) x += i; return { status: 200 } })
+    }"""
+    v = version_msg("batcher", source)
+    event = json.dumps({"type": "track", "properties": {}})
+    batch = Invoke(
+        id=1,
+        name=v.name,
+        hash=v.hash,
+        version=v,
+        events=[event] * 500,
+        types=["track"] * 500,
+        settings="{}",
+        batch=True,
+        movable=True,
+    )
+    runner._on_message(batch)
+    runner._run_slice(runner._contexts[("batcher", v.hash)])
+    sent = messages(runner)
+    assert not any(isinstance(m, Heavy) for m in sent)
+    [reply] = [m for m in sent if isinstance(m, Results)]
+    assert reply.batch and not reply.results[0].moved and reply.results[0].error_name is None

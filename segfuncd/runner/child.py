@@ -104,6 +104,7 @@ class _Request:
     remaining: int
     batch: bool
     movable: bool = False  # this runner is not the function's home (affinity.py)
+    events: int = 1  # events it carries (an onBatch invocation starts all of them at once)
 
 
 @dataclass(eq=False)
@@ -297,7 +298,7 @@ class Runner:
             return
         batch = msg.batch and "onBatch" in ctx.handlers
         n = 1 if batch else len(events)
-        req = _Request(msg.id, [None] * n, n, batch, msg.movable)
+        req = _Request(msg.id, [None] * n, n, batch, msg.movable, len(events))
         if not events:
             self._send(Results(id=req.id, batch=batch, results=[], pid=os.getpid()))
             return
@@ -458,7 +459,9 @@ class Runner:
         None: it may run to its limit (some invocation is not movable or cannot restart)."""
         if not ran or not all(inv.req.movable and not inv.effects for inv in ctx.live.values()):
             return None
-        return preempt_s(sum(1 for t in triggers if isinstance(t, Start)))
+        # an onBatch invocation starts every event of its request: each counts as one start
+        starts = [ran[t.inv] for t in triggers if isinstance(t, Start) and t.inv in ran]
+        return preempt_s(sum(inv.req.events if inv.req.batch else 1 for inv in starts))
 
     def _move_home(self, ctx: _Context) -> None:
         """A movable slice ran past its quantum: the function holds a loop. Its invocations
