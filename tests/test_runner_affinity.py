@@ -34,10 +34,17 @@ def test_heaviness_wears_off_and_one_runner_is_shared_by_all() -> None:
     assert a.choose("burner", RUNNERS, load, now=HEAVY_FOR_S + 1) == "r0"
 
 
-def test_home_is_where_a_function_is_never_moved_from() -> None:
+def test_an_invoke_is_movable_anywhere_but_the_home_of_a_known_heavy_function() -> None:
+    a = Affinity()
     home = RUNNERS[_home("burner", len(RUNNERS))]
-    assert [r for r in RUNNERS if Affinity.is_home("burner", r, RUNNERS)] == [home]
-    assert Affinity.is_home("burner", "only", ["only"])  # one runner: nowhere else to go
+    away = [r for r in RUNNERS if r != home]
+    # not known heavy: movable everywhere, its home included (its first long slice tells)
+    assert all(a.movable("burner", r, RUNNERS, now=0) for r in RUNNERS)
+    a.note("burner", ["CPULimitError"], now=0)
+    assert not a.movable("burner", home, RUNNERS, now=1)  # where it is sent to run for good
+    assert all(a.movable("burner", r, RUNNERS, now=1) for r in away)
+    assert not a.movable("burner", "only", ["only"], now=1)  # one runner: nowhere else to go
+    assert not a.movable("healthy", "only", ["only"], now=1)
 
 
 def test_a_slice_of_many_quick_events_is_not_taken_for_a_heavy_function() -> None:

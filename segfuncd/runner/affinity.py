@@ -9,11 +9,12 @@ of heavy functions while another runner is up. With one runner nothing changes. 
 pool passes the runners and the time in.
 
 The first contact. Nothing is known of a function until one of its slices runs long, and
-that slice may land on a runner other functions share. So an invoke sent anywhere but the
-function's home is *movable*: there, a slice of invocations that did nothing outside JS yet
-may hold the loop for `preempt_s()` at most. Past it the runner stops the slice, hands the
-invocations back unrun and says the function is heavy; the pool sends them home, never
-movable again (one hop, no ping-pong). A stall of a shared runner by a function never seen
+that slice may land on a runner other functions share. So an invoke is *movable* when it
+goes anywhere but the function's home, or to its home while the function is not known
+heavy: there, a slice of invocations that did nothing outside JS yet may hold the loop for
+`preempt_s()` at most. Past it the runner stops the slice, hands the invocations back unrun
+and says the function is heavy; the pool sends them home, never movable again (one hop, no
+ping-pong), and by then other functions keep off that home. A stall of a shared runner by a function never seen
 before is thus one quantum, not cpu_ms per event. An invocation that already fetched or set
 a timer cannot be run again, so it is never stopped this way.
 """
@@ -67,10 +68,14 @@ class Affinity:
         free = [r for i, r in enumerate(ready) if i not in homes]
         return min(free or ready, key=load)
 
-    @staticmethod
-    def is_home(function: str, runner: R, ready: Sequence[R]) -> bool:
-        """Whether `runner` is `function`'s home among `ready` (with one runner, it is)."""
-        return len(ready) < 2 or ready[_home(function, len(ready))] is runner
+    def movable(self, function: str, runner: R, ready: Sequence[R], now: float) -> bool:
+        """Whether an invoke of `function` sent to `runner` may be handed back (see the module
+        doc): anywhere but its home, and at its home too while it is not known heavy, so
+        that its first long slice there also tells the pool within one quantum. Never with
+        one runner: there is nowhere else to go."""
+        if len(ready) < 2:
+            return False
+        return ready[_home(function, len(ready))] is not runner or function not in self.heavy(now)
 
 
 def _home(function: str, n: int) -> int:

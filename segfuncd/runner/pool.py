@@ -349,7 +349,7 @@ class RunnerPool:
         key = (version.name, version.hash)
         for _ in range(3):
             spec = None if key in runner.loaded else _version_spec(version)
-            away = movable and not Affinity.is_home(version.name, runner, self._ready())
+            away = movable and self._affinity.movable(version.name, runner, self._ready(), time.monotonic())
             msg = msgspec.structs.replace(msg, id=self._new_id(), version=spec, movable=away)
             try:
                 answer = await runner.request(msg, timeout_s=timeout)
