@@ -197,3 +197,30 @@ def test_an_onbatch_of_many_quick_events_is_not_taken_for_a_heavy_function() -> 
     assert not any(isinstance(m, Heavy) for m in sent)
     [reply] = [m for m in sent if isinstance(m, Results)]
     assert reply.batch and not reply.results[0].moved and reply.results[0].error_name is None
+
+
+def test_a_culprit_search_goes_on_after_the_first_culprit_is_found() -> None:
+    """Three events ran together and a CPU limit stopped them: they run one per slice until
+    every suspect is settled. Before, once the first burner was found the other two ran
+    together again, and the quick one, restarted twice, was blamed for the second burner's
+    CPU (seen in CI as test_isolation.py item 7's body-cap event ending CPULimitError)."""
+    install_limit_handlers()
+    runner = Runner({"timeout_ms": 30_000, "cpu_ms": 150})
+    source = "async function onTrack(e) { if (e.properties.spin) for (;;) {} return 'quick' }"
+    v = version_msg("mixed", source)
+    events = [json.dumps({"type": "track", "properties": {"spin": spin}}) for spin in (True, False, True)]
+    runner._on_message(
+        Invoke(id=1, name=v.name, hash=v.hash, version=v, events=events, types=["track"] * 3, settings="{}")
+    )
+    ctx = runner._contexts[("mixed", v.hash)]
+    for _ in range(10):  # bounded: 3 events, at most a few slices each
+        if not ctx.live and not ctx.waiting:
+            break
+        assert ctx.sandbox is not None
+        runner._run_slice(ctx)
+    [reply] = [m for m in messages(runner) if isinstance(m, Results)]
+    assert [(r.error_name, r.value) for r in reply.results] == [
+        ("CPULimitError", None),
+        (None, '"quick"'),
+        ("CPULimitError", None),
+    ]

@@ -531,8 +531,10 @@ class Runner:
         ctx.sandbox = None
         if len(ran) == 1:
             [culprit] = ran.values()
-            self._finish(culprit, False, name=name, message=message)
-            self._reset(ctx, set(), name, message)
+            self._finish(culprit, False, name=name, message=message)  # and out of ctx.solo
+            # the other suspects of a search under way stay one per slice: run together again,
+            # two restarts would have them blamed for a second culprit's CPU
+            self._reset(ctx, set(ctx.solo), name, message)
             return
         suspects = set()
         for inv in ran.values():
@@ -558,11 +560,14 @@ class Runner:
     def _rebuild(
         self, ctx: _Context, restart: list[_Invocation] | None = None, suspects: set[int] | None = None
     ) -> None:
+        # a suspect still waiting for its turn (its start not yet fed to JS) did not run: a
+        # rebuild is no restart for it, so a search through many suspects blames none unseen
+        unseen = {t.inv for t in ctx.triggers if isinstance(t, Start)}
         for inv in restart or ():
             ctx.live.pop(inv.id, None)
             ctx.active -= 1
             inv.started = False
-            inv.restarts += 1
+            inv.restarts += inv.id not in unseen
             inv.logs, inv.log_bytes, inv.requests, inv.cpu_s = [], 0, [], 0.0
         self._build(ctx)
         if ctx.sandbox is None:
