@@ -4,11 +4,13 @@
 
 One real segfuncd (bench/harness.py) runs four functions; every event goes to each:
   healthy  bench/e2e_plugin.js: one POST per event to the Node sink (bench/e2e_sink.mjs)
-  hung     one fetch to the sink's /delay/600000: never resolves before timeout_ms
-  storm    a fetch storm: ~1,000 concurrent fetches in all (at --rate) to /delay/2000
+  hung     one fetch to /delay/600000 of another sink: never resolves before timeout_ms
+  storm    a fetch storm: ~1,000 concurrent fetches in all (at --rate) to /delay/2000 there
   burner   a busy loop: runs until cpu_ms stops it
 An attacker acts only on the events of its own phase (`properties.attack`) and returns at
-once on the others, so the first phase measures the healthy function alone.
+once on the others, so the first phase measures the healthy function alone. The attackers'
+destination is a sink process of its own, as another service would be: a thousand requests
+held open by the healthy function's own destination would measure that process, not segfuncd.
 
 Per phase, --rate events/s are offered for --seconds. For the healthy function: delivered
 events/s (distinct events at the sink / first post -> last arrival), p50/p99 latency from
@@ -148,6 +150,7 @@ def main() -> None:
     phases = ["alone"] + [p for p in args.phases.split(",") if p in PHASES and p != "alone"]
     t0 = time.monotonic()
     sink = Sink(BUDGET)
+    theirs = Sink(BUDGET)  # the attackers' destination
     rows: list[Row] = []
     fanout = max(1, round(STORM_IN_FLIGHT / (args.rate * SLOW_MS / 1000)))
     config = f"""
@@ -165,9 +168,9 @@ base_delay_s = 600.0
 [functions.healthy]
 settings = {{ url = "{sink.url}", apiKey = "bench" }}
 [functions.hung]
-settings = {{ url = "{sink.url}" }}
+settings = {{ url = "{theirs.url}" }}
 [functions.storm]
-settings = {{ url = "{sink.url}", path = "/delay/{SLOW_MS}", fanout = {fanout} }}
+settings = {{ url = "{theirs.url}", path = "/delay/{SLOW_MS}", fanout = {fanout} }}
 """
     plugins = {
         "healthy": (HERE / "e2e_plugin.js").read_text(),
@@ -203,6 +206,7 @@ settings = {{ url = "{sink.url}", path = "/delay/{SLOW_MS}", fanout = {fanout} }
                     print(f"segfuncd exited with {code} after SIGTERM:\n{d.log_tail()}", file=sys.stderr)
     finally:
         sink.close()
+        theirs.close()
     print(f"  total {time.monotonic() - t0:.1f}s, {os.cpu_count()} CPUs, workers = {args.workers}", file=sys.stderr)
     print_table(rows)
 

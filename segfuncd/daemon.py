@@ -37,6 +37,7 @@ import trio
 
 from . import __version__
 from .admin import Admin
+from .collector import freeze_startup_objects
 from .config import AdminConfig, Config, load_config
 from .console import serve_console, token_path
 from .delivery import serve_delivery
@@ -465,6 +466,7 @@ def main(argv: list[str] | None = None, *, stderr: TextIO = sys.stderr) -> int:
         return EXIT_OK
     tap = LogTap()
     configure(level=args.log_level, tap=tap)
+    freeze_startup_objects()
     try:
         trio.run(run, Daemon(config, tap=tap, accept_state_loss=args.accept_state_loss))
     except KeyboardInterrupt:

@@ -26,6 +26,7 @@ LAYERS: list[set[str]] = [
         "fdlimits",
         "private_files",
         "surrogates",
+        "collector",
     },
     {"outcomes", "fql", "secrets"},
     {"spec", "config", "metrics", "attempts", "stacks", "runner.protocol"},

@@ -44,6 +44,7 @@ from typing import Any
 
 import trio
 
+from ..collector import freeze_startup_objects
 from ..outcomes import RETRY_AFTER_STATUSES, LogLine, RequestRecord, retry_after_header
 from ..spec import EVENT_HANDLERS
 from .affinity import CPU_HEAVY_ERRORS, HEAVY_FOR_S, preempt_s
@@ -865,6 +866,7 @@ def main() -> None:
     # warm the allocator paths we need, then cap the address space
     Sandbox(cpu_s=1.0, wall_s=1.0)
     _limit_memory(int(config.get("memory_mb", 256)))
+    freeze_startup_objects()
     profile = os.environ.get("SEGFUNCD_RUNNER_PROFILE")  # a path: dump cProfile stats there
     if profile:
         import cProfile
