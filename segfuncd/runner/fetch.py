@@ -32,6 +32,7 @@ errors into the `reason` of a JS `FetchError` (the one boundary where they are m
 from __future__ import annotations
 
 import ipaddress
+import socket
 import ssl
 import urllib.parse
 from collections.abc import Callable, Iterable
@@ -76,11 +77,25 @@ async def guarded_connect(host: str, port: int, policy: EgressPolicy) -> trio.So
     except EgressError as exc:
         raise FetchFailed(exc.reason, "EBLOCKED" if exc.blocked else "ENOTFOUND") from exc
     try:
-        return await trio.open_tcp_stream(allowed[0], port)
+        return await _connect_to(allowed[0], port)
     except OSError as exc:
         if _refused(exc):
             raise FetchFailed(f"connect ECONNREFUSED {allowed[0]}:{port}", "ECONNREFUSED") from exc
         raise FetchFailed(f"connect {type(exc).__name__} {allowed[0]}:{port}: {exc}", None) from exc
+
+
+async def _connect_to(address: str, port: int) -> trio.SocketStream:
+    """A TCP connection to one vetted IP address. Not trio.open_tcp_stream: with a single
+    address its happy-eyeballs machinery (a nursery, a task, cancel scopes per attempt) only
+    costs, ~170 µs of Python per connection, and a function opening 32 at once stalls
+    every other function of its runner that much longer."""
+    sock = trio.socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        await sock.connect((address, port))
+    except BaseException:
+        sock.close()
+        raise
+    return trio.SocketStream(sock)  # sets TCP_NODELAY, as open_tcp_stream's streams have
 
 
 def _refused(exc: BaseException) -> bool:
