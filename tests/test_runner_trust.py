@@ -11,7 +11,7 @@ import pytest
 import trio
 
 from segfuncd.runner.answers import ContextViolation, Finished, LogEntry, Outbox
-from segfuncd.runner.child import Runner
+from segfuncd.runner.child import FETCH_STARTS_PER_ROUND, Runner
 from segfuncd.runner.protocol import FrameDecoder, Heavy, Invoke, Results, ToPool, VersionSpec
 from segfuncd.runner.sandbox import SliceOutput, install_limit_handlers
 from segfuncd.runner.version import PluginVersion
@@ -224,3 +224,47 @@ def test_a_culprit_search_goes_on_after_the_first_culprit_is_found() -> None:
         (None, '"quick"'),
         ("CPULimitError", None),
     ]
+
+
+async def test_a_burst_of_fetches_starts_over_several_rounds_only_while_others_have_work(sink: Any) -> None:
+    """A slice that asks for 40 fetches starts FETCH_STARTS_PER_ROUND of them at once while
+    another function has an invocation on the runner (the rest start in the next rounds of
+    the JS loop, other contexts' work in between); alone, it starts them all. Every request
+    is sent either way, once."""
+    install_limit_handlers()
+    runner = Runner({"timeout_ms": 30_000, "cpu_ms": 2000, "egress_allow": ["127.0.0.1"]})
+    burst = f"""async function onTrack(e) {{
+      await Promise.all(Array.from({{ length: 40 }}, (_, i) => fetch("{sink.url}/burst/" + e.properties.run + "/" + i)))
+      return "sent"
+    }}"""
+    storm, other = version_msg("storm", burst), version_msg("other", PENDING)
+    async with trio.open_nursery() as nursery:
+        runner._nursery = nursery
+        nursery.start_soon(runner._js_loop)
+        for run, crowded in (("alone", False), ("crowded", True)):
+            if crowded:
+                invoke(runner, 10, other)  # another function's invocation waits on this runner
+            event = json.dumps({"type": "track", "properties": {"run": run}})
+            runner._on_message(
+                Invoke(
+                    id=20 if crowded else 1,
+                    name="storm",
+                    hash=storm.hash,
+                    version=storm,
+                    events=[event],
+                    types=["track"],
+                    settings="{}",
+                )
+            )
+            ctx = runner._contexts[("storm", storm.hash)]
+            runner._run_slice(ctx)  # the start slice, here rather than in the loop, to look right after
+            waiting = len(ctx.fetches)
+            assert waiting == (40 - FETCH_STARTS_PER_ROUND if crowded else 0)
+            with trio.fail_after(20):  # bounded wait on a real sink
+                while ctx.live or len([r for r in sink.requests if f"/burst/{run}/" in r.path]) < 40:
+                    await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+    replies = [m for m in messages(runner) if isinstance(m, Results)]
+    assert sorted(m.id for m in replies if m.results[0].value == '"sent"') == [1, 20]
+    paths = [r.path for r in sink.requests if "/burst/" in r.path]
+    assert len(paths) == len(set(paths)) == 80

@@ -93,6 +93,7 @@ MAX_TRIGGERS_PER_SLICE = 500
 # so its limit grows up to MAX_TRIGGERS_PER_SLICE and big batches still go in one eval.
 DEFAULT_MAX_ACTIVE = 32
 MAX_REQUEST_RECORDS = 200  # fetch records kept per invocation (shown by `segfuncctl test`)
+FETCH_STARTS_PER_ROUND = 16  # see _Context.fetches
 # A slice of one context longer than this stops the timeout_ms clocks of the others.
 OTHERS_SLICE_MIN_S = 0.01
 MOVED = "handed back to run on the function's home runner (its slices hold a runner's loop)"
@@ -159,6 +160,12 @@ class _Context:
     # After a slice that ran into its CPU limit, the context rests as long as that slice
     # took while other functions have work here: a CPU burner gets at most half the loop.
     rest_until: float = 0.0
+    # While other functions have invocations on this runner, fetches its JS asked for beyond
+    # FETCH_STARTS_PER_ROUND in one round of the JS loop wait here and start in the next
+    # rounds: a burst (a hundred fetches from one slice) is spread over rounds that the other
+    # contexts' slices and fetches run between, not started in one long scheduler turn.
+    fetches: deque[tuple[_Invocation, FetchRequest]] = field(default_factory=deque)
+    round_starts: int = 0  # fetches started in this round of the JS loop
 
     @property
     def name(self) -> str:
@@ -190,6 +197,7 @@ class Runner:
         self._wake = trio.Event()
         self._send_q, self._send_r = trio.open_memory_channel[bytes](math.inf)
         self._nursery: trio.Nursery | None = None
+        self._starting: dict[tuple[str, str], _Context] = {}  # contexts with fetches waiting to start
 
     # ---- plumbing ---------------------------------------------------------------------
     async def serve(self, in_fd: int, out_fd: int) -> None:
@@ -358,6 +366,8 @@ class Runner:
             for _ in range(2):
                 await trio.lowlevel.cancel_shielded_checkpoint()
             self._wake = trio.Event()
+            for ctx in list(self._starting.values()):
+                self._start_fetches(ctx)
             for ctx in list(self._busy.values()):
                 if ctx.rest_until > time.monotonic() and self._others_live(ctx):
                     continue  # stays busy; _wake_after ends its rest
@@ -374,8 +384,25 @@ class Runner:
                     ctx.rest_until = time.monotonic() + took
                     if self._nursery is not None:
                         self._nursery.start_soon(self._wake_after, took)
+            for ctx in self._contexts.values():
+                ctx.round_starts = 0
             # let fetches, timers and the pipe make progress between rounds
             await trio.lowlevel.checkpoint()
+
+    def _start_fetches(self, ctx: _Context) -> None:
+        """Start up to FETCH_STARTS_PER_ROUND of the context's waiting fetches."""
+        assert self._nursery is not None
+        while ctx.fetches and ctx.round_starts < FETCH_STARTS_PER_ROUND:
+            inv, item = ctx.fetches.popleft()
+            if inv.done or inv.gen != ctx.gen:
+                inv.fetches -= 1  # its invocation ended (or its context was reset) first: never sent
+                continue
+            ctx.round_starts += 1
+            self._nursery.start_soon(self._do_fetch, inv, item)
+        if ctx.fetches:
+            self._wake.set()  # more in the next round
+        else:
+            self._starting.pop(ctx.key, None)
 
     async def _wake_after(self, seconds: float) -> None:
         await trio.sleep(seconds)
@@ -613,6 +640,8 @@ class Runner:
             inv = self._owned(ctx, entry.inv, "a log line")
             if inv is not None:
                 self._log(inv, entry)
+        # other functions have invocations here: a burst of this one's fetches is spread out
+        crowded = len(self._live) > len(ctx.live) + len(ctx.waiting)
         for fetch in box.fetches:
             inv = self._owned(ctx, fetch.inv, "a fetch")
             if inv is not None and self._nursery is not None:
@@ -620,7 +649,13 @@ class Runner:
                 if inv.fetches > MAX_FETCHES_PER_INVOCATION:
                     raise ContextViolation(f"more than {MAX_FETCHES_PER_INVOCATION} fetches in flight")
                 inv.effects = True
-                self._nursery.start_soon(self._do_fetch, inv, fetch)
+                if ctx.fetches or (crowded and ctx.round_starts >= FETCH_STARTS_PER_ROUND):
+                    ctx.fetches.append((inv, fetch))  # started in a later round (_start_fetches)
+                    self._starting[ctx.key] = ctx
+                    self._wake.set()
+                else:
+                    ctx.round_starts += 1
+                    self._nursery.start_soon(self._do_fetch, inv, fetch)
         for timer in box.timers:
             inv = self._owned(ctx, timer.inv, "a timer")
             if inv is not None and self._nursery is not None:
