@@ -6,12 +6,11 @@ import json
 import os
 import signal
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
 import trio
-from helpers import SINK_ALLOW
+from helpers import SINK_ALLOW, name_with_home
 
 from segfuncd.attempts import attempt_detail
 from segfuncd.outcomes import Outcome
@@ -306,18 +305,13 @@ async def test_a_function_hitting_its_cpu_limit_is_known_heavy_before_its_invoke
             assert not seen  # known heavy while its invoke is still running
 
 
-def _name_with_home(index: int, workers: int) -> str:
-    """A function name whose home runner (affinity.py: crc32 of the name) is ready[index]."""
-    return next(f"burner{i}" for i in range(100) if zlib.crc32(f"burner{i}".encode()) % workers == index)
-
-
 async def test_a_function_never_seen_before_that_holds_the_loop_runs_on_its_home_runner() -> None:
     """The first invoke of an unknown function goes to the least loaded runner, which may be
     one other functions share. Its slice there is stopped after a quantum (affinity.preempt_s)
     and its events run on its home runner instead, where the CPU limit ends them: the shared
     runner is stalled one quantum, not cpu_ms per event (before: a culprit search ran each
     event's cpu_ms there, and every function on that runner waited)."""
-    name = _name_with_home(1, 2)
+    name = name_with_home(1, 2)
     burner = PluginVersion.from_source(name, "async function onTrack() { let x = 0; for (;;) x++ }")
     healthy = PluginVersion.from_source("healthy", "async function onTrack(e) { return e.properties.n }")
     async with open_runner_pool(workers=2, egress_allow=SINK_ALLOW, cpu_ms=300, timeout_ms=30_000) as pool:
@@ -337,7 +331,7 @@ async def test_a_function_never_seen_before_that_holds_the_loop_runs_on_its_home
 async def test_an_invocation_that_fetched_is_never_handed_back(sink: Any) -> None:
     """Moving is for events that did nothing outside JS: one that fetched and then burns its
     CPU cannot run again elsewhere (its request was sent), so its limit ends it where it is."""
-    name = _name_with_home(1, 2)
+    name = name_with_home(1, 2)
     source = "async function onTrack(e, s) { await fetch(s.url); let x = 0; for (;;) x++ }"
     burner = PluginVersion.from_source(name, source)
     async with open_runner_pool(workers=2, egress_allow=SINK_ALLOW, cpu_ms=300, timeout_ms=30_000) as pool:

@@ -248,10 +248,22 @@ class RunnerPool:
         encoded = [e if isinstance(e, EncodedEvent) else EncodedEvent.of(e) for e in events]
         self._in_flight += 1
         self._invocations += len(events)
+        msg = Invoke(
+            id=0,
+            name=version.name,
+            hash=version.hash,
+            events=[e.json for e in encoded],
+            types=[e.type for e in encoded],
+            settings=json.dumps(dict(settings), separators=(",", ":")),
+            batch=batch,
+        )
         try:
-            results, moved = await self._attempt(version, encoded, settings, batch, movable=True)
+            results, moved = await self._attempt(version, msg, movable=True)
             if moved:  # the function holds a loop: what it handed back runs on its home
-                again, _ = await self._attempt(version, [encoded[i] for i in moved], settings, batch, movable=False)
+                rest = msgspec.structs.replace(
+                    msg, events=[msg.events[i] for i in moved], types=[msg.types[i] for i in moved]
+                )
+                again, _ = await self._attempt(version, rest, movable=False)
                 for i, result in zip(moved, again, strict=True):
                     results[i] = result
         finally:
@@ -260,35 +272,30 @@ class RunnerPool:
         return results
 
     async def _attempt(
-        self,
-        version: PluginVersion,
-        events: list[EncodedEvent],
-        settings: Mapping[str, Any],
-        batch: bool,
-        *,
-        movable: bool,
+        self, version: PluginVersion, msg: Invoke, *, movable: bool
     ) -> tuple[list[InvocationResult], list[int]]:
         """One invoke on one runner: a result per event, and the positions it handed back."""
+        n = len(msg.events)
         started = time.monotonic()
         try:
-            answer = await self._invoke_once(version, events, settings, batch, movable)
+            answer = await self._invoke_once(version, msg, movable)
         except _RunnerDied as exc:
             ms = (time.monotonic() - started) * 1000
             crashed = InvocationResult(
                 outcome=Outcome.RETRY, error_name="RunnerCrashed", error_message=str(exc), duration_ms=ms
             )
-            return [crashed] * len(events), []
+            return [crashed] * n, []
         try:
-            results = _results(answer, len(events), runner=answer.pid or None)
+            results = _results(answer, n, runner=answer.pid or None)
         except (IndexError, TypeError, ValueError) as exc:
             # our own runner answered nonsense: a bug, but one event batch's, not the daemon's
             bad = InvocationResult(
                 outcome=Outcome.RETRY, error_name="RunnerCrashed", error_message=f"malformed runner answer: {exc!r}"
             )
-            return [bad] * len(events), []
+            return [bad] * n, []
         moved = [i for i, r in enumerate(answer.results) if r.moved] if movable else []
         if moved and answer.batch:
-            moved = list(range(len(events)))  # onBatch's one result stands for every event
+            moved = list(range(n))  # onBatch's one result stands for every event
         return results, moved
 
     def reconfigure(self, *, timeout_ms: int, recycle_after: int, **runner_config: Any) -> bool:
@@ -314,7 +321,7 @@ class RunnerPool:
     def statistics(self) -> PoolStatistics:
         return PoolStatistics(
             workers=self._workers,
-            alive=sum(1 for r in self._runners if r.alive and not r.retiring),
+            alive=len(self._ready()),
             restarts=self._restarts,
             recycles=self._recycles,
             invocations=self._invocations,
@@ -326,26 +333,10 @@ class RunnerPool:
         self._next_id += 1
         return self._next_id
 
-    async def _invoke_once(
-        self,
-        version: PluginVersion,
-        events: list[EncodedEvent],
-        settings: Mapping[str, Any],
-        batch: bool,
-        movable: bool,
-    ) -> Results:
-        msg = Invoke(
-            id=0,
-            name=version.name,
-            hash=version.hash,
-            events=[e.json for e in events],
-            types=[e.type for e in events],
-            settings=json.dumps(dict(settings), separators=(",", ":")),
-            batch=batch,
-        )
+    async def _invoke_once(self, version: PluginVersion, msg: Invoke, movable: bool) -> Results:
         timeout = self._timeout_s + WATCHDOG_GRACE_S
         runner = await self._pick(version.name)
-        runner.invocations += len(events)
+        runner.invocations += len(msg.events)
         key = (version.name, version.hash)
         for _ in range(3):
             spec = None if key in runner.loaded else _version_spec(version)
