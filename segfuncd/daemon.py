@@ -2,7 +2,8 @@
 
 Start order (each service is started with `nursery.start`, so READY=1 reaches systemd only
 once everything listens): state lock -> store -> (cluster mode: NATS JetStream, streams)
--> runner pool -> plugins (first scan) -> delivery -> intake -> admin.
+-> runner pool -> plugins (first scan) -> delivery -> intake -> metrics -> console -> admin
+socket (last, so a `segfuncctl status` that answers means every listener is open).
 
 Shutdown on SIGTERM / SIGINT, staged:
   1. STOPPING=1; intake answers 503 to new events (nothing half-accepted: a request that
@@ -314,17 +315,19 @@ async def _serve(daemon: Daemon, store: Storage, pool: RunnerPool, *, task_statu
                         limits=intake_limits,
                     )
                 )
+            if config.admin.metrics_listen:
+                metrics_listeners = await open_tcp_listeners_for(config.admin.metrics_listen)
+                await root.start(partial(serve_http, metrics_only(admin.handle), metrics_listeners))
+            if config.admin.console_listen:
+                await start_console(root, admin, config)
+            # The admin socket last: once `segfuncctl status` answers, every listener is open
+            # (a taken metrics or console address has already stopped the start).
             admin_mode = 0o660 if config.admin.group else 0o600
             admin_listener = await open_unix_listener(config.admin_socket, mode=admin_mode)
             if config.admin.group:
                 _chgrp(config.admin_socket, config.admin.group)
             admin_limits = ServerLimits(max_connections=ADMIN_MAX_CONNECTIONS)
             await root.start(partial(serve_http, admin.handle, [admin_listener], limits=admin_limits))
-            if config.admin.metrics_listen:
-                metrics_listeners = await open_tcp_listeners_for(config.admin.metrics_listen)
-                await root.start(partial(serve_http, metrics_only(admin.handle), metrics_listeners))
-            if config.admin.console_listen:
-                await start_console(root, admin, config)
             if (interval := watchdog_interval_s()) is not None:
                 root.start_soon(ping_watchdog, interval, store)
             notify("READY=1")
