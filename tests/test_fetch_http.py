@@ -3,15 +3,18 @@ connections. A tiny trio server in the test answers as each test needs."""
 
 from __future__ import annotations
 
+import gc
 import gzip
 from collections.abc import Callable
 
 import h11
+import httptools
 import pytest
 import trio
 from helpers import SINK_ALLOW
 
 from segfuncd.runner.fetch import Fetcher, FetchFailed, FetchSpec
+from segfuncd.runner.httpclient import _Response
 
 Handler = Callable[[h11.Request, bytes], tuple[int, list[tuple[str, str]], bytes]]
 
@@ -98,6 +101,27 @@ async def test_connections_are_kept_alive(nursery: trio.Nursery) -> None:
     for _ in range(5):
         assert (await f.fetch(spec(f"http://127.0.0.1:{port}/"))).text == "ok"
     assert len(connections) == 1
+    await f.aclose()
+
+
+async def test_a_response_leaves_no_cycle_for_the_collector(nursery: trio.Nursery) -> None:
+    # The parser holds the response's callbacks and the response its parser; left as a cycle,
+    # every request's objects waited for Python's cycle collector (collector.py).
+    port, _ = await nursery.start(serve, lambda req, body: (200, [("x-a", "1")], b"ok"))
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW)
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(10):
+            assert (await f.fetch(spec(f"http://127.0.0.1:{port}/", "POST", b"{}"))).text == "ok"
+        gc.collect()
+        left = [type(o).__name__ for o in gc.garbage if isinstance(o, (_Response, httptools.HttpResponseParser))]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert left == []
     await f.aclose()
 
 
