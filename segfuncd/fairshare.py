@@ -87,12 +87,20 @@ class FairShare:
         finally:
             self.release(owner)
 
+    def try_acquire(self, owner: str, *, limit: int | None = None) -> bool:
+        """Take a slot for `owner` if one is free for it now: no waiting, no checkpoint
+        (runner/fetch.py, which needs no cancel scope for a request that does not wait)."""
+        cap = self._total if limit is None else max(1, limit)
+        if owner not in self._queues and self._may_take(owner, cap):
+            self._take(owner)
+            return True
+        return False
+
     async def acquire(self, owner: str, *, limit: int | None = None, on_wait: Callable[[], None] | None = None) -> None:
         """Take a slot for `owner`; `on_wait()` is called first if it has to wait for one."""
         cap = self._total if limit is None else max(1, limit)
         await trio.lowlevel.checkpoint_if_cancelled()
-        if owner not in self._queues and self._may_take(owner, cap):
-            self._take(owner)
+        if self.try_acquire(owner, limit=cap):
             await trio.lowlevel.cancel_shielded_checkpoint()
             return
         if on_wait is not None:

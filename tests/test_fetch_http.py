@@ -11,10 +11,11 @@ import h11
 import httptools
 import pytest
 import trio
+import trio.testing
 from helpers import SINK_ALLOW
 
-from segfuncd.runner.fetch import Fetcher, FetchFailed, FetchSpec
-from segfuncd.runner.httpclient import _Response
+from segfuncd.runner.fetch import FetchCancelled, Fetcher, FetchFailed, FetchSpec
+from segfuncd.runner.httpclient import Abort, _Response
 
 Handler = Callable[[h11.Request, bytes], tuple[int, list[tuple[str, str]], bytes]]
 
@@ -343,4 +344,99 @@ async def test_a_request_cancelled_while_waiting_for_its_response_frees_its_conn
     assert (await f.fetch(spec(f"http://127.0.0.1:{port}/after"))).text == "/after"
     assert not f._pool._idle.get(("http", "127.0.0.1", slow_port))
     slow.set()
+    await f.aclose()
+
+
+# --- stopping a request: Abort and the timeout watchdog (no cancel scope per request) ------
+
+
+async def hung_server(task_status: trio.TaskStatus[tuple[int, list[int]]] = trio.TASK_STATUS_IGNORED) -> None:
+    """Reads each request and never answers; task_status gets (port, connections opened)."""
+    connections: list[int] = []
+
+    async def one(stream: trio.SocketStream) -> None:
+        connections.append(1)
+        while await stream.receive_some(65536):
+            pass
+
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    task_status.started((listeners[0].socket.getsockname()[1], connections))
+    await trio.serve_listeners(one, listeners)
+
+
+async def fetch_outcome(f: Fetcher, s: FetchSpec, abort: Abort, out: list[str], owner: str = "fn") -> None:
+    try:
+        out.append(f"status {(await f.fetch(s, owner=owner, abort=abort)).status}")
+    except FetchCancelled as exc:
+        out.append(f"cancelled: {exc}")
+    except FetchFailed as exc:
+        out.append(f"{exc.type}: {exc.message}")
+
+
+async def test_an_abort_stops_a_request_waiting_for_its_response(nursery: trio.Nursery) -> None:
+    port, _ = await nursery.start(hung_server)
+    ok_port, _ = await nursery.start(serve, lambda req, body: (200, [], b"ok"))
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW)
+    abort, out = Abort(), list[str]()
+    async with trio.open_nursery() as n:
+        n.start_soon(fetch_outcome, f, spec(f"http://127.0.0.1:{port}/hang"), abort, out)
+        await trio.testing.wait_all_tasks_blocked()  # it waits on its socket now
+        abort.abort("the invocation ended")
+    assert out == ["cancelled: the invocation ended"]
+    assert f.statistics().in_use == 0  # its connection slot is free again
+    assert not f._pool._idle.get(("http", "127.0.0.1", port))  # closed, never reused
+    assert (await f.fetch(spec(f"http://127.0.0.1:{ok_port}/"))).text == "ok"
+    await f.aclose()
+
+
+async def test_an_abort_stops_a_request_waiting_for_a_connection_slot(nursery: trio.Nursery) -> None:
+    port, connections = await nursery.start(hung_server)
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW, max_in_flight_per_function=1)
+    first, second, out = Abort(), Abort(), list[str]()
+    async with trio.open_nursery() as n:
+        n.start_soon(fetch_outcome, f, spec(f"http://127.0.0.1:{port}/1"), first, out)
+        await trio.testing.wait_all_tasks_blocked()
+        n.start_soon(fetch_outcome, f, spec(f"http://127.0.0.1:{port}/2"), second, out)
+        await trio.testing.wait_all_tasks_blocked()
+        assert f.statistics().waiting == {"fn": 1}
+        second.abort("gone")
+        await trio.testing.wait_all_tasks_blocked()
+        first.abort("gone too")
+    assert out == ["cancelled: gone", "cancelled: gone too"]
+    assert (f.statistics().in_use, dict(f.statistics().waiting), len(connections)) == (0, {}, 1)
+    await f.aclose()
+
+
+async def test_an_aborted_request_is_never_sent(nursery: trio.Nursery) -> None:
+    port, connections = await nursery.start(hung_server)
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW)
+    abort, out = Abort(), list[str]()
+    abort.abort("too late")
+    await fetch_outcome(f, spec(f"http://127.0.0.1:{port}/"), abort, out)
+    await trio.testing.wait_all_tasks_blocked()
+    assert (out, connections, f.statistics().in_use) == (["cancelled: too late"], [], 0)
+    await f.aclose()
+
+
+async def test_a_request_past_its_timeout_fails_as_node_fetch_says(
+    nursery: trio.Nursery, autojump_clock: trio.abc.Clock
+) -> None:
+    port, _ = await nursery.start(hung_server)
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW, timeout_s=30)
+    url = f"http://127.0.0.1:{port}/slow"
+    out: list[str] = []
+    t0 = trio.current_time()
+    ended: dict[str, float] = {}
+
+    async def timed(name: str, timeout_s: float) -> None:
+        await fetch_outcome(f, FetchSpec("GET", url, [], None, "follow", timeout_s), Abort(), out, owner=name)
+        ended[name] = trio.current_time() - t0
+
+    async with trio.open_nursery() as n:
+        n.start_soon(timed, "long", 5.0)  # the watchdog now sleeps until 1 s from here ...
+        await trio.testing.wait_all_tasks_blocked()
+        n.start_soon(timed, "short", 0.25)  # ... and is woken for this one, due sooner
+    assert out == [f"request-timeout: network timeout at: {url}"] * 2
+    assert 0.25 <= ended["short"] < 0.3 and 5.0 <= ended["long"] < 5.05, ended  # virtual time
+    assert f.statistics().in_use == 0
     await f.aclose()

@@ -61,7 +61,15 @@ from .answers import (
     cut,
 )
 from .clock import InvocationClock
-from .fetch import DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION, Fetcher, FetchFailed, FetchSpec
+from .fetch import (
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_MAX_IN_FLIGHT_PER_FUNCTION,
+    FetchCancelled,
+    Fetcher,
+    FetchFailed,
+    FetchSpec,
+)
+from .httpclient import Abort
 from .protocol import (
     FrameDecoder,
     Heavy,
@@ -121,7 +129,8 @@ class _Invocation:
     logs: list[LogLine] = field(default_factory=list)
     log_bytes: int = 0
     requests: list[RequestRecord] = field(default_factory=list)
-    scopes: set[trio.CancelScope] = field(default_factory=set)
+    scopes: set[trio.CancelScope] = field(default_factory=set)  # its timers'
+    aborts: set[Abort] = field(default_factory=set)  # its fetches' (no cancel scope each: httpclient.Abort)
     done: bool = False
     started: bool = False  # handed to JS (holds one of its context's active slots)
     gen: int = 0  # the context generation it was handed to
@@ -707,6 +716,8 @@ class Runner:
             self._admit(ctx)
         for scope in inv.scopes:
             scope.cancel()
+        for abort in inv.aborts:
+            abort.abort("the invocation ended")
         ms = (time.monotonic() - inv.t0) * 1000
         if ok:
             result = Result(duration_ms=ms, value=value, logs=inv.logs, requests=inv.requests)
@@ -750,13 +761,18 @@ class Runner:
         retry_after: float | None = None
         response_headers: tuple[tuple[str, str], ...] = ()
         response_body: str | None = None
-        with trio.CancelScope() as scope:
-            inv.scopes.add(scope)
+        abort = Abort()
+        inv.aborts.add(abort)
+        if inv.done:  # it ended before this task ran: the request is not sent
+            abort.abort("the invocation ended")
+        try:
             try:
                 spec = FetchSpec(
                     item.method, item.url, list(item.headers), raw, item.redirect, item.timeout_ms / 1000, item.follow
                 )
-                reply = await self._fetcher.fetch(spec, owner=inv.ctx.name, on_queue=partial(_pause, inv.clock))
+                reply = await self._fetcher.fetch(
+                    spec, owner=inv.ctx.name, on_queue=partial(_pause, inv.clock), abort=abort
+                )
                 answer = FetchAnswer(
                     status=reply.status,
                     reason=reply.reason,
@@ -772,6 +788,8 @@ class Runner:
                 response_body = reply.text[:CAPTURE_CHARS]
                 if reply.status in RETRY_AFTER_STATUSES:
                     retry_after = retry_after_header(reply.headers, now=time.time())
+            except FetchCancelled:
+                pass  # its invocation ended: nothing to answer
             except FetchFailed as exc:
                 error = exc.reason
                 settle = Settle(
@@ -780,7 +798,8 @@ class Runner:
             except Exception as exc:  # noqa: BLE001 - whatever a request does, it fails only itself
                 error = f"{type(exc).__name__}: {exc}"[:500]
                 settle = Settle(inv=inv.id, fetch_id=item.fetch_id, error=error)
-        inv.scopes.discard(scope)
+        finally:
+            inv.aborts.discard(abort)
         inv.fetches -= 1
         if len(inv.requests) < MAX_REQUEST_RECORDS:
             # Attempt records: what was sent and received, capped (see outcomes.RequestRecord).

@@ -10,17 +10,20 @@ at ~97 µs of CPU per request, which was the largest single cost in bench/e2e.py
 request head is serialised here directly (one write, header values checked for CR/LF/NUL).
 
 What lives here: keep-alive connections per origin, TLS via trio.SSLStream, one request /
-response exchange, gzip/deflate decoding, a response size cap. What does not: redirects,
+response exchange, gzip/deflate decoding, a response size cap, and `Abort`, which stops a
+request in flight without a trio cancel scope around it. What does not: redirects,
 egress policy, error wording (fetch.py), DNS and deny checks (the `connect` callable).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import ssl
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import httptools
 import trio
@@ -37,6 +40,73 @@ class HTTPFailure(Exception):
 
 class TooLarge(HTTPFailure):
     pass
+
+
+class Aborted(Exception):
+    """The request was stopped through its Abort; str() is the reason given to abort()."""
+
+
+T = TypeVar("T")
+
+
+class Abort:
+    """Stops one request wherever it waits, without a trio cancel scope on the common path.
+
+    A trio CancelScope around every request (one for the invocation that owns it, one for
+    its timeout) cost a runner ~35 µs of CPU per event in bench/e2e.py's set-up, more than
+    the HTTP exchange itself. So: while the request waits on its plain socket, `abort()`
+    wakes it with `trio.lowlevel.notify_closing` (the connection is then closed, never
+    reused); the other waits (a connection slot, connect, TLS, a proxy) run through
+    `guarded()`, in a scope that `abort()` cancels. Whatever the phase, the request then
+    raises Aborted at its next wait, and never sends again once aborted.
+    """
+
+    __slots__ = ("reason", "fd", "scope", "deadline")
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self.fd = -1  # the socket the request waits on now, if any
+        self.scope: trio.CancelScope | None = None  # the guarded phase it is in, if any
+        self.deadline = math.inf  # trio time; fetch.py's watchdog aborts it then
+
+    def abort(self, reason: str) -> None:
+        if self.reason is not None:
+            return
+        self.reason = reason
+        if self.scope is not None:
+            self.scope.cancel()
+        if self.fd >= 0:
+            trio.lowlevel.notify_closing(self.fd)
+
+    def check(self) -> None:
+        if self.reason is not None:
+            raise Aborted(self.reason)
+
+
+async def guarded(abort: Abort, fn: Callable[[], Awaitable[T]]) -> T:
+    """Run `fn()` in a cancel scope that `abort` cancels (for the uncommon waits)."""
+    with trio.CancelScope() as scope:
+        abort.scope = scope
+        if abort.reason is not None:
+            scope.cancel()
+        try:
+            return await fn()
+        finally:
+            abort.scope = None
+    raise Aborted(abort.reason or "aborted")
+
+
+async def _wait(wait: Callable[[int], Awaitable[None]], fd: int, abort: Abort) -> None:
+    """wait_readable / wait_writable on `fd`, which `abort.abort()` interrupts."""
+    abort.check()
+    abort.fd = fd
+    try:
+        await wait(fd)
+    except trio.ClosedResourceError:
+        abort.check()  # abort() closed it under us
+        raise
+    finally:
+        abort.fd = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,17 +237,22 @@ class ConnectionPool:
         target: str,
         headers: list[tuple[str, str]],
         body: bytes | None,
+        abort: Abort | None = None,
     ) -> RawResponse:
-        """One exchange; a reused connection the server had closed is retried once, fresh."""
+        """One exchange; a reused connection the server had closed is retried once, fresh.
+        `abort` stops it (Aborted) wherever it waits."""
+        abort = Abort() if abort is None else abort
+        abort.check()
         origin = (scheme, host, port)
-        conn = await self._checkout(origin)
+        conn = await self._checkout(origin, abort)
         try:
-            return await self._exchange(origin, conn, method, target, headers, body)
+            return await self._exchange(origin, conn, method, target, headers, body, abort)
         except _StaleConnection:
-            conn = await self._open(origin)
-            return await self._exchange(origin, conn, method, target, headers, body)
+            abort.check()
+            conn = await guarded(abort, lambda: self._open(origin))
+            return await self._exchange(origin, conn, method, target, headers, body, abort)
 
-    async def _checkout(self, origin: tuple[str, str, int]) -> _Conn:
+    async def _checkout(self, origin: tuple[str, str, int], abort: Abort) -> _Conn:
         idle = self._idle.get(origin)
         while idle:
             conn = idle.pop()
@@ -185,7 +260,7 @@ class ConnectionPool:
                 conn.reused = True
                 return conn
             await trio.aclose_forcefully(conn.stream)
-        return await self._open(origin)
+        return await guarded(abort, lambda: self._open(origin))
 
     async def _open(self, origin: tuple[str, str, int]) -> _Conn:
         scheme, host, port = origin
@@ -209,10 +284,15 @@ class ConnectionPool:
         target: str,
         headers: list[tuple[str, str]],
         body: bytes | None,
+        abort: Abort,
     ) -> RawResponse:
         resp = _Response(head_only=method == "HEAD")
         try:
-            return await self._exchange_into(resp, origin, conn, method, target, headers, body)
+            if conn.fd < 0:  # TLS: its stream waits on its own, so the exchange is guarded
+                return await guarded(
+                    abort, lambda: self._exchange_into(resp, origin, conn, method, target, headers, body, abort)
+                )
+            return await self._exchange_into(resp, origin, conn, method, target, headers, body, abort)
         finally:
             resp.release()
 
@@ -225,15 +305,16 @@ class ConnectionPool:
         target: str,
         headers: list[tuple[str, str]],
         body: bytes | None,
+        abort: Abort,
     ) -> RawResponse:
         got_bytes = False
         received = 0
         try:
-            await _send(conn, _request_bytes(method, target, headers, body))
+            await _send(conn, _request_bytes(method, target, headers, body), abort)
             while not resp.done:
                 if got_bytes:  # a response in several reads: let the others run between them
                     await trio.lowlevel.cancel_shielded_checkpoint()
-                raw = await _receive(conn)
+                raw = await _receive(conn, abort)
                 if not raw:
                     if not got_bytes and conn.reused:
                         raise _StaleConnection()
@@ -257,6 +338,7 @@ class ConnectionPool:
             raise
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             await trio.aclose_forcefully(conn.stream)
+            abort.check()
             if conn.reused and not got_bytes:
                 raise _StaleConnection() from exc
             raise HTTPFailure(f"socket hang up ({exc})") from exc
@@ -285,7 +367,7 @@ class ConnectionPool:
         )
 
 
-async def _send(conn: _Conn, data: bytes) -> None:
+async def _send(conn: _Conn, data: bytes, abort: Abort) -> None:
     """The request, written straight to a plain socket (trio's SocketStream costs ~10 µs of
     Python per call on top of the syscall); TLS goes through its stream."""
     if conn.fd < 0:
@@ -301,10 +383,10 @@ async def _send(conn: _Conn, data: bytes) -> None:
         try:
             view = view[os.write(conn.fd, view) :]
         except BlockingIOError:
-            await trio.lowlevel.wait_writable(conn.fd)
+            await _wait(trio.lowlevel.wait_writable, conn.fd, abort)
 
 
-async def _receive(conn: _Conn) -> bytes | bytearray:
+async def _receive(conn: _Conn, abort: Abort) -> bytes | bytearray:
     """Some bytes of the response (b"" at EOF); from a plain socket directly, as _send."""
     if conn.fd < 0:
         return await conn.stream.receive_some(RECEIVE_SIZE)
@@ -313,7 +395,7 @@ async def _receive(conn: _Conn) -> bytes | bytearray:
         try:
             return os.read(conn.fd, RECEIVE_SIZE)
         except BlockingIOError:
-            await trio.lowlevel.wait_readable(conn.fd)
+            await _wait(trio.lowlevel.wait_readable, conn.fd, abort)
 
 
 class _StaleConnection(Exception):
