@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import gc
 import gzip
+import ssl
 from collections.abc import Callable
+from pathlib import Path
 
 import h11
 import httptools
 import pytest
 import trio
 import trio.testing
-from helpers import SINK_ALLOW
+from helpers import SINK_ALLOW, nats_tls_files
 
+import segfuncd.runner.fetch as fetch_mod
 from segfuncd.runner.fetch import FetchCancelled, Fetcher, FetchFailed, FetchSpec
 from segfuncd.runner.httpclient import Abort, _Response
+from segfuncd.runner.proxies import ProxySettings
 
 Handler = Callable[[h11.Request, bytes], tuple[int, list[tuple[str, str]], bytes]]
 
@@ -440,3 +444,199 @@ async def test_a_request_past_its_timeout_fails_as_node_fetch_says(
     assert 0.25 <= ended["short"] < 0.3 and 5.0 <= ended["long"] < 5.05, ended  # virtual time
     assert f.statistics().in_use == 0
     await f.aclose()
+
+
+async def recording_server(task_status: trio.TaskStatus[tuple[int, list[bytes]]] = trio.TASK_STATUS_IGNORED) -> None:
+    """Records every byte it receives, never answers; task_status gets (port, bytes received)."""
+    received: list[bytes] = []
+
+    async def one(stream: trio.SocketStream) -> None:
+        while data := await stream.receive_some(65536):
+            received.append(data)
+
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    task_status.started((listeners[0].socket.getsockname()[1], received))
+    await trio.serve_listeners(one, listeners)
+
+
+def gate_connect(monkeypatch: pytest.MonkeyPatch, port: int) -> trio.Event:
+    """connect() to `port` completes only when the returned event is set: its last wait, as
+    trio's socket.connect() ends on wait_writable (woken by epoll) with no checkpoint after."""
+    gate = trio.Event()
+    real = fetch_mod._connect_to
+
+    async def gated(address: str, p: int) -> trio.SocketStream:
+        stream = await real(address, p)
+        if p == port:
+            await gate.wait()
+        return stream
+
+    monkeypatch.setattr(fetch_mod, "_connect_to", gated)
+    return gate
+
+
+async def test_an_abort_landing_as_connect_completes_sends_nothing(
+    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, received = await nursery.start(recording_server)
+    gate = gate_connect(monkeypatch, port)
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW)
+    abort, out = Abort(), list[str]()
+    async with trio.open_nursery() as n:
+        n.start_soon(fetch_outcome, f, spec(f"http://127.0.0.1:{port}/secret"), abort, out)
+        await trio.testing.wait_all_tasks_blocked()
+        gate.set()  # the connect completes (the task is runnable, not yet run) ...
+        abort.abort("the invocation ended")  # ... when its invocation ends (or the watchdog fires)
+    await trio.testing.wait_all_tasks_blocked(cushion=0.01)
+    assert out == ["cancelled: the invocation ended"]
+    assert received == [], "the request was written after its abort"
+    assert f.statistics().in_use == 0
+    await f.aclose()
+
+
+async def test_an_abort_landing_as_a_redirect_hop_connects_sends_nothing(
+    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, received = await nursery.start(recording_server)
+    start_port, _ = await nursery.start(
+        serve, lambda req, body: (302, [("location", f"http://127.0.0.1:{port}/next")], b"")
+    )
+    gate = gate_connect(monkeypatch, port)
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW)
+    abort, out = Abort(), list[str]()
+    async with trio.open_nursery() as n:
+        n.start_soon(fetch_outcome, f, spec(f"http://127.0.0.1:{start_port}/start", "POST", b"x"), abort, out)
+        await trio.testing.wait_all_tasks_blocked()
+        gate.set()
+        abort.abort("the invocation ended")
+    await trio.testing.wait_all_tasks_blocked(cushion=0.01)
+    assert out == ["cancelled: the invocation ended"]
+    assert received == [], "the redirect hop was written after its abort"
+    await f.aclose()
+
+
+async def test_a_timeout_while_connecting_is_a_request_timeout(
+    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.abc.Clock
+) -> None:
+    port, received = await nursery.start(recording_server)
+    gate_connect(monkeypatch, port)  # never set: the connect hangs
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW)
+    url = f"http://127.0.0.1:{port}/"
+    out: list[str] = []
+    await fetch_outcome(f, FetchSpec("GET", url, [], None, "follow", 2.0), Abort(), out)
+    assert out == [f"request-timeout: network timeout at: {url}"]
+    assert (received, f.statistics().in_use) == ([], 0)
+    await f.aclose()
+
+
+async def test_an_abort_as_a_slot_is_granted_sends_nothing_and_frees_the_slot(nursery: trio.Nursery) -> None:
+    port, connections = await nursery.start(hung_server)
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW, max_in_flight_per_function=1)
+    assert f._slots.try_acquire("fn", limit=1)  # someone holds the function's only slot
+    abort, out = Abort(), list[str]()
+    async with trio.open_nursery() as n:
+        n.start_soon(fetch_outcome, f, spec(f"http://127.0.0.1:{port}/"), abort, out)
+        await trio.testing.wait_all_tasks_blocked()
+        f._slots.release("fn")  # hands the slot to the waiter (rescheduled, not yet run) ...
+        abort.abort("gone")  # ... which is aborted in the same instant
+    await trio.testing.wait_all_tasks_blocked(cushion=0.01)
+    assert (out, connections, f.statistics().in_use) == (["cancelled: gone"], [], 0)
+    await f.aclose()
+
+
+async def test_an_outer_cancel_while_connecting_or_waiting_frees_everything(
+    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, _ = await nursery.start(hung_server)
+    cport, creceived = await nursery.start(recording_server)
+    gate_connect(monkeypatch, cport)
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW)
+    for url in (f"http://127.0.0.1:{port}/", f"http://127.0.0.1:{cport}/"):
+        with trio.move_on_after(0.05) as scope:
+            await f.fetch(spec(url), abort=Abort())
+        assert scope.cancelled_caught
+        assert f.statistics().in_use == 0
+        assert not any(f._pool._idle.values())
+    assert creceived == []
+    await f.aclose()
+
+
+def _tls_fetcher(tmp_path: Path) -> tuple[Fetcher, ssl.SSLContext]:
+    files = nats_tls_files(tmp_path)
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW, timeout_s=30)
+    client = ssl.create_default_context(cafile=str(files.ca))
+    f._ssl = client
+    f._pool._ssl = client
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(str(files.server_cert), str(files.server_key))
+    return f, server
+
+
+async def test_tls_timeouts_in_the_handshake_and_the_response(
+    nursery: trio.Nursery, tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    f, server_ctx = _tls_fetcher(tmp_path)
+    silent, _ = await nursery.start(hung_server)  # accepts TCP, never does the handshake
+
+    async def tls_hung(task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        listeners = await trio.open_ssl_over_tcp_listeners(0, server_ctx, host="127.0.0.1")
+        transport = listeners[0].transport_listener
+        assert isinstance(transport, trio.SocketListener)
+        task_status.started(transport.socket.getsockname()[1])
+
+        async def one(stream: trio.SSLStream[trio.SocketStream]) -> None:
+            try:
+                while await stream.receive_some(65536):
+                    pass
+            except trio.BrokenResourceError:
+                pass
+
+        await trio.serve_listeners(one, listeners)
+
+    answering = await nursery.start(tls_hung)
+    out: list[str] = []
+    for p in (silent, answering):
+        url = f"https://127.0.0.1:{p}/"
+        await fetch_outcome(f, FetchSpec("GET", url, [], None, "follow", 1.0), Abort(), out)
+        assert out[-1] == f"request-timeout: network timeout at: {url}"
+    assert f.statistics().in_use == 0
+    assert not any(f._pool._idle.values())
+    await f.aclose()
+
+
+async def test_a_proxied_request_times_out_and_aborts(nursery: trio.Nursery, autojump_clock: trio.abc.Clock) -> None:
+    port, connections = await nursery.start(hung_server)  # the proxy: reads, never answers
+    proxies = ProxySettings.from_environment({"HTTP_PROXY": f"http://127.0.0.1:{port}"})
+    f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW, proxies=proxies)
+    url = "http://127.0.0.1:9/x"
+    out: list[str] = []
+    await fetch_outcome(f, FetchSpec("GET", url, [], None, "follow", 1.0), Abort(), out)
+    abort = Abort()
+    async with trio.open_nursery() as n:
+        n.start_soon(fetch_outcome, f, spec(url), abort, out)
+        await trio.testing.wait_all_tasks_blocked()
+        abort.abort("the invocation ended")
+    assert out == [f"request-timeout: network timeout at: {url}", "cancelled: the invocation ended"]
+    assert f.statistics().in_use == 0
+    await f.aclose()
+
+
+async def test_a_fetcher_used_again_after_aclose_still_times_out(
+    nursery: trio.Nursery, autojump_clock: trio.abc.Clock
+) -> None:
+    # Whether a cancelled watchdog exits before the next request's _watch() depends on trio's
+    # (random) order within a batch, so 10 fresh Fetchers: before the fix ~half lost their timeout.
+    port, _ = await nursery.start(hung_server)
+    url = f"http://127.0.0.1:{port}/"
+    lost = 0
+    for _ in range(10):
+        f = Fetcher(user_agent="t", egress_allow=SINK_ALLOW)
+        out: list[str] = []
+        await fetch_outcome(f, FetchSpec("GET", url, [], None, "follow", 0.5), Abort(), out)  # starts the watchdog
+        await f.aclose()  # cancels it; no idle connection, so aclose() has no checkpoint
+        with trio.move_on_after(60) as scope:
+            await fetch_outcome(f, FetchSpec("GET", url, [], None, "follow", 0.5), Abort(), out)
+        lost += scope.cancelled_caught
+        await f.aclose()
+        await trio.testing.wait_all_tasks_blocked()
+    assert lost == 0, f"{lost} of 10 requests outlived their 0.5 s timeout by 60 s: no watchdog ran"

@@ -210,6 +210,7 @@ class Fetcher:
     async def aclose(self) -> None:
         if self._watchdog is not None:
             self._watchdog.cancel()
+            self._watchdog = None  # a request after this starts a watchdog of its own
         await self._pool.aclose()
         for client in self._proxy_clients.values():
             await client.aclose()

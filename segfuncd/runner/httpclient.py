@@ -272,6 +272,9 @@ class ConnectionPool:
             except trio.BrokenResourceError as exc:
                 await trio.aclose_forcefully(stream)
                 raise HTTPFailure(f"TLS handshake with {host} failed: {exc.__cause__ or exc}") from exc
+            except BaseException:  # cancelled (aborted, timed out, shut down): the socket too
+                await trio.aclose_forcefully(stream)
+                raise
             stream = tls
             return _Conn(stream)
         return _Conn(stream, fd=stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1)
@@ -373,6 +376,9 @@ async def _send(conn: _Conn, data: bytes, abort: Abort) -> None:
     if conn.fd < 0:
         await conn.stream.send_all(data)
         return
+    # An abort that landed while connect() was finishing (its last wait, woken but not yet
+    # run, has no checkpoint after it) stops the request here, before anything is written.
+    abort.check()
     await trio.lowlevel.checkpoint_if_cancelled()  # cheap; wait_writable / wait_readable yield when they wait
     view = memoryview(data)
     again = False
@@ -391,6 +397,7 @@ async def _receive(conn: _Conn, abort: Abort) -> bytes | bytearray:
     if conn.fd < 0:
         return await conn.stream.receive_some(RECEIVE_SIZE)
     while True:
+        abort.check()  # as a cancel scope's checkpoint would, also when data is always ready
         await trio.lowlevel.checkpoint_if_cancelled()
         try:
             return os.read(conn.fd, RECEIVE_SIZE)
