@@ -34,7 +34,7 @@ import re
 import socket
 import urllib.parse
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import idna
 import trio
@@ -90,25 +90,23 @@ class Target:
     port: int
     explicit_port: bool
     target: str  # path and query, as sent in the request line
+    # derived once (a Target is kept per URL and read by every request to it)
+    netloc: str = field(init=False)  # the Host header: [v6] in brackets, the port only when given
+    name: str = field(init=False)  # the host without a trailing dot (NO_PROXY, TLS server names)
+
+    def __post_init__(self) -> None:
+        shown = f"[{self.host}]" if self.ip is not None and self.ip.version == 6 else self.host
+        object.__setattr__(self, "netloc", shown if not self.explicit_port else f"{shown}:{self.port}")
+        object.__setattr__(self, "name", self.host.rstrip(".") if self.ip is None else self.host)
 
     @property
     def origin(self) -> tuple[str, str, int]:
         return (self.scheme, self.host, self.port)
 
     @property
-    def netloc(self) -> str:
-        shown = f"[{self.host}]" if self.ip is not None and self.ip.version == 6 else self.host
-        return shown if not self.explicit_port else f"{shown}:{self.port}"
-
-    @property
     def url(self) -> str:
         """The canonical URL: what is handed to a proxy, so it cannot read the host differently."""
         return f"{self.scheme}://{self.netloc}{self.target}"
-
-    @property
-    def name(self) -> str:
-        """The host without a trailing dot (for NO_PROXY and TLS server names)."""
-        return self.host.rstrip(".") if self.ip is None else self.host
 
 
 _CONTROL_OR_BACKSLASH = re.compile(r"[\x00-\x1f\x7f\\]")

@@ -372,11 +372,20 @@ class Fetcher:
 
             return await guarded(abort, via_proxy)
         self._policy.check(target)  # literals fail fast; names are checked at connect
-        out = list(headers)
-        if not any(k.lower() == "host" for k, _ in out):
+        # one pass: a Host of the function's own is kept where it is; Content-Length is ours
+        sized = body is not None or method in ("POST", "PUT", "PATCH")
+        out: list[tuple[str, str]] = []
+        has_host = False
+        for k, v in headers:
+            low = k.lower()
+            if low == "host":
+                has_host = True
+            elif sized and low == "content-length":
+                continue
+            out.append((k, v))
+        if not has_host:
             out.insert(0, ("host", target.netloc))
-        if body is not None or method in ("POST", "PUT", "PATCH"):
-            out = [(k, v) for k, v in out if k.lower() != "content-length"]
+        if sized:
             out.append(("content-length", str(len(body or b""))))
         raw = await self._pool.request(target.scheme, target.name, target.port, method, target.target, out, body, abort)
         return raw.status, raw.reason, raw.headers, raw.body
