@@ -196,8 +196,18 @@ class Redactor:
             low = text.lower()
             if len(low) != len(text):  # keep positions aligned: pieces of the ASCII-folded text
                 low = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
-            if _RUN in low.translate(self._members):  # ~2 µs per KB; the finds below cost ~10
-                text = _cut(text, self._piece_spans(low))
+            # ~2 µs per KB; a piece of a secret lies within a run of the secret's characters,
+            # so the grams are looked for in those runs only (a long ID like "xxxxxxxx" is a
+            # run; finding 12 grams in the whole KB of an attempt record cost ~10 µs)
+            marks = low.translate(self._members)
+            at = marks.find(_RUN)
+            if at >= 0:
+                spans: list[tuple[int, int]] = []
+                while at >= 0:
+                    end = len(marks) - len(marks[at:].lstrip("1"))
+                    spans += [(at + a, at + b) for a, b in self._piece_spans(low[at:end])]
+                    at = marks.find(_RUN, end)
+                text = _cut(text, spans)
         return text
 
     def _piece_spans(self, low: str) -> list[tuple[int, int]]:

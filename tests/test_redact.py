@@ -132,3 +132,19 @@ def test_text_of_the_secret_characters_but_no_piece_is_left_alone() -> None:
     key = "abcdefghijklmnop"
     line = "acegikmo bdfhjlnp gfedXcba"  # its characters, never 7 of the secret (or reversed) in a row
     assert redact(line, [key]) == line
+
+
+def test_pieces_are_found_in_each_run_of_secret_characters_wherever_it_is() -> None:
+    """The piece search looks only inside runs of the secret's characters: several runs, a
+    false run (a long ID of one repeated secret character) before the piece, a piece at the
+    very end, and two pieces in one run."""
+    key = "k3Yq9vTz8WbN2mLr5XcP7dHs"
+    line = (
+        '{"messageId":"m-1-xxxxxxxxxxxxxxxxxxxx","a":"' + key[2:10] + '","b":"zzzzzzz",'
+        f'"c":"{key[12:20]}{key[:8]}","end":"{key[-8:]}'
+    )
+    out = redact(line, [key])
+    assert "xxxxxxxxxxxxxxxxxxxx" in out and "zzzzzzz" in out
+    for piece in (key[2:10], key[12:20], key[:8], key[-8:]):
+        assert piece not in out, (piece, out)
+    assert out.count(REDACTED) == 3, out  # the two pieces side by side are one span
