@@ -323,8 +323,8 @@ class Fetcher:
         counter = 0
         while True:
             status, reason, resp_headers, raw = await self._send_one(method, target, headers, body, abort)
-            location = next((v for k, v in resp_headers if k.lower() == "location"), None)
             if status in REDIRECT_STATUSES and spec.redirect != "manual":
+                location = next((v for k, v in resp_headers if k.lower() == "location"), None)
                 following: Target | None = None
                 if location is not None:
                     try:
