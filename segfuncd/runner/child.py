@@ -766,38 +766,35 @@ class Runner:
         if inv.done:  # it ended before this task ran: the request is not sent
             abort.abort("the invocation ended")
         try:
-            try:
-                spec = FetchSpec(
-                    item.method, item.url, list(item.headers), raw, item.redirect, item.timeout_ms / 1000, item.follow
-                )
-                reply = await self._fetcher.fetch(
-                    spec, owner=inv.ctx.name, on_queue=partial(_pause, inv.clock), abort=abort
-                )
-                answer = FetchAnswer(
-                    status=reply.status,
-                    reason=reply.reason,
-                    headers=reply.headers,
-                    url=reply.url,
-                    text=reply.text,
-                    redirected=reply.redirected,
-                    binary=reply.binary,  # bytes that are not UTF-8, exact (res.buffer())
-                )
-                settle = Settle(inv=inv.id, fetch_id=item.fetch_id, reply=answer)
-                status = reply.status
-                response_headers = _captured(reply.headers)
-                response_body = reply.text[:CAPTURE_CHARS]
-                if reply.status in RETRY_AFTER_STATUSES:
-                    retry_after = retry_after_header(reply.headers, now=time.time())
-            except FetchCancelled:
-                pass  # its invocation ended: nothing to answer
-            except FetchFailed as exc:
-                error = exc.reason
-                settle = Settle(
-                    inv=inv.id, fetch_id=item.fetch_id, error=exc.message, code=exc.code, error_type=exc.type
-                )
-            except Exception as exc:  # noqa: BLE001 - whatever a request does, it fails only itself
-                error = f"{type(exc).__name__}: {exc}"[:500]
-                settle = Settle(inv=inv.id, fetch_id=item.fetch_id, error=error)
+            spec = FetchSpec(
+                item.method, item.url, list(item.headers), raw, item.redirect, item.timeout_ms / 1000, item.follow
+            )
+            reply = await self._fetcher.fetch(
+                spec, owner=inv.ctx.name, on_queue=partial(_pause, inv.clock), abort=abort
+            )
+            answer = FetchAnswer(
+                status=reply.status,
+                reason=reply.reason,
+                headers=reply.headers,
+                url=reply.url,
+                text=reply.text,
+                redirected=reply.redirected,
+                binary=reply.binary,  # bytes that are not UTF-8, exact (res.buffer())
+            )
+            settle = Settle(inv=inv.id, fetch_id=item.fetch_id, reply=answer)
+            status = reply.status
+            response_headers = _captured(reply.headers)
+            response_body = reply.text[:CAPTURE_CHARS]
+            if reply.status in RETRY_AFTER_STATUSES:
+                retry_after = retry_after_header(reply.headers, now=time.time())
+        except FetchCancelled:
+            pass  # its invocation ended: nothing to answer
+        except FetchFailed as exc:
+            error = exc.reason
+            settle = Settle(inv=inv.id, fetch_id=item.fetch_id, error=exc.message, code=exc.code, error_type=exc.type)
+        except Exception as exc:  # noqa: BLE001 - whatever a request does, it fails only itself
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            settle = Settle(inv=inv.id, fetch_id=item.fetch_id, error=error)
         finally:
             inv.aborts.discard(abort)
         inv.fetches -= 1

@@ -23,6 +23,7 @@ import ssl
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
 import httptools
@@ -290,26 +291,6 @@ class ConnectionPool:
         abort: Abort,
     ) -> RawResponse:
         resp = _Response(head_only=method == "HEAD")
-        try:
-            if conn.fd < 0:  # TLS: its stream waits on its own, so the exchange is guarded
-                return await guarded(
-                    abort, lambda: self._exchange_into(resp, origin, conn, method, target, headers, body, abort)
-                )
-            return await self._exchange_into(resp, origin, conn, method, target, headers, body, abort)
-        finally:
-            resp.release()
-
-    async def _exchange_into(
-        self,
-        resp: _Response,
-        origin: tuple[str, str, int],
-        conn: _Conn,
-        method: str,
-        target: str,
-        headers: list[tuple[str, str]],
-        body: bytes | None,
-        abort: Abort,
-    ) -> RawResponse:
         got_bytes = False
         received = 0
         try:
@@ -354,6 +335,8 @@ class ConnectionPool:
         except BaseException:
             await trio.aclose_forcefully(conn.stream)
             raise
+        finally:
+            resp.release()
         if resp.keep_alive and not resp.extra:
             idle = self._idle.setdefault(origin, [])
             if len(idle) < MAX_IDLE_PER_ORIGIN:
@@ -373,8 +356,8 @@ class ConnectionPool:
 async def _send(conn: _Conn, data: bytes, abort: Abort) -> None:
     """The request, written straight to a plain socket (trio's SocketStream costs ~10 µs of
     Python per call on top of the syscall); TLS goes through its stream."""
-    if conn.fd < 0:
-        await conn.stream.send_all(data)
+    if conn.fd < 0:  # TLS: the stream waits on its own, so the wait is guarded
+        await guarded(abort, partial(conn.stream.send_all, data))
         return
     # An abort that landed while connect() was finishing (its last wait, woken but not yet
     # run, has no checkpoint after it) stops the request here, before anything is written.
@@ -399,7 +382,7 @@ async def _receive(conn: _Conn, abort: Abort, *, first: bool = False) -> bytes |
     reading rather than try a read that fails (a syscall and an exception, ~2 µs).
     """
     if conn.fd < 0:
-        return await conn.stream.receive_some(RECEIVE_SIZE)
+        return await guarded(abort, partial(conn.stream.receive_some, RECEIVE_SIZE))
     if first:
         await _wait(trio.lowlevel.wait_readable, conn.fd, abort)
     while True:
